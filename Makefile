@@ -1,0 +1,38 @@
+# BlinkPOS: `make run` starts the whole stack, `make test` runs the test suite.
+# Both use DATABASE_URL / REDIS_URL when set, and otherwise start an embedded PostgreSQL and Redis
+# (Python packages, data under .local/) that stop when the command exits.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+WITH_SERVICES := $(BIN)/python -m blinkpos.devservices --
+
+.PHONY: install run test lint typecheck check bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+run: install
+	$(WITH_SERVICES) $(BIN)/python -m blinkpos.runstack
+
+test: install
+	$(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy blinkpos payments analytics
+
+check: lint typecheck test
+
+clean:
+	rm -rf .local .pytest_cache .mypy_cache .ruff_cache artifacts

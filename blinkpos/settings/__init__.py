@@ -1,0 +1,1 @@
+"""Settings package: ``base`` reads the environment, ``production`` adds the boot guards, ``test`` the test tweaks."""

@@ -1,0 +1,231 @@
+"""Settings read from the environment (django-environ); every integration is configured here once.
+
+Defaults are for a developer machine. ``blinkpos.settings.production`` refuses to boot without the
+secrets and guards against DEBUG with a live wallet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+env = environ.Env()
+# A local .env is convenient for development; the real environment always wins.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "payments.apps.PaymentsConfig",
+    "analytics.apps.AnalyticsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "blinkpos.urls"
+WSGI_APPLICATION = "blinkpos.wsgi.application"
+ASGI_APPLICATION = "blinkpos.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- PostgreSQL (psycopg 3 with Django's connection pool) -------------------------------------
+DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/blinkpos")}
+DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+# Money code never makes an external call inside a transaction, so requests are not wrapped in one.
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The pool replaces persistent connections; Django refuses both at once.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"].setdefault("OPTIONS", {})
+if env.bool("PG_POOL_ENABLED", default=True):
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env.int("PG_POOL_MIN", default=2),
+        "max_size": env.int("PG_POOL_MAX", default=10),
+        "timeout": env.float("PG_POOL_TIMEOUT", default=10.0),
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis (django-redis) -----------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+_redis_options: dict[str, Any] = {
+    "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
+    "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
+}
+CACHES = {
+    # A plain cache (rate-limit counters, prices, stats): a Redis error degrades, never decides.
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "",
+        "OPTIONS": {**_redis_options, "IGNORE_EXCEPTIONS": True},
+    },
+    # The hot split store: errors must surface so callers fall back to PostgreSQL and count it.
+    "hot": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "",
+        "OPTIONS": {**_redis_options, "IGNORE_EXCEPTIONS": False},
+    },
+}
+# Keys are written exactly as DESIGN §4 names them (``tip:{hash}``), so no version prefix either.
+for _cache in CACHES.values():
+    _cache["KEY_FUNCTION"] = "blinkpos.cache_keys.plain_key"
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+# TTLs in seconds, overridable as a JSON object (seed defaults otherwise).
+CACHE_TTLS: dict[str, int] = {
+    "tip": 15 * 60,
+    "tip_max": 24 * 60 * 60,
+    "lock": 5 * 60,
+    "ratelimit": 60 * 60,
+    "stats": 60 * 60,
+    "prices": 2 * 60,
+}
+CACHE_TTLS.update({k: int(v) for k, v in json.loads(env.str("CACHE_TTLS_JSON", default="{}")).items()})
+
+# --- Secrets at rest ---------------------------------------------------------------------------
+# Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first, decrypts with any).
+FIELD_ENCRYPTION_KEYS: list[str] = env.list(
+    "FIELD_ENCRYPTION_KEYS",
+    # Development-only key: production refuses to boot without its own.
+    default=["ZGV2LW9ubHktZmllbGQta2V5LTMyLWJ5dGVzLWxvbmc="],
+)
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+# Broker visibility timeout must exceed every task's hard limit, or an acked-late task is redelivered
+# while still running.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Publishing must not hang a request when Redis is away: bounded retries, then the caller decides.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Blink wallet provider ---------------------------------------------------------------------
+BLINK_API_URL = env.str("BLINK_API_URL", default="https://api.blink.sv/graphql")
+BLINK_API_KEY = env.str("BLINK_API_KEY", default="")
+BLINK_WALLET_ID = env.str("BLINK_WALLET_ID", default="")
+BLINK_CONNECT_TIMEOUT = env.float("BLINK_CONNECT_TIMEOUT", default=5.0)
+BLINK_READ_TIMEOUT = env.float("BLINK_READ_TIMEOUT", default=15.0)
+# Several secrets are accepted while an endpoint's secret is being rotated.
+BLINK_WEBHOOK_SECRETS: list[str] = env.list("BLINK_WEBHOOK_SECRET", default=[])
+
+# --- Business limits -----------------------------------------------------------------------------
+INVOICE_EXPIRY_MINUTES = env.int("INVOICE_EXPIRY_MINUTES", default=15)
+MAX_INVOICE_SATS = env.int("MAX_INVOICE_SATS", default=10_000_000)
+MAX_TIP_MULTIPLE = env.int("MAX_TIP_MULTIPLE", default=2)
+SUPPORTED_DISPLAY_CURRENCIES: list[str] = env.list(
+    "SUPPORTED_DISPLAY_CURRENCIES", default=["BTC", "USD", "EUR", "GBP", "CHF", "CAD", "NGN", "KES", "ZAR"]
+)
+
+# --- Django REST framework ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "payments.api.authentication.TerminalKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "payments.api.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BlinkPOS API",
+    "DESCRIPTION": "Tipped Lightning invoices for point-of-sale terminals; every share forwarded exactly once.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
+
+# --- Auth, i18n, static ------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+ADMIN_URL = env.str("ADMIN_URL", default="admin/")
+LOGIN_URL = "/login/"
+
+# --- Logging (structlog, JSON lines; never secrets) --------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "structured": {"()": "blinkpos.logging.build_formatter", "fmt": LOG_FORMAT},
+    },
+    "filters": {"redact": {"()": "blinkpos.logging.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "structured", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}
+FAULT_POINTS_ENABLED = False

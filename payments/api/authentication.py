@@ -1,0 +1,96 @@
+"""Terminal authentication: ``Authorization: Api-Key <key>``.
+
+Keys look like ``bpos_<prefix>_<secret>``. Only the prefix (for lookup) and a SHA-256 digest of the
+whole key are stored. A terminal's lookup record is cached in Redis for a minute so a status poll
+costs no PostgreSQL query; revoking a terminal evicts the cached record after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from payments.models import Terminal
+
+KEY_SCHEME = "Api-Key"
+KEY_PREFIX = "bpos_"
+TERMINAL_CACHE_TTL = 60
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_prefix(key: str) -> str | None:
+    parts = key.split("_")
+    if len(parts) != 3 or parts[0] != KEY_PREFIX.rstrip("_") or not parts[1] or not parts[2]:
+        return None
+    return parts[1]
+
+
+def terminal_cache_key(prefix: str) -> str:
+    return f"terminal:{prefix}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerminalPrincipal:
+    """What a request authenticated with a terminal key carries as ``request.user``."""
+
+    terminal_id: int
+    merchant_id: int
+    is_authenticated: bool = True
+    is_staff: bool = False
+    is_active: bool = True
+
+    @property
+    def pk(self) -> str:
+        return f"terminal:{self.terminal_id}"
+
+
+def _lookup(prefix: str) -> dict[str, Any] | None:
+    record = cache.get(terminal_cache_key(prefix))
+    if record is not None:
+        return record  # type: ignore[no-any-return]
+    terminal = Terminal.objects.filter(key_prefix=prefix).values("id", "merchant_id", "key_hash", "revoked_at").first()
+    if terminal is None:
+        return None
+    record = {
+        "id": terminal["id"],
+        "merchant_id": terminal["merchant_id"],
+        "key_hash": terminal["key_hash"],
+        "revoked": terminal["revoked_at"] is not None,
+    }
+    cache.set(terminal_cache_key(prefix), record, TERMINAL_CACHE_TTL)
+    return record
+
+
+class TerminalKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[TerminalPrincipal, str] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, key = header.partition(" ")
+        if scheme != KEY_SCHEME:
+            return None
+        key = key.strip()
+        prefix = parse_prefix(key)
+        record = _lookup(prefix) if prefix else None
+        if record is None or record["revoked"] or not hmac.compare_digest(record["key_hash"], hash_key(key)):
+            raise exceptions.AuthenticationFailed("Invalid or revoked terminal API key.")
+        return TerminalPrincipal(terminal_id=record["id"], merchant_id=record["merchant_id"]), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return KEY_SCHEME
+
+
+def touch_last_used(terminal_id: int) -> None:
+    """Record use at most once a minute per terminal (keeps polls write-free)."""
+    if cache.add(f"terminal:touched:{terminal_id}", 1, 60):
+        Terminal.objects.filter(pk=terminal_id).update(last_used_at=timezone.now())

@@ -1,0 +1,3 @@
+"""POS API routes (``/api/v1/``)."""
+
+urlpatterns: list = []

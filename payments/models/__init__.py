@@ -1,0 +1,25 @@
+"""Payment models. Table and column names mirror the seed schema (``seeds/002``) so operators' SQL runs
+unchanged. Amounts are integer satoshis in BIGINT columns; display-currency amounts are Decimal."""
+
+from payments.models.events import PaymentEvent
+from payments.models.inbound import IdempotencyRecord, UnmatchedPayment, WebhookDelivery
+from payments.models.parties import Merchant, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
+from payments.models.stats import TipRecipientStats
+
+__all__ = [
+    "IdempotencyRecord",
+    "LegStatus",
+    "Merchant",
+    "PaymentEvent",
+    "PaymentLeg",
+    "PaymentSplit",
+    "SplitProfile",
+    "SplitProfileShare",
+    "SplitStatus",
+    "Staff",
+    "Terminal",
+    "TipRecipientStats",
+    "UnmatchedPayment",
+    "WebhookDelivery",
+]

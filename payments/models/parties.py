@@ -1,0 +1,131 @@
+"""The people and devices around a sale: merchants, their staff (tip recipients), team split profiles
+and POS terminals."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+def default_tip_presets() -> list[int]:
+    return [10, 15, 20]
+
+
+class Merchant(models.Model):
+    """A business taking payments. Its base amounts are forwarded to ``wallet_id`` (a Blink BTC wallet)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="merchant"
+    )
+    name = models.CharField(max_length=120)
+    blink_username = models.CharField(max_length=50, unique=True)
+    wallet_id = models.CharField(max_length=100, help_text="Resolved Blink BTC wallet id")
+    display_currency = models.CharField(max_length=10, default="USD")
+    tip_presets = models.JSONField(default=default_tip_presets, help_text="Tip percents offered at the POS")
+    # MultiFernet token; see payments.crypto. Never shown again after it is set.
+    blink_api_key_encrypted = models.TextField(blank=True, default="")
+    blink_api_key_scopes = models.CharField(max_length=50, blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    # Written by the recipient check: a wallet that no longer resolves is flagged before money is lost.
+    wallet_check_ok = models.BooleanField(default=True)
+    wallet_checked_at = models.DateTimeField(null=True, blank=True)
+    wallet_check_error = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "merchants"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (@{self.blink_username})"
+
+    @property
+    def has_blink_api_key(self) -> bool:
+        return bool(self.blink_api_key_encrypted)
+
+
+class Staff(models.Model):
+    """A tip recipient working for one merchant, paid to the BTC wallet behind ``blink_username``."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="staff")
+    display_name = models.CharField(max_length=120)
+    blink_username = models.CharField(max_length=50)
+    wallet_id = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    wallet_check_ok = models.BooleanField(default=True)
+    wallet_checked_at = models.DateTimeField(null=True, blank=True)
+    wallet_check_error = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "staff_members"
+        verbose_name = "staff member"
+        verbose_name_plural = "staff"
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "blink_username"], name="staff_unique_username_per_merchant"),
+        ]
+        indexes = [models.Index(fields=["blink_username"], name="idx_staff_username")]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} (@{self.blink_username})"
+
+
+class SplitProfile(models.Model):
+    """Team tips: the tip is shared by weight (basis points summing to 10 000, enforced by a deferred
+    constraint trigger created in the migrations)."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="split_profiles")
+    name = models.CharField(max_length=120)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "split_profiles"
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["merchant", "name"], name="split_profile_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SplitProfileShare(models.Model):
+    profile = models.ForeignKey(SplitProfile, on_delete=models.CASCADE, related_name="shares")
+    staff = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="profile_shares")
+    weight_bps = models.PositiveIntegerField(help_text="Share of the tip in basis points (1/100 of a percent)")
+
+    class Meta:
+        db_table = "split_profile_shares"
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "staff"], name="split_share_unique_staff"),
+            models.CheckConstraint(
+                condition=models.Q(weight_bps__gt=0, weight_bps__lte=10_000), name="split_share_weight_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.staff_id}: {self.weight_bps} bps"
+
+
+class Terminal(models.Model):
+    """A POS device. Its API key is shown once; only a SHA-256 digest and a lookup prefix are stored."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="terminals")
+    name = models.CharField(max_length=120)
+    key_prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "terminals"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

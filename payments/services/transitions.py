@@ -1,0 +1,161 @@
+"""The one way a split or a leg changes state.
+
+Every transition is checked against the allowed-transitions tables below, under a row lock the
+caller holds, and appends its audit event in the same transaction. After commit the hot store is
+brought in line (active splits rewritten, finished ones evicted).
+
+Lock order, everywhere: the split row first, then its legs by id. ``lock_split`` and ``lock_legs``
+are the only ways to take those locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from payments import store
+from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
+
+S, L = SplitStatus, LegStatus
+
+SPLIT_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.PAID, S.EXPIRED, S.CANCELLED}),
+    # A late payment still wins: money that arrives is forwarded, never dropped.
+    S.EXPIRED: frozenset({S.PAID}),
+    S.CANCELLED: frozenset({S.PAID}),
+    S.PAID: frozenset({S.PROCESSING}),
+    S.PROCESSING: frozenset({S.COMPLETED, S.FAILED}),
+    # An operator's retry, or a leg resolved by hand, resumes forwarding.
+    S.FAILED: frozenset({S.PROCESSING}),
+    S.COMPLETED: frozenset(),
+}
+
+LEG_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    L.PLANNED: frozenset({L.INVOICE_READY, L.FAILED}),
+    L.INVOICE_READY: frozenset({L.SENDING}),
+    L.SENDING: frozenset({L.SUCCEEDED, L.PENDING, L.UNKNOWN, L.FAILED}),
+    # Not final: only a lookup at the provider (or an operator) moves these on.
+    L.PENDING: frozenset({L.SUCCEEDED, L.FAILED, L.UNKNOWN, L.RESOLVED}),
+    L.UNKNOWN: frozenset({L.SUCCEEDED, L.FAILED, L.PENDING, L.RESOLVED}),
+    # Retry: the same invoice when it is still valid, a new one (planned) when it expired.
+    L.FAILED: frozenset({L.INVOICE_READY, L.PLANNED, L.RESOLVED}),
+    L.SUCCEEDED: frozenset(),
+    L.RESOLVED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, kind: str, current: str, target: str) -> None:
+        super().__init__(f"{kind} cannot go from {current!r} to {target!r}")
+        self.current = current
+        self.target = target
+
+
+def split_qs_for_update() -> QuerySet[PaymentSplit]:
+    return PaymentSplit.objects.select_for_update(of=("self",))
+
+
+def lock_split(*, payment_hash: str | None = None, split_id: int | None = None) -> PaymentSplit | None:
+    """Lock and return the split (inside ``transaction.atomic``), or None when it does not exist."""
+    _require_atomic()
+    qs = split_qs_for_update()
+    if payment_hash is not None:
+        return qs.filter(payment_hash=payment_hash).first()
+    return qs.filter(pk=split_id).first()
+
+
+def lock_legs(split: PaymentSplit) -> list[PaymentLeg]:
+    """Lock the split's legs in id order. Precondition: the split is locked by this transaction."""
+    _require_atomic()
+    return list(PaymentLeg.objects.select_for_update(of=("self",)).filter(split=split).order_by("pk"))
+
+
+def can_transition_split(current: str, target: str) -> bool:
+    return target in SPLIT_TRANSITIONS.get(current, frozenset())
+
+
+def can_transition_leg(current: str, target: str) -> bool:
+    return target in LEG_TRANSITIONS.get(current, frozenset())
+
+
+def record_event(
+    split: PaymentSplit,
+    event_type: str,
+    data: Mapping[str, Any] | None = None,
+    *,
+    leg: PaymentLeg | None = None,
+    from_status: str = "",
+    to_status: str = "",
+) -> PaymentEvent:
+    """Append an audit event. Terminal event types are unique per payment (a constraint): a second one
+    raises IntegrityError, which inside a transition means a bug, not a retry."""
+    return PaymentEvent.objects.create(
+        split_id=split.payment_hash,
+        leg=leg,
+        event_type=event_type,
+        event_data=dict(data or {}),
+        from_status=from_status,
+        to_status=to_status,
+    )
+
+
+def transition_split(
+    split: PaymentSplit,
+    target: str,
+    *,
+    event_type: str,
+    data: Mapping[str, Any] | None = None,
+    **updates: Any,
+) -> PaymentSplit:
+    """Move a locked split to ``target``, set ``updates`` and append ``event_type``.
+
+    Precondition: inside ``transaction.atomic`` with the split locked by ``lock_split``.
+    Side effect: after commit, the hot store is synced.
+    """
+    _require_atomic()
+    current = split.status
+    if not can_transition_split(current, target):
+        raise IllegalTransition("split", current, target)
+    split.status = target
+    for name, value in updates.items():
+        setattr(split, name, value)
+    split.save(update_fields=["status", *updates.keys()])
+    record_event(split, event_type, data, from_status=current, to_status=target)
+    transaction.on_commit(lambda: store.sync(split))
+    return split
+
+
+def transition_leg(
+    leg: PaymentLeg,
+    target: str,
+    *,
+    event_type: str | None,
+    data: Mapping[str, Any] | None = None,
+    **updates: Any,
+) -> PaymentLeg:
+    """Move a locked leg to ``target`` and append ``event_type`` (when given) on its split's trail.
+
+    Precondition: inside ``transaction.atomic`` with the leg locked by ``lock_legs`` (or a
+    conditional claim). ``leg.split`` must be loaded or loadable.
+    """
+    _require_atomic()
+    current = leg.status
+    if not can_transition_leg(current, target):
+        raise IllegalTransition("leg", current, target)
+    leg.status = target
+    for name, value in updates.items():
+        setattr(leg, name, value)
+    leg.save(update_fields=["status", "updated_at", *updates.keys()])
+    if event_type:
+        record_event(
+            leg.split, event_type, {"leg_id": leg.pk, **(data or {})}, leg=leg, from_status=current, to_status=target
+        )
+    return leg
+
+
+def _require_atomic() -> None:
+    if not connection.in_atomic_block:
+        raise RuntimeError("state changes must run inside transaction.atomic()")

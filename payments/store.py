@@ -1,0 +1,171 @@
+"""The hot store: active splits in Redis under ``tip:{paymentHash}`` (DESIGN §4).
+
+PostgreSQL is the truth; Redis only makes a terminal's once-a-second poll cheap. Writes happen after
+the PostgreSQL commit (callers use ``transaction.on_commit``). A read that misses, or that meets a
+Redis error, answers from PostgreSQL and, on a miss, re-warms the key. Hits, misses and fallbacks are
+counted in Redis (``metrics:hotstore:*``) for the metrics job; counts that could not be written while
+Redis was away are kept in the process and added on the next successful write.
+
+The value is the split's public status document: amounts, statuses, timestamps. It never holds an
+API key, a preimage or a bolt11.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from django_redis import get_redis_connection
+from redis.exceptions import RedisError
+
+from blinkpos.logging import get_logger
+from payments.models import PaymentSplit, SplitStatus
+
+log = get_logger(__name__)
+
+HOT_ALIAS = "hot"
+ACTIVE_STATUSES = frozenset({SplitStatus.PENDING, SplitStatus.PAID, SplitStatus.PROCESSING})
+COUNTER_KEY = "metrics:hotstore:{name}"
+COUNTER_NAMES = ("hits", "misses", "fallbacks")
+
+_pending_counts: Counter[str] = Counter()
+_pending_lock = threading.Lock()
+
+
+def tip_key(payment_hash: str) -> str:
+    return f"tip:{payment_hash}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def snapshot(split: PaymentSplit) -> dict[str, Any]:
+    """The document stored under ``tip:{hash}`` and returned to terminals. No secrets."""
+    return {
+        "paymentHash": split.payment_hash,
+        "merchantId": split.merchant_id,
+        "terminalId": split.terminal_id,
+        "status": split.status,
+        "totalAmount": split.total_amount,
+        "baseAmount": split.base_amount,
+        "tipAmount": split.tip_amount,
+        "tipPercent": _dec(split.tip_percent),
+        "tipRecipient": split.tip_recipient,
+        "staffId": split.staff_id,
+        "splitProfileId": split.split_profile_id,
+        "displayCurrency": split.display_currency,
+        "baseAmountDisplay": _dec(split.base_amount_display),
+        "tipAmountDisplay": _dec(split.tip_amount_display),
+        "memo": split.memo,
+        "createdAt": _iso(split.created_at),
+        "expiresAt": _iso(split.expires_at),
+        "paidAt": _iso(split.paid_at),
+        "processedAt": _iso(split.processed_at),
+    }
+
+
+def ttl_for(split: PaymentSplit) -> int:
+    """Seconds to keep the key: at least the configured ``tip`` TTL, long enough to cover the invoice's
+    expiry, never more than ``tip_max`` (24 h by default)."""
+    ttls = settings.CACHE_TTLS
+    until_expiry = int((split.expires_at - timezone.now()).total_seconds()) if split.expires_at else 0
+    return max(1, min(max(ttls["tip"], until_expiry), ttls["tip_max"]))
+
+
+def _count(name: str, client: Any | None = None) -> None:
+    """Count a hit/miss/fallback in Redis, carrying counts that failed earlier."""
+    with _pending_lock:
+        _pending_counts[name] += 1
+        pending = dict(_pending_counts)
+        _pending_counts.clear()
+    try:
+        conn = client or get_redis_connection(HOT_ALIAS)
+        pipe = conn.pipeline(transaction=False)
+        for counter, amount in pending.items():
+            pipe.incrby(COUNTER_KEY.format(name=counter), amount)
+        pipe.execute()
+    except RedisError:
+        with _pending_lock:
+            _pending_counts.update(pending)
+
+
+def unflushed_counts() -> dict[str, int]:
+    """Counts this process could not write to Redis yet (shown by health, used by tests)."""
+    with _pending_lock:
+        return dict(_pending_counts)
+
+
+def read_counters() -> dict[str, int]:
+    """Totals as the metrics job sees them (Redis plus this process's unflushed counts)."""
+    totals = dict.fromkeys(COUNTER_NAMES, 0)
+    try:
+        values = get_redis_connection(HOT_ALIAS).mget([COUNTER_KEY.format(name=n) for n in COUNTER_NAMES])
+        for name, value in zip(COUNTER_NAMES, values, strict=True):
+            totals[name] = int(value or 0)
+    except RedisError:
+        log.warning("hotstore.counters_unavailable")
+    for name, value in unflushed_counts().items():
+        totals[name] += value
+    return totals
+
+
+def put(split: PaymentSplit) -> bool:
+    """Write the split's snapshot. Call after commit. Returns False (and logs) when Redis is away:
+    nothing is lost, the next read falls back to PostgreSQL."""
+    try:
+        get_redis_connection(HOT_ALIAS).set(tip_key(split.payment_hash), json.dumps(snapshot(split)), ex=ttl_for(split))
+    except RedisError as exc:
+        log.warning("hotstore.put_failed", payment_hash=split.payment_hash, error=type(exc).__name__)
+        return False
+    return True
+
+
+def sync(split: PaymentSplit) -> None:
+    """After a state change: keep active splits hot, evict finished ones."""
+    if split.status in ACTIVE_STATUSES:
+        put(split)
+    else:
+        evict(split.payment_hash)
+
+
+def evict(payment_hash: str) -> bool:
+    try:
+        get_redis_connection(HOT_ALIAS).delete(tip_key(payment_hash))
+    except RedisError as exc:
+        log.warning("hotstore.evict_failed", payment_hash=payment_hash, error=type(exc).__name__)
+        return False
+    return True
+
+
+def get(payment_hash: str) -> dict[str, Any] | None:
+    """The split's status document, from Redis when hot, else from PostgreSQL (re-warming the key)."""
+    client = None
+    try:
+        client = get_redis_connection(HOT_ALIAS)
+        raw = client.get(tip_key(payment_hash))
+    except RedisError as exc:
+        log.warning("hotstore.fallback", payment_hash=payment_hash, error=type(exc).__name__)
+        _count("fallbacks")
+        split = PaymentSplit.objects.filter(payment_hash=payment_hash).first()
+        return snapshot(split) if split else None
+    if raw is not None:
+        _count("hits", client)
+        return json.loads(raw)  # type: ignore[no-any-return]
+    _count("misses", client)
+    split = PaymentSplit.objects.filter(payment_hash=payment_hash).first()
+    if split is None:
+        return None
+    if split.status in ACTIVE_STATUSES:
+        put(split)
+    return snapshot(split)
