@@ -1,0 +1,3 @@
+"""Forwarding tasks (the money path)."""
+
+__all__: list[str] = []

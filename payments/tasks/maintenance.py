@@ -1,0 +1,3 @@
+"""Maintenance tasks run by Celery beat."""
+
+__all__: list[str] = []
