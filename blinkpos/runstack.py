@@ -17,7 +17,7 @@ PY = sys.executable
 WEB_BIND = os.environ.get("WEB_BIND", "127.0.0.1:8000")
 FAKE_BLINK_PORT = int(os.environ.get("FAKE_BLINK_PORT", "8089"))
 # Fixed demo credentials for the fake Blink only; a real deployment sets its own in the environment.
-DEMO_PLATFORM_KEY = "blink_demoplatformkeyforthefakeonly"  # noqa: S105
+DEMO_PLATFORM_KEY = "blink_demoplatformkeyforthefakeonly"
 DEMO_WEBHOOK_SECRET = "whsec_ZGVtby13ZWJob29rLXNlY3JldC1mb3ItZmFrZS0xMjM0"  # noqa: S105
 
 

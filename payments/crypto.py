@@ -21,9 +21,13 @@ class SecretDecryptionError(Exception):
     """The stored value cannot be decrypted with any key in FIELD_ENCRYPTION_KEYS."""
 
 
+def _configured_keys() -> list[str]:
+    return [k.strip() for k in settings.FIELD_ENCRYPTION_KEYS if k.strip()]
+
+
 @lru_cache(maxsize=1)
 def _fernet() -> MultiFernet:
-    keys = [k.strip() for k in settings.FIELD_ENCRYPTION_KEYS if k.strip()]
+    keys = _configured_keys()
     if not keys:
         raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is empty: at least one Fernet key is required.")
     try:
@@ -67,7 +71,8 @@ def rotate_secret(token: str) -> str:
 
 def is_current(token: str) -> bool:
     """True when ``token`` already opens with the newest key alone."""
-    keys = [k.strip() for k in settings.FIELD_ENCRYPTION_KEYS if k.strip()]
+    _fernet()  # validates the configuration: no keys or a bad key is ImproperlyConfigured, not IndexError
+    keys = _configured_keys()
     try:
         Fernet(keys[0].encode()).decrypt(token.encode())
     except InvalidToken:

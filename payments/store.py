@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
@@ -128,7 +129,32 @@ def put(split: PaymentSplit) -> bool:
     except RedisError as exc:
         log.warning("hotstore.put_failed", payment_hash=split.payment_hash, error=type(exc).__name__)
         return False
+    _confirm_against_postgres(split)
     return True
+
+
+def _confirm_against_postgres(written: PaymentSplit) -> None:
+    """Close the stale-write race: a newer transition can commit (and run its after-commit evict or put)
+    between the moment ``written`` was read and our SET — a re-warming reader, or an on_commit callback
+    that ran late. Re-reading the status *after* the write means either we see the newer status here and
+    correct the key, or the newer transaction commits after this read and its own sync runs after our
+    write. Without this a finished split could be served as "processing" for the whole TTL."""
+    if written.pk is None:
+        return
+    try:
+        current = PaymentSplit.objects.filter(pk=written.pk).first()
+    except DatabaseError as exc:
+        # put runs in on_commit callbacks: after a commit it must not raise; the TTL bounds the staleness
+        log.warning("hotstore.confirm_failed", payment_hash=written.payment_hash, error=type(exc).__name__)
+        return
+    if current is None or current.status == written.status:
+        return
+    log.info("hotstore.stale_write_corrected", payment_hash=written.payment_hash, status=current.status)
+    if current.status in ACTIVE_STATUSES:
+        # the newer snapshot; its own confirmation re-checks once more
+        put(current)
+    else:
+        evict(current.payment_hash)
 
 
 def sync(split: PaymentSplit) -> None:
@@ -161,7 +187,7 @@ def get(payment_hash: str) -> dict[str, Any] | None:
         return snapshot(split) if split else None
     if raw is not None:
         _count("hits", client)
-        return json.loads(raw)  # type: ignore[no-any-return]
+        return json.loads(raw)
     _count("misses", client)
     split = PaymentSplit.objects.filter(payment_hash=payment_hash).first()
     if split is None:

@@ -7,11 +7,14 @@ and counters never leak between tests.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django_redis import get_redis_connection
 
 from payments import store
+from payments.wallet.fake import FakeBlink
+from payments.wallet.provider import reset_wallet_provider
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +22,22 @@ def _clean_redis() -> Iterator[None]:
     get_redis_connection(store.HOT_ALIAS).flushdb()
     store._pending_counts.clear()
     yield
+
+
+@pytest.fixture
+def fake_blink(settings: Any) -> Iterator[FakeBlink]:
+    """A started fake Blink on loopback, with the app's wallet provider pointed at it over real HTTP.
+
+    Register recipients with ``fake_blink.add_account("alice")`` (returns the BTC wallet id). Other
+    processes (Celery workers) reach it at ``fake_blink.url`` with ``fake_blink.platform_api_key``.
+    """
+    fake = FakeBlink(platform_api_key=settings.BLINK_API_KEY, seed=11, pending_polls=3, slow_seconds=1.0)
+    fake.start()
+    settings.BLINK_API_URL = fake.url
+    settings.BLINK_WALLET_ID = fake.platform_wallet_id
+    settings.BLINK_READ_TIMEOUT = 0.5
+    settings.BLINK_CONNECT_TIMEOUT = 1.0
+    reset_wallet_provider()
+    yield fake
+    reset_wallet_provider()
+    fake.stop()

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "payments.apps.PaymentsConfig",
     "analytics.apps.AnalyticsConfig",
@@ -45,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "analytics.dashboard.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "blinkpos.urls"
@@ -152,6 +154,13 @@ CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# acks_late is NOT global: only the forwarding tasks, which are idempotent by database state, set it
+# (payments/tasks/forwarding.py). A task that is not must not be redelivered after a worker dies.
+CELERY_TASK_ACKS_LATE = False
+# Forwarding retries (explicit failures only): attempts per leg and the first backoff, doubling, capped
+# at an hour. The schedule lives in payment_legs.next_attempt_at, not in Celery countdowns.
+FORWARD_MAX_ATTEMPTS = env.int("FORWARD_MAX_ATTEMPTS", default=5)
+FORWARD_RETRY_BASE_SECONDS = env.int("FORWARD_RETRY_BASE_SECONDS", default=30)
 
 # --- Blink wallet provider ---------------------------------------------------------------------
 BLINK_API_URL = env.str("BLINK_API_URL", default="https://api.blink.sv/graphql")
@@ -169,6 +178,23 @@ MAX_TIP_MULTIPLE = env.int("MAX_TIP_MULTIPLE", default=2)
 SUPPORTED_DISPLAY_CURRENCIES: list[str] = env.list(
     "SUPPORTED_DISPLAY_CURRENCIES", default=["BTC", "USD", "EUR", "GBP", "CHF", "CAD", "NGN", "KES", "ZAR"]
 )
+
+# --- Operations (retention, metrics endpoint, alert thresholds) -------------------------------------
+# Days to keep system_metrics rows and non-financial payment events; money events are never deleted.
+RETENTION_DAYS_METRICS = env.int("RETENTION_DAYS_METRICS", default=30)
+RETENTION_DAYS_EVENTS = env.int("RETENTION_DAYS_EVENTS", default=90)
+# /metrics answers a request with "Authorization: Bearer <METRICS_TOKEN>" or from METRICS_ALLOWED_IPS
+# (addresses or CIDR networks). Both empty: /metrics is closed.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS: list[str] = env.list("METRICS_ALLOWED_IPS", default=[])
+# Evaluated by snapshot_metrics (seed documents' thresholds); overridable as a JSON object.
+ALERT_THRESHOLDS: dict[str, float] = {
+    "hotstore_hit_ratio_min": 0.70,
+    "latency_p95_ms_max": 500.0,
+    "pg_pool_usage_max": 0.80,
+    "redis_memory_usage_max": 0.80,
+}
+ALERT_THRESHOLDS.update({k: float(v) for k, v in json.loads(env.str("ALERT_THRESHOLDS_JSON", default="{}")).items()})
 
 # --- Django REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -189,7 +215,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Docs assets from drf-spectacular-sidecar: /api/docs/ works without a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+# POS API rate limits ("<count>/<sec|min|hour>", fixed windows counted in Redis under ratelimit:*).
+# A terminal polling once a second uses 60/min; overridable as a JSON object.
+API_RATE_LIMITS: dict[str, str] = {"terminal": "600/min", "merchant": "3000/min"}
+API_RATE_LIMITS.update(json.loads(env.str("API_RATE_LIMITS_JSON", default="{}")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
 
 # --- Auth, i18n, static ------------------------------------------------------------------------
@@ -207,6 +241,18 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 ADMIN_URL = env.str("ADMIN_URL", default="admin/")
 LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+# The dashboard and admin pages satisfy this policy (same-origin scripts and styles only, no inline script);
+# the Swagger UI loads its own assets and is exempt.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+)
+CSP_EXEMPT_PATH_PREFIXES: list[str] = ["/api/docs/", "/api/schema/"]
 
 # --- Logging (structlog, JSON lines; never secrets) --------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -57,7 +57,7 @@ class TerminalPrincipal:
 def _lookup(prefix: str) -> dict[str, Any] | None:
     record = cache.get(terminal_cache_key(prefix))
     if record is not None:
-        return record  # type: ignore[no-any-return]
+        return record
     terminal = Terminal.objects.filter(key_prefix=prefix).values("id", "merchant_id", "key_hash", "revoked_at").first()
     if terminal is None:
         return None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -65,7 +67,37 @@ _CODES = {
 }
 
 
+def _from_service_error(exc: Exception) -> Exception:
+    """Service-layer errors (no HTTP knowledge) become API errors: field-keyed ValidationError → 400,
+    provider temporarily unavailable → 503 with Retry-After, provider refusal → 502."""
+    from payments.services.pricing import ProviderError, ProviderUnavailable  # services import the API's auth
+
+    if isinstance(exc, RequestDataTooBig):
+        return ApiError(
+            code="request_too_large",
+            message=f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            fields = {name: [str(m) for m in messages] for name, messages in exc.message_dict.items()}
+        else:
+            fields = {"non_field_errors": [str(m) for m in exc.messages]}
+        return ApiError(code="invalid_input", message="The request has invalid fields.", fields=fields)
+    if isinstance(exc, ProviderUnavailable):
+        return ApiError(
+            code="provider_unavailable",
+            message=exc.message,
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, ProviderError):
+        return ApiError(code="provider_error", message=exc.message, status_code=status.HTTP_502_BAD_GATEWAY)
+    return exc
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    exc = _from_service_error(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -64,6 +64,8 @@ def lock_split(*, payment_hash: str | None = None, split_id: int | None = None) 
     qs = split_qs_for_update()
     if payment_hash is not None:
         return qs.filter(payment_hash=payment_hash).first()
+    if split_id is None:  # neither given: nothing to lock (``pk=None`` would match no row either)
+        return None
     return qs.filter(pk=split_id).first()
 
 

@@ -1,3 +1,45 @@
-"""Maintenance tasks run by Celery beat."""
+"""Maintenance tasks run by Celery beat (schedule: ``analytics/migrations/0002_h5_beat_schedule.py``).
 
-__all__: list[str] = []
+No arguments; each calls one service that is safe to run twice or concurrently. Explicit time limits:
+a job that overruns is stopped rather than piling up behind the next beat tick. ``snapshot_metrics``
+and ``refresh_stats`` (which record ``system_metrics`` rows) live in ``analytics.tasks``: payments never
+imports analytics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+__all__ = ["check_recipients_task", "cleanup_old_data_task", "expire_old_payments_task"]
+
+
+@shared_task(name="payments.tasks.maintenance.expire_old_payments_task", soft_time_limit=50, time_limit=60)
+def expire_old_payments_task() -> dict[str, Any]:
+    from payments.services.maintenance import splits_expire
+
+    result = splits_expire()
+    return {"expired": result.expired, "batches": result.batches}
+
+
+@shared_task(name="payments.tasks.maintenance.check_recipients_task", soft_time_limit=840, time_limit=900)
+def check_recipients_task() -> dict[str, Any]:
+    from payments.services.maintenance import recipients_check
+
+    result = recipients_check()
+    return {
+        "checked": result.checked,
+        "ok": result.ok,
+        "flagged": len(result.flagged),
+        "unchecked": result.unchecked,
+        "provider_error": result.provider_error,
+    }
+
+
+@shared_task(name="payments.tasks.maintenance.cleanup_old_data_task", soft_time_limit=1700, time_limit=1800)
+def cleanup_old_data_task() -> dict[str, Any]:
+    from payments.services.maintenance import old_data_cleanup
+
+    result = old_data_cleanup()
+    return {"metrics_deleted": result.metrics_deleted, "events_deleted": result.events_deleted}

@@ -1,0 +1,1 @@
+"""The merchant dashboard (web POS, transactions, tips, reports, settings) and the back-office overview."""

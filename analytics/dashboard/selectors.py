@@ -1,0 +1,199 @@
+"""Reads for the merchant dashboard. Every function takes the merchant and only ever returns its rows,
+so a view cannot leak another merchant's data by forgetting a filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.http import Http404
+from django.utils import timezone
+
+from payments.models import LegStatus, Merchant, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, Staff
+
+# A split whose invoice was paid: its money is real (whatever the forwarding state).
+RECEIVED = Q(paid_at__isnull=False)
+OPEN_LEG_STATUSES = (
+    LegStatus.PLANNED,
+    LegStatus.INVOICE_READY,
+    LegStatus.SENDING,
+    LegStatus.PENDING,
+    LegStatus.UNKNOWN,
+    LegStatus.FAILED,
+)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+    return start, start + timedelta(days=1)
+
+
+def split_list(
+    *,
+    merchant: Merchant,
+    status: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    staff_id: int | None = None,
+    search: str = "",
+) -> QuerySet[PaymentSplit]:
+    qs = PaymentSplit.objects.filter(merchant=merchant).select_related("staff", "split_profile")
+    if status:
+        qs = qs.filter(status=status)
+    if date_from:
+        qs = qs.filter(created_at__gte=day_bounds(date_from)[0])
+    if date_to:
+        qs = qs.filter(created_at__lt=day_bounds(date_to)[1])
+    if staff_id:
+        qs = qs.filter(Q(staff_id=staff_id) | Q(legs__staff_id=staff_id)).distinct()
+    if search:
+        qs = qs.filter(
+            Q(payment_hash__startswith=search.lower()) | Q(memo__icontains=search) | Q(tip_recipient__icontains=search)
+        )
+    return qs.order_by("-created_at", "-pk")
+
+
+def split_get(*, merchant: Merchant, payment_hash: str) -> PaymentSplit:
+    """The merchant's split or 404 (another merchant's hash is indistinguishable from a missing one)."""
+    split = PaymentSplit.objects.filter(merchant=merchant, payment_hash=payment_hash).first()
+    if split is None:
+        raise Http404("No such payment")
+    return split
+
+
+def split_detail(*, merchant: Merchant, payment_hash: str) -> dict[str, Any]:
+    split = split_get(merchant=merchant, payment_hash=payment_hash)
+    return {
+        "split": split,
+        "legs": list(split.legs.select_related("staff").order_by("pk")),
+        "events": list(PaymentEvent.objects.filter(split=split).order_by("timestamp", "pk")),
+    }
+
+
+def staff_get(*, merchant: Merchant, staff_id: int) -> Staff:
+    staff = Staff.objects.filter(merchant=merchant, pk=staff_id).first()
+    if staff is None:
+        raise Http404("No such staff member")
+    return staff
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaffTips:
+    staff: Staff
+    earned: int  # sats of tip legs on paid splits
+    paid_out: int  # sats forwarded successfully
+    resolved: int  # sats an operator marked settled by hand
+    pending: int  # sats still owed (planned, sending, pending, unknown, failed)
+    count: int
+
+
+def _tip_legs(*, merchant: Merchant, date_from: date | None, date_to: date | None) -> QuerySet[PaymentLeg]:
+    qs = PaymentLeg.objects.filter(split__merchant=merchant, kind="tip", split__paid_at__isnull=False)
+    if date_from:
+        qs = qs.filter(split__paid_at__gte=day_bounds(date_from)[0])
+    if date_to:
+        qs = qs.filter(split__paid_at__lt=day_bounds(date_to)[1])
+    return qs
+
+
+def tips_by_staff(*, merchant: Merchant, date_from: date | None = None, date_to: date | None = None) -> list[StaffTips]:
+    totals = {
+        row["staff_id"]: row
+        for row in _tip_legs(merchant=merchant, date_from=date_from, date_to=date_to)
+        .values("staff_id")
+        .annotate(
+            earned=Sum("amount", default=0),
+            paid_out=Sum("amount", filter=Q(status=LegStatus.SUCCEEDED), default=0),
+            resolved=Sum("amount", filter=Q(status=LegStatus.RESOLVED), default=0),
+            pending=Sum("amount", filter=Q(status__in=OPEN_LEG_STATUSES), default=0),
+            count=Count("id"),
+        )
+    }
+    out = []
+    for staff in Staff.objects.filter(merchant=merchant).order_by("display_name"):
+        row = totals.get(staff.pk, {})
+        out.append(
+            StaffTips(
+                staff=staff,
+                earned=row.get("earned", 0),
+                paid_out=row.get("paid_out", 0),
+                resolved=row.get("resolved", 0),
+                pending=row.get("pending", 0),
+                count=row.get("count", 0),
+            )
+        )
+    return out
+
+
+def staff_statement(
+    *, merchant: Merchant, staff_id: int, date_from: date | None = None, date_to: date | None = None
+) -> dict[str, Any]:
+    """Every tip leg for one staff member with its payout hash and preimage (the proof of payment)."""
+    staff = staff_get(merchant=merchant, staff_id=staff_id)
+    legs = list(
+        _tip_legs(merchant=merchant, date_from=date_from, date_to=date_to)
+        .filter(staff=staff)
+        .select_related("split")
+        .order_by("-split__paid_at", "-pk")
+    )
+    summary = next(
+        t for t in tips_by_staff(merchant=merchant, date_from=date_from, date_to=date_to) if t.staff.pk == staff.pk
+    )
+    return {"staff": staff, "legs": legs, "summary": summary}
+
+
+def end_of_day(*, merchant: Merchant, day: date) -> dict[str, Any]:
+    start, end = day_bounds(day)
+    sales = PaymentSplit.objects.filter(merchant=merchant, paid_at__gte=start, paid_at__lt=end)
+    totals = sales.aggregate(
+        count=Count("id"),
+        volume=Sum("total_amount", default=0),
+        base=Sum("base_amount", default=0),
+        tips=Sum("tip_amount", default=0),
+    )
+    legs = PaymentLeg.objects.filter(split__in=sales)
+    payouts = legs.aggregate(
+        paid_out=Sum("amount", filter=Q(status=LegStatus.SUCCEEDED), default=0),
+        fees=Sum("fee_sats", filter=Q(status=LegStatus.SUCCEEDED), default=0),
+        open=Sum("amount", filter=Q(status__in=OPEN_LEG_STATUSES), default=0),
+    )
+    created = PaymentSplit.objects.filter(merchant=merchant, created_at__gte=start, created_at__lt=end)
+    return {
+        "day": day,
+        "totals": totals,
+        "payouts": payouts,
+        "by_status": dict(created.values_list("status").annotate(n=Count("id")).values_list("status", "n")),
+        "attention": list(
+            legs.filter(status__in=(LegStatus.PENDING, LegStatus.UNKNOWN, LegStatus.FAILED))
+            .select_related("split")
+            .order_by("pk")
+        ),
+        "tips_by_staff": [t for t in tips_by_staff(merchant=merchant, date_from=day, date_to=day) if t.count],
+    }
+
+
+def daily_totals(*, merchant: Merchant, days: int = 14) -> list[dict[str, Any]]:
+    today = timezone.localdate()
+    start = today - timedelta(days=days - 1)
+    rows = {
+        r["day"]: r
+        for r in PaymentSplit.objects.filter(merchant=merchant, paid_at__gte=day_bounds(start)[0])
+        .annotate(day=TruncDate("paid_at"))
+        .values("day")
+        .annotate(volume=Sum("total_amount", default=0), tips=Sum("tip_amount", default=0))
+    }
+    return [
+        {
+            "date": start + timedelta(days=i),
+            "volume": rows.get(start + timedelta(days=i), {}).get("volume", 0),
+            "tips": rows.get(start + timedelta(days=i), {}).get("tips", 0),
+        }
+        for i in range(days)
+    ]
+
+
+def statuses() -> list[str]:
+    return list(SplitStatus.values)

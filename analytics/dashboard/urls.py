@@ -1,0 +1,33 @@
+"""The merchant dashboard, mounted at the site root: login/logout, web POS, reports and settings."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from analytics.dashboard import views_pos, views_reports, views_settings
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="dashboard:login"), name="logout"),
+    path("", views_pos.pos, name="pos"),
+    path("pos/invoices/", views_pos.invoice_create_view, name="pos-create"),
+    path("pos/invoices/<str:payment_hash>/cancel/", views_pos.invoice_cancel_view, name="pos-cancel"),
+    path("pos/invoices/<str:payment_hash>/qr.svg", views_pos.invoice_qr, name="pos-qr"),
+    path("transactions/", views_reports.transactions, name="transactions"),
+    path("transactions/export.csv", views_reports.transactions_csv, name="transactions-csv"),
+    path("transactions/<str:payment_hash>/", views_reports.transaction_detail, name="transaction"),
+    path("tips/", views_reports.tips, name="tips"),
+    path("tips/<int:staff_id>/", views_reports.statement, name="statement"),
+    path("tips/<int:staff_id>/statement.csv", views_reports.statement_csv, name="statement-csv"),
+    path("report/", views_reports.report, name="report"),
+    path("charts/", views_reports.charts, name="charts"),
+    path("settings/", views_settings.settings_page, name="settings"),
+    path("settings/general/", views_settings.settings_general, name="settings-general"),
+    path("settings/staff/", views_settings.staff_add, name="staff-add"),
+    path("settings/staff/<int:staff_id>/deactivate/", views_settings.staff_remove, name="staff-deactivate"),
+    path("settings/profiles/", views_settings.profile_save, name="profile-save"),
+    path("settings/terminals/", views_settings.terminal_add, name="terminal-add"),
+    path("settings/terminals/<int:terminal_id>/revoke/", views_settings.terminal_remove, name="terminal-revoke"),
+    path("settings/api-key/", views_settings.api_key_set, name="api-key"),
+]

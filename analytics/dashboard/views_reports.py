@@ -1,0 +1,189 @@
+"""Transactions, tips per staff with statements, the end-of-day report and charts; CSV exports."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from analytics.dashboard.access import merchant_required
+from analytics.dashboard.charts import Series, bar_chart
+from analytics.dashboard.forms import DayForm, PeriodForm, TransactionFilterForm
+from analytics.dashboard.selectors import (
+    daily_totals,
+    end_of_day,
+    split_detail,
+    split_list,
+    staff_statement,
+    tips_by_staff,
+)
+from payments.admin.common import csv_response
+from payments.models import Merchant, PaymentSplit
+
+TRANSACTION_COLUMNS = [
+    ("created_at", lambda s: s.created_at.isoformat()),
+    ("paid_at", lambda s: s.paid_at.isoformat() if s.paid_at else ""),
+    ("payment_hash", lambda s: s.payment_hash),
+    ("status", lambda s: s.status),
+    ("total_sats", lambda s: s.total_amount),
+    ("base_sats", lambda s: s.base_amount),
+    ("tip_sats", lambda s: s.tip_amount),
+    ("tip_percent", lambda s: s.tip_percent),
+    ("tip_recipient", lambda s: s.tip_recipient),
+    ("display_currency", lambda s: s.display_currency),
+    ("base_display", lambda s: s.base_amount_display),
+    ("tip_display", lambda s: s.tip_amount_display),
+    ("memo", lambda s: s.memo),
+]
+
+STATEMENT_COLUMNS = [
+    ("paid_at", lambda leg: leg.split.paid_at.isoformat() if leg.split.paid_at else ""),
+    ("sale_payment_hash", lambda leg: leg.split.payment_hash),
+    ("tip_sats", lambda leg: leg.amount),
+    ("status", lambda leg: leg.status),
+    ("payout_payment_hash", lambda leg: leg.payment_hash or ""),
+    ("preimage", lambda leg: leg.preimage),
+    ("fee_sats", lambda leg: leg.fee_sats if leg.fee_sats is not None else ""),
+    ("paid_out_at", lambda leg: leg.succeeded_at.isoformat() if leg.succeeded_at else ""),
+]
+
+
+def _bad_filters(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    return render(request, template, context, status=400)
+
+
+def _filtered(request: HttpRequest, merchant: Merchant) -> tuple[TransactionFilterForm, Any]:
+    form = TransactionFilterForm(request.GET or None, merchant=merchant)
+    if request.GET and not form.is_valid():
+        return form, None
+    data = form.cleaned_data if request.GET else {}
+    qs = split_list(
+        merchant=merchant,
+        status=data.get("status") or "",
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
+        staff_id=data["staff"].pk if data.get("staff") else None,
+        search=(data.get("q") or "").strip(),
+    )
+    return form, qs
+
+
+@require_GET
+@merchant_required
+def transactions(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    form, qs = _filtered(request, merchant)
+    context: dict[str, Any] = {"nav": "transactions", "merchant": merchant, "form": form}
+    if qs is None:
+        return _bad_filters(request, "dashboard/transactions.html", context)
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context.update({"page": page, "query": query.urlencode()})
+    return render(request, "dashboard/transactions.html", context)
+
+
+@require_GET
+@merchant_required
+def transactions_csv(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    form, qs = _filtered(request, merchant)
+    if qs is None:
+        return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
+    return csv_response(f"transactions-{timezone.localdate():%Y%m%d}.csv", TRANSACTION_COLUMNS, qs.iterator())
+
+
+@require_GET
+@merchant_required
+def transaction_detail(request: HttpRequest, merchant: Merchant, payment_hash: str) -> HttpResponse:
+    context = split_detail(merchant=merchant, payment_hash=payment_hash)
+    return render(request, "dashboard/transaction_detail.html", {"nav": "transactions", **context})
+
+
+def _period(request: HttpRequest) -> tuple[PeriodForm, date | None, date | None]:
+    form = PeriodForm(request.GET or None)
+    if request.GET and form.is_valid():
+        return form, form.cleaned_data.get("date_from"), form.cleaned_data.get("date_to")
+    return form, None, None
+
+
+@require_GET
+@merchant_required
+def tips(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    form, date_from, date_to = _period(request)
+    context = {
+        "nav": "tips",
+        "form": form,
+        "rows": tips_by_staff(merchant=merchant, date_from=date_from, date_to=date_to),
+    }
+    if request.GET and not form.is_valid():
+        return _bad_filters(request, "dashboard/tips.html", context)
+    context["query"] = request.GET.urlencode()
+    return render(request, "dashboard/tips.html", context)
+
+
+@require_GET
+@merchant_required
+def statement(request: HttpRequest, merchant: Merchant, staff_id: int) -> HttpResponse:
+    form, date_from, date_to = _period(request)
+    data = staff_statement(merchant=merchant, staff_id=staff_id, date_from=date_from, date_to=date_to)
+    if request.GET and not form.is_valid():
+        return _bad_filters(request, "dashboard/statement.html", {"nav": "tips", "form": form, **data})
+    return render(
+        request, "dashboard/statement.html", {"nav": "tips", "form": form, "query": request.GET.urlencode(), **data}
+    )
+
+
+@require_GET
+@merchant_required
+def statement_csv(request: HttpRequest, merchant: Merchant, staff_id: int) -> HttpResponse:
+    form, date_from, date_to = _period(request)
+    if request.GET and not form.is_valid():
+        return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
+    data = staff_statement(merchant=merchant, staff_id=staff_id, date_from=date_from, date_to=date_to)
+    return csv_response(f"tips-{data['staff'].blink_username}.csv", STATEMENT_COLUMNS, data["legs"])
+
+
+@require_GET
+@merchant_required
+def report(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    form = DayForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return render(request, "dashboard/report.html", {"nav": "report", "form": form}, status=400)
+    day = (form.cleaned_data.get("day") if request.GET else None) or timezone.localdate()
+    return render(
+        request, "dashboard/report.html", {"nav": "report", "form": form, **end_of_day(merchant=merchant, day=day)}
+    )
+
+
+@require_GET
+@merchant_required
+def charts(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    days = daily_totals(merchant=merchant, days=14)
+    daily = bar_chart(
+        labels=[d["date"].strftime("%d %b") for d in days],
+        series=[
+            Series(name="sales", values=[d["volume"] for d in days]),
+            Series(name="tips", values=[d["tips"] for d in days]),
+        ],
+        title="Paid sales and tips per day",
+    )
+    staff_rows = [t for t in tips_by_staff(merchant=merchant) if t.earned]
+    by_staff = bar_chart(
+        labels=[t.staff.display_name for t in staff_rows],
+        series=[Series(name="tips earned", values=[t.earned for t in staff_rows])],
+        title="Tips by staff",
+    )
+    return render(
+        request,
+        "dashboard/charts.html",
+        {
+            "nav": "charts",
+            "daily": daily,
+            "by_staff": by_staff,
+            "has_sales": PaymentSplit.objects.filter(merchant=merchant).exists(),
+        },
+    )

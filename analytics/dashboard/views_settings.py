@@ -1,0 +1,195 @@
+"""Settings: display currency and tip presets, staff, split profiles, terminals and the Blink API key.
+
+Every write is a service call (``payments.services.parties`` / ``.terminals``): the services resolve
+usernames at the provider, validate weights and store secrets encrypted. A terminal's key and the API
+key are shown once (the key) or never (the API key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from analytics.dashboard.access import merchant_required, service_error_fields, service_exceptions
+from analytics.dashboard.forms import (
+    ApiKeyForm,
+    MerchantSettingsForm,
+    SplitProfileForm,
+    StaffForm,
+    TerminalForm,
+)
+from analytics.dashboard.selectors import staff_get
+from payments.models import Merchant, SplitProfile, Staff, Terminal
+
+
+def _page(request: HttpRequest, merchant: Merchant, status: int = 200, **forms_: forms.Form) -> HttpResponse:
+    context: dict[str, Any] = {
+        "nav": "settings",
+        "merchant": merchant,
+        "settings_form": MerchantSettingsForm(
+            initial={
+                "display_currency": merchant.display_currency,
+                "tip_presets": ", ".join(str(p) for p in merchant.tip_presets),
+            }
+        ),
+        "staff_form": StaffForm(),
+        "profile_form": SplitProfileForm(merchant=merchant),
+        "terminal_form": TerminalForm(),
+        "api_key_form": ApiKeyForm(),
+        "staff": Staff.objects.filter(merchant=merchant).order_by("-is_active", "display_name"),
+        "profiles": SplitProfile.objects.filter(merchant=merchant).prefetch_related("shares__staff"),
+        "terminals": Terminal.objects.filter(merchant=merchant).order_by("revoked_at", "name"),
+    }
+    context.update(forms_)
+    return render(request, "dashboard/settings.html", context, status=status)
+
+
+def _apply(
+    request: HttpRequest, merchant: Merchant, form_name: str, form: forms.Form, call: Callable[[], Any], done: str
+) -> HttpResponse:
+    """Validate ``form``, run the service, and either redirect with a message or re-render with the
+    errors (400). A service's validation error lands on the field it names."""
+    if form.is_valid():
+        try:
+            call()
+        except service_exceptions() as exc:
+            for field, errors in (service_error_fields(exc) or {}).items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, done)
+            return redirect("dashboard:settings")
+    return _page(request, merchant, status=400, **{form_name: form})
+
+
+@require_GET
+@merchant_required
+def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    return _page(request, merchant)
+
+
+@require_POST
+@merchant_required
+def settings_general(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    from payments.services.parties import merchant_update_settings
+
+    form = MerchantSettingsForm(request.POST)
+    return _apply(
+        request,
+        merchant,
+        "settings_form",
+        form,
+        lambda: merchant_update_settings(
+            merchant=merchant,
+            display_currency=form.cleaned_data["display_currency"],
+            tip_presets=form.cleaned_data["tip_presets"],
+        ),
+        "Settings saved.",
+    )
+
+
+@require_POST
+@merchant_required
+def staff_add(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    from payments.services.parties import staff_create
+
+    form = StaffForm(request.POST)
+    return _apply(
+        request,
+        merchant,
+        "staff_form",
+        form,
+        lambda: staff_create(
+            merchant=merchant,
+            display_name=form.cleaned_data["display_name"],
+            blink_username=form.cleaned_data["blink_username"],
+        ),
+        "Staff member added; their Blink username was checked.",
+    )
+
+
+@require_POST
+@merchant_required
+def staff_remove(request: HttpRequest, merchant: Merchant, staff_id: int) -> HttpResponse:
+    from payments.services.parties import staff_deactivate
+
+    staff = staff_get(merchant=merchant, staff_id=staff_id)
+    staff_deactivate(staff=staff)
+    messages.success(request, f"{staff.display_name} deactivated; past tips and statements are kept.")
+    return redirect("dashboard:settings")
+
+
+@require_POST
+@merchant_required
+def profile_save(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    from payments.services.parties import split_profile_save
+
+    form = SplitProfileForm(request.POST, merchant=merchant)
+    return _apply(
+        request,
+        merchant,
+        "profile_form",
+        form,
+        lambda: split_profile_save(
+            merchant=merchant,
+            name=form.cleaned_data["name"],
+            shares=form.cleaned_data["shares"],
+            # Saving under an existing name replaces that profile's shares.
+            profile=SplitProfile.objects.filter(merchant=merchant, name=form.cleaned_data["name"]).first(),
+        ),
+        "Split profile saved.",
+    )
+
+
+@require_POST
+@merchant_required
+def terminal_add(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    from payments.services.terminals import terminal_create
+
+    form = TerminalForm(request.POST)
+    if not form.is_valid():
+        return _page(request, merchant, status=400, terminal_form=form)
+    terminal, plain_key = terminal_create(merchant=merchant, name=form.cleaned_data["name"])
+    # Shown on this one response only (not stored in the session or a message): reloading loses it.
+    return render(
+        request,
+        "dashboard/terminal_key.html",
+        {"nav": "settings", "terminal": terminal, "plain_key": plain_key},
+    )
+
+
+@require_POST
+@merchant_required
+def terminal_remove(request: HttpRequest, merchant: Merchant, terminal_id: int) -> HttpResponse:
+    from django.http import Http404
+
+    from payments.services.terminals import terminal_revoke
+
+    terminal = Terminal.objects.filter(merchant=merchant, pk=terminal_id).first()
+    if terminal is None:
+        raise Http404("No such terminal")
+    terminal_revoke(terminal=terminal)
+    messages.success(request, f"Terminal “{terminal.name}” revoked; its key no longer works.")
+    return redirect("dashboard:settings")
+
+
+@require_POST
+@merchant_required
+def api_key_set(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    from payments.services.parties import merchant_set_api_key
+
+    form = ApiKeyForm(request.POST)
+    return _apply(
+        request,
+        merchant,
+        "api_key_form",
+        form,
+        lambda: merchant_set_api_key(merchant=merchant, api_key=form.cleaned_data["api_key"]),
+        "Blink API key stored (encrypted). It will not be shown again.",
+    )

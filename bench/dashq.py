@@ -1,0 +1,50 @@
+"""Time the dashboard's reads with the real code: ``python -m bench.dashq MERCHANT_ID`` (stack env).
+
+Prints JSON {query: median ms over 5 runs after one warm-up}. Statistics: the operators' page
+(payment_statistics view today / last 14 days, the rolling-24 h aggregate, active payments) and the
+merchant dashboard's daily totals and tips by staff; top recipients: the top_tip_recipients view.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def _time(fn: Callable[[], Any], repeat: int = 5) -> float:
+    fn()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(samples), 2)
+
+
+def main(merchant_id: int) -> dict[str, float]:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.base")
+    import django
+
+    django.setup()
+    from analytics.dashboard import ops, selectors
+    from payments.models import Merchant
+
+    merchant = Merchant.objects.get(pk=merchant_id)
+    return {
+        "statistics: today (payment_statistics view)": _time(ops.statistics_today),
+        "statistics: 14-day series (payment_statistics view)": _time(ops.daily_series),
+        "statistics: rolling 24 h aggregate": _time(ops.statistics_24h),
+        "statistics: active payments": _time(ops.active_payments),
+        "statistics: merchant daily totals (14 d)": _time(lambda: selectors.daily_totals(merchant=merchant)),
+        "top recipients: top_tip_recipients view": _time(ops.top_tip_recipients),
+        "top recipients: merchant tips by staff": _time(lambda: selectors.tips_by_staff(merchant=merchant)),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]))))

@@ -1,0 +1,121 @@
+"""Ratios to the floors and to the peer, and the issue's targets as met / not met with the figure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.measure import Measurement
+from bench.report import Target
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def evaluate(
+    views: dict[str, Measurement], raw: list[Measurement], scen: dict[str, Any]
+) -> tuple[dict[str, str], list[Target], list[str]]:
+    ratios: dict[str, str] = {}
+    targets: list[Target] = []
+    extras: list[str] = []
+    redis_floor = views.get("view: 1 Redis GET")
+    write_floor = views.get("view: validate+INSERT+SET")
+
+    def rel(m: Measurement | None, floor: Measurement | None, label: str) -> float | None:
+        if m is None or floor is None or not m.runs:
+            return None
+        r = _ratio(m.rps, floor.rps)
+        if r is not None:
+            ratios[m.name] = f"{r:.2f}x {label}"
+        return r
+
+    hot = scen.get("poll_hot")
+    r = rel(hot, redis_floor, "floor(1 Redis GET)")
+    rel(scen.get("poll_cold"), redis_floor, "floor(1 Redis GET)")
+    q = hot.queries if hot else None
+    targets.append(Target(
+        "hot status polling vs empty view + 1 Redis GET", ">= 0.80x and 0 SQL per hot hit",
+        f"{r:.2f}x ({hot.rps:,.0f} vs {redis_floor.rps:,.0f} req/s), {q:.4f} SQL/req"
+        if hot and r and redis_floor and q is not None
+        else "-",
+        None if r is None or q is None else (r >= 0.8 and q < 0.005),
+    ))  # fmt: skip
+
+    create = scen.get("create")
+    rc = rel(create, write_floor, "floor(validate+INSERT+SET)")
+    targets.append(Target(
+        "create invoice (0 ms provider) vs validate+INSERT+SET", ">= 0.60x",
+        f"{rc:.2f}x ({create.rps:,.0f} vs {write_floor.rps:,.0f} req/s)" if rc and create and write_floor else "-",
+        None if rc is None else rc >= 0.6,
+    ))  # fmt: skip
+
+    peer_create, peer_status = scen.get("peer_create"), scen.get("peer_status")
+    rp = _ratio(create.rps, peer_create.rps) if create and peer_create else None
+    if rp is not None and peer_create is not None:
+        ratios[peer_create.name] = f"BlinkPOS create = {rp:.1f}x"
+    targets.append(Target(
+        "create invoice vs LNbits create", ">= 10x",
+        f"{rp:.1f}x ({create.rps:,.0f} vs {peer_create.rps:,.0f} req/s)" if rp and create and peer_create else "-",
+        None if rp is None else rp >= 10,
+    ))  # fmt: skip
+    if hot and peer_status:
+        rs = _ratio(hot.rps, peer_status.rps)
+        if rs:
+            ratios[peer_status.name] = f"BlinkPOS hot poll = {rs:.1f}x"
+
+    alone, under = scen.get("slow_alone"), scen.get("slow_under")
+    rl = _ratio(under.p99_ms, alone.p99_ms) if alone and under else None
+    targets.append(Target(
+        "polling p99 under 250 ms-provider creates vs alone", "<= 1.5x",
+        f"{rl:.2f}x ({under.p99_ms:.1f} vs {alone.p99_ms:.1f} ms)" if rl and under and alone else "-",
+        None if rl is None else rl <= 1.5,
+    ))  # fmt: skip
+
+    burst = scen.get("burst")
+    if burst is not None:
+        e = burst.extra
+        ok = burst.p99_ms < 50 and e["unforwarded"] == 0
+        targets.append(Target(
+            "webhook ack p99 during the burst; all forwarded", "< 50 ms, 0 unforwarded",
+            f"p99 {burst.p99_ms:.1f} ms over {e['deliveries']} deliveries; {e['forwarded']}/{e['unique_payments']} "
+            f"forwarded in {e['seconds_until_all_forwarded'] or '>' + str(round(e['ack_seconds']))} s "
+            f"({e['forwarded_per_second']}/s)",
+            ok,
+        ))  # fmt: skip
+        for m in (burst, scen.get("burst_slow")):
+            if m is not None:
+                x = m.extra
+                extras.append(
+                    f"  {m.name}: acks {x['ack_seconds']} s, forwarded {x['forwarded']}/{x['unique_payments']}, "
+                    f"all forwarded after {x['seconds_until_all_forwarded']} s, "
+                    f"{x['forwarded_per_second']} payments/s, "
+                    f"{x['worker_cpu_ms_per_payment']} worker CPU ms/payment"
+                )
+    else:
+        targets.append(Target("webhook ack p99 during the burst; all forwarded", "< 50 ms, 0 unforwarded", "-", None))
+
+    small, large = scen.get("growth_small"), scen.get("growth_large")
+    if small and large:
+        costs = []
+        for key in ("hot", "create"):
+            a, b = small[key], large[key]
+            cost = 1 - b.rps / a.rps if a.rps else 0.0
+            costs.append(cost)
+            ratios[b.name] = f"{b.rps / a.rps:.2f}x of @{small['rows']:,}" if a.rps else ""
+        worst_dash = 0.0
+        for point in (small, large):
+            dash = point["dashboard"]
+            extras.append(
+                f"  dashboard reads @ {point['rows']:,} splits (median ms): "
+                + ", ".join(f"{n} {v}" for n, v in dash.items())
+            )
+            worst_dash = max([worst_dash, *[v for v in dash.values() if isinstance(v, int | float)]])
+        targets.append(Target(
+            f"growth {small['rows']:,} -> {large['rows']:,} splits", "< 10 % cost on hot paths; dashboard < 100 ms",
+            f"hot polling {costs[0]:+.1%}, create {costs[1]:+.1%} throughput cost; "
+            f"slowest dashboard query {worst_dash:.1f} ms",
+            all(c < 0.10 for c in costs) and worst_dash < 100,
+        ))  # fmt: skip
+    else:
+        targets.append(Target("growth", "< 10 % cost; dashboard < 100 ms", "-", None))
+    return ratios, targets, extras

@@ -1,0 +1,321 @@
+"""``python -m bench`` (``make bench``): start the stack, measure floors, scenarios and the peer,
+print a table and write artifacts/bench/bench-<timestamp>.json (and latest.json).
+
+Default: three runs of 5 s per point, 64 connections, a 1 000-delivery webhook burst (``--burst 5000``
+for the issue's size), growth at 10 000 and 1 000 000 historical splits. ``--quick`` uses 2 s runs and
+small sizes.
+``--growth-rows 5000000`` reaches the issue's 5 M (generation alone takes several minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import api, floors, growth, peer, report, scenarios
+from bench.loadgen import LoadSpec, ensure_wrk
+from bench.measure import Measurement, measure
+from bench.procs import ProcessGroup, log
+from bench.stack import PY, ROOT, GunicornConfig, Stack, build_stack
+
+
+@dataclass
+class Knobs:
+    duration: float
+    runs: int
+    connections: int
+    create_connections: int
+    invoices: int
+    burst: int
+    burst_slow: int
+    growth_small: int
+    growth_large: int
+    forward_timeout: float
+    peer: bool
+    peer_install: bool
+    keep_db: bool
+    gunicorn: GunicornConfig
+
+
+def parse(argv: list[str] | None) -> Knobs:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="short runs and small sizes (~2-3 minutes)")
+    p.add_argument("--duration", type=float, default=None, help="seconds per load run (default 5, quick 2)")
+    p.add_argument("--runs", type=int, default=int(env("BENCH_RUNS", "3")), help="runs per point (median reported)")
+    p.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS", "64")))
+    p.add_argument("--create-connections", type=int, default=int(env("BENCH_CREATE_CONNECTIONS", "16")))
+    p.add_argument("--invoices", type=int, default=1000, help="active invoices polled")
+    p.add_argument("--burst", type=int, default=None, help="deliveries at 0 ms (default 1000, quick 300)")
+    p.add_argument("--burst-slow", type=int, default=None, help="deliveries at 100 ms provider (default 200)")
+    p.add_argument("--growth-small", type=int, default=10_000)
+    p.add_argument("--growth-rows", type=int, default=None, help="large history size (default 1 000 000)")
+    p.add_argument("--forward-timeout", type=float, default=float(env("BENCH_FORWARD_TIMEOUT", "150")))
+    p.add_argument("--no-peer", action="store_true", help="skip LNbits")
+    p.add_argument("--no-peer-install", action="store_true", help="use LNbits only if already installed")
+    p.add_argument("--keep-db", action="store_true", help="reuse the bench database (keeps generated history)")
+    p.add_argument("--worker-class", default=env("BENCH_WORKER_CLASS", "gthread"), choices=["gthread", "sync"])
+    p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "0")), help="0: 2 x cores")
+    p.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "4")))
+    a = p.parse_args(argv)
+    quick = a.quick or env("BENCH_QUICK") == "1"
+    return Knobs(
+        duration=a.duration or (2.0 if quick else 5.0),
+        runs=a.runs,
+        connections=a.connections,
+        create_connections=a.create_connections,
+        invoices=a.invoices if not quick else min(a.invoices, 1000),
+        burst=a.burst or (300 if quick else 1000),
+        burst_slow=a.burst_slow or (50 if quick else 200),
+        growth_small=a.growth_small,
+        growth_large=a.growth_rows or int(env("BENCH_GROWTH_ROWS", "0")) or (100_000 if quick else 1_000_000),
+        forward_timeout=a.forward_timeout,
+        peer=not a.no_peer,
+        peer_install=not a.no_peer_install,
+        keep_db=a.keep_db,
+        gunicorn=GunicornConfig(worker_class=a.worker_class, workers=a.workers, threads=a.threads),
+    )
+
+
+def _fixtures(stack: Stack) -> dict[str, Any]:
+    out = subprocess.run(
+        [PY, "-m", "bench.fixtures", stack.fake_url],
+        cwd=ROOT,
+        env=stack.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _api_ready(stack: Stack, fx: dict[str, Any]) -> str | None:
+    """None when create + status answer; otherwise why not."""
+    try:
+        hashes = api.create_invoices(stack.base_url, fx, 1, parallel=1)
+        reply = httpx.get(f"{stack.base_url}{api.INVOICES}/{hashes[0]}", headers=api.auth_headers(fx), timeout=10)
+        if reply.status_code != 200:
+            return f"GET {api.INVOICES}/<hash> answered {reply.status_code}: {reply.text[:200]}"
+    except Exception as exc:
+        return f"{exc.__class__.__name__}: {str(exc)[:300]}"
+    return None
+
+
+def _webhook_ready(stack: Stack) -> str | None:
+    reply = httpx.post(f"{stack.base_url}{scenarios.WEBHOOK_PATH}", content=b"{}", timeout=10)
+    if reply.status_code == 404:
+        return f"POST {scenarios.WEBHOOK_PATH} is not routed (404)"
+    return None
+
+
+def _dashboard(stack: Stack, fx: dict[str, Any]) -> dict[str, float]:
+    out = subprocess.run(
+        [PY, "-m", "bench.dashq", str(fx["merchant_id"])], cwd=ROOT, env=stack.env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}  # type: ignore[dict-item]
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _growth_point(
+    stack: Stack, fx: dict[str, Any], k: Knobs, wrk: str | None, rows: int, hashes: list[str]
+) -> dict[str, Any]:
+    spent = growth.grow_to(stack.db_url, rows=rows, fixtures=fx)
+    log(f"growth point {rows:,} historical splits (generated in {spent:.0f}s)")
+    label = f" @ {rows:,} splits"
+    spec = scenarios.polling_spec(stack, fx, hashes, duration=k.duration, connections=k.connections)
+    hot = measure(f"status polling hot{label}", stack, lambda: spec, runs=k.runs, wrk=wrk)
+    cspec = scenarios.create_spec(stack, fx, duration=k.duration, connections=k.create_connections)
+    create = measure(f"create invoice{label}", stack, lambda: cspec, runs=k.runs, wrk=wrk)
+    dash = _dashboard(stack, fx)
+    return {"rows": rows, "generation_seconds": round(spent, 1), "hot": hot, "create": create, "dashboard": dash}
+
+
+def _peer(group: ProcessGroup, k: Knobs, wrk: str | None, notes: list[str]) -> dict[str, Measurement]:
+    exe = peer.ensure_lnbits(install=k.peer_install)
+    if exe is None:
+        notes.append("LNbits peer skipped: not installed and could not be installed (see log above)")
+        return {}
+    started = peer.start_peer(group, exe)
+    if started is None:
+        notes.append("LNbits peer skipped: it did not start (see log above)")
+        return {}
+    try:
+        log("peer: LNbits invoice creation and status")
+        hdr = {"X-Api-Key": started.inkey}
+        body = json.dumps({"out": False, "amount": 100, "memo": "x"})
+        cspec = LoadSpec(
+            started.base_url, "post", k.duration, k.create_connections, path="/api/v1/payments", body=body, headers=hdr
+        )
+        fake_stack = _PeerCpu(started)
+        create = measure("LNbits create invoice", fake_stack, lambda: cspec, runs=k.runs, wrk=wrk, cpu=started.cpu)  # type: ignore[arg-type]
+        hashes = peer.create_invoices(started, 200)
+        paths = [f"/api/v1/payments/{h}" for h in hashes]
+        sspec = LoadSpec(started.base_url, "get_many", k.duration, k.connections, paths=paths, headers=hdr)
+        status = measure("LNbits payment status", fake_stack, lambda: sspec, runs=k.runs, wrk=wrk, cpu=started.cpu)  # type: ignore[arg-type]
+        for m in (create, status):
+            m.note = "LNbits 1.6.2, FakeWallet, SQLite, one uvicorn process; SQL/req not counted"
+            for row in m.runs:
+                row["queries_per_req"] = None
+        return {"create": create, "status": status}
+    finally:
+        peer.stop_peer(group, started)
+
+
+class _PeerCpu:
+    """Duck-typed stand-in for Stack in measure(): no query counter for the peer."""
+
+    def __init__(self, started: peer.Peer) -> None:
+        self.qc_dir = Path("/nonexistent-bench-qc")
+        self.web_cpu = started.cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    k = parse(argv)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = ROOT / "artifacts" / "bench"
+    run_dir = out_dir / f"run-{stamp}"
+    group = ProcessGroup(run_dir / "logs")
+    started_at = time.monotonic()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    notes: list[str] = []
+    results: dict[str, Any] = {}
+    sections: list[tuple[str, list[Measurement]]] = []
+    try:
+        wrk = ensure_wrk(allow_install=True)
+        stack = build_stack(group=group, run_dir=run_dir, keep_db=k.keep_db)
+        have_fake = stack.start_fake()
+        stack.start_web(k.gunicorn)
+        stack.start_workers(2)
+        log(f"stack: {k.gunicorn.describe()}, 2 Celery workers, load by {'wrk' if wrk else 'bench.pyload'}")
+        raw = floors.raw_floors(stack, count=5000 if k.duration >= 5 else 2000)
+        views = floors.view_floors(
+            stack,
+            duration=k.duration,
+            connections=k.connections,
+            write_connections=k.create_connections,
+            runs=k.runs,
+            wrk=wrk,
+        )
+        sections.append(("floors", [*raw, *views.values()]))
+        results["floors"] = {m.name: m.as_dict() for m in [*raw, *views.values()]}
+        from bench.evaluate import evaluate  # after the floors exist
+
+        fx = _fixtures(stack) if have_fake else {}
+        why = _api_ready(stack, fx) if have_fake else "fake Blink missing"
+        control = api.FakeControl(stack.fake_url) if have_fake else None
+        scen: dict[str, Any] = {}
+        if why:
+            notes.append(f"POS API scenarios skipped: {why}")
+            log(notes[-1])
+        else:
+            assert control is not None
+            log(f"preparing {k.invoices} active invoices")
+            hashes = api.create_invoices(stack.base_url, fx, k.invoices)
+            poll = scenarios.polling(
+                stack, fx, hashes, duration=k.duration, connections=k.connections, runs=k.runs, wrk=wrk
+            )
+            create = scenarios.create(
+                stack, fx, duration=k.duration, connections=k.create_connections, runs=k.runs, wrk=wrk
+            )
+            slow = scenarios.create_with_slow_provider(
+                stack, fx, hashes, control, latency=0.25, duration=k.duration, create_connections=k.create_connections,
+                poll_connections=k.connections, runs=k.runs, wrk=wrk,
+            )  # fmt: skip
+            scen.update(
+                poll_hot=poll["hot"], poll_cold=poll["cold"], create=create, **{f"slow_{n}": m for n, m in slow.items()}
+            )
+            sections.append(("status polling", [poll["hot"], poll["cold"]]))
+            sections.append(("create invoice", [create, slow["creates"], slow["alone"], slow["under"]]))
+            hook_why = _webhook_ready(stack)
+            if hook_why:
+                notes.append(f"webhook burst skipped: {hook_why}")
+                log(notes[-1])
+            else:
+                fast = scenarios.webhook_burst(
+                    stack, fx, control, payments=int(k.burst / 1.1), latency=0.0, connections=k.connections,
+                    wrk=wrk, forward_timeout=k.forward_timeout,
+                )  # fmt: skip
+                slow_burst = scenarios.webhook_burst(
+                    stack, fx, control, payments=max(10, int(k.burst_slow / 1.1)), latency=0.1,
+                    connections=k.connections, wrk=wrk, forward_timeout=k.forward_timeout,
+                )  # fmt: skip
+                scen.update(burst=fast, burst_slow=slow_burst)
+                sections.append(("webhook burst", [fast, slow_burst]))
+            small = _growth_point(stack, fx, k, wrk, k.growth_small, hashes)
+            large = _growth_point(stack, fx, k, wrk, k.growth_large, hashes)
+            scen.update(growth_small=small, growth_large=large)
+            sections.append(("growth", [small["hot"], small["create"], large["hot"], large["create"]]))
+        stack.group.stop(stack.web) if stack.web else None
+        stack.web = None
+        stack.group.stop(stack.workers) if stack.workers else None
+        stack.workers = None
+        if k.peer:
+            peer_results = _peer(group, k, wrk, notes)
+            if peer_results:
+                scen.update(peer_create=peer_results["create"], peer_status=peer_results["status"])
+                sections.append(("peer: LNbits", [peer_results["create"], peer_results["status"]]))
+        else:
+            notes.append("LNbits peer skipped (--no-peer)")
+        ratios, targets, extras = evaluate(views, raw, scen)
+        notes.extend(stack.notes)
+    except KeyboardInterrupt:
+        log("interrupted: stopping everything the bench started")
+        group.stop_all()
+        return 130
+    finally:
+        group.stop_all()
+    elapsed = time.monotonic() - started_at
+    print()
+    print(report.table(sections, ratios))
+    for line in extras:
+        print(line)
+    print()
+    print(report.targets_text(targets))
+    for note in notes:
+        print(f"note: {note}")
+    payload = {
+        "when": stamp,
+        "elapsed_seconds": round(elapsed, 1),
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "config": {**{k2: v for k2, v in k.__dict__.items() if k2 != "gunicorn"}, "server": k.gunicorn.describe()},
+        "load_generator": "wrk" if wrk else "bench.pyload",
+        "floors": results.get("floors", {}),
+        "scenarios": {n: (m.as_dict() if isinstance(m, Measurement) else _plain(m)) for n, m in scen.items()},
+        "ratios": ratios,
+        "targets": [t.__dict__ | {"verdict": t.verdict()} for t in targets],
+        "notes": notes,
+    }
+    report.write_json(out_dir / f"bench-{stamp}.json", payload)
+    report.write_json(out_dir / "latest.json", payload)
+    print(f"\nJSON: {out_dir / f'bench-{stamp}.json'}  (total {elapsed:.0f}s)")
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Measurement):
+        return value.as_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

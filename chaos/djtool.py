@@ -1,0 +1,118 @@
+"""The soak's Django-side steps, run as ``python -m chaos.djtool COMMAND`` in the soak's environment
+(its own database, Redis and fake Blink). Each prints one JSON object on stdout.
+
+    setup --fake-url URL --merchants N --staff N   parties at the fake and in BlinkPOS, terminal keys
+    reconcile --times N                              reconciler passes (no leases: faults are over)
+    state                                            what is still in flight
+    invariants --fake-url URL                        the money invariants (chaos.invariants)
+    preimages                                        proof-of-payment values, for the secret scan
+
+The terminal keys and preimages go to the soak's pipe, never to a log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chaos.settings")
+django.setup()
+
+import httpx  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db.models import Count  # noqa: E402
+
+from payments.models import PaymentLeg, PaymentSplit  # noqa: E402
+
+IN_FLIGHT = ("invoice_ready", "sending", "pending", "unknown")
+
+
+def setup(fake_url: str, merchants: int, staff: int, tag: str) -> dict[str, Any]:
+    from payments.services.parties import merchant_create, split_profile_save, staff_create
+    from payments.services.terminals import terminal_create
+
+    out = []
+    with httpx.Client(base_url=fake_url, timeout=10) as fake:
+        for m in range(merchants):
+            owner = f"shop{m}_{tag}"
+            fake.post("/control/accounts", json={"username": owner}).raise_for_status()
+            user = get_user_model().objects.create_user(username=f"owner{m}_{tag}", password=None)
+            merchant = merchant_create(user=user, name=f"Chaos shop {m}", blink_username=owner, display_currency="USD")
+            members = []
+            for s in range(staff):
+                username = f"s{m}x{s}_{tag}"
+                fake.post("/control/accounts", json={"username": username}).raise_for_status()
+                members.append(staff_create(merchant=merchant, display_name=f"Staff {s}", blink_username=username))
+            weights = [10_000 // staff] * staff
+            weights[0] += 10_000 - sum(weights)
+            profile = split_profile_save(merchant=merchant, name="Floor", shares=list(zip(members, weights, strict=True)))
+            _terminal, key = terminal_create(merchant=merchant, name="chaos terminal")
+            out.append(
+                {"merchant_id": merchant.pk, "staff_ids": [s.pk for s in members], "profile_id": profile.pk, "key": key}
+            )
+    return {"merchants": out}
+
+
+def reconcile(times: int) -> dict[str, Any]:
+    from payments.services.reconcile import reconcile_once
+
+    passes = [reconcile_once(lease_seconds=0, stale_seconds=0, sending_stale_seconds=30) for _ in range(times)]
+    return {"passes": passes}
+
+
+def state() -> dict[str, Any]:
+    splits = dict(PaymentSplit.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    legs = dict(PaymentLeg.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    in_flight = sum(legs.get(s, 0) for s in IN_FLIGHT) + splits.get("paid", 0) + splits.get("processing", 0)
+    return {"splits": splits, "legs": legs, "in_flight": in_flight}
+
+
+def invariants(fake_url: str) -> dict[str, Any]:
+    from chaos.invariants import check, load_books
+
+    ledger = httpx.get(f"{fake_url}/control/ledger", timeout=120).json()
+    report = check(load_books(), ledger)
+    return {**report.as_dict(), "lines": report.lines()}
+
+
+def preimages() -> dict[str, Any]:
+    values = list(PaymentLeg.objects.exclude(preimage="").values_list("preimage", flat=True))
+    return {"preimages": values}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="chaos.djtool")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("setup")
+    p.add_argument("--fake-url", required=True)
+    p.add_argument("--merchants", type=int, default=2)
+    p.add_argument("--staff", type=int, default=3)
+    p.add_argument("--tag", default="c")
+    p = sub.add_parser("reconcile")
+    p.add_argument("--times", type=int, default=1)
+    sub.add_parser("state")
+    p = sub.add_parser("invariants")
+    p.add_argument("--fake-url", required=True)
+    sub.add_parser("preimages")
+    args = parser.parse_args(argv)
+    if args.command == "setup":
+        result = setup(args.fake_url, args.merchants, args.staff, args.tag)
+    elif args.command == "reconcile":
+        result = reconcile(args.times)
+    elif args.command == "state":
+        result = state()
+    elif args.command == "invariants":
+        result = invariants(args.fake_url)
+    else:
+        result = preimages()
+    sys.stdout.write("\n@@RESULT@@" + json.dumps(result, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

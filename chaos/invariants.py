@@ -1,0 +1,257 @@
+"""The money invariants, checked from the books alone: BlinkPOS's PostgreSQL and the fake Blink's ledger.
+
+``load_books()`` reads PostgreSQL (Django ORM, so it runs in the test process and in the soak's
+Django-configured helper); ``ledger`` is ``FakeBlink.dump()`` (or ``GET /control/ledger``).
+``check()`` is pure: it returns one ``Result`` per invariant with counts and the first offenders.
+
+1. every paid split completed exactly once (or failed with a reason an operator sees);
+2. at most one debit per leg at the fake (exactly one for a succeeded leg);
+3. every sat received is forwarded or owed with a reason: fake ledger and BlinkPOS ledger agree to the sat;
+4. nothing stuck: no split paid/processing, no leg in flight, no paid invoice left undetected;
+5. only legal transitions, and each entity's trail is a chain (one event's ``to`` is the next ``from``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, UnmatchedPayment
+from payments.services.transitions import LEG_TRANSITIONS, SPLIT_TRANSITIONS
+
+MAX_EXAMPLES = 10
+IN_FLIGHT_LEG = frozenset({"invoice_ready", "sending", "pending", "unknown"})
+STUCK_SPLIT = frozenset({"paid", "processing"})
+# Final states a paid split may end in: completed, or failed with a reason (a leg needs an operator).
+PAID_STATES = frozenset({"paid", "processing", "completed", "failed"})
+
+
+@dataclass
+class Books:
+    splits: list[dict[str, Any]]
+    legs: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    unmatched: list[dict[str, Any]]
+
+
+@dataclass
+class Result:
+    name: str
+    ok: bool
+    checked: int
+    detail: dict[str, Any] = field(default_factory=dict)
+    examples: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    results: list[Result]
+    totals: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "totals": self.totals, "invariants": [asdict(r) for r in self.results]}
+
+    def lines(self) -> list[str]:
+        out = []
+        for r in self.results:
+            mark = "PASS" if r.ok else "FAIL"
+            extra = ", ".join(f"{k}={v}" for k, v in r.detail.items())
+            out.append(f"  [{mark}] {r.name}: checked {r.checked}{'; ' + extra if extra else ''}")
+            for example in r.examples[:3]:
+                out.append(f"         e.g. {example}")
+        return out
+
+
+def load_books(*, split_ids: Iterable[int] | None = None) -> Books:
+    splits_qs = PaymentSplit.objects.all()
+    if split_ids is not None:
+        splits_qs = splits_qs.filter(pk__in=list(split_ids))
+    splits = list(
+        splits_qs.values(
+            "id", "payment_hash", "status", "total_amount", "base_amount", "tip_amount", "received_amount",
+            "error_message",
+        )
+    )  # fmt: skip
+    ids = [s["id"] for s in splits]
+    hashes = [s["payment_hash"] for s in splits]
+    legs = list(
+        PaymentLeg.objects.filter(split_id__in=ids).values(
+            "id", "split_id", "status", "amount", "payment_hash", "recipient_wallet_id", "last_error_code",
+            "last_error", "resolution_note",
+        )
+    )  # fmt: skip
+    events = list(
+        PaymentEvent.objects.filter(split_id__in=hashes)
+        .order_by("id")
+        .values("id", "split_id", "leg_id", "event_type", "from_status", "to_status")
+    )
+    unmatched = list(UnmatchedPayment.objects.values())
+    return Books(splits=splits, legs=legs, events=events, unmatched=unmatched)
+
+
+def _net_debits(txs: list[Mapping[str, Any]]) -> tuple[int, int]:
+    """(debits, sats) a payout invoice cost the platform: successful sends minus refunds."""
+    sends = [t for t in txs if t["direction"] == "SEND" and t["status"] in ("SUCCESS", "PENDING")]
+    refunds = [t for t in txs if t["direction"] == "RECEIVE"]
+    count = len(sends) - len(refunds)
+    sats = -sum(int(t["amount"]) for t in sends) - sum(int(t["amount"]) for t in refunds)
+    return count, sats
+
+
+def check(books: Books, ledger: Mapping[str, Any]) -> Report:  # noqa: C901  (one pass per invariant, kept together)
+    platform_wallet = ledger["platform"]["wallet_id"]
+    invoices = {i["payment_hash"]: i for i in ledger["invoices"]}
+    platform_txs: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for tx in ledger["transactions"]:
+        if tx["wallet_id"] == platform_wallet:
+            platform_txs[tx["payment_hash"]].append(tx)
+    legs_by_split: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for leg in books.legs:
+        legs_by_split[leg["split_id"]].append(leg)
+    events_by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in books.events:
+        events_by_split[event["split_id"]].append(event)
+
+    def paid_at_fake(split: Mapping[str, Any]) -> bool:
+        invoice = invoices.get(split["payment_hash"])
+        return invoice is not None and invoice["status"] == "PAID"
+
+    results: list[Result] = []
+
+    # 1. completed exactly once
+    bad: list[Any] = []
+    statuses: Counter[str] = Counter()
+    paid = [s for s in books.splits if paid_at_fake(s)]
+    for split in paid:
+        statuses[split["status"]] += 1
+        kinds = Counter(e["event_type"] for e in events_by_split[split["payment_hash"]])
+        if split["status"] == "completed":
+            if kinds["completed"] != 1 or kinds["forwarding_completed"] != 1:
+                bad.append({"split": split["id"], "completed_events": kinds["completed"]})
+        elif split["status"] == "failed":
+            if not split["error_message"]:
+                bad.append({"split": split["id"], "status": "failed", "reason": "none recorded"})
+        else:
+            bad.append({"split": split["id"], "status": split["status"]})
+    for split in books.splits:
+        if not paid_at_fake(split) and split["status"] in PAID_STATES:
+            bad.append({"split": split["id"], "status": split["status"], "problem": "paid in BlinkPOS, not at Blink"})
+    results.append(
+        Result("paid_splits_completed_exactly_once", not bad, len(paid), dict(statuses), bad[:MAX_EXAMPLES])
+    )
+
+    # 2. at most one debit per leg
+    bad = []
+    multi = 0
+    for leg in books.legs:
+        if not leg["payment_hash"]:
+            continue
+        debits, _ = _net_debits(platform_txs.get(leg["payment_hash"], []))
+        expected_max = 1
+        if debits > expected_max:
+            multi += 1
+            bad.append({"leg": leg["id"], "debits": debits})
+        if leg["status"] == "succeeded" and debits != 1:
+            bad.append({"leg": leg["id"], "status": "succeeded", "debits": debits})
+    legs_with_invoice = sum(1 for leg in books.legs if leg["payment_hash"])
+    results.append(Result("at_most_one_debit_per_leg", not bad, legs_with_invoice, {"over_debited": multi}, bad[:10]))
+
+    # 3. the two ledgers reconcile to the sat
+    bad = []
+    received_fake = received_pos = forwarded_fake = forwarded_pos = owed = conserve_bad = 0
+    owed_reasons: Counter[str] = Counter()
+    for split in paid:
+        legs = legs_by_split[split["id"]]
+        fake_in = sum(int(t["amount"]) for t in platform_txs.get(split["payment_hash"], []) if t["direction"] == "RECEIVE")
+        received_fake += fake_in
+        pos_in = split["received_amount"] if split["received_amount"] is not None else split["total_amount"]
+        received_pos += pos_in
+        if sum(leg["amount"] for leg in legs) != split["total_amount"] or fake_in != pos_in:
+            conserve_bad += 1
+            bad.append({"split": split["id"], "fake_received": fake_in, "pos_received": pos_in,
+                        "legs_sum": sum(leg["amount"] for leg in legs), "total": split["total_amount"]})  # fmt: skip
+        for leg in legs:
+            # Send amounts are the invoice amount; a routing fee (none intraledger) is a separate field.
+            _, sats = _net_debits(platform_txs.get(leg["payment_hash"], [])) if leg["payment_hash"] else (0, 0)
+            if leg["status"] == "succeeded":
+                forwarded_pos += leg["amount"]
+                forwarded_fake += sats
+                if sats != leg["amount"]:
+                    bad.append({"leg": leg["id"], "amount": leg["amount"], "fake_sent": sats})
+            else:
+                reason = (
+                    leg["last_error_code"] or leg["resolution_note"] or leg["last_error"] or split["error_message"]
+                )
+                owed += leg["amount"]
+                label = leg["last_error_code"] or ("noted" if reason else "NO_REASON")
+                owed_reasons[f"{leg['status']}:{label}"] += 1
+                if not reason or sats:
+                    bad.append({"leg": leg["id"], "status": leg["status"], "reason": reason, "fake_sent": sats})
+    if received_pos != forwarded_pos + owed:
+        bad.append({"received": received_pos, "forwarded": forwarded_pos, "owed": owed})
+    results.append(
+        Result(
+            "ledgers_reconcile_to_the_sat",
+            not bad and received_fake == received_pos and forwarded_fake == forwarded_pos,
+            len(paid),
+            {"received_fake": received_fake, "received_pos": received_pos, "forwarded_fake": forwarded_fake,
+             "forwarded_pos": forwarded_pos, "owed_with_reason": owed, "owed_by_reason": dict(owed_reasons),
+             "unmatched_payments": len(books.unmatched)},  # fmt: skip
+            bad[:MAX_EXAMPLES],
+        )
+    )
+
+    # 4. nothing stuck
+    bad = []
+    for split in books.splits:
+        if split["status"] in STUCK_SPLIT:
+            bad.append({"split": split["id"], "status": split["status"]})
+        elif split["status"] in ("pending", "expired", "cancelled") and paid_at_fake(split):
+            bad.append({"split": split["id"], "status": split["status"], "problem": "paid at Blink, undetected"})
+    for leg in books.legs:
+        if leg["status"] in IN_FLIGHT_LEG:
+            bad.append({"leg": leg["id"], "status": leg["status"]})
+    results.append(Result("nothing_stuck", not bad, len(books.splits) + len(books.legs), {"stuck": len(bad)}, bad[:10]))
+
+    # 5. legal transitions, as chains
+    bad = []
+    last_split: dict[str, str] = {}
+    last_leg: dict[int, str] = {}
+    transitions = 0
+    for event in books.events:
+        src, dst = event["from_status"], event["to_status"]
+        if not src and not dst:
+            continue
+        transitions += 1
+        if event["leg_id"]:
+            table, last, key = LEG_TRANSITIONS, last_leg, event["leg_id"]
+        else:
+            table, last, key = SPLIT_TRANSITIONS, last_split, event["split_id"]
+        if dst not in table.get(src, frozenset()):
+            bad.append({"event": event["id"], "type": event["event_type"], "from": src, "to": dst})
+        elif key in last and last[key] != src:
+            bad.append({"event": event["id"], "type": event["event_type"], "expected_from": last[key], "from": src})
+        last[key] = dst  # type: ignore[index]
+    for split in books.splits:
+        if split["payment_hash"] in last_split and last_split[split["payment_hash"]] != split["status"]:
+            bad.append({"split": split["id"], "trail_ends": last_split[split["payment_hash"]], "row": split["status"]})
+    for leg in books.legs:
+        if leg["id"] in last_leg and last_leg[leg["id"]] != leg["status"]:
+            bad.append({"leg": leg["id"], "trail_ends": last_leg[leg["id"]], "row": leg["status"]})
+    results.append(Result("only_legal_transitions", not bad, transitions, {"illegal": len(bad)}, bad[:MAX_EXAMPLES]))
+
+    totals = {
+        "splits": len(books.splits),
+        "paid_at_blink": len(paid),
+        "legs": len(books.legs),
+        "events": len(books.events),
+        "split_status": dict(Counter(s["status"] for s in books.splits)),  # type: ignore[dict-item]
+        "leg_status": dict(Counter(leg["status"] for leg in books.legs)),  # type: ignore[dict-item]
+    }
+    return Report(results=results, totals=totals)

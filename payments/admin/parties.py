@@ -1,0 +1,206 @@
+"""Merchants, staff, split profiles and terminals.
+
+Terminals are created through ``terminal_create`` so the key is generated, hashed and shown exactly once
+(as a message); revoking goes through ``terminal_revoke``. Secrets (the merchant's encrypted API key,
+key digests) are never shown.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from payments.admin.common import AdminStylesMixin, ReadOnlyAdmin, ReadOnlyTabularInline, run_service
+from payments.models import Merchant, SplitProfile, SplitProfileShare, Staff, Terminal
+
+
+@admin.register(Merchant)
+class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
+    list_display = (
+        "name",
+        "blink_username",
+        "display_currency",
+        "is_active",
+        "wallet_check_ok",
+        "has_blink_api_key",
+        "created_at",
+    )
+    list_filter = ("is_active", "wallet_check_ok", "display_currency", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("name", "blink_username", "wallet_id", "user__username")
+    # The wallet id is resolved from the username by the services; the API key is write-only (dashboard).
+    fields = (
+        "name",
+        "user",
+        "blink_username",
+        "wallet_id",
+        "display_currency",
+        "tip_presets",
+        "is_active",
+        "has_blink_api_key",
+        "blink_api_key_scopes",
+        "wallet_check_ok",
+        "wallet_checked_at",
+        "wallet_check_error",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = (
+        "wallet_id",
+        "has_blink_api_key",
+        "blink_api_key_scopes",
+        "wallet_check_ok",
+        "wallet_checked_at",
+        "wallet_check_error",
+        "created_at",
+        "updated_at",
+    )
+    raw_id_fields = ("user",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # merchants own payment history (PROTECT); deactivate instead
+
+    @admin.display(boolean=True, description="API key set")
+    def has_blink_api_key(self, merchant: Merchant) -> bool:
+        return merchant.has_blink_api_key
+
+
+@admin.register(Staff)
+class StaffAdmin(AdminStylesMixin, admin.ModelAdmin):
+    list_display = (
+        "display_name",
+        "blink_username",
+        "merchant",
+        "is_active",
+        "wallet_check_ok",
+        "wallet_checked_at",
+        "wallet_check_error",
+    )
+    list_filter = ("is_active", "wallet_check_ok", "merchant")
+    search_fields = ("display_name", "blink_username", "wallet_id")
+    list_select_related = ("merchant",)
+    fields = (
+        "merchant",
+        "display_name",
+        "blink_username",
+        "wallet_id",
+        "is_active",
+        "wallet_check_ok",
+        "wallet_checked_at",
+        "wallet_check_error",
+    )
+    readonly_fields = ("wallet_id", "wallet_check_ok", "wallet_checked_at", "wallet_check_error")
+    actions = ("deactivate",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # staff are added from the merchant dashboard, where the username is resolved
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # staff are referenced by legs (PROTECT); deactivate instead
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # The username decides where tips go; it changes only by adding a new staff member.
+        return (*self.readonly_fields, "merchant", "blink_username")
+
+    @admin.action(description="Deactivate the selected staff")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Staff]) -> None:
+        from payments.services.parties import staff_deactivate
+
+        done = sum(run_service(request, self, f"deactivate {s}", partial(staff_deactivate, staff=s)) for s in queryset)
+        if done:
+            self.message_user(request, f"{done} staff member(s) deactivated.", messages.SUCCESS)
+
+
+class SplitProfileShareInline(ReadOnlyTabularInline):
+    model = SplitProfileShare
+    fields = ("staff", "weight_bps")
+    readonly_fields = ("staff", "weight_bps")
+
+
+@admin.register(SplitProfile)
+class SplitProfileAdmin(AdminStylesMixin, admin.ModelAdmin):
+    list_display = ("name", "merchant", "is_active", "created_at")
+    list_filter = ("is_active", "merchant")
+    search_fields = ("name", "merchant__name")
+    inlines = (SplitProfileShareInline,)
+    readonly_fields = ("merchant", "name", "created_at")
+    fields = ("merchant", "name", "is_active", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # weights are validated by split_profile_save (merchant dashboard)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class TerminalForm(ModelForm):
+    class Meta:
+        model = Terminal
+        fields = ("merchant", "name")
+
+
+@admin.register(Terminal)
+class TerminalAdmin(AdminStylesMixin, admin.ModelAdmin):
+    form = TerminalForm
+    list_display = ("name", "merchant", "key_prefix", "is_active", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("merchant", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "key_prefix", "merchant__name")
+    list_select_related = ("merchant",)
+    actions = ("revoke",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["merchant", "name"]
+        return ["merchant", "name", "key_prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return ("merchant", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: splits keep pointing at their terminal
+
+    @admin.display(boolean=True, description="active")
+    def is_active(self, terminal: Terminal) -> bool:
+        return terminal.is_active
+
+    def save_model(self, request: HttpRequest, obj: Terminal, form: Any, change: bool) -> None:
+        if change:
+            return  # nothing on an existing terminal is editable here
+        from payments.services.terminals import terminal_create
+
+        terminal, plain_key = terminal_create(merchant=obj.merchant, name=obj.name)
+        # The admin redirects using obj; point it at the row the service created.
+        obj.pk = terminal.pk
+        obj.key_prefix = terminal.key_prefix
+        obj.key_hash = terminal.key_hash
+        obj.created_at = terminal.created_at
+        self.message_user(
+            request,
+            f"Terminal key for “{terminal.name}” (shown only this once, copy it now): {plain_key}",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected terminals' keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
+        from payments.services.terminals import terminal_revoke
+
+        done = sum(
+            run_service(request, self, f"revoke {t.name}", partial(terminal_revoke, terminal=t))
+            for t in queryset.filter(revoked_at__isnull=True)
+        )
+        if done:
+            self.message_user(request, f"{done} terminal(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(SplitProfileShare)
+class SplitProfileShareAdmin(ReadOnlyAdmin):
+    list_display = ("profile", "staff", "weight_bps")
+    list_filter = ("profile__merchant",)
+    search_fields = ("profile__name", "staff__blink_username")
+    list_select_related = ("profile", "staff")

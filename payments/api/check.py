@@ -1,0 +1,69 @@
+"""``POST /api/v1/invoices/{payment_hash}/check``: a terminal asks "has it been paid?" right now.
+
+The server asks the wallet provider itself and runs the same detection path as the webhook and the
+reconciler; nothing the client sends can mark a payment paid.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from payments import selectors, store
+from payments.api.common import COMMON_ERRORS, ERR_404, ERR_502, ERR_503, MerchantApiView, request_merchant_id
+from payments.api.errors import ApiError
+from payments.api.invoices import STATUS_RESPONSE, InvoiceStatusSerializer, status_payload
+from payments.models import SplitStatus
+from payments.services.detection import payment_check
+from payments.wallet.errors import WalletError, WalletUnavailable
+
+# Only an unpaid invoice needs the provider; for anything else PostgreSQL already knows.
+_ASK_PROVIDER = frozenset({SplitStatus.PENDING, SplitStatus.EXPIRED, SplitStatus.CANCELLED})
+
+
+class InvoiceCheckApi(MerchantApiView):
+    class InputSerializer(serializers.Serializer):
+        payment_hash = serializers.RegexField(
+            r"^[0-9a-fA-F]{64}$", error_messages={"invalid": "Must be 64 hex characters."}
+        )
+
+    @extend_schema(
+        operation_id="invoices_check",
+        summary="Check payment now",
+        description=(
+            "Asks the wallet provider about this invoice immediately; if it is paid, the payment is recorded "
+            "and forwarding starts, exactly as when the webhook arrives. Answers the invoice's status."
+        ),
+        request=None,
+        responses={200: STATUS_RESPONSE, 404: ERR_404, 502: ERR_502, 503: ERR_503, **COMMON_ERRORS},
+        tags=["invoices"],
+    )
+    def post(self, request: Request, payment_hash: str) -> Response:
+        data = self.InputSerializer(data={"payment_hash": payment_hash})
+        data.is_valid(raise_exception=True)
+        merchant_id = request_merchant_id(request)
+        assert merchant_id is not None  # HasMerchant
+        split = selectors.split_get_for_merchant(merchant_id=merchant_id, payment_hash=payment_hash)
+        if split is None:
+            raise ApiError(code="not_found", message="Not found.", status_code=status.HTTP_404_NOT_FOUND)
+        if split.status in _ASK_PROVIDER:
+            try:
+                payment_check(split=split, source="check")
+            except WalletUnavailable as exc:
+                retry = int(exc.retry_after) if exc.retry_after else 5
+                raise ApiError(
+                    code="provider_unavailable",
+                    message="The Lightning wallet provider is temporarily unavailable; try again shortly.",
+                    status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                    retry_after=retry,
+                ) from exc
+            except WalletError as exc:
+                raise ApiError(
+                    code="provider_error",
+                    message="The wallet provider could not check this invoice.",
+                    status_code=status.HTTP_502_BAD_GATEWAY,
+                ) from exc
+            split.refresh_from_db()
+        return Response(InvoiceStatusSerializer(status_payload(store.snapshot(split))).data)

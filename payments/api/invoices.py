@@ -1,0 +1,413 @@
+"""Invoice endpoints: create (POST /invoices), history (GET /invoices), status (GET /invoices/{hash})
+and cancel (POST /invoices/{hash}/cancel). One APIView per operation; ``InvoiceCollectionApi`` only
+puts create and history on the same URL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from payments import selectors, store
+from payments.api import schema as _schema  # noqa: F401  (registers the auth scheme)
+from payments.api.common import (
+    COMMON_ERRORS,
+    ERR_400,
+    ERR_404,
+    ERR_409_CANCEL,
+    ERR_409_IN_PROGRESS,
+    ERR_413,
+    ERR_422,
+    ERR_502,
+    ERR_503,
+    MerchantApiView,
+    request_merchant,
+    request_merchant_id,
+    request_terminal_id,
+)
+from payments.api.errors import ApiError
+from payments.models import PaymentSplit, SplitStatus, Terminal
+from payments.qr import invoice_qr_svg
+from payments.services import idempotency
+from payments.services.invoices import UNKNOWN_PROFILE, UNKNOWN_STAFF, InvoiceNotCancellable, invoice_cancel, invoice_create
+
+# Display amounts are stored with 8 decimals; shown with the currency's own (lossless: amounts are
+# validated/rounded to those digits when created).
+_CURRENCY_PLACES = {"BTC": 8}
+_DEFAULT_PLACES = 2
+
+
+def format_display(value: str | Decimal | None, currency: str) -> str | None:
+    if value is None:
+        return None
+    amount = Decimal(value)
+    places = Decimal(1).scaleb(-_CURRENCY_PLACES.get(currency, _DEFAULT_PLACES))
+    rounded = amount.quantize(places)
+    return str(rounded if rounded == amount else amount.normalize())
+
+
+def status_payload(document: dict[str, Any]) -> dict[str, Any]:
+    """The API's view of a hot-store document (``store.snapshot``): snake_case, display amounts in the
+    currency's digits. Pure: the hot path builds it without touching PostgreSQL."""
+    currency = document["displayCurrency"]
+    base_d, tip_d = document.get("baseAmountDisplay"), document.get("tipAmountDisplay")
+    total_d = Decimal(base_d) + Decimal(tip_d) if base_d is not None and tip_d is not None else None
+    return {
+        "payment_hash": document["paymentHash"],
+        "status": document["status"],
+        "total_sats": document["totalAmount"],
+        "base_sats": document["baseAmount"],
+        "tip_sats": document["tipAmount"],
+        "tip_percent": document.get("tipPercent"),
+        "tip_recipient": document.get("tipRecipient") or "",
+        "staff_id": document.get("staffId"),
+        "split_profile_id": document.get("splitProfileId"),
+        "terminal_id": document.get("terminalId"),
+        "display_currency": currency,
+        "base_display": format_display(base_d, currency),
+        "tip_display": format_display(tip_d, currency),
+        "total_display": format_display(total_d, currency),
+        "memo": document.get("memo") or "",
+        "created_at": document.get("createdAt"),
+        "expires_at": document.get("expiresAt"),
+        "paid_at": document.get("paidAt"),
+        "processed_at": document.get("processedAt"),
+    }
+
+
+class InvoiceStatusSerializer(serializers.Serializer):
+    payment_hash = serializers.CharField(help_text="Lightning payment hash (64 hex); the invoice's id.")
+    status = serializers.ChoiceField(choices=SplitStatus.choices)
+    total_sats = serializers.IntegerField(help_text="Sats on the invoice: base + tip.")
+    base_sats = serializers.IntegerField(help_text="Sats for the merchant.")
+    tip_sats = serializers.IntegerField(help_text="Sats for staff (or the merchant when no recipient).")
+    tip_percent = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+    tip_recipient = serializers.CharField(help_text="Staff username, `team:<profile>` or empty.")
+    staff_id = serializers.IntegerField(allow_null=True)
+    split_profile_id = serializers.IntegerField(allow_null=True)
+    terminal_id = serializers.IntegerField(allow_null=True)
+    display_currency = serializers.CharField()
+    base_display = serializers.CharField(allow_null=True, help_text="Decimal string in display_currency.")
+    tip_display = serializers.CharField(allow_null=True, help_text="Decimal string in display_currency.")
+    total_display = serializers.CharField(allow_null=True, help_text="Decimal string in display_currency.")
+    memo = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    processed_at = serializers.DateTimeField(allow_null=True)
+
+
+STATUS_EXAMPLE = {
+    "payment_hash": "5f1c0c8a2b0e4f6d9a7b3c2e1d0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
+    "status": "pending",
+    "total_sats": 11500,
+    "base_sats": 10000,
+    "tip_sats": 1500,
+    "tip_percent": "15.00",
+    "tip_recipient": "team:Floor team",
+    "staff_id": None,
+    "split_profile_id": 3,
+    "terminal_id": 7,
+    "display_currency": "USD",
+    "base_display": "6.50",
+    "tip_display": "0.98",
+    "total_display": "7.48",
+    "memo": "Table 4",
+    "created_at": "2025-05-01T12:00:00+00:00",
+    "expires_at": "2025-05-01T12:15:00+00:00",
+    "paid_at": None,
+    "processed_at": None,
+}
+
+STATUS_RESPONSE = OpenApiResponse(
+    response=InvoiceStatusSerializer,
+    examples=[OpenApiExample("Pending", value=STATUS_EXAMPLE, response_only=True, status_codes=["200"])],
+)
+
+
+class InvoiceCreateApi(MerchantApiView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InvoiceCreateInput"
+
+        amount_sats = serializers.IntegerField(
+            required=False, help_text="Amount in whole sats. Give this or `amount_display`."
+        )
+        amount_display = serializers.DecimalField(
+            max_digits=20,
+            decimal_places=8,
+            required=False,
+            help_text="Amount in the display currency (send as a string, e.g. \"12.50\"); converted at the provider's price.",
+        )
+        currency = serializers.CharField(
+            required=False, max_length=10, help_text="Display currency; defaults to the merchant's."
+        )
+        tip_percent = serializers.DecimalField(
+            max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), required=False,
+            help_text="Tip as a percent of the amount (0-100). Give at most one of `tip_percent` / `tip_sats`.",
+        )  # fmt: skip
+        tip_sats = serializers.IntegerField(required=False, min_value=0, help_text="Tip in whole sats.")
+        staff_id = serializers.IntegerField(required=False, help_text="One staff member receives the tip.")
+        split_profile_id = serializers.IntegerField(required=False, help_text="A team shares the tip by weight.")
+        memo = serializers.CharField(
+            required=False, allow_blank=True, default="", trim_whitespace=False,
+            help_text="Shown in the customer's wallet; at most 639 bytes of UTF-8.",
+        )  # fmt: skip
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            return attrs
+
+    class OutputSerializer(InvoiceStatusSerializer):
+        class Meta:
+            ref_name = "InvoiceCreateOutput"
+
+        payment_request = serializers.CharField(help_text="BOLT11 invoice for the customer's wallet.")
+        qr_svg = serializers.CharField(
+            help_text="Inline `<svg>` QR code of `LIGHTNING:<BOLT11>`, ready to insert into a page."
+        )
+        sats_per_unit = serializers.CharField(
+            allow_null=True, help_text="Conversion rate used: sats per one unit of display_currency."
+        )
+
+    @extend_schema(
+        operation_id="invoices_create",
+        summary="Create a tipped invoice",
+        description=(
+            "Creates a Lightning invoice for amount + tip on the platform wallet and records how it will be "
+            "split. The amount is given either in sats or in the display currency. Send an "
+            "`Idempotency-Key` header to make retries safe: the same key and body replay the first response "
+            "(header `Idempotent-Replayed: true`); the same key with a different body is a 422."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                description="Unique per sale (1-255 printable characters), e.g. a UUID.",
+            )  # fmt: skip
+        ],
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: ERR_400,
+            **COMMON_ERRORS,
+            409: ERR_409_IN_PROGRESS,
+            413: ERR_413,
+            422: ERR_422,
+            502: ERR_502,
+            503: ERR_503,
+        },
+        examples=[
+            OpenApiExample(
+                "Fiat amount, 15 % tip to a team",
+                value={"amount_display": "6.50", "tip_percent": "15", "split_profile_id": 3, "memo": "Table 4"},
+                request_only=True,
+            ),
+            OpenApiExample("Sats, fixed tip to one person", value={"amount_sats": 10000, "tip_sats": 500, "staff_id": 12}, request_only=True),
+            OpenApiExample(
+                "Created",
+                value={
+                    **STATUS_EXAMPLE,
+                    "payment_request": "lnbc115u1p...",
+                    "qr_svg": "<svg ...>...</svg>",
+                    "sats_per_unit": "1538.46153846",
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+        tags=["invoices"],
+    )
+    def post(self, request: Request) -> Response:
+        input_serializer = InvoiceCreateApi.InputSerializer(data=request.data)
+        input_serializer.is_valid(raise_exception=True)
+        data = input_serializer.validated_data
+        merchant = request_merchant(request)
+        key = request.headers.get("Idempotency-Key")
+        record = None
+        if key is not None:
+            fingerprint = idempotency.request_fingerprint(method="POST", path=request.path, body=request.data)
+            try:
+                outcome = idempotency.idempotency_begin(merchant_id=merchant.pk, key=key, fingerprint=fingerprint)
+            except idempotency.IdempotencyConflict as exc:
+                raise ApiError(
+                    code="idempotency_key_reused",
+                    message="This Idempotency-Key was used with a different request body.",
+                    status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+                    fields={"Idempotency-Key": ["Already used with a different body."]},
+                ) from exc
+            except idempotency.IdempotencyInProgress as exc:
+                raise ApiError(
+                    code="idempotency_in_progress",
+                    message="A request with this Idempotency-Key is still being processed.",
+                    status_code=status.HTTP_409_CONFLICT,
+                    retry_after=1,
+                ) from exc
+            if isinstance(outcome, idempotency.Replay):
+                return Response(outcome.body, status=outcome.status, headers={"Idempotent-Replayed": "true"})
+            record = outcome
+        try:
+            body = self._create(request, merchant_id=merchant.pk, data=data, merchant=merchant)
+        except BaseException:
+            if record is not None:
+                idempotency.idempotency_abandon(record=record)
+            raise
+        if record is not None:
+            idempotency.idempotency_complete(record=record, status=status.HTTP_201_CREATED, body=body)
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": f"{request.path}/{body['payment_hash']}"})
+
+    @staticmethod
+    def _create(request: Request, *, merchant_id: int, data: dict[str, Any], merchant: Any) -> dict[str, Any]:
+        staff = profile = None
+        if data.get("staff_id") is not None:
+            staff = selectors.staff_get_for_merchant(merchant_id=merchant_id, staff_id=data["staff_id"])
+            if staff is None:
+                raise DjangoValidationError({"staff_id": [UNKNOWN_STAFF]})
+        if data.get("split_profile_id") is not None:
+            profile = selectors.split_profile_get_for_merchant(merchant_id=merchant_id, profile_id=data["split_profile_id"])
+            if profile is None:
+                raise DjangoValidationError({"split_profile_id": [UNKNOWN_PROFILE]})
+        terminal_id = request_terminal_id(request)
+        terminal = Terminal.objects.filter(pk=terminal_id).first() if terminal_id is not None else None
+        split = invoice_create(
+            merchant=merchant,
+            terminal=terminal,
+            amount_sats=data.get("amount_sats"),
+            amount_display=data.get("amount_display"),
+            tip_percent=data.get("tip_percent"),
+            tip_sats=data.get("tip_sats"),
+            staff=staff,
+            split_profile=profile,
+            memo=data.get("memo", ""),
+            currency=data.get("currency"),
+        )
+        return dict(InvoiceCreateApi.OutputSerializer(_created_payload(split)).data)
+
+
+def _created_payload(split: PaymentSplit) -> dict[str, Any]:
+    return {
+        **status_payload(store.snapshot(split)),
+        "payment_request": split.payment_request,
+        "qr_svg": invoice_qr_svg(split.payment_request),
+        "sats_per_unit": str(split.sats_per_unit) if split.sats_per_unit is not None else None,
+    }
+
+
+class InvoicePagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class InvoiceListApi(MerchantApiView):
+    class FilterSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InvoiceListFilter"
+
+        status = serializers.ChoiceField(choices=SplitStatus.choices, required=False)
+        created_from = serializers.DateTimeField(required=False, help_text="Inclusive (ISO 8601).")
+        created_to = serializers.DateTimeField(required=False, help_text="Exclusive (ISO 8601).")
+        staff_id = serializers.IntegerField(required=False, help_text="Invoices whose tip went to this staff member.")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            start, end = attrs.get("created_from"), attrs.get("created_to")
+            if start and end and start >= end:
+                raise serializers.ValidationError({"created_to": ["Must be after created_from."]})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InvoiceListOutput"
+
+        next = serializers.URLField(allow_null=True, help_text="Next (older) page, or null.")
+        previous = serializers.URLField(allow_null=True, help_text="Previous (newer) page, or null.")
+        results = InvoiceStatusSerializer(many=True)
+
+    @extend_schema(
+        operation_id="invoices_list",
+        summary="Invoice history",
+        description="The merchant's invoices, newest first, with cursor pagination (`cursor`, `page_size` ≤ 200).",
+        parameters=[
+            FilterSerializer,
+            OpenApiParameter("cursor", str, OpenApiParameter.QUERY, required=False, description="From `next`/`previous`."),
+            OpenApiParameter("page_size", int, OpenApiParameter.QUERY, required=False, description="1-200, default 50."),
+        ],
+        responses={200: OutputSerializer, 400: ERR_400, **COMMON_ERRORS},
+        tags=["invoices"],
+    )
+    def get(self, request: Request) -> Response:
+        filters = InvoiceListApi.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        merchant_id = request_merchant_id(request)
+        assert merchant_id is not None  # HasMerchant
+        qs = selectors.split_list(merchant_id=merchant_id, **filters.validated_data)
+        paginator = InvoicePagination()
+        page = paginator.paginate_queryset(qs, request, view=self) or []
+        results = [status_payload(store.snapshot(split)) for split in page]
+        payload = {"next": paginator.get_next_link(), "previous": paginator.get_previous_link(), "results": results}
+        return Response(InvoiceListApi.OutputSerializer(payload).data)
+
+
+class InvoiceCollectionApi(InvoiceListApi, InvoiceCreateApi):
+    """GET (history) and POST (create) on ``/invoices``: two operations, one URL."""
+
+
+def _not_found() -> ApiError:
+    return ApiError(code="not_found", message="Not found.", status_code=status.HTTP_404_NOT_FOUND)
+
+
+class InvoiceDetailApi(MerchantApiView):
+    @extend_schema(
+        operation_id="invoices_retrieve",
+        summary="Invoice status (poll)",
+        description=(
+            "For a terminal polling about once a second. Served from Redis while the invoice is active "
+            "(no database query), from PostgreSQL otherwise. `Cache-Control: no-store, private`."
+        ),
+        responses={
+            200: STATUS_RESPONSE,
+            404: ERR_404,
+            **COMMON_ERRORS,
+        },
+        tags=["invoices"],
+    )
+    def get(self, request: Request, payment_hash: str) -> Response:
+        merchant_id = request_merchant_id(request)
+        assert merchant_id is not None  # HasMerchant
+        document = selectors.split_status_document(merchant_id=merchant_id, payment_hash=payment_hash)
+        if document is None:
+            raise _not_found()
+        return Response(InvoiceStatusSerializer(status_payload(document)).data)
+
+
+class InvoiceCancelApi(MerchantApiView):
+    @extend_schema(
+        operation_id="invoices_cancel",
+        summary="Cancel an abandoned sale",
+        description=(
+            "Cancels the invoice at the provider when possible and marks it cancelled. Cancelling a "
+            "cancelled invoice answers 200 again. A payment that still arrives later is recorded and forwarded."
+        ),
+        request=None,
+        responses={200: STATUS_RESPONSE, 404: ERR_404, 409: ERR_409_CANCEL, **COMMON_ERRORS},
+        tags=["invoices"],
+    )
+    def post(self, request: Request, payment_hash: str) -> Response:
+        merchant_id = request_merchant_id(request)
+        assert merchant_id is not None  # HasMerchant
+        split = selectors.split_get_for_merchant(merchant_id=merchant_id, payment_hash=payment_hash)
+        if split is None:
+            raise _not_found()
+        try:
+            split = invoice_cancel(split=split)
+        except InvoiceNotCancellable as exc:
+            raise ApiError(code="not_cancellable", message=str(exc), status_code=status.HTTP_409_CONFLICT) from exc
+        return Response(InvoiceStatusSerializer(status_payload(store.snapshot(split))).data)

@@ -1,0 +1,124 @@
+"""What a terminal needs for its screens: the merchant's settings, the staff picker and the team
+split profiles. Read-only here; onboarding and edits go through the services (dashboard, admin)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from payments import selectors
+from payments.api import schema as _schema  # noqa: F401  (registers the auth scheme)
+from payments.api.common import COMMON_ERRORS, MerchantApiView, request_merchant, request_merchant_id
+
+
+class MerchantDetailApi(MerchantApiView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MerchantDetailOutput"
+
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        blink_username = serializers.CharField()
+        display_currency = serializers.CharField(help_text="Default currency for amounts entered at the POS.")
+        tip_presets = serializers.ListField(child=serializers.IntegerField(), help_text="Tip percents to offer.")
+        has_blink_api_key = serializers.BooleanField(help_text="Whether a (read-only) Blink API key is stored.")
+
+    @extend_schema(
+        operation_id="merchant_retrieve",
+        summary="The terminal's merchant",
+        responses={200: OutputSerializer, **COMMON_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Merchant",
+                value={
+                    "id": 1,
+                    "name": "Demo Cafe",
+                    "blink_username": "demo_merchant",
+                    "display_currency": "USD",
+                    "tip_presets": [10, 15, 20],
+                    "has_blink_api_key": False,
+                },
+                response_only=True,
+            )
+        ],
+        tags=["merchant"],
+    )
+    def get(self, request: Request) -> Response:
+        merchant = request_merchant(request)
+        return Response(MerchantDetailApi.OutputSerializer(merchant).data)
+
+
+class StaffListApi(MerchantApiView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StaffListOutput"
+
+        id = serializers.IntegerField()
+        display_name = serializers.CharField()
+        blink_username = serializers.CharField()
+
+    @extend_schema(
+        operation_id="staff_list",
+        summary="Active staff (tip recipients)",
+        responses={200: OutputSerializer(many=True), **COMMON_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Staff",
+                value=[{"id": 12, "display_name": "Alice", "blink_username": "alice"}],
+                response_only=True,
+            )
+        ],
+        tags=["merchant"],
+    )
+    def get(self, request: Request) -> Response:
+        merchant_id = request_merchant_id(request)
+        assert merchant_id is not None  # HasMerchant
+        staff = selectors.staff_list(merchant_id=merchant_id)
+        return Response(StaffListApi.OutputSerializer(staff, many=True).data)
+
+
+class SplitShareSerializer(serializers.Serializer):
+    staff_id = serializers.IntegerField()
+    display_name = serializers.CharField(source="staff.display_name")
+    blink_username = serializers.CharField(source="staff.blink_username")
+    weight_bps = serializers.IntegerField(help_text="Share of the tip in basis points (sum 10000).")
+
+
+class SplitProfileListApi(MerchantApiView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SplitProfileListOutput"
+
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        shares = SplitShareSerializer(many=True, help_text="Members and weights, largest share first.")
+
+    @extend_schema(
+        operation_id="split_profiles_list",
+        summary="Team split profiles",
+        responses={200: OutputSerializer(many=True), **COMMON_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Profiles",
+                value=[
+                    {
+                        "id": 3,
+                        "name": "Floor team",
+                        "shares": [
+                            {"staff_id": 12, "display_name": "Alice", "blink_username": "alice", "weight_bps": 5000},
+                            {"staff_id": 13, "display_name": "Bob", "blink_username": "bob", "weight_bps": 5000},
+                        ],
+                    }
+                ],
+                response_only=True,
+            )
+        ],
+        tags=["merchant"],
+    )
+    def get(self, request: Request) -> Response:
+        merchant_id = request_merchant_id(request)
+        assert merchant_id is not None  # HasMerchant
+        profiles = selectors.split_profile_list(merchant_id=merchant_id)
+        return Response(SplitProfileListApi.OutputSerializer(profiles, many=True).data)

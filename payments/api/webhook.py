@@ -1,0 +1,39 @@
+"""``POST /webhooks/blink``: Blink's Svix webhook. The only CSRF-exempt view in the project.
+
+CSRF protects browser sessions; this endpoint has none and is authenticated by the Svix signature
+over the raw body instead. The view reads the raw bytes (never re-serialised JSON), calls one
+service and answers fast: the forwarding itself happens in a Celery worker.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from blinkpos.logging import get_logger
+from payments.api.errors import error_body
+from payments.services.webhooks import WebhookRejected, webhook_receive
+
+log = get_logger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def blink_webhook(request: HttpRequest) -> JsonResponse:
+    source_ip = request.META.get("REMOTE_ADDR") or None
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        result = webhook_receive(body=request.body, headers=headers, source_ip=source_ip)
+    except WebhookRejected as exc:
+        # Generic answer: the caller learns nothing about why. The log has what an operator needs
+        # (never the secret or the signature).
+        log.warning(
+            "webhook.rejected", svix_id=headers.get("svix-id", "")[:100], source_ip=source_ip, reason=exc.reason
+        )
+        return JsonResponse(error_body("invalid_signature", "Webhook signature verification failed."), status=401)
+    except ValueError:
+        log.warning("webhook.malformed_body", svix_id=headers.get("svix-id", "")[:100], source_ip=source_ip)
+        return JsonResponse(error_body("invalid_body", "Webhook body must be a JSON object."), status=400)
+    status = "duplicate" if result.duplicate else "accepted"
+    return JsonResponse({"status": status, "outcome": result.outcome}, status=200)

@@ -1,0 +1,87 @@
+"""Demo data for ``make run``: a user, a merchant, three staff, a team profile and a terminal.
+
+Idempotent: what exists is kept, what is missing is created. Usernames are resolved at the wallet
+provider (the fake Blink seeds them in demo mode); an existing demo party whose wallet id no longer
+resolves the same (the in-memory fake restarted without a seed) is brought up to date, so forwarding
+in the demo pays the wallets that exist now. The terminal key is printed only when it is created:
+only its hash is stored, so it cannot be shown again (revoke the terminal to get a new one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from payments.models import Merchant, SplitProfile, Staff, Terminal
+from payments.services.parties import merchant_create, split_profile_save, staff_create
+from payments.services.pricing import ProviderError, ProviderUnavailable
+from payments.services.terminals import terminal_create
+from payments.wallet.provider import get_wallet_provider
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo-pos-1234"  # noqa: S105  (documented demo credential, demo data only)
+MERCHANT_USERNAME = "demo_merchant"
+STAFF = (("Alice", "alice"), ("Bob", "bob"), ("Carol", "carol"))
+TEAM_NAME = "Floor team"
+TEAM_WEIGHTS = {"alice": 5000, "bob": 3000, "carol": 2000}
+TERMINAL_NAME = "Demo till"
+
+
+class Command(BaseCommand):
+    help = "Create the demo merchant, staff, split profile and terminal (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self._seed()
+        except (ProviderUnavailable, ProviderError) as exc:
+            raise CommandError(f"wallet provider not reachable: {exc}") from exc
+        except ValidationError as exc:
+            raise CommandError(f"demo data refused: {exc.message_dict}") from exc
+
+    def _seed(self) -> None:
+        user = self._user()
+        merchant = Merchant.objects.filter(blink_username=MERCHANT_USERNAME).first()
+        if merchant is None:
+            merchant = merchant_create(user=user, name="Demo Cafe", blink_username=MERCHANT_USERNAME)
+            self._say(f"merchant @{MERCHANT_USERNAME} created")
+        else:
+            self._refresh_wallet(merchant)
+        staff = {username: self._staff(merchant, name, username) for name, username in STAFF}
+        if not SplitProfile.objects.filter(merchant=merchant, name=TEAM_NAME).exists():
+            split_profile_save(
+                merchant=merchant, name=TEAM_NAME, shares=[(staff[u], w) for u, w in TEAM_WEIGHTS.items()]
+            )
+            self._say(f"split profile {TEAM_NAME!r} created (alice 50 %, bob 30 %, carol 20 %)")
+        if not Terminal.objects.filter(merchant=merchant, name=TERMINAL_NAME, revoked_at__isnull=True).exists():
+            _terminal, key = terminal_create(merchant=merchant, name=TERMINAL_NAME)
+            self._say(f"terminal {TERMINAL_NAME!r} created; its API key (shown once): {key}")
+        self._say(f"log in as {DEMO_USER!r} / {DEMO_PASSWORD!r}")
+
+    def _user(self) -> Any:
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=DEMO_USER).first()
+        if user is None:
+            user = user_model.objects.create_user(username=DEMO_USER, password=DEMO_PASSWORD)
+            self._say(f"user {DEMO_USER!r} created")
+        return user
+
+    def _staff(self, merchant: Merchant, name: str, username: str) -> Staff:
+        existing = Staff.objects.filter(merchant=merchant, blink_username=username).first()
+        if existing is not None:
+            self._refresh_wallet(existing)
+            return existing
+        self._say(f"staff @{username} created")
+        return staff_create(merchant=merchant, display_name=name, blink_username=username)
+
+    @staticmethod
+    def _refresh_wallet(party: Merchant | Staff) -> None:
+        wallet = get_wallet_provider().resolve_username(username=party.blink_username)
+        if wallet.wallet_id != party.wallet_id:
+            party.wallet_id = wallet.wallet_id
+            party.save(update_fields=["wallet_id"])
+
+    def _say(self, message: str) -> None:
+        self.stdout.write(f"seed_demo: {message}")

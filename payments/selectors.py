@@ -1,0 +1,90 @@
+"""Reads for the API and the dashboard. Every read is scoped to one merchant: another merchant's
+object is ``None``, exactly like a missing one, so callers answer the same 404 for both."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from payments import store
+from payments.models import Merchant, PaymentLeg, PaymentSplit, SplitProfile, SplitProfileShare, Staff
+
+_PAYMENT_HASH = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def normalize_payment_hash(value: str) -> str | None:
+    """Lower-case hex hash, or None when ``value`` cannot be a payment hash (a 404, not a 400)."""
+    return value.lower() if _PAYMENT_HASH.fullmatch(value) else None
+
+
+def merchant_get(*, merchant_id: int) -> Merchant | None:
+    return Merchant.objects.filter(pk=merchant_id, is_active=True).first()
+
+
+def split_get_for_merchant(*, merchant_id: int, payment_hash: str) -> PaymentSplit | None:
+    normalized = normalize_payment_hash(payment_hash)
+    if normalized is None:
+        return None
+    return PaymentSplit.objects.filter(merchant_id=merchant_id, payment_hash=normalized).first()
+
+
+def split_list(
+    *,
+    merchant_id: int,
+    status: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    staff_id: int | None = None,
+) -> QuerySet[PaymentSplit]:
+    """The merchant's splits, newest first. ``created_to`` is exclusive; ``staff_id`` matches a split
+    whose tip went to that person directly or through a team profile."""
+    qs = PaymentSplit.objects.filter(merchant_id=merchant_id)
+    if status:
+        qs = qs.filter(status=status)
+    if created_from is not None:
+        qs = qs.filter(created_at__gte=created_from)
+    if created_to is not None:
+        qs = qs.filter(created_at__lt=created_to)
+    if staff_id is not None:
+        tip_leg = PaymentLeg.objects.filter(split=OuterRef("pk"), staff_id=staff_id)
+        qs = qs.filter(Q(staff_id=staff_id) | Q(Exists(tip_leg)))
+    return qs.order_by("-created_at", "-id")
+
+
+def split_status_document(*, merchant_id: int, payment_hash: str) -> dict[str, Any] | None:
+    """The hot-store status document (Redis when hot, PostgreSQL otherwise) when it belongs to
+    ``merchant_id``. A hot hit costs no PostgreSQL query."""
+    normalized = normalize_payment_hash(payment_hash)
+    if normalized is None:
+        return None
+    document = store.get(normalized)
+    if document is None or document.get("merchantId") != merchant_id:
+        return None
+    return document
+
+
+def staff_get_for_merchant(*, merchant_id: int, staff_id: int, active_only: bool = True) -> Staff | None:
+    qs = Staff.objects.filter(pk=staff_id, merchant_id=merchant_id)
+    if active_only:
+        qs = qs.filter(is_active=True)
+    return qs.first()
+
+
+def staff_list(*, merchant_id: int) -> QuerySet[Staff]:
+    return Staff.objects.filter(merchant_id=merchant_id, is_active=True).order_by("display_name", "pk")
+
+
+def split_profile_get_for_merchant(*, merchant_id: int, profile_id: int) -> SplitProfile | None:
+    return SplitProfile.objects.filter(pk=profile_id, merchant_id=merchant_id, is_active=True).first()
+
+
+def split_profile_list(*, merchant_id: int) -> QuerySet[SplitProfile]:
+    shares = SplitProfileShare.objects.select_related("staff").order_by("-weight_bps", "pk")
+    return (
+        SplitProfile.objects.filter(merchant_id=merchant_id, is_active=True)
+        .prefetch_related(Prefetch("shares", queryset=shares))
+        .order_by("name", "pk")
+    )

@@ -1,0 +1,109 @@
+"""Detecting that a customer paid (DESIGN §6.2): one idempotent entry point for the webhook, the
+reconciler's status poll and a terminal's "check".
+
+PostgreSQL decides: the split row is locked and its status checked; a second detection of the same
+payment (a duplicate webhook, the poll racing the webhook) finds it already paid and does nothing.
+Money for no known split becomes one ``unmatched_payments`` row (unique on the hash) for an
+operator. Forwarding is enqueued only after the commit, with ids only.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from blinkpos.logging import get_logger
+from payments.models import PaymentSplit, SplitStatus, UnmatchedPayment
+from payments.services.forwarding import enqueue_forward
+from payments.services.transitions import lock_split, transition_split
+from payments.wallet.provider import get_wallet_provider
+from payments.wallet.types import InvoiceState, preimage_matches
+
+log = get_logger(__name__)
+
+S = SplitStatus
+LATE_FROM = frozenset({S.EXPIRED, S.CANCELLED})
+
+
+def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str, preimage: str | None = None) -> str:
+    """Record that the platform wallet received the payment for ``payment_hash``.
+
+    Returns ``paid`` / ``paid_late`` (a transition happened; forwarding enqueued after commit),
+    ``already_handled``, ``unmatched`` / ``unmatched_duplicate`` (no split: recorded for an operator)
+    or ``rejected`` (a preimage that does not hash to the payment hash: nothing recorded; the
+    reconciler's own status poll still finds a real payment).
+
+    Runs in its own transaction, or as a savepoint of the caller's (the webhook records its delivery
+    row in the same transaction). Never calls the provider.
+    """
+    payment_hash = payment_hash.lower()
+    if preimage and not preimage_matches(preimage=preimage, payment_hash=payment_hash):
+        log.error("detection.preimage_mismatch", payment_hash=payment_hash, source=source)
+        return "rejected"
+    with transaction.atomic():
+        split = lock_split(payment_hash=payment_hash)
+        if split is None:
+            return _unmatched(payment_hash=payment_hash, amount_sats=amount_sats, source=source)
+        if split.status == S.PENDING:
+            event_type = "paid"
+        elif split.status in LATE_FROM:
+            event_type = "paid_late"
+        else:
+            return "already_handled"
+        received = amount_sats if amount_sats is not None else (split.invoice_satoshis or split.total_amount)
+        if received != split.total_amount:
+            # Blink invoices carry a fixed amount, so this is not expected; the forwarder's conservation
+            # check will hold the split for an operator rather than forward a wrong sum.
+            log.error(
+                "detection.amount_mismatch", payment_hash=payment_hash, received=received, total=split.total_amount
+            )
+        transition_split(
+            split,
+            S.PAID,
+            event_type=event_type,
+            data={
+                "source": source,
+                "amount_sats": received,
+                "preimage_verified": bool(preimage),
+                "previous_status": split.status,
+            },
+            received_amount=received,
+            paid_at=timezone.now(),
+            next_attempt_at=None,
+        )
+        split_id = split.pk
+        transaction.on_commit(lambda: enqueue_forward(split_id))
+    log.info("detection.paid", payment_hash=payment_hash, split_id=split_id, source=source, outcome=event_type)
+    return event_type
+
+
+def _unmatched(*, payment_hash: str, amount_sats: int | None, source: str) -> str:
+    try:
+        with transaction.atomic():
+            UnmatchedPayment.objects.create(
+                payment_hash=payment_hash,
+                amount=max(amount_sats or 0, 0),
+                event_data={"source": source, "amount_sats": amount_sats},
+            )
+    except IntegrityError:
+        return "unmatched_duplicate"
+    log.warning("detection.unmatched_payment", payment_hash=payment_hash, amount_sats=amount_sats, source=source)
+    return "unmatched"
+
+
+def payment_check(*, split: PaymentSplit, source: str = "check") -> str:
+    """Ask the provider about the split's invoice right now; if it is PAID, run ``payment_detected``.
+
+    The caller's word is never trusted: only the provider's answer can mark a split paid. Returns the
+    detection outcome when paid, else the invoice state (``pending`` / ``expired``). Raises the
+    provider's errors (``WalletUnavailable``, ``InvoiceNotFound``...). Never inside a transaction.
+    """
+    status = get_wallet_provider().invoice_status(payment_hash=split.payment_hash)
+    if status.state is InvoiceState.PAID:
+        return payment_detected(
+            payment_hash=split.payment_hash,
+            amount_sats=split.invoice_satoshis or split.total_amount,
+            source=source,
+            preimage=status.preimage,
+        )
+    return status.state.value.lower()

@@ -1,0 +1,93 @@
+"""``Idempotency-Key`` for POS requests: the first response is stored and replayed.
+
+The claim is a row under ``UNIQUE(merchant, key)`` (the database decides who ran first, not an
+``if``). Lifecycle:
+
+- ``idempotency_begin`` inserts the claim (no response yet) and returns it, or returns the stored
+  ``Replay`` of a finished request with the same body; a different body is ``IdempotencyConflict``
+  (422) and a claim still being worked on is ``IdempotencyInProgress`` (409, retry shortly).
+- ``idempotency_complete`` stores the response (status + JSON body).
+- ``idempotency_abandon`` deletes the claim when the request failed without side effects, so the
+  client may retry with the same key.
+
+A claim left unfinished by a crashed process is taken over after ``STALE_AFTER``. The earlier
+attempt may have created an invoice nobody saw; a second invoice is shown instead, and the first
+expires unpaid (a customer pays what they are shown, so no money is duplicated).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from payments.models import IdempotencyRecord
+
+STALE_AFTER = timedelta(minutes=2)
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+class IdempotencyConflict(Exception):
+    """The key was used before with a different request body."""
+
+
+class IdempotencyInProgress(Exception):
+    """A request with this key is still being processed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replay:
+    status: int
+    body: Any
+
+
+def request_fingerprint(*, method: str, path: str, body: Any) -> str:
+    """A stable digest of what was asked: same JSON (any key order) → same fingerprint."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method.upper()} {path}\n{canonical}".encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    if not _KEY.fullmatch(key):
+        raise ValidationError({"Idempotency-Key": ["Must be 1-255 printable characters without spaces."]})
+    return key
+
+
+def idempotency_begin(*, merchant_id: int, key: str, fingerprint: str) -> IdempotencyRecord | Replay:
+    key = check_key(key)
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(merchant_id=merchant_id, key=key, request_fingerprint=fingerprint)
+    except IntegrityError:
+        pass
+    existing = IdempotencyRecord.objects.filter(merchant_id=merchant_id, key=key).first()
+    if existing is None:  # abandoned between our insert and this read: claim again
+        return idempotency_begin(merchant_id=merchant_id, key=key, fingerprint=fingerprint)
+    if existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflict
+    if existing.response_status is not None:
+        return Replay(status=existing.response_status, body=existing.response_body)
+    # Take over a claim whose process died: conditional UPDATE, so only one request wins.
+    cutoff = timezone.now() - STALE_AFTER
+    taken = IdempotencyRecord.objects.filter(
+        pk=existing.pk, response_status__isnull=True, created_at__lt=cutoff
+    ).update(created_at=timezone.now())
+    if taken == 1:
+        existing.refresh_from_db()
+        return existing
+    raise IdempotencyInProgress
+
+
+def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).update(response_status=status, response_body=body)
+
+
+def idempotency_abandon(*, record: IdempotencyRecord) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True).delete()

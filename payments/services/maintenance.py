@@ -1,0 +1,243 @@
+"""Maintenance jobs run by Celery beat and by management commands: expiry, retention cleanup and the
+recipient wallet check. Tip statistics live in ``payments.services.tip_stats``.
+
+Every function here is safe to run twice or concurrently with itself: work is claimed with
+``SELECT ... FOR UPDATE SKIP LOCKED`` in short transactions, and each row's state is re-checked under
+its lock before anything changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from blinkpos.logging import get_logger
+from payments.models import Merchant, PaymentSplit, SplitStatus, Staff
+from payments.models.events import MONEY_EVENT_TYPES
+from payments.services.transitions import transition_split
+from payments.wallet import errors as we
+from payments.wallet.provider import get_wallet_provider
+
+log = get_logger(__name__)
+
+# The seed schema's metrics table. Written by ``analytics``; payments never imports analytics, so
+# retention addresses the table by its (seed-fixed) name.
+SYSTEM_METRICS_TABLE = "system_metrics"
+EVENTS_TABLE = "payment_events"
+
+
+# --- expiry -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpiryResult:
+    expired: int
+    batches: int
+    payment_hashes: tuple[str, ...] = ()
+
+
+def splits_expire(*, now: datetime | None = None, batch_size: int = 200, max_batches: int = 1000) -> ExpiryResult:
+    """Expire pending splits whose invoice lifetime is over.
+
+    Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (a split another transaction holds, e.g. one being
+    marked paid, is left alone this round) and the status is re-checked under the lock, so a split
+    paid meanwhile is never expired. One short transaction per batch; the ``expired`` event is
+    written with the state change and the hot key is evicted after commit (by ``transition_split``).
+    """
+    now = now or timezone.now()
+    expired: list[str] = []
+    batches = 0
+    for _ in range(max_batches):
+        with transaction.atomic():
+            claimed = list(
+                PaymentSplit.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=SplitStatus.PENDING, expires_at__lt=now)
+                .order_by("expires_at", "pk")[:batch_size]
+            )
+            for split in claimed:
+                # Under the lock: the WHERE above was evaluated on this row version, but be explicit.
+                if split.status != SplitStatus.PENDING or split.expires_at >= now:
+                    continue
+                transition_split(
+                    split,
+                    SplitStatus.EXPIRED,
+                    event_type="expired",
+                    data={"expires_at": split.expires_at.isoformat(), "source": "expire_old_payments"},
+                )
+                expired.append(split.payment_hash)
+        if not claimed:
+            break
+        batches += 1
+        if len(claimed) < batch_size:
+            break
+    log.info("maintenance.splits_expired", expired=len(expired), batches=batches)
+    return ExpiryResult(expired=len(expired), batches=batches, payment_hashes=tuple(expired))
+
+
+# --- retention cleanup --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanupResult:
+    metrics_deleted: int
+    events_deleted: int
+    dry_run: bool
+    metrics_cutoff: datetime
+    events_cutoff: datetime
+
+
+_MONEY_TYPES = tuple(MONEY_EVENT_TYPES)
+
+
+def _events_where() -> str:
+    placeholders = ", ".join(["%s"] * len(_MONEY_TYPES))
+    return f"timestamp < %s AND event_type NOT IN ({placeholders})"
+
+
+def _count(table: str, where: str, params: list[Any]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)  # noqa: S608 - constants only
+        return int(cursor.fetchone()[0])
+
+
+def _delete_in_batches(table: str, where: str, params: list[Any], batch_size: int) -> int:
+    """Delete matching rows ``batch_size`` at a time, one short transaction per batch. SKIP LOCKED keeps
+    a concurrent run from waiting on (or deadlocking with) this one: each row is deleted once."""
+    sql = (
+        f"DELETE FROM {table} WHERE id IN "  # noqa: S608 - table and predicate are constants
+        f"(SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+    )
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [*params, batch_size])
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < batch_size:
+            return total
+
+
+def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000) -> CleanupResult:
+    """Delete ``system_metrics`` rows older than ``RETENTION_DAYS_METRICS`` and non-financial payment
+    events older than ``RETENTION_DAYS_EVENTS``. Never touches a split, a leg or a money event (the
+    database trigger would refuse a money-event delete anyway). ``dry_run`` only counts."""
+    now = now or timezone.now()
+    metrics_cutoff = now - timedelta(days=settings.RETENTION_DAYS_METRICS)
+    events_cutoff = now - timedelta(days=settings.RETENTION_DAYS_EVENTS)
+    metrics_params: list[Any] = [metrics_cutoff]
+    events_params: list[Any] = [events_cutoff, *_MONEY_TYPES]
+    if dry_run:
+        metrics = _count(SYSTEM_METRICS_TABLE, "timestamp < %s", metrics_params)
+        events = _count(EVENTS_TABLE, _events_where(), events_params)
+    else:
+        metrics = _delete_in_batches(SYSTEM_METRICS_TABLE, "timestamp < %s", metrics_params, batch_size)
+        events = _delete_in_batches(EVENTS_TABLE, _events_where(), events_params, batch_size)
+    log.info(
+        "maintenance.old_data_cleanup",
+        dry_run=dry_run,
+        metrics_deleted=metrics,
+        events_deleted=events,
+        metrics_cutoff=metrics_cutoff.isoformat(),
+        events_cutoff=events_cutoff.isoformat(),
+    )
+    return CleanupResult(
+        metrics_deleted=metrics,
+        events_deleted=events,
+        dry_run=dry_run,
+        metrics_cutoff=metrics_cutoff,
+        events_cutoff=events_cutoff,
+    )
+
+
+# --- recipient wallet check ---------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class RecipientCheckResult:
+    checked: int = 0
+    ok: int = 0
+    flagged: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, username, error)
+    unchecked: int = 0
+    provider_error: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.provider_error
+
+
+def _resolve_outcome(username: str, stored_wallet_id: str, resolved: dict[str, object]) -> str:
+    """'' when fine, else the error to show on the row."""
+    outcome = resolved[username]
+    if isinstance(outcome, we.WalletError):
+        return f"{outcome.code}: {outcome.message}"[:255]
+    wallet_id = getattr(outcome, "wallet_id", "")
+    if wallet_id != stored_wallet_id:
+        return f"WALLET_CHANGED: @{username} now resolves to wallet {wallet_id}, stored {stored_wallet_id}"[:255]
+    return ""
+
+
+def recipients_check(
+    *, staff_ids: list[int] | None = None, merchant_ids: list[int] | None = None
+) -> RecipientCheckResult:
+    """Resolve every active staff and merchant username at the provider and flag the rows whose wallet
+    no longer resolves, is not a BTC wallet, refuses receipts, or changed since it was recorded.
+
+    No transaction is held while calling the provider. When the provider is unavailable the run stops,
+    rows not yet checked keep their flags, and the result says so (``provider_error``).
+    """
+    staff_qs = Staff.objects.filter(is_active=True, merchant__is_active=True).order_by("pk")
+    merchant_qs = Merchant.objects.filter(is_active=True).order_by("pk")
+    if staff_ids is not None:
+        staff_qs = staff_qs.filter(pk__in=staff_ids)
+    if merchant_ids is not None:
+        merchant_qs = merchant_qs.filter(pk__in=merchant_ids)
+    rows: list[tuple[str, int, str, str]] = [
+        *(("merchant", m.pk, m.blink_username, m.wallet_id) for m in merchant_qs),
+        *(("staff", s.pk, s.blink_username, s.wallet_id) for s in staff_qs),
+    ]
+    result = RecipientCheckResult()
+    resolved: dict[str, object] = {}  # one provider call per username per run
+    provider = get_wallet_provider()
+    for index, (kind, pk, username, wallet_id) in enumerate(rows):
+        key = username.lower()
+        if key not in resolved:
+            try:
+                resolved[key] = provider.resolve_username(username=username)
+            except (we.RecipientNotFound, we.WrongCurrency, we.ReceiveDisabled, we.InvalidInput) as exc:
+                resolved[key] = exc
+            except we.WalletError as exc:
+                # Unavailable, rate-limited, not authorised, protocol error: a platform problem, not the
+                # recipient's. Leave every remaining flag as it is and report.
+                result.provider_error = f"{type(exc).__name__}: {exc.code}"
+                result.unchecked = len(rows) - index
+                log.warning(
+                    "maintenance.recipients_check_aborted",
+                    error=exc.code,
+                    checked=result.checked,
+                    unchecked=result.unchecked,
+                )
+                break
+        error = _resolve_outcome(key, wallet_id, resolved)
+        model = Merchant if kind == "merchant" else Staff
+        model.objects.filter(pk=pk).update(
+            wallet_check_ok=not error, wallet_check_error=error, wallet_checked_at=timezone.now()
+        )
+        result.checked += 1
+        if error:
+            result.flagged.append((kind, username, error))
+            log.warning("maintenance.recipient_flagged", kind=kind, id=pk, username=username, error=error)
+        else:
+            result.ok += 1
+    log.info(
+        "maintenance.recipients_checked",
+        checked=result.checked,
+        ok=result.ok,
+        flagged=len(result.flagged),
+        unchecked=result.unchecked,
+    )
+    return result

@@ -1,0 +1,237 @@
+"""Merchants, staff and split profiles: the parties money is forwarded to.
+
+Blink usernames are resolved to BTC wallet ids through the wallet provider when saved, so a typo is
+refused at onboarding instead of stranding a payout later. Provider calls happen before any write and
+outside transactions. Validation errors are ``django.core.exceptions.ValidationError`` keyed by field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from blinkpos.logging import get_logger
+from payments.crypto import encrypt_secret
+from payments.domain.allocation import FULL_WEIGHT_BPS
+from payments.models import Merchant, SplitProfile, SplitProfileShare, Staff
+from payments.services.pricing import ProviderError, ProviderUnavailable
+from payments.wallet import validation
+from payments.wallet.errors import (
+    InvalidInput,
+    NotAuthorized,
+    RecipientNotFound,
+    WalletError,
+    WalletUnavailable,
+    WrongCurrency,
+)
+from payments.wallet.provider import get_wallet_provider
+from payments.wallet.types import WalletRef
+
+log = get_logger(__name__)
+
+MAX_TIP_PRESETS = 6
+# Scopes a merchant key may have. WRITE can spend; BlinkPOS never spends from a merchant's wallet.
+FORBIDDEN_SCOPE = "WRITE"
+
+
+def _invalid(field: str, message: str) -> ValidationError:
+    return ValidationError({field: [message]})
+
+
+def _resolve(username: object, *, field: str) -> WalletRef:
+    """The BTC wallet behind a Blink username, or a field error. Raises ``ProviderUnavailable``."""
+    try:
+        name = validation.username(username, field=field)
+    except InvalidInput as exc:
+        raise _invalid(field, "Must be a Blink username: 3-50 letters, digits or underscores.") from exc
+    try:
+        return get_wallet_provider().resolve_username(username=name)
+    except RecipientNotFound as exc:
+        raise _invalid(field, "No Blink account has this username.") from exc
+    except WrongCurrency as exc:
+        raise _invalid(field, "This Blink account has no BTC wallet.") from exc
+    except WalletUnavailable as exc:
+        raise ProviderUnavailable.from_wallet(exc) from exc
+    except InvalidInput as exc:
+        raise _invalid(field, "Blink refused this username.") from exc
+    except WalletError as exc:
+        log.error("parties.resolve_failed", username=name, code=exc.code)
+        raise ProviderError(code=exc.code, message="The wallet provider could not resolve the username.") from exc
+
+
+def _check_name(value: object, field: str, max_length: int = 120) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(field, "This field is required.")
+    if len(value.strip()) > max_length:
+        raise _invalid(field, f"At most {max_length} characters.")
+    return value.strip()
+
+
+def _check_currency(value: object) -> str:
+    code = value.upper() if isinstance(value, str) else ""
+    if code not in settings.SUPPORTED_DISPLAY_CURRENCIES:
+        raise _invalid(
+            "display_currency", f"Unsupported currency; use one of {', '.join(settings.SUPPORTED_DISPLAY_CURRENCIES)}."
+        )
+    return code
+
+
+def _check_tip_presets(value: object) -> list[int]:
+    """Whole percents (JSON has no exact decimals; whole percents keep the stored value exact)."""
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= MAX_TIP_PRESETS:
+        raise _invalid("tip_presets", f"Give 1 to {MAX_TIP_PRESETS} tip percents.")
+    if any(type(v) is not int or not 0 <= v <= 100 for v in value):
+        raise _invalid("tip_presets", "Each tip preset must be a whole percent between 0 and 100.")
+    if len(set(value)) != len(value):
+        raise _invalid("tip_presets", "Tip presets must be different from each other.")
+    return list(value)
+
+
+def merchant_create(
+    *,
+    user: Any,
+    name: str,
+    blink_username: str,
+    display_currency: str = "USD",
+    tip_presets: Sequence[int] | None = None,
+) -> Merchant:
+    """Onboard a merchant: resolve ``blink_username`` to its BTC wallet (provider call), then save."""
+    name = _check_name(name, "name")
+    currency = _check_currency(display_currency)
+    presets = _check_tip_presets(list(tip_presets)) if tip_presets is not None else [10, 15, 20]
+    wallet = _resolve(blink_username, field="blink_username")
+    username = wallet.username or blink_username.lower()
+    try:
+        with transaction.atomic():
+            merchant = Merchant.objects.create(
+                user=user,
+                name=name,
+                blink_username=username,
+                wallet_id=wallet.wallet_id,
+                display_currency=currency,
+                tip_presets=presets,
+            )
+    except IntegrityError as exc:
+        raise _invalid("blink_username", "A merchant with this Blink username (or for this user) already exists.") from exc
+    log.info("merchant.created", merchant_id=merchant.pk, username=username, wallet_id=wallet.wallet_id)
+    return merchant
+
+
+def merchant_update_settings(
+    *, merchant: Merchant, display_currency: str | None = None, tip_presets: Sequence[int] | None = None
+) -> Merchant:
+    fields = []
+    if display_currency is not None:
+        merchant.display_currency = _check_currency(display_currency)
+        fields.append("display_currency")
+    if tip_presets is not None:
+        merchant.tip_presets = _check_tip_presets(list(tip_presets))
+        fields.append("tip_presets")
+    if fields:
+        merchant.save(update_fields=[*fields, "updated_at"])
+    return merchant
+
+
+def merchant_set_api_key(*, merchant: Merchant, api_key: str) -> Merchant:
+    """Store a merchant's Blink API key, encrypted, after checking its scopes at the provider.
+
+    A key with WRITE scope is refused: BlinkPOS never spends from a merchant's wallet, so holding a
+    key that can would only add risk. The key must belong to the merchant's account. Never logged.
+    """
+    try:
+        key = validation.api_key(api_key)
+    except InvalidInput as exc:
+        raise _invalid("api_key", "Must be a Blink API key (printable, no spaces).") from exc
+    try:
+        info = get_wallet_provider().key_info(api_key=key)
+    except NotAuthorized as exc:
+        raise _invalid("api_key", "Blink does not accept this API key.") from exc
+    except WalletUnavailable as exc:
+        raise ProviderUnavailable.from_wallet(exc) from exc
+    except WalletError as exc:
+        log.error("merchant.key_check_failed", merchant_id=merchant.pk, code=exc.code)
+        raise ProviderError(code=exc.code, message="The wallet provider could not check the key.") from exc
+    if FORBIDDEN_SCOPE in info.scopes:
+        raise _invalid(
+            "api_key",
+            "This key has the WRITE scope, which can spend from your wallet. BlinkPOS never needs to spend "
+            "from a merchant's wallet: create a key with only READ (and RECEIVE) scope in the Blink dashboard.",
+        )
+    if merchant.wallet_id not in {w.wallet_id for w in info.wallets}:
+        raise _invalid("api_key", "This key belongs to a different Blink account than the merchant's.")
+    merchant.blink_api_key_encrypted = encrypt_secret(key)
+    merchant.blink_api_key_scopes = ",".join(sorted(info.scopes))
+    merchant.save(update_fields=["blink_api_key_encrypted", "blink_api_key_scopes", "updated_at"])
+    log.info("merchant.api_key_set", merchant_id=merchant.pk, scopes=merchant.blink_api_key_scopes)
+    return merchant
+
+
+def staff_create(*, merchant: Merchant, display_name: str, blink_username: str) -> Staff:
+    """Add a tip recipient; the username must resolve to a BTC wallet at the provider."""
+    display_name = _check_name(display_name, "display_name")
+    wallet = _resolve(blink_username, field="blink_username")
+    username = wallet.username or blink_username.lower()
+    try:
+        with transaction.atomic():
+            staff = Staff.objects.create(
+                merchant=merchant, display_name=display_name, blink_username=username, wallet_id=wallet.wallet_id
+            )
+    except IntegrityError as exc:
+        raise _invalid("blink_username", "This merchant already has a staff member with this username.") from exc
+    log.info("staff.created", staff_id=staff.pk, merchant_id=merchant.pk, username=username)
+    return staff
+
+
+def staff_deactivate(*, staff: Staff) -> Staff:
+    """No new tips go to this person; tips already owed are still forwarded."""
+    if staff.is_active:
+        staff.is_active = False
+        staff.save(update_fields=["is_active"])
+        log.info("staff.deactivated", staff_id=staff.pk, merchant_id=staff.merchant_id)
+    return staff
+
+
+def split_profile_save(
+    *,
+    merchant: Merchant,
+    name: str,
+    shares: Sequence[tuple[Staff, int]],
+    profile: SplitProfile | None = None,
+) -> SplitProfile:
+    """Create or replace a team split: weights in basis points summing to 10 000, active staff of
+    this merchant, each person once. The deferred trigger re-checks the sum at commit."""
+    name = _check_name(name, "name")
+    if profile is not None and profile.merchant_id != merchant.pk:
+        raise _invalid("profile", "Unknown split profile.")
+    if not shares:
+        raise _invalid("shares", "A split profile needs at least one staff member.")
+    seen: set[int] = set()
+    for staff, weight in shares:
+        if staff.merchant_id != merchant.pk or not staff.is_active:
+            raise _invalid("shares", "Unknown staff member.")
+        if staff.pk in seen:
+            raise _invalid("shares", "Each staff member may appear only once.")
+        seen.add(staff.pk)
+        if type(weight) is not int or not 0 < weight <= FULL_WEIGHT_BPS:
+            raise _invalid("shares", "Each weight must be a whole number of basis points between 1 and 10000.")
+    if sum(weight for _, weight in shares) != FULL_WEIGHT_BPS:
+        raise _invalid("shares", "Weights must sum to 10000 basis points (100 %).")
+    try:
+        with transaction.atomic():
+            if profile is None:
+                profile = SplitProfile.objects.create(merchant=merchant, name=name)
+            else:
+                profile.name = name
+                profile.save(update_fields=["name"])
+                profile.shares.all().delete()
+            SplitProfileShare.objects.bulk_create(
+                SplitProfileShare(profile=profile, staff=staff, weight_bps=weight) for staff, weight in shares
+            )
+    except IntegrityError as exc:
+        raise _invalid("name", "This merchant already has a split profile with this name.") from exc
+    log.info("split_profile.saved", profile_id=profile.pk, merchant_id=merchant.pk, members=len(shares))
+    return profile

@@ -1,0 +1,110 @@
+"""BTC prices for display currencies, cached in Redis under ``price:{currency}``.
+
+The price only turns a display amount into sats before an invoice exists, and is stored on the split
+(``sats_per_unit``) so the sale is explained later; it never decides a transfer. So the plain
+``default`` cache (Redis errors ignored) is the right home: without Redis every request asks the
+provider. BTC needs no provider: one bitcoin is exactly 100 000 000 sats.
+
+Also holds the two provider errors every service raises: ``ProviderUnavailable`` when the wallet
+provider is temporarily unreachable (the API answers 503 with ``Retry-After``) and ``ProviderError``
+when it refused in a way the client cannot fix (502).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+
+from blinkpos.logging import get_logger
+from payments.wallet.errors import InvalidInput, WalletError, WalletUnavailable
+from payments.wallet.provider import get_wallet_provider
+from payments.wallet.types import Price
+
+log = get_logger(__name__)
+
+SATS_PER_BTC = 100_000_000
+# A Price for BTC in the provider's format: one sat costs 10**12 / 10**12 "minor units" where a
+# minor unit is one sat (fraction_digits=8), so the shared conversion functions work unchanged.
+BTC_PRICE = Price(currency="BTC", base=10**12, offset=12, fraction_digits=8)
+DEFAULT_RETRY_AFTER = 5
+
+
+class ProviderUnavailable(Exception):
+    """The wallet provider is busy or unreachable; nothing was written. Try again after ``retry_after``."""
+
+    def __init__(self, *, code: str, message: str, retry_after: int = DEFAULT_RETRY_AFTER) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_wallet(cls, exc: WalletUnavailable) -> ProviderUnavailable:
+        wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_AFTER
+        return cls(
+            code=exc.code,
+            message="The Lightning wallet provider is temporarily unavailable; try again shortly.",
+            retry_after=max(1, int(wait + 0.999)),
+        )
+
+
+class ProviderError(Exception):
+    """The provider refused or answered something inconsistent (configuration or protocol problem)."""
+
+    def __init__(self, *, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def price_cache_key(currency: str) -> str:
+    return f"price:{currency}"
+
+
+def _encode(price: Price) -> dict[str, Any]:
+    return {
+        "currency": price.currency,
+        "base": price.base,
+        "offset": price.offset,
+        "fraction_digits": price.fraction_digits,
+    }
+
+
+def _decode(raw: Any) -> Price | None:
+    try:
+        return Price(
+            currency=str(raw["currency"]),
+            base=int(raw["base"]),
+            offset=int(raw["offset"]),
+            fraction_digits=int(raw["fraction_digits"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def price_get(*, currency: str) -> Price:
+    """The BTC price in ``currency``: from Redis when cached, else from the provider (then cached for
+    ``CACHE_TTLS["prices"]`` seconds). Raises ``ProviderUnavailable`` when the provider cannot answer."""
+    currency = currency.upper()
+    if currency == "BTC":
+        return BTC_PRICE
+    cached = cache.get(price_cache_key(currency))
+    if cached is not None:
+        price = _decode(cached)
+        if price is not None:
+            return price
+    try:
+        price = get_wallet_provider().btc_price(currency=currency)
+    except WalletUnavailable as exc:
+        log.warning("pricing.provider_unavailable", currency=currency, code=exc.code)
+        raise ProviderUnavailable.from_wallet(exc) from exc
+    except InvalidInput as exc:
+        raise ValidationError({"currency": [f"The wallet provider has no price for {currency}."]}) from exc
+    except WalletError as exc:
+        log.error("pricing.provider_error", currency=currency, code=exc.code)
+        raise ProviderError(code=exc.code, message="The wallet provider could not give a price.") from exc
+    cache.set(price_cache_key(currency), _encode(price), settings.CACHE_TTLS["prices"])
+    return price

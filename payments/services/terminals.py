@@ -1,0 +1,63 @@
+"""POS terminals and their API keys.
+
+A key is ``bpos_<8 hex prefix>_<secret>``: the prefix finds the row, the SHA-256 of the whole key
+proves it. The plain key is returned once by ``terminal_create`` and never stored or logged.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from blinkpos.logging import get_logger
+from payments.api.authentication import KEY_PREFIX, hash_key, terminal_cache_key
+from payments.models import Merchant, Terminal
+
+log = get_logger(__name__)
+
+_PREFIX_ATTEMPTS = 5
+
+
+def _new_key() -> tuple[str, str]:
+    prefix = secrets.token_hex(4)
+    # Underscores separate the key's parts, so the secret must not contain any.
+    secret = secrets.token_urlsafe(32).replace("_", "")
+    return prefix, f"{KEY_PREFIX}{prefix}_{secret}"
+
+
+def terminal_create(*, merchant: Merchant, name: str) -> tuple[Terminal, str]:
+    """A new terminal for ``merchant`` and its plain API key (shown to the operator once)."""
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise ValidationError({"name": ["This field is required."]})
+    if len(name) > 120:
+        raise ValidationError({"name": ["At most 120 characters."]})
+    for _ in range(_PREFIX_ATTEMPTS):
+        prefix, key = _new_key()
+        try:
+            with transaction.atomic():
+                terminal = Terminal.objects.create(
+                    merchant=merchant, name=name, key_prefix=prefix, key_hash=hash_key(key)
+                )
+        except IntegrityError:  # 1 in 4 billion per existing terminal: draw another prefix
+            continue
+        log.info("terminal.created", terminal_id=terminal.pk, merchant_id=merchant.pk, key_prefix=prefix)
+        return terminal, key
+    raise RuntimeError("could not draw a unique terminal key prefix")
+
+
+def terminal_revoke(*, terminal: Terminal) -> Terminal:
+    """Revoke the key. After commit the cached auth record is dropped, so the next request with the
+    key is refused at once instead of after the cache TTL."""
+    if terminal.revoked_at is None:
+        with transaction.atomic():
+            terminal.revoked_at = timezone.now()
+            terminal.save(update_fields=["revoked_at"])
+            prefix = terminal.key_prefix
+            transaction.on_commit(lambda: cache.delete(terminal_cache_key(prefix)))
+        log.info("terminal.revoked", terminal_id=terminal.pk, merchant_id=terminal.merchant_id)
+    return terminal

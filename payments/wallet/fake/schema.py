@@ -1,0 +1,31 @@
+"""The fake's executable schema: our SDL subset (``schema.graphql``) plus the resolvers."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from graphql import GraphQLObjectType, GraphQLSchema, build_schema
+
+from payments.wallet.fake.resolvers import MUTATION_RESOLVERS, QUERY_RESOLVERS
+
+SDL_PATH = Path(__file__).with_name("schema.graphql")
+
+
+def sdl() -> str:
+    return SDL_PATH.read_text(encoding="utf-8")
+
+
+@functools.cache
+def executable_schema() -> GraphQLSchema:
+    """Built once per process; resolvers are stateless (state comes in through the context)."""
+    schema = build_schema(sdl())
+    for root, resolvers in ((schema.query_type, QUERY_RESOLVERS), (schema.mutation_type, MUTATION_RESOLVERS)):
+        if not isinstance(root, GraphQLObjectType):
+            raise RuntimeError("schema.graphql must define Query and Mutation")
+        missing = set(root.fields) ^ set(resolvers)
+        if missing:
+            raise RuntimeError(f"schema and resolvers disagree on {sorted(missing)}")
+        for name, resolver in resolvers.items():
+            root.fields[name].resolve = resolver
+    return schema

@@ -1,0 +1,64 @@
+"""Fixtures for the POS API tests: merchants with staff, a team profile and a terminal, registered
+as real accounts at the suite's fake Blink (root ``fake_blink`` fixture, real HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+import pytest
+from django.test import Client
+from django_redis import get_redis_connection
+
+from payments.models import Merchant, SplitProfile, Staff, Terminal
+from payments.wallet.fake import FakeBlink
+from payments.services.parties import split_profile_save
+from tests.factories import MerchantFactory, StaffFactory, TerminalFactory
+
+@dataclass
+class Shop:
+    merchant: Merchant
+    alice: Staff
+    bob: Staff
+    team: SplitProfile
+    terminal: Terminal
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"Api-Key {self.key}"}
+
+
+@pytest.fixture
+def make_shop(fake_blink: FakeBlink) -> Callable[[str], Shop]:
+    """A merchant whose owner and staff are real accounts at the fake Blink."""
+
+    def build(name: str) -> Shop:
+        merchant = MerchantFactory(blink_username=f"{name}_owner", wallet_id=fake_blink.add_account(f"{name}_owner"))
+        alice = StaffFactory(
+            merchant=merchant, blink_username=f"{name}_alice", wallet_id=fake_blink.add_account(f"{name}_alice")
+        )
+        bob = StaffFactory(merchant=merchant, blink_username=f"{name}_bob", wallet_id=fake_blink.add_account(f"{name}_bob"))
+        team = split_profile_save(merchant=merchant, name="Floor", shares=[(alice, 6000), (bob, 4000)])
+        terminal = TerminalFactory(merchant=merchant)
+        return Shop(merchant=merchant, alice=alice, bob=bob, team=team, terminal=terminal, key=terminal.plain_key)
+
+    return build
+
+
+@pytest.fixture
+def shop(make_shop: Callable[[str], Shop]) -> Shop:
+    return make_shop("shopa")
+
+
+@pytest.fixture
+def other_shop(make_shop: Callable[[str], Shop]) -> Shop:
+    return make_shop("shopb")
+
+
+@pytest.fixture
+def api() -> Client:
+    return Client(enforce_csrf_checks=True)
+
+
+def tip_keys() -> list[bytes]:
+    return list(get_redis_connection("hot").scan_iter("tip:*"))

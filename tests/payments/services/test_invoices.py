@@ -1,0 +1,90 @@
+"""invoice_create / invoice_cancel called directly, against the fake Blink: conservation with
+remainders, merged recipients, refusals before the provider, provider failures and cancel paths."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django_redis import get_redis_connection
+
+from payments.metrics import latency_samples
+from payments.models import PaymentEvent, PaymentSplit, SplitStatus
+from payments.services.invoices import InvoiceNotCancellable, invoice_cancel, invoice_create
+from payments.services.parties import split_profile_save
+from payments.services.pricing import ProviderUnavailable
+from payments.wallet.fake import FakeBlink
+from tests.factories import MerchantFactory, PaymentSplitFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def creates(fake: FakeBlink) -> int:
+    return sum("lnInvoiceCreate" in r["operations"] for r in fake.requests())
+
+
+@pytest.fixture
+def merchant(fake_blink: FakeBlink):  # type: ignore[no-untyped-def]
+    return MerchantFactory(blink_username="owner", wallet_id=fake_blink.add_account("owner"), display_currency="EUR")
+
+
+def test_team_tip_remainder_goes_to_the_merchant(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    staff = [StaffFactory(merchant=merchant, wallet_id=fake_blink.add_account(f"crew{i}")) for i in range(3)]
+    profile = split_profile_save(merchant=merchant, name="Crew", shares=[(staff[0], 3333), (staff[1], 3333), (staff[2], 3334)])
+    split = invoice_create(merchant=merchant, terminal=None, amount_sats=5000, tip_sats=1001, split_profile=profile)
+    legs = sorted((leg.kind, leg.amount) for leg in split.legs.all())
+    # 1001 * 3333 // 10000 = 333 (twice), 1001 * 3334 // 10000 = 333: 2 sats left over → merchant
+    assert legs == [("merchant", 5002), ("tip", 333), ("tip", 333), ("tip", 333)]
+    assert sum(a for _, a in legs) == split.total_amount == 6001
+    assert split.display_currency == "EUR" and split.sats_per_unit is not None
+
+
+def test_staff_paid_to_the_merchants_own_wallet_is_one_transfer(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    owner_as_staff = StaffFactory(merchant=merchant, wallet_id=merchant.wallet_id, blink_username="owner")
+    split = invoice_create(merchant=merchant, terminal=None, amount_sats=1000, tip_percent=Decimal("20"), staff=owner_as_staff)
+    assert [(leg.kind, leg.amount) for leg in split.legs.all()] == [("merchant", 1200)]
+
+
+def test_profile_with_a_deactivated_member_is_refused(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    a, b = StaffFactory(merchant=merchant), StaffFactory(merchant=merchant)
+    profile = split_profile_save(merchant=merchant, name="Pair", shares=[(a, 5000), (b, 5000)])
+    b.is_active = False
+    b.save()
+    with pytest.raises(ValidationError) as exc:
+        invoice_create(merchant=merchant, terminal=None, amount_sats=1000, tip_sats=10, split_profile=profile)
+    assert "split_profile_id" in exc.value.message_dict
+    assert creates(fake_blink) == 0 and PaymentSplit.objects.count() == 0
+
+
+def test_provider_timeout_writes_nothing(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    fake_blink.script("lnInvoiceCreate", ["TIMEOUT"])
+    with pytest.raises(ProviderUnavailable) as exc:
+        invoice_create(merchant=merchant, terminal=None, amount_sats=1000)
+    assert exc.value.retry_after >= 1
+    assert PaymentSplit.objects.count() == 0 and PaymentEvent.objects.count() == 0
+    assert list(get_redis_connection("hot").scan_iter("tip:*")) == []
+
+
+def test_creation_latency_is_recorded(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    invoice_create(merchant=merchant, terminal=None, amount_sats=1000)
+    with pytest.raises(ValidationError):
+        invoice_create(merchant=merchant, terminal=None, amount_sats=0)
+    assert len(latency_samples("create_invoice")) == 2
+
+
+def test_cancel_still_cancels_locally_when_the_provider_is_down(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    split = invoice_create(merchant=merchant, terminal=None, amount_sats=1000)
+    fake_blink.script("lnInvoiceCancel", ["HTTP_503"])
+    cancelled = invoice_cancel(split=split)
+    assert cancelled.status == SplitStatus.CANCELLED
+    assert split.events.get(event_type="cancelled").event_data == {"cancelled_at_provider": False}
+
+
+@pytest.mark.parametrize("status", [SplitStatus.PAID, SplitStatus.PROCESSING, SplitStatus.COMPLETED, SplitStatus.EXPIRED])
+def test_only_pending_invoices_can_be_cancelled(fake_blink: FakeBlink, merchant, status: str) -> None:  # type: ignore[no-untyped-def]
+    split = PaymentSplitFactory(merchant=merchant, status=status)
+    with pytest.raises(InvoiceNotCancellable):
+        invoice_cancel(split=split)
+    split.refresh_from_db()
+    assert split.status == status

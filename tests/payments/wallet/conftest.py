@@ -1,0 +1,135 @@
+"""Fixtures for the wallet-provider tests: a real fake Blink on loopback, the real client pointed at
+it over HTTP, a webhook receiver, and a client whose transport records (and refuses) every request.
+
+These tests need neither the database nor Redis. Run them alone with
+``pytest tests/payments/wallet -p no:django -p no:cacheprovider --confcutdir=tests/payments/wallet``
+or as part of the whole suite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from payments.wallet.client import BlinkClient
+from payments.wallet.fake import FakeBlink
+from payments.wallet.fake.server import HTTPServerThread, Reply
+
+PLATFORM_KEY = "blink_testplatformkeyforthewallettests"
+MERCHANT_KEY = "blink_testmerchantkeyreadreceive"
+WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE="
+VALID_WALLET_ID = "5672c814-cbbb-5188-af3c-183a4d07c35b"
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis() -> Iterator[None]:
+    # Overrides the suite-wide Redis flush: nothing here touches Redis, so these tests run without it.
+    yield
+
+
+@pytest.fixture
+def fake_blink() -> Iterator[FakeBlink]:
+    fake = FakeBlink(
+        platform_api_key=PLATFORM_KEY,
+        seed=7,
+        pending_polls=2,
+        slow_seconds=0.6,
+        webhook_retry_delays=(0.05, 0.1, 0.2),
+    )
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def blink_client(fake_blink: FakeBlink) -> Iterator[BlinkClient]:
+    client = BlinkClient(
+        url=fake_blink.url,
+        api_key=fake_blink.platform_api_key,
+        wallet_id=fake_blink.platform_wallet_id,
+        connect_timeout=1.0,
+        read_timeout=1.0,
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def impatient_client(fake_blink: FakeBlink) -> Iterator[BlinkClient]:
+    """Gives up long before the fake's TIMEOUT_AFTER_APPLY_SLEEP answers (0.6 s)."""
+    client = BlinkClient(
+        url=fake_blink.url,
+        api_key=fake_blink.platform_api_key,
+        wallet_id=fake_blink.platform_wallet_id,
+        connect_timeout=1.0,
+        read_timeout=0.2,
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def alice(fake_blink: FakeBlink) -> str:
+    """A recipient with a BTC wallet; returns the wallet id."""
+    return fake_blink.add_account("alice")
+
+
+@dataclass
+class RecordingTransport:
+    """An httpx transport that records every request and answers 500: proof that nothing went out."""
+
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(500)
+
+
+@pytest.fixture
+def recording() -> RecordingTransport:
+    return RecordingTransport()
+
+
+@pytest.fixture
+def offline_client(recording: RecordingTransport) -> Iterator[BlinkClient]:
+    client = BlinkClient(
+        url="http://blink.invalid/graphql",
+        api_key=PLATFORM_KEY,
+        wallet_id=VALID_WALLET_ID,
+        transport=httpx.MockTransport(recording),
+    )
+    yield client
+    client.close()
+
+
+@dataclass
+class WebhookReceiver:
+    """A loopback endpoint that records raw webhook deliveries; answers ``statuses`` in order, then 200."""
+
+    url: str = ""
+    statuses: list[int] = field(default_factory=list)
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        self.received.append((dict(headers), body))
+        return Reply(status=self.statuses.pop(0) if self.statuses else 200)
+
+    def wait(self, count: int, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return len(self.received) >= count
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    server = HTTPServerThread(receiver.handle)
+    receiver.url = f"http://{server.host}:{server.port}/webhooks/blink"
+    server.start()
+    yield receiver
+    server.stop()
