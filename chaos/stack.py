@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,8 @@ class ChaosStack:
     procs: dict[str, Managed] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     crashes: list[dict[str, Any]] = field(default_factory=list)
+    # Processes started with a fault point: their death is the fault, not a crash.
+    expect_exit: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.group = ProcessGroup(log_dir=self.run_dir / "logs")
@@ -134,8 +137,10 @@ class ChaosStack:
 
     def _start(self, name: str, *, fault: str | None = None) -> Managed:
         env = dict(self.env)
+        self.expect_exit.discard(name)
         if fault:
             env["BLINKPOS_FAULT"] = fault
+            self.expect_exit.add(name)
         managed = self.group.start(name, self._argv(name), env=env, cwd=ROOT)
         self.procs[name] = managed
         if name == "fake-blink":
@@ -184,7 +189,8 @@ class ChaosStack:
         for name, managed in list(self.procs.items()):
             code = managed.proc.poll()
             if code is not None:
-                self.crashes.append({"process": name, "exit_code": code, "at": time.time()})
+                if name not in self.expect_exit:
+                    self.crashes.append({"process": name, "exit_code": code, "at": time.time()})
                 if managed in self.group.procs:
                     self.group.procs.remove(managed)
                 self.restart(name)
@@ -195,3 +201,9 @@ class ChaosStack:
         self.group.stop_all()
         self.redis.stop()
         self.pg.stop()
+        # Keep the server log with the run's logs; the data folder itself is throwaway.
+        if self.pg.data_dir is not None and (self.pg.data_dir / "server.log").exists():
+            shutil.copy(self.pg.data_dir / "server.log", self.run_dir / "logs" / "postgres.log")
+        self.pg.stop(remove=True)
+        if self.redis.data_dir is not None:
+            shutil.rmtree(self.redis.data_dir, ignore_errors=True)

@@ -103,10 +103,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, ApiError):
-        response = Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
+        api_response = Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
         if exc.retry_after is not None:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+            api_response["Retry-After"] = str(exc.retry_after)
+        return api_response
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's 500 handler logs it

@@ -32,10 +32,16 @@ from payments.api.common import (
     request_terminal_id,
 )
 from payments.api.errors import ApiError
-from payments.models import PaymentSplit, SplitStatus, Terminal
+from payments.models import Merchant, PaymentSplit, SplitStatus, Terminal
 from payments.qr import invoice_qr_svg
 from payments.services import idempotency
-from payments.services.invoices import UNKNOWN_PROFILE, UNKNOWN_STAFF, InvoiceNotCancellable, invoice_cancel, invoice_create
+from payments.services.invoices import (
+    UNKNOWN_PROFILE,
+    UNKNOWN_STAFF,
+    InvoiceNotCancellable,
+    invoice_cancel,
+    invoice_create,
+)
 
 # Display amounts are stored with 8 decimals; shown with the currency's own (lossless: amounts are
 # validated/rounded to those digits when created).
@@ -143,7 +149,9 @@ class InvoiceCreateApi(MerchantApiView):
             max_digits=20,
             decimal_places=8,
             required=False,
-            help_text="Amount in the display currency (send as a string, e.g. \"12.50\"); converted at the provider's price.",
+            help_text=(
+                'Amount in the display currency (send as a string, e.g. "12.50"); converted at the provider\'s price.'
+            ),
         )
         currency = serializers.CharField(
             required=False, max_length=10, help_text="Display currency; defaults to the merchant's."
@@ -189,9 +197,12 @@ class InvoiceCreateApi(MerchantApiView):
         ),
         parameters=[
             OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
                 description="Unique per sale (1-255 printable characters), e.g. a UUID.",
-            )  # fmt: skip
+            )
         ],
         request=InputSerializer,
         responses={
@@ -210,7 +221,11 @@ class InvoiceCreateApi(MerchantApiView):
                 value={"amount_display": "6.50", "tip_percent": "15", "split_profile_id": 3, "memo": "Table 4"},
                 request_only=True,
             ),
-            OpenApiExample("Sats, fixed tip to one person", value={"amount_sats": 10000, "tip_sats": 500, "staff_id": 12}, request_only=True),
+            OpenApiExample(
+                "Sats, fixed tip to one person",
+                value={"amount_sats": 10000, "tip_sats": 500, "staff_id": 12},
+                request_only=True,
+            ),
             OpenApiExample(
                 "Created",
                 value={
@@ -254,24 +269,29 @@ class InvoiceCreateApi(MerchantApiView):
                 return Response(outcome.body, status=outcome.status, headers={"Idempotent-Replayed": "true"})
             record = outcome
         try:
-            body = self._create(request, merchant_id=merchant.pk, data=data, merchant=merchant)
+            body = self._create(request, merchant=merchant, data=data)
         except BaseException:
             if record is not None:
                 idempotency.idempotency_abandon(record=record)
             raise
         if record is not None:
             idempotency.idempotency_complete(record=record, status=status.HTTP_201_CREATED, body=body)
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": f"{request.path}/{body['payment_hash']}"})
+        return Response(
+            body, status=status.HTTP_201_CREATED, headers={"Location": f"{request.path}/{body['payment_hash']}"}
+        )
 
     @staticmethod
-    def _create(request: Request, *, merchant_id: int, data: dict[str, Any], merchant: Any) -> dict[str, Any]:
+    def _create(request: Request, *, merchant: Merchant, data: dict[str, Any]) -> dict[str, Any]:
+        merchant_id = merchant.pk
         staff = profile = None
         if data.get("staff_id") is not None:
             staff = selectors.staff_get_for_merchant(merchant_id=merchant_id, staff_id=data["staff_id"])
             if staff is None:
                 raise DjangoValidationError({"staff_id": [UNKNOWN_STAFF]})
         if data.get("split_profile_id") is not None:
-            profile = selectors.split_profile_get_for_merchant(merchant_id=merchant_id, profile_id=data["split_profile_id"])
+            profile = selectors.split_profile_get_for_merchant(
+                merchant_id=merchant_id, profile_id=data["split_profile_id"]
+            )
             if profile is None:
                 raise DjangoValidationError({"split_profile_id": [UNKNOWN_PROFILE]})
         terminal_id = request_terminal_id(request)
@@ -337,8 +357,12 @@ class InvoiceListApi(MerchantApiView):
         description="The merchant's invoices, newest first, with cursor pagination (`cursor`, `page_size` ≤ 200).",
         parameters=[
             FilterSerializer,
-            OpenApiParameter("cursor", str, OpenApiParameter.QUERY, required=False, description="From `next`/`previous`."),
-            OpenApiParameter("page_size", int, OpenApiParameter.QUERY, required=False, description="1-200, default 50."),
+            OpenApiParameter(
+                "cursor", str, OpenApiParameter.QUERY, required=False, description="From `next`/`previous`."
+            ),
+            OpenApiParameter(
+                "page_size", int, OpenApiParameter.QUERY, required=False, description="1-200, default 50."
+            ),
         ],
         responses={200: OutputSerializer, 400: ERR_400, **COMMON_ERRORS},
         tags=["invoices"],
@@ -356,7 +380,8 @@ class InvoiceListApi(MerchantApiView):
         return Response(InvoiceListApi.OutputSerializer(payload).data)
 
 
-class InvoiceCollectionApi(InvoiceListApi, InvoiceCreateApi):
+# The two bases' nested serializers share names; each view refers to its own by class name.
+class InvoiceCollectionApi(InvoiceListApi, InvoiceCreateApi):  # type: ignore[misc]
     """GET (history) and POST (create) on ``/invoices``: two operations, one URL."""
 
 

@@ -19,11 +19,10 @@ Why retries cannot pay twice: every send of a leg pays the SAME committed bolt11
 invoice once and answers ALREADY_PAID afterwards. A new payout invoice is only created for a leg
 whose previous invoice can no longer be paid (expired, or an explicit failure before any invoice).
 
-Payout ``externalId`` (unique per recipient account at Blink): the leg's ``external_id`` for the
-first invoice, ``{external_id}-r{n}`` for later ones, with ``n`` = the number of invoices already
-committed for the leg (``leg_invoice_created`` events). A crash after Blink created an invoice but
-before our commit leaves that id taken: the retry gets DuplicateExternalId and moves to the next
-suffix (bounded). We never need the orphan: it was never committed, so nobody pays it.
+Payout ``externalId`` (unique per recipient account): the leg's ``external_id``, then
+``{external_id}-r{n}`` with n = invoices already committed for the leg. A crash between Blink's create
+and our commit leaves the id taken: DuplicateExternalId moves to the next suffix (bounded). The
+orphan was never committed, so nobody ever pays it.
 
 When the last leg succeeds (or is resolved), the same transaction completes the split: status
 ``completed``, ``forwarding_completed`` + ``completed`` events, ``user_payment_hash`` /
@@ -59,21 +58,10 @@ log = get_logger(__name__)
 L, S = LegStatus, SplitStatus
 DONE = frozenset({L.SUCCEEDED, L.RESOLVED})
 IN_FLIGHT = frozenset({L.SENDING, L.PENDING, L.UNKNOWN})
-# Errors a retry cannot fix: an operator has to act (recipient migrated, wrong wallet, bad key).
-NOT_RETRYABLE = frozenset(
-    {
-        "RECEIVE_DISABLED",
-        "NOT_FOUND",
-        "RECIPIENT_NOT_FOUND",
-        "WRONG_CURRENCY",
-        "CANT_PAY_SELF",
-        "NOT_AUTHORIZED",
-        "NOT_AUTHENTICATED",
-        "INVALID_INPUT",
-        "DUPLICATE_EXTERNAL_ID",
-        "AMOUNT_MISMATCH",
-    }
-)
+# Errors a retry cannot fix: an operator has to act (recipient migrated or unknown; our key or data).
+_NO_RETRY_RECIPIENT = ("RECEIVE_DISABLED", "NOT_FOUND", "RECIPIENT_NOT_FOUND", "WRONG_CURRENCY", "CANT_PAY_SELF")
+_NO_RETRY_OURS = ("NOT_AUTHORIZED", "NOT_AUTHENTICATED", "INVALID_INPUT", "DUPLICATE_EXTERNAL_ID", "AMOUNT_MISMATCH")
+NOT_RETRYABLE = frozenset(_NO_RETRY_RECIPIENT + _NO_RETRY_OURS)
 MAX_EXTERNAL_ID_SUFFIXES = 5
 PAYOUT_INVOICE_MINUTES = 1440  # Blink's maximum; a payout invoice waiting on a retry stays payable
 PAYOUT_EXPIRY_MARGIN = timedelta(minutes=10)  # treat an invoice this close to expiry as expired
@@ -220,10 +208,7 @@ def _advance_leg(split_id: int, leg_id: int) -> str:
 
 
 def payout_external_id(base: str, n: int) -> str:
-    if n == 0:
-        return base
-    suffix = f"-r{n}"
-    return base[: 100 - len(suffix)] + suffix
+    return base if n == 0 else f"{base[: 100 - len(f'-r{n}')]}-r{n}"
 
 
 def _leg_create_invoice(split_id: int, leg: PaymentLeg) -> str:
@@ -499,7 +484,7 @@ def settle_locked(split: PaymentSplit, legs: list[PaymentLeg]) -> str:
     return "in_progress"
 
 
-# --- operator actions (implemented in reconcile; the admin imports them from here) ---------------
+# --- operator actions (implemented in reconcile; the admin imports them from here) ---
 
 
 def forwarding_retry(*, split_id: int, actor: str) -> None:

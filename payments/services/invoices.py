@@ -93,7 +93,9 @@ def _check_sats(value: object, field: str) -> int:
 def _check_currency(currency: str | None, merchant: Merchant) -> str:
     code = (currency or merchant.display_currency or "").upper()
     if code not in settings.SUPPORTED_DISPLAY_CURRENCIES:
-        raise _invalid("currency", f"Unsupported currency; use one of {', '.join(settings.SUPPORTED_DISPLAY_CURRENCIES)}.")
+        raise _invalid(
+            "currency", f"Unsupported currency; use one of {', '.join(settings.SUPPORTED_DISPLAY_CURRENCIES)}."
+        )
     return code
 
 
@@ -149,7 +151,9 @@ def _amounts(
     tip_sats: int | None,
 ) -> _Amounts:
     if (amount_sats is None) == (amount_display is None):
-        raise _invalid("amount_sats", "Give the amount either in sats (amount_sats) or in the display currency (amount_display).")
+        raise _invalid(
+            "amount_sats", "Give the amount either in sats (amount_sats) or in the display currency (amount_display)."
+        )
     if tip_percent is not None and tip_sats is not None:
         raise _invalid("tip_percent", "Give the tip either as a percent or in sats, not both.")
     if tip_percent is not None and (
@@ -271,7 +275,9 @@ def invoice_create(
             log.error("invoice.provider_error", merchant_id=merchant.pk, code=exc.code, amount=total)
             raise ProviderError(code=exc.code, message="The wallet provider could not create the invoice.") from exc
         if invoice.amount_sats != total:
-            log.error("invoice.amount_mismatch", payment_hash=invoice.payment_hash, expected=total, got=invoice.amount_sats)
+            log.error(
+                "invoice.amount_mismatch", payment_hash=invoice.payment_hash, expected=total, got=invoice.amount_sats
+            )
             raise ProviderError(code="AMOUNT_MISMATCH", message="The wallet provider invoiced a different amount.")
 
         expires_at = invoice.expires_at or timezone.now() + timedelta(minutes=expiry_minutes)
@@ -317,7 +323,9 @@ def invoice_create(
                     "total_amount": total,
                     "base_amount": amounts.base,
                     "tip_amount": amounts.tip,
-                    "legs": [{"kind": leg.kind, "recipient": leg.recipient_username, "amount": leg.amount} for leg in legs],
+                    "legs": [
+                        {"kind": leg.kind, "recipient": leg.recipient_username, "amount": leg.amount} for leg in legs
+                    ],
                     "terminal_id": terminal.pk if terminal else None,
                 },
                 to_status=SplitStatus.PENDING,

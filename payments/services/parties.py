@@ -116,7 +116,9 @@ def merchant_create(
                 tip_presets=presets,
             )
     except IntegrityError as exc:
-        raise _invalid("blink_username", "A merchant with this Blink username (or for this user) already exists.") from exc
+        raise _invalid(
+            "blink_username", "A merchant with this Blink username (or for this user) already exists."
+        ) from exc
     log.info("merchant.created", merchant_id=merchant.pk, username=username, wallet_id=wallet.wallet_id)
     return merchant
 

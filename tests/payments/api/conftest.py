@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
 import pytest
 from django.test import Client
 from django_redis import get_redis_connection
 
 from payments.models import Merchant, SplitProfile, Staff, Terminal
-from payments.wallet.fake import FakeBlink
 from payments.services.parties import split_profile_save
+from payments.wallet.fake import FakeBlink
 from tests.factories import MerchantFactory, StaffFactory, TerminalFactory
+
 
 @dataclass
 class Shop:
@@ -37,7 +39,9 @@ def make_shop(fake_blink: FakeBlink) -> Callable[[str], Shop]:
         alice = StaffFactory(
             merchant=merchant, blink_username=f"{name}_alice", wallet_id=fake_blink.add_account(f"{name}_alice")
         )
-        bob = StaffFactory(merchant=merchant, blink_username=f"{name}_bob", wallet_id=fake_blink.add_account(f"{name}_bob"))
+        bob = StaffFactory(
+            merchant=merchant, blink_username=f"{name}_bob", wallet_id=fake_blink.add_account(f"{name}_bob")
+        )
         team = split_profile_save(merchant=merchant, name="Floor", shares=[(alice, 6000), (bob, 4000)])
         terminal = TerminalFactory(merchant=merchant)
         return Shop(merchant=merchant, alice=alice, bob=bob, team=team, terminal=terminal, key=terminal.plain_key)

@@ -45,7 +45,9 @@ def assert_nothing_written(fake: FakeBlink) -> None:
 def test_create_fiat_with_team_tip_then_poll(api: Client, shop: Shop, fake_blink: FakeBlink) -> None:
     # given a USD merchant (fake price: 100 000 USD/BTC → 1000 sats per dollar) and a 60/40 team
     # when
-    response = post(api, shop, {"amount_display": "6.50", "tip_percent": "15", "split_profile_id": shop.team.pk, "memo": "Table 4"})
+    response = post(
+        api, shop, {"amount_display": "6.50", "tip_percent": "15", "split_profile_id": shop.team.pk, "memo": "Table 4"}
+    )
     # then
     assert response.status_code == 201, response.content
     body = response.json()
@@ -247,7 +249,9 @@ def test_bad_keys_are_401(api: Client, shop: Shop, fake_blink: FakeBlink, auth: 
     assert_nothing_written(fake_blink)
 
 
-@pytest.mark.parametrize("outcome", ["TOO_MANY_REQUEST", "HTTP_429", "TIMEOUT", "HTTP_503", "TIMEOUT_AFTER_APPLY_SLEEP"])
+@pytest.mark.parametrize(
+    "outcome", ["TOO_MANY_REQUEST", "HTTP_429", "TIMEOUT", "HTTP_503", "TIMEOUT_AFTER_APPLY_SLEEP"]
+)
 def test_provider_failure_is_503_with_retry_after_and_nothing_written(
     api: Client, shop: Shop, fake_blink: FakeBlink, outcome: str
 ) -> None:

@@ -128,7 +128,9 @@ def test_history_filters_and_cursor_pagination(api: Client, shop: Shop) -> None:
         split = PaymentSplitFactory(merchant=shop.merchant, status=status)
         PaymentSplit.objects.filter(pk=split.pk).update(created_at=now - timedelta(minutes=minutes))
         splits.append(split)
-    PaymentLegFactory(split=splits[2], kind="tip", staff=shop.alice, recipient_wallet_id=shop.alice.wallet_id, amount=150)
+    PaymentLegFactory(
+        split=splits[2], kind="tip", staff=shop.alice, recipient_wallet_id=shop.alice.wallet_id, amount=150
+    )
     PaymentSplitFactory(merchant=shop.merchant, staff=shop.alice)  # direct staff on the split, created now
 
     # pagination: newest first, two per page, following `next`
@@ -143,10 +145,21 @@ def test_history_filters_and_cursor_pagination(api: Client, shop: Shop) -> None:
     assert seen[1:] == [s.payment_hash for s in reversed(splits)]
 
     completed = api.get(URL, {"status": "completed"}, **shop.auth).json()["results"]
-    assert [r["payment_hash"] for r in completed] == [splits[4].payment_hash, splits[2].payment_hash, splits[0].payment_hash]
-    window = {"created_from": (now - timedelta(minutes=45)).isoformat(), "created_to": (now - timedelta(minutes=15)).isoformat()}
+    assert [r["payment_hash"] for r in completed] == [
+        splits[4].payment_hash,
+        splits[2].payment_hash,
+        splits[0].payment_hash,
+    ]
+    window = {
+        "created_from": (now - timedelta(minutes=45)).isoformat(),
+        "created_to": (now - timedelta(minutes=15)).isoformat(),
+    }
     ranged = api.get(URL, window, **shop.auth).json()["results"]
-    assert [r["payment_hash"] for r in ranged] == [splits[3].payment_hash, splits[2].payment_hash, splits[1].payment_hash]
+    assert [r["payment_hash"] for r in ranged] == [
+        splits[3].payment_hash,
+        splits[2].payment_hash,
+        splits[1].payment_hash,
+    ]
     by_staff = api.get(URL, {"staff_id": shop.alice.pk}, **shop.auth).json()["results"]
     assert len(by_staff) == 2 and splits[2].payment_hash in {r["payment_hash"] for r in by_staff}
 

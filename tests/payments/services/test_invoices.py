@@ -31,7 +31,9 @@ def merchant(fake_blink: FakeBlink):  # type: ignore[no-untyped-def]
 
 def test_team_tip_remainder_goes_to_the_merchant(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
     staff = [StaffFactory(merchant=merchant, wallet_id=fake_blink.add_account(f"crew{i}")) for i in range(3)]
-    profile = split_profile_save(merchant=merchant, name="Crew", shares=[(staff[0], 3333), (staff[1], 3333), (staff[2], 3334)])
+    profile = split_profile_save(
+        merchant=merchant, name="Crew", shares=[(staff[0], 3333), (staff[1], 3333), (staff[2], 3334)]
+    )
     split = invoice_create(merchant=merchant, terminal=None, amount_sats=5000, tip_sats=1001, split_profile=profile)
     legs = sorted((leg.kind, leg.amount) for leg in split.legs.all())
     # 1001 * 3333 // 10000 = 333 (twice), 1001 * 3334 // 10000 = 333: 2 sats left over → merchant
@@ -42,7 +44,9 @@ def test_team_tip_remainder_goes_to_the_merchant(fake_blink: FakeBlink, merchant
 
 def test_staff_paid_to_the_merchants_own_wallet_is_one_transfer(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
     owner_as_staff = StaffFactory(merchant=merchant, wallet_id=merchant.wallet_id, blink_username="owner")
-    split = invoice_create(merchant=merchant, terminal=None, amount_sats=1000, tip_percent=Decimal("20"), staff=owner_as_staff)
+    split = invoice_create(
+        merchant=merchant, terminal=None, amount_sats=1000, tip_percent=Decimal("20"), staff=owner_as_staff
+    )
     assert [(leg.kind, leg.amount) for leg in split.legs.all()] == [("merchant", 1200)]
 
 
@@ -81,7 +85,9 @@ def test_cancel_still_cancels_locally_when_the_provider_is_down(fake_blink: Fake
     assert split.events.get(event_type="cancelled").event_data == {"cancelled_at_provider": False}
 
 
-@pytest.mark.parametrize("status", [SplitStatus.PAID, SplitStatus.PROCESSING, SplitStatus.COMPLETED, SplitStatus.EXPIRED])
+@pytest.mark.parametrize(
+    "status", [SplitStatus.PAID, SplitStatus.PROCESSING, SplitStatus.COMPLETED, SplitStatus.EXPIRED]
+)
 def test_only_pending_invoices_can_be_cancelled(fake_blink: FakeBlink, merchant, status: str) -> None:  # type: ignore[no-untyped-def]
     split = PaymentSplitFactory(merchant=merchant, status=status)
     with pytest.raises(InvoiceNotCancellable):

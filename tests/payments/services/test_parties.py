@@ -240,7 +240,11 @@ def test_seed_demo_is_idempotent_and_prints_the_key_once(fake_blink: FakeBlink) 
     assert get_user_model().objects.get(username="demo").check_password("demo-pos-1234")
     merchant = Merchant.objects.get(blink_username="demo_merchant")
     assert merchant.user.username == "demo"
-    assert sorted(Staff.objects.filter(merchant=merchant).values_list("blink_username", flat=True)) == ["alice", "bob", "carol"]
+    assert sorted(Staff.objects.filter(merchant=merchant).values_list("blink_username", flat=True)) == [
+        "alice",
+        "bob",
+        "carol",
+    ]
     profile = SplitProfile.objects.get(merchant=merchant, name="Floor team")
     assert sorted((s.staff.blink_username, s.weight_bps) for s in profile.shares.all()) == [
         ("alice", 5000),
