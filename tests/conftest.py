@@ -31,11 +31,11 @@ def fake_blink(settings: Any) -> Iterator[FakeBlink]:
     Register recipients with ``fake_blink.add_account("alice")`` (returns the BTC wallet id). Other
     processes (Celery workers) reach it at ``fake_blink.url`` with ``fake_blink.platform_api_key``.
     """
-    fake = FakeBlink(platform_api_key=settings.BLINK_API_KEY, seed=11, pending_polls=3, slow_seconds=1.0)
+    fake = FakeBlink(platform_api_key=settings.BLINK_API_KEY, seed=11, pending_polls=3, slow_seconds=2.5)
     fake.start()
     settings.BLINK_API_URL = fake.url
     settings.BLINK_WALLET_ID = fake.platform_wallet_id
-    settings.BLINK_READ_TIMEOUT = 0.5
+    settings.BLINK_READ_TIMEOUT = 1.5
     settings.BLINK_CONNECT_TIMEOUT = 1.0
     reset_wallet_provider()
     yield fake

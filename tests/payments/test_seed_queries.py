@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from payments.models import PaymentSplit, SplitStatus, TipRecipientStats
+from payments.models import PaymentEvent, PaymentSplit, SplitStatus, TipRecipientStats
 from payments.services.transitions import record_event
 from tests.factories import MerchantFactory, PaymentSplitFactory
 
@@ -49,13 +49,13 @@ STATS_24H_SQL = """
         WHERE created_at > NOW() - INTERVAL '24 hours'
 """  # noqa: W291 (trailing space kept: the query is the seed's, verbatim)
 
-# seed 002, archive step; the seed's table is tip_recipients_stats, ours tip_recipient_stats, and our
-# created_at/updated_at have no database default so the insert names them.
+# seed 002, archive step, verbatim but for the table name: the seed's is tip_recipients_stats, ours
+# tip_recipient_stats. It names only some columns; database defaults (migration 0004) fill the rest.
 STATS_UPSERT_SQL = """
               INSERT INTO tip_recipient_stats
                 (recipient_username, total_tips_received, total_tips_count,
-                 first_tip_received_at, last_tip_received_at, created_at, updated_at)
-              VALUES (%s, %s, 1, NOW(), NOW(), NOW(), NOW())
+                 first_tip_received_at, last_tip_received_at)
+              VALUES (%s, %s, 1, NOW(), NOW())
               ON CONFLICT (recipient_username) DO UPDATE SET
                 total_tips_received = tip_recipient_stats.total_tips_received + %s,
                 total_tips_count = tip_recipient_stats.total_tips_count + 1,
@@ -296,3 +296,21 @@ def test_seed_stats_upsert() -> None:
 def _execute(sql: str, params: list[Any]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+# seed 002, storeTipData / removeTipData: the audit insert names three columns only.
+SEED_EVENT_INSERT_SQL = """
+            INSERT INTO payment_events (payment_hash, event_type, event_data)
+            VALUES (%s, %s, %s)
+"""
+
+
+def test_seed_event_insert_runs_unchanged() -> None:
+    split = _split()
+
+    _execute(SEED_EVENT_INSERT_SQL, [split.payment_hash, "note", '{"source": "seed tooling"}'])
+
+    event = PaymentEvent.objects.get(split_id=split.payment_hash, event_type="note")
+    assert event.event_data == {"source": "seed tooling"}
+    assert (event.from_status, event.to_status) == ("", "")
+    assert event.timestamp is not None
