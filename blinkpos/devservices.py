@@ -107,6 +107,13 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     env = dict(os.environ)
+    # Pass on only the settings module the caller chose, not the default our package import set.
+    from blinkpos import INHERITED_DJANGO_SETTINGS_MODULE
+
+    if INHERITED_DJANGO_SETTINGS_MODULE is None:
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+    else:
+        env["DJANGO_SETTINGS_MODULE"] = INHERITED_DJANGO_SETTINGS_MODULE
     with contextlib.ExitStack() as stack:
         if not env.get("DATABASE_URL"):
             env["DATABASE_URL"] = stack.enter_context(embedded_postgres())

@@ -132,3 +132,21 @@ def test_no_command_prints_usage_and_fails() -> None:
     )
     assert result.returncode == 2
     assert "Usage" in result.stderr
+
+
+@pytest.mark.parametrize("caller_value", [None, "blinkpos.settings.test"])
+def test_the_child_gets_only_the_settings_module_the_caller_chose(caller_value: str | None) -> None:
+    # Regression: importing the blinkpos package (its Celery app) sets a default settings module; passing
+    # that on made `make test` run pytest with the base settings instead of pytest.ini's test settings.
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/blinkpos")
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    if caller_value:
+        env["DJANGO_SETTINGS_MODULE"] = caller_value
+    code = "import json, os; print('CHILD ' + json.dumps({'dsm': os.environ.get('DJANGO_SETTINGS_MODULE')}))"
+
+    result = _run(code, env, timeout=30)
+
+    assert result.returncode == 0, result.stderr
+    assert _child_report(result) == {"dsm": caller_value}
