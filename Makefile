@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 WITH_SERVICES := $(BIN)/python -m blinkpos.devservices --
 
-.PHONY: install run test lint typecheck check bench clean
+.PHONY: install run test lint typecheck check bench chaos audit clean
 
 install: $(STAMP)
 
@@ -40,3 +40,13 @@ clean:
 # Benchmarks (bench/, docs/PERFORMANCE.md): loopback only, bounded, prints a table + artifacts/bench/*.json.
 bench: install
 	$(WITH_SERVICES) $(BIN)/python -m bench $(BENCH_ARGS)
+
+# Chaos soak (chaos/, README "Reliability"): the real stack under stacked faults, then the money invariants
+# and a secret scan; its own PostgreSQL and Redis, loopback only. JSON report under artifacts/chaos/.
+# CHAOS_ARGS="--sales 20000 --duration 7200" is the long run.
+chaos: install
+	$(WITH_SERVICES) $(BIN)/python -m chaos $(CHAOS_ARGS)
+
+# Known vulnerabilities in the pinned dependencies (needs the PyPI / OSV JSON APIs).
+audit: install
+	$(BIN)/pip-audit -r requirements.txt

@@ -31,7 +31,7 @@ SELECT md5('h' || g) || md5('x' || g), 'hist-' || g, 'wallet-hist', '', 'histuse
        ts, CASE WHEN mod(g, 10) = 0 THEN NULL ELSE ts + interval '20 seconds' END,
        CASE WHEN mod(g, 10) = 0 THEN NULL ELSE ts + interval '25 seconds' END,
        ts + interval '15 minutes', '', '', '', 'history', '', '{}'::jsonb,
-       CASE WHEN mod(g, 100) = 0 THEN %(merchant)s ELSE %(first_synth)s + mod(g, 200) END
+       CASE WHEN mod(g, 100) = 1 THEN %(merchant)s ELSE %(first_synth)s + mod(g, 200) END
   FROM (SELECT g, now() - interval '2 hours' - mod(g, 525600) * interval '1 minute' AS ts
           FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS g) AS src
 """

@@ -102,7 +102,9 @@ def run_load(spec: LoadSpec, *, wrk: str | None) -> LoadResult:
     with tempfile.TemporaryDirectory(prefix="blinkpos-bench-") as tmp:
         work = Path(tmp)
         out = work / "out.json"
-        if wrk is None:
+        # wrk's main thread always sleeps the whole -d duration even after every thread stopped, so a
+        # fixed-size burst (webhook mode) runs on bench.pyload, which stops when the list is sent.
+        if wrk is None or spec.mode == "webhook":
             spec_file = work / "spec.json"
             spec_file.write_text(json.dumps(spec.__dict__))
             timeout = spec.duration + 120

@@ -50,7 +50,9 @@ def setup(fake_url: str, merchants: int, staff: int, tag: str) -> dict[str, Any]
                 members.append(staff_create(merchant=merchant, display_name=f"Staff {s}", blink_username=username))
             weights = [10_000 // staff] * staff
             weights[0] += 10_000 - sum(weights)
-            profile = split_profile_save(merchant=merchant, name="Floor", shares=list(zip(members, weights, strict=True)))
+            profile = split_profile_save(
+                merchant=merchant, name="Floor", shares=list(zip(members, weights, strict=True))
+            )
             _terminal, key = terminal_create(merchant=merchant, name="chaos terminal")
             out.append(
                 {"merchant_id": merchant.pk, "staff_ids": [s.pk for s in members], "profile_id": profile.pk, "key": key}
@@ -61,8 +63,9 @@ def setup(fake_url: str, merchants: int, staff: int, tag: str) -> dict[str, Any]
 def reconcile(times: int) -> dict[str, Any]:
     from payments.services.reconcile import reconcile_once
 
-    passes = [reconcile_once(lease_seconds=0, stale_seconds=0, sending_stale_seconds=30) for _ in range(times)]
-    return {"passes": passes}
+    # Faults are over and the read timeout is 1.5 s: a leg still ``sending`` after 10 s has no live sender.
+    passes = [reconcile_once(lease_seconds=0, stale_seconds=0, sending_stale_seconds=10) for _ in range(times)]
+    return {"passes": passes, "state": state()}
 
 
 def state() -> dict[str, Any]:

@@ -96,8 +96,13 @@ class FaultDriver:
         self.stack.supervise()
 
     def _loop(self) -> None:
+        deck: list[str] = []
         while not self._stop.wait(self.rng.uniform(*self.interval)):
-            kind = self.rng.choice(self.kinds)
+            # Shuffled rounds over the enabled kinds: random order, yet every kind fires in a short run.
+            if not deck:
+                deck = list(self.kinds)
+                self.rng.shuffle(deck)
+            kind = deck.pop()
             at = round(time.monotonic() - self._started, 2)
             try:
                 detail = getattr(self, f"_{kind}")()

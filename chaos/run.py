@@ -57,8 +57,9 @@ class RedisSampler:
             try:
                 client = self.stack.redis.client()
                 for raw in client.scan_iter(count=1000):
-                    key = raw.decode("latin-1")
-                    kind = client.type(raw).decode()
+                    key = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+                    kind_raw: Any = client.type(raw)
+                    kind = kind_raw.decode() if isinstance(kind_raw, bytes) else str(kind_raw)
                     if kind == "string":
                         values = [client.get(raw) or b""]
                     elif kind == "list":
@@ -68,7 +69,7 @@ class RedisSampler:
                     else:
                         continue
                     for value in values:
-                        text = value.decode("latin-1")
+                        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
                         self.samples.setdefault((key, text[:200]), text)
                 self.rounds += 1
             except (redis.RedisError, OSError):
@@ -83,13 +84,12 @@ def settle(stack: ChaosStack, timeout: float) -> dict[str, Any]:
     quiet = 0
     while time.monotonic() - started < timeout:
         stack.supervise()
-        stack.djtool("reconcile", "--times", "1")
+        state = stack.djtool("reconcile", "--times", "1")["state"]
         passes += 1
-        time.sleep(2.0)
-        state = stack.djtool("state")
         quiet = quiet + 1 if state["in_flight"] == 0 else 0
         if quiet >= 2:
             break
+        time.sleep(1.0)
     # Three more healthy passes, as the forwarding issue's invariants demand.
     stack.djtool("reconcile", "--times", "3")
     time.sleep(2.0)
@@ -174,9 +174,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         scan = secret_scan(stack, sampler, parties)
         report.update(
             sales={**stats.summary(), "seconds": round(sales_seconds, 1)},
-            faults={"counts": dict(faults.log.counts), "errors": faults.log.errors, "events": faults.log.events,
-                    "webhook_redeliveries": faults.redelivered, "pg_restarts": stack.pg.restarts,
-                    "redis_restarts": stack.redis.restarts, "process_restarts": stack.restarts},  # fmt: skip
+            faults={
+                "counts": dict(faults.log.counts),
+                "errors": faults.log.errors,
+                "events": faults.log.events,
+                "webhook_redeliveries": faults.redelivered,
+                "pg_restarts": stack.pg.restarts,
+                "redis_restarts": stack.redis.restarts,
+                "process_restarts": stack.restarts,
+            },
             crashes=stack.crashes,
             settle=settled,
             invariants={k: v for k, v in invariants.items() if k != "lines"},

@@ -117,7 +117,9 @@ class SalesDriver:
                 result.payment_hash = response.json()["payment_hash"]
                 result.created = True
                 break
-            if response is not None and response.status_code not in RETRY_STATUSES:
+            # 409 idempotency_in_progress: the first attempt with this key is (or was) still running.
+            in_progress = response is not None and response.status_code == 409 and "in_progress" in response.text
+            if response is not None and response.status_code not in RETRY_STATUSES and not in_progress:
                 result.error = f"create {response.status_code}: {response.text[:120]}"
                 return result
             time.sleep(delay)

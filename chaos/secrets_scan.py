@@ -99,9 +99,11 @@ class SecretScanner:
     def scan_redis(self, client: redis.Redis) -> None:
         """Every key and value of every type, plus the decoded body of each Celery message found."""
         for raw_key in client.scan_iter(count=500):
-            key = raw_key.decode("latin-1")
+            key = raw_key.decode("latin-1") if isinstance(raw_key, bytes) else str(raw_key)
             try:
-                kind = client.type(raw_key).decode()
+                kind_raw: Any = client.type(raw_key)
+                kind = kind_raw.decode() if isinstance(kind_raw, bytes) else str(kind_raw)
+                values: list[Any]
                 if kind == "string":
                     values = [client.get(raw_key) or b""]
                 elif kind == "list":

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -30,7 +30,7 @@ def _pg_user() -> str | None:
     """PostgreSQL refuses to run as root; pgserver's convention is a ``pgserver`` system user."""
     if os.geteuid() != 0:
         return None
-    from pgserver.utils import ensure_user_exists  # type: ignore[attr-defined]
+    from pgserver.utils import ensure_user_exists
 
     ensure_user_exists("pgserver")
     return "pgserver"
@@ -75,10 +75,10 @@ class ChaosPostgres:
         if self.user:
             import pwd
 
-            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions  # type: ignore[attr-defined]
+            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
 
             ensure_prefix_permissions(self.data_dir)
-            bin_path = Path(__import__("pgserver").__file__).parent / "pginstall" / "bin"
+            bin_path = Path(str(__import__("pgserver").__file__)).parent / "pginstall" / "bin"
             ensure_prefix_permissions(bin_path)
             ensure_folder_permissions(bin_path, 0o055)
             ensure_folder_permissions(bin_path.parent / "lib", 0o044)

@@ -8,6 +8,7 @@ SIGKILL of a worker takes its pool children with it, and stopping is by the PID 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -171,12 +172,11 @@ class ChaosStack:
         """SIGKILL the process group (a worker's master and its pool children): a node crash."""
         managed = self.procs[name]
         pid = managed.pid
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         managed.proc.wait(timeout=10)
-        self.group.procs.remove(managed) if managed in self.group.procs else None
+        if managed in self.group.procs:
+            self.group.procs.remove(managed)
         return pid
 
     def restart(self, name: str, *, fault: str | None = None) -> None:

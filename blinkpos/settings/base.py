@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Failed sign-ins and API-key attempts are counted and refused (429) past a limit (H8, issue 9).
+    "payments.api.auth_throttle.AuthFailureThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -224,6 +226,9 @@ SPECTACULAR_SETTINGS = {
 # A terminal polling once a second uses 60/min; overridable as a JSON object.
 API_RATE_LIMITS: dict[str, str] = {"terminal": "600/min", "merchant": "3000/min"}
 API_RATE_LIMITS.update(json.loads(env.str("API_RATE_LIMITS_JSON", default="{}")))
+# Brute-force limits per client address (and per username for sign-ins): [failures, window seconds].
+AUTH_FAILURE_LIMITS: dict[str, list[int]] = {"login": [10, 15 * 60], "api_key": [20, 10 * 60]}
+AUTH_FAILURE_LIMITS.update(json.loads(env.str("AUTH_FAILURE_LIMITS_JSON", default="{}")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
 
 # --- Auth, i18n, static ------------------------------------------------------------------------

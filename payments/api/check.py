@@ -12,7 +12,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from payments import selectors, store
-from payments.api.common import COMMON_ERRORS, ERR_404, ERR_502, ERR_503, MerchantApiView, request_merchant_id
+from payments.api.common import (
+    COMMON_ERRORS,
+    ERR_400,
+    ERR_404,
+    ERR_502,
+    ERR_503,
+    MerchantApiView,
+    request_merchant_id,
+)
 from payments.api.errors import ApiError
 from payments.api.invoices import STATUS_RESPONSE, InvoiceStatusSerializer, status_payload
 from payments.models import SplitStatus
@@ -37,7 +45,7 @@ class InvoiceCheckApi(MerchantApiView):
             "and forwarding starts, exactly as when the webhook arrives. Answers the invoice's status."
         ),
         request=None,
-        responses={200: STATUS_RESPONSE, 404: ERR_404, 502: ERR_502, 503: ERR_503, **COMMON_ERRORS},
+        responses={200: STATUS_RESPONSE, 400: ERR_400, 404: ERR_404, 502: ERR_502, 503: ERR_503, **COMMON_ERRORS},
         tags=["invoices"],
     )
     def post(self, request: Request, payment_hash: str) -> Response:

@@ -7,10 +7,17 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.utils import InterfaceError as DatabaseInterfaceError
+from django.db.utils import OperationalError as DatabaseOperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from blinkpos.logging import get_logger
+
+log = get_logger(__name__)
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(exceptions.APIException):
@@ -107,6 +114,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if exc.retry_after is not None:
             api_response["Retry-After"] = str(exc.retry_after)
         return api_response
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        # PostgreSQL restarting or the pool exhausted: a temporary outage, not a bug. The client may
+        # retry (with the same Idempotency-Key for a create); nothing was committed.
+        log.warning("api.database_unavailable", error=type(exc).__name__)
+        db_response = Response(
+            error_body("service_unavailable", "The database is temporarily unavailable; retry shortly."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        db_response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return db_response
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's 500 handler logs it

@@ -10,7 +10,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -326,6 +327,13 @@ class InvoicePagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        # DRF answers a garbled cursor with 404, which reads as "no such list"; it is a bad parameter.
+        try:
+            return super().decode_cursor(request)
+        except NotFound as exc:
+            raise serializers.ValidationError({"cursor": ["Invalid cursor."]}) from exc
+
 
 class InvoiceListApi(MerchantApiView):
     class FilterSerializer(serializers.Serializer):
@@ -336,8 +344,15 @@ class InvoiceListApi(MerchantApiView):
         created_from = serializers.DateTimeField(required=False, help_text="Inclusive (ISO 8601).")
         created_to = serializers.DateTimeField(required=False, help_text="Exclusive (ISO 8601).")
         staff_id = serializers.IntegerField(required=False, help_text="Invoices whose tip went to this staff member.")
+        # Read by the paginator, validated here so a bad value is a 400 instead of silently ignored.
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=InvoicePagination.max_page_size)
+        cursor = serializers.CharField(required=False, max_length=500)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            # Query strings treat "?status=" as "not given"; a blank filter is a client bug, so say so.
+            blank = [name for name in self.fields if self.initial_data.get(name, None) == ""]
+            if blank:
+                raise serializers.ValidationError({name: ["Must not be blank."] for name in blank})
             start, end = attrs.get("created_from"), attrs.get("created_to")
             if start and end and start >= end:
                 raise serializers.ValidationError({"created_to": ["Must be after created_from."]})
@@ -372,7 +387,8 @@ class InvoiceListApi(MerchantApiView):
         filters.is_valid(raise_exception=True)
         merchant_id = request_merchant_id(request)
         assert merchant_id is not None  # HasMerchant
-        qs = selectors.split_list(merchant_id=merchant_id, **filters.validated_data)
+        query = {k: v for k, v in filters.validated_data.items() if k not in ("page_size", "cursor")}
+        qs = selectors.split_list(merchant_id=merchant_id, **query)
         paginator = InvoicePagination()
         page = paginator.paginate_queryset(qs, request, view=self) or []
         results = [status_payload(store.snapshot(split)) for split in page]

@@ -50,7 +50,9 @@ def make_shop(fake_blink: FakeBlink) -> Callable[[str], Shop]:
             user=user, blink_username=f"{name}_owner", wallet_id=fake_blink.add_account(f"{name}_owner")
         )
         staff = [
-            StaffFactory(merchant=merchant, blink_username=f"{name}_s{i}", wallet_id=fake_blink.add_account(f"{name}_s{i}"))
+            StaffFactory(
+                merchant=merchant, blink_username=f"{name}_s{i}", wallet_id=fake_blink.add_account(f"{name}_s{i}")
+            )
             for i in range(2)
         ]
         team = split_profile_save(merchant=merchant, name="Floor", shares=[(staff[0], 6000), (staff[1], 4000)])
@@ -84,5 +86,7 @@ def money_snapshot() -> list[tuple[Any, ...]]:
     rows += list(PaymentSplit.objects.order_by("pk").values_list("pk", "status", "total_amount", "merchant_id"))
     rows += list(Terminal.objects.order_by("pk").values_list("pk", "revoked_at", "merchant_id"))
     rows += list(Staff.objects.order_by("pk").values_list("pk", "is_active", "merchant_id"))
-    rows += list(Merchant.objects.order_by("pk").values_list("pk", "display_currency", "tip_presets", "blink_api_key_encrypted"))
+    rows += list(
+        Merchant.objects.order_by("pk").values_list("pk", "display_currency", "tip_presets", "blink_api_key_encrypted")
+    )
     return rows

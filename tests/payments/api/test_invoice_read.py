@@ -171,6 +171,12 @@ def test_history_filters_and_cursor_pagination(api: Client, shop: Shop) -> None:
         ({"created_from": "yesterday"}, "created_from"),
         ({"created_from": "2025-01-02T00:00:00Z", "created_to": "2025-01-01T00:00:00Z"}, "created_to"),
         ({"staff_id": "alice"}, "staff_id"),
+        ({"status": ""}, "status"),
+        ({"staff_id": ""}, "staff_id"),
+        ({"page_size": "null"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "201"}, "page_size"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
     ],
 )
 def test_history_bad_filters_name_the_field(api: Client, shop: Shop, params: dict[str, str], field: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -151,7 +151,14 @@ def queue_length() -> int:
 
 
 def _database_url() -> str:
+    """The URL this test process uses, pointed at pytest-django's test database.
+
+    Built from DATABASE_URL itself (not from HOST/PORT) so every form keeps working, including the
+    embedded PostgreSQL's Unix-socket URL (``postgresql://postgres:@/blinkpos?host=/path``)."""
     db = settings.DATABASES["default"]
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return urlunsplit(urlsplit(configured)._replace(path="/" + quote(db["NAME"])))
     auth = quote(db.get("USER") or "postgres")
     if db.get("PASSWORD"):
         auth += ":" + quote(db["PASSWORD"])

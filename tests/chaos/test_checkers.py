@@ -1,0 +1,113 @@
+"""The soak's judges judged: the invariant checker catches a double debit, a stuck leg, an illegal
+transition and a sat gone missing; the secret scanner catches keys, preimages, bolt11 and Celery
+messages with non-id arguments, and leaves payment hashes alone."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+
+from chaos.invariants import Books, check
+from chaos.secrets_scan import SecretScanner
+
+P, R = "platform-wallet", "recipient-wallet"
+H_SPLIT, H_LEG = "a" * 64, "b" * 64
+
+
+def _books() -> tuple[Books, dict[str, Any]]:
+    split = {"id": 1, "payment_hash": H_SPLIT, "status": "completed", "total_amount": 110, "base_amount": 100,
+             "tip_amount": 10, "received_amount": 110, "error_message": ""}  # fmt: skip
+    legs = [
+        {"id": 1, "split_id": 1, "status": "succeeded", "amount": 110, "payment_hash": H_LEG, "recipient_wallet_id": R,
+         "last_error_code": "", "last_error": "", "resolution_note": ""},
+    ]  # fmt: skip
+    trail = [("created", "", "pending", None), ("paid", "pending", "paid", None),
+             ("forwarding_started", "paid", "processing", None), ("leg_invoice_created", "planned", "invoice_ready", 1),
+             ("leg_sent", "invoice_ready", "sending", 1), ("leg_succeeded", "sending", "succeeded", 1),
+             ("forwarding_completed", "processing", "completed", None),
+             ("completed", "processing", "completed", None)]  # fmt: skip
+    events = [
+        {"id": i, "split_id": H_SPLIT, "leg_id": leg, "event_type": t, "from_status": f, "to_status": to}
+        for i, (t, f, to, leg) in enumerate(trail, 1)
+    ]
+    ledger = {
+        "platform": {"wallet_id": P},
+        "invoices": [{"payment_hash": H_SPLIT, "status": "PAID"}, {"payment_hash": H_LEG, "status": "PAID"}],
+        "transactions": [
+            {"wallet_id": P, "direction": "RECEIVE", "status": "SUCCESS", "amount": 110, "payment_hash": H_SPLIT},
+            {"wallet_id": P, "direction": "SEND", "status": "SUCCESS", "amount": -110, "payment_hash": H_LEG},
+        ],
+    }
+    return Books(splits=[split], legs=legs, events=events, unmatched=[]), ledger
+
+
+def _failed(books: Books, ledger: dict[str, Any]) -> set[str]:
+    return {r.name for r in check(books, ledger).results if not r.ok}
+
+
+def test_a_clean_sale_passes_every_invariant() -> None:
+    assert _failed(*_books()) == set()
+
+
+def test_a_second_debit_fails_the_debit_and_ledger_invariants() -> None:
+    books, ledger = _books()
+    ledger["transactions"].append(copy.deepcopy(ledger["transactions"][1]))
+    assert {"at_most_one_debit_per_leg", "ledgers_reconcile_to_the_sat"} <= _failed(books, ledger)
+
+
+def test_a_leg_left_unknown_is_stuck_and_the_split_not_completed() -> None:
+    books, ledger = _books()
+    books.splits[0]["status"] = "processing"
+    books.legs[0]["status"] = "unknown"
+    ledger["transactions"].pop()
+    assert {"nothing_stuck", "paid_splits_completed_exactly_once"} <= _failed(books, ledger)
+
+
+def test_an_illegal_or_broken_trail_is_caught() -> None:
+    books, ledger = _books()
+    books.events.append({"id": 99, "split_id": H_SPLIT, "leg_id": None, "event_type": "paid",
+                         "from_status": "completed", "to_status": "paid"})  # fmt: skip
+    assert _failed(books, ledger) == {"only_legal_transitions"}
+    books, ledger = _books()
+    books.events[2]["from_status"] = "pending"  # pending -> processing skipped "paid"
+    assert "only_legal_transitions" in _failed(books, ledger)
+
+
+def test_a_paid_invoice_blinkpos_never_saw_is_stuck() -> None:
+    books, ledger = _books()
+    books.splits[0]["status"] = "pending"
+    assert "nothing_stuck" in _failed(books, ledger)
+
+
+def test_the_scanner_finds_secrets_but_not_payment_hashes() -> None:
+    preimage = "c" * 64
+    scanner = SecretScanner(known={"fernet": ["Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo="]}, preimages=[preimage])
+    scanner.scan_text("log", json.dumps({"event": "ok", "payment_hash": H_SPLIT, "amount": 5}))
+    assert scanner.result.ok
+    for line in (
+        "key Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo= leaked",
+        f"preimage {preimage}",
+        "Authorization: Api-Key bpos_0a1b2c3d_abcdefghijklmnopqrstuv",
+        "pr=lnbc11000n1p" + "qpzry9x8gf2tvdw0s3jn54khce6mua7l" * 3,
+        "BLINK_API_KEY=blink_0123456789abcdef0123",
+    ):
+        scanner.scan_text("log", line)
+    kinds = sorted(f.kind for f in scanner.result.findings)
+    assert kinds == ["blink_api_key", "bolt11", "known:fernet", "preimage", "terminal_api_key"]
+
+
+def test_the_scanner_decodes_celery_messages_and_checks_ids_only() -> None:
+    scanner = SecretScanner(known={}, preimages=[])
+
+    def message(args: list[Any], task_id: str) -> str:
+        body = base64.b64encode(json.dumps([args, {}, {}]).encode()).decode()
+        return json.dumps({"body": body, "headers": {"task": "t", "id": task_id},
+                           "properties": {"body_encoding": "base64"}})  # fmt: skip
+
+    scanner._maybe_celery(message([42], "1"), "celery")
+    assert scanner.result.ok and scanner.result.celery_messages == 1
+    scanner._maybe_celery(message(["lnbc11000n1p" + "q" * 80], "2"), "celery")
+    assert not scanner.result.ok
+    assert scanner.result.celery_non_id_args and scanner.result.findings[0].kind == "bolt11"
