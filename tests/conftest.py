@@ -13,6 +13,7 @@ import pytest
 from django_redis import get_redis_connection
 
 from payments import store
+from payments.api.authentication import forget_local
 from payments.wallet.fake import FakeBlink
 from payments.wallet.provider import reset_wallet_provider
 
@@ -21,6 +22,7 @@ from payments.wallet.provider import reset_wallet_provider
 def _clean_redis() -> Iterator[None]:
     get_redis_connection(store.HOT_ALIAS).flushdb()
     store._pending_counts.clear()
+    forget_local()  # terminal auth records this process remembers for a few seconds
     yield
 
 

@@ -350,7 +350,7 @@ class InvoiceListApi(MerchantApiView):
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             # Query strings treat "?status=" as "not given"; a blank filter is a client bug, so say so.
-            blank = [name for name in self.fields if self.initial_data.get(name, None) == ""]
+            blank = [str(name) for name, value in self.initial_data.items() if name in self.fields and value == ""]
             if blank:
                 raise serializers.ValidationError({name: ["Must not be blank."] for name in blank})
             start, end = attrs.get("created_from"), attrs.get("created_to")

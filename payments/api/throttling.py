@@ -31,62 +31,74 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip().lower()]
 
 
-class RedisWindowThrottle(BaseThrottle):
-    scope = ""
+TOUCH_KEY = "terminal:touched:{terminal_id}"
+TOUCH_INTERVAL_SECONDS = 60
+
+
+def _idents(request: Request) -> dict[str, str]:
+    """The counters a request is charged to: its terminal (or signed-in user) and its merchant."""
+    from payments.api.common import request_merchant_id  # common imports this module
+
+    idents: dict[str, str] = {}
+    user = request.user
+    if isinstance(user, TerminalPrincipal):
+        idents["terminal"] = f"t{user.terminal_id}"
+    elif user is not None and getattr(user, "is_authenticated", False):
+        idents["terminal"] = f"u{user.pk}"
+    merchant_id = request_merchant_id(request)
+    if merchant_id is not None:
+        idents["merchant"] = str(merchant_id)
+    return idents
+
+
+class ApiRateThrottle(BaseThrottle):
+    """Per terminal key (or signed-in user, for the web POS) and per merchant across all its terminals.
+
+    Both counters, and the once-a-minute "terminal last used" marker, go to Redis in ONE pipelined
+    round trip: a terminal polls every second, so each round trip on this path counts.
+    """
 
     def __init__(self) -> None:
         self._wait: float | None = None
-
-    def ident(self, request: Request) -> str | None:
-        raise NotImplementedError
+        self.touch_due = False
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        rate = settings.API_RATE_LIMITS.get(self.scope)
-        ident = self.ident(request)
-        if not rate or ident is None:
-            return True
-        limit, period = parse_rate(rate)
         now = time.time()
-        window = int(now // period)
-        key = f"ratelimit:{self.scope}:{ident}:{window}"
+        checks: list[tuple[str, int, int, int]] = []  # scope, limit, period, window
+        pipe = None
         try:
             pipe = get_redis_connection("default").pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, period + 1)
-            count = int(pipe.execute()[0])
+            for scope, ident in _idents(request).items():
+                rate = settings.API_RATE_LIMITS.get(scope)
+                if not rate:
+                    continue
+                limit, period = parse_rate(rate)
+                window = int(now // period)
+                key = f"ratelimit:{scope}:{ident}:{window}"
+                pipe.incr(key)
+                pipe.expire(key, period + 1)
+                checks.append((scope, limit, period, window))
+            user = request.user
+            touching = isinstance(user, TerminalPrincipal)
+            if touching:
+                assert isinstance(user, TerminalPrincipal)
+                pipe.set(TOUCH_KEY.format(terminal_id=user.terminal_id), 1, nx=True, ex=TOUCH_INTERVAL_SECONDS)
+            if not checks and not touching:
+                return True
+            results = pipe.execute()
         except RedisError as exc:
-            log.warning("ratelimit.unavailable", scope=self.scope, error=type(exc).__name__)
+            log.warning("ratelimit.unavailable", error=type(exc).__name__)
             return True
-        if count > limit:
-            self._wait = (window + 1) * period - now
+        self.touch_due = bool(touching and results[-1])
+        waits = [
+            (window + 1) * period - now
+            for (_scope, limit, period, window), count in zip(checks, results[0::2], strict=False)
+            if int(count) > limit
+        ]
+        if waits:
+            self._wait = max(waits)
             return False
         return True
 
     def wait(self) -> float | None:
         return self._wait
-
-
-class TerminalRateThrottle(RedisWindowThrottle):
-    """Per terminal key (or per signed-in user, for the web POS)."""
-
-    scope = "terminal"
-
-    def ident(self, request: Request) -> str | None:
-        user = request.user
-        if isinstance(user, TerminalPrincipal):
-            return f"t{user.terminal_id}"
-        if user is not None and getattr(user, "is_authenticated", False):
-            return f"u{user.pk}"
-        return None
-
-
-class MerchantRateThrottle(RedisWindowThrottle):
-    """Per merchant, across all its terminals and users."""
-
-    scope = "merchant"
-
-    def ident(self, request: Request) -> str | None:
-        from payments.api.common import request_merchant_id  # common imports this module
-
-        merchant_id = request_merchant_id(request)
-        return str(merchant_id) if merchant_id is not None else None

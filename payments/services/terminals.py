@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
-from payments.api.authentication import KEY_PREFIX, hash_key, terminal_cache_key
+from payments.api.authentication import KEY_PREFIX, forget_local, hash_key, terminal_cache_key
 from payments.models import Merchant, Terminal
 
 log = get_logger(__name__)
@@ -51,13 +51,19 @@ def terminal_create(*, merchant: Merchant, name: str) -> tuple[Terminal, str]:
 
 
 def terminal_revoke(*, terminal: Terminal) -> Terminal:
-    """Revoke the key. After commit the cached auth record is dropped, so the next request with the
-    key is refused at once instead of after the cache TTL."""
+    """Revoke the key. After commit the shared (Redis) auth record and this process's copy are dropped,
+    so the next request with the key is refused; other web processes forget their in-memory copy
+    within ``authentication.LOCAL_TTL_SECONDS`` (5 s)."""
     if terminal.revoked_at is None:
         with transaction.atomic():
             terminal.revoked_at = timezone.now()
             terminal.save(update_fields=["revoked_at"])
             prefix = terminal.key_prefix
-            transaction.on_commit(lambda: cache.delete(terminal_cache_key(prefix)))
+            transaction.on_commit(lambda: _forget(prefix))
         log.info("terminal.revoked", terminal_id=terminal.pk, merchant_id=terminal.merchant_id)
     return terminal
+
+
+def _forget(prefix: str) -> None:
+    cache.delete(terminal_cache_key(prefix))
+    forget_local(prefix)

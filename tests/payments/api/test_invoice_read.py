@@ -13,7 +13,8 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from payments import store
-from payments.models import PaymentSplit, SplitStatus
+from payments.models import PaymentSplit, SplitStatus, Terminal
+from payments.services.terminals import terminal_revoke
 from payments.wallet.fake import FakeBlink
 from tests.factories import PaymentLegFactory, PaymentSplitFactory, TerminalFactory, random_hash
 from tests.payments.api.conftest import Shop, tip_keys
@@ -38,6 +39,35 @@ def test_hot_poll_makes_no_database_query(api: Client, shop: Shop, django_assert
     assert response.json()["payment_hash"] == split.payment_hash
     assert response.json()["total_sats"] == 1150
     assert response["Cache-Control"] == "no-store, private"
+
+
+def test_terminal_last_use_is_written_at_most_once_a_minute(api: Client, shop: Shop) -> None:
+    # given: a terminal never seen before
+    split = hot_split(shop)
+    Terminal.objects.filter(pk=shop.terminal.pk).update(last_used_at=None)
+
+    # when: it polls twice
+    assert api.get(f"{URL}/{split.payment_hash}", **shop.auth).status_code == 200
+    first = Terminal.objects.get(pk=shop.terminal.pk).last_used_at
+    assert api.get(f"{URL}/{split.payment_hash}", **shop.auth).status_code == 200
+
+    # then: the first poll recorded it, the second (same minute) wrote nothing
+    assert first is not None
+    assert Terminal.objects.get(pk=shop.terminal.pk).last_used_at == first
+    # and the marker that holds the next write back expires within the minute
+    assert 0 < get_redis_connection("default").ttl(f"terminal:touched:{shop.terminal.pk}") <= 60
+
+
+def test_revoked_terminal_is_refused_at_once_in_the_revoking_process(
+    api: Client, shop: Shop, django_capture_on_commit_callbacks: Any
+) -> None:
+    split = hot_split(shop)
+    assert api.get(f"{URL}/{split.payment_hash}", **shop.auth).status_code == 200  # remembered locally
+
+    with django_capture_on_commit_callbacks(execute=True):
+        terminal_revoke(terminal=shop.terminal)
+
+    assert api.get(f"{URL}/{split.payment_hash}", **shop.auth).status_code == 401
 
 
 def test_cold_poll_reads_postgres_and_rewarms(api: Client, shop: Shop) -> None:
