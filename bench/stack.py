@@ -7,8 +7,10 @@ and deletes only the keys it made (``tip:*`` for the cold scenario, ``bench:*``)
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,8 +25,9 @@ from bench.procs import Managed, ProcessGroup, free_port, log, wait_port
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 # Fixed credentials for the fake Blink only.
-BENCH_PLATFORM_KEY = "blink_benchplatformkeyforthefakeonly"
-BENCH_WEBHOOK_SECRET = "whsec_YmVuY2gtd2ViaG9vay1zZWNyZXQtZm9yLWZha2UtMTIzNA=="  # noqa: S105 (fake only)
+# Fresh per bench run: every process of the stack gets them through the environment built here.
+BENCH_PLATFORM_KEY = "blink_" + secrets.token_hex(16)
+BENCH_WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 @dataclass

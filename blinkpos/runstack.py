@@ -5,7 +5,9 @@ no real ``BLINK_API_KEY`` is configured), a Celery worker, Celery beat and the w
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,9 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 WEB_BIND = os.environ.get("WEB_BIND", "127.0.0.1:8000")
 FAKE_BLINK_PORT = int(os.environ.get("FAKE_BLINK_PORT", "8089"))
-# Fixed demo credentials for the fake Blink only; a real deployment sets its own in the environment.
-DEMO_PLATFORM_KEY = "blink_demoplatformkeyforthefakeonly"
-DEMO_WEBHOOK_SECRET = "whsec_ZGVtby13ZWJob29rLXNlY3JldC1mb3ItZmFrZS0xMjM0"  # noqa: S105
+# Demo credentials for the fake Blink, fresh for every run (the fake and the app both get them from
+# the environment built here); a real deployment sets its own.
+DEMO_PLATFORM_KEY = "blink_" + secrets.token_hex(16)
+DEMO_WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def _log(message: str) -> None:

@@ -78,8 +78,11 @@ def state() -> dict[str, Any]:
 def invariants(fake_url: str) -> dict[str, Any]:
     from chaos.invariants import check, load_books
 
+    # Books first, then the provider's ledger: a leg can only be recorded as succeeded after Blink
+    # debited for it, so this order never shows "succeeded without a debit" for a payment in flight.
+    books = load_books()
     ledger = httpx.get(f"{fake_url}/control/ledger", timeout=120).json()
-    report = check(load_books(), ledger)
+    report = check(books, ledger)
     return {**report.as_dict(), "lines": report.lines()}
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.db import connection, transaction
+
 from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, UnmatchedPayment
 from payments.services.transitions import LEG_TRANSITIONS, SPLIT_TRANSITIONS
 
@@ -69,6 +71,19 @@ class Report:
 
 
 def load_books(*, split_ids: Iterable[int] | None = None) -> Books:
+    """Splits, legs, events and unmatched payments as ONE consistent snapshot.
+
+    The stack may still be forwarding while the books are read; separate reads would then pair a split
+    read before a transition with events read after it and report violations that never happened.
+    REPEATABLE READ gives every query below the same snapshot.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _read_books(split_ids)
+
+
+def _read_books(split_ids: Iterable[int] | None) -> Books:
     splits_qs = PaymentSplit.objects.all()
     if split_ids is not None:
         splits_qs = splits_qs.filter(pk__in=list(split_ids))

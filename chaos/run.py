@@ -127,7 +127,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sales", type=int, default=DEFAULT_SALES, help=f"tipped sales (long run: {LONG_RUN_SALES})")
     parser.add_argument("--seed", type=int, default=1, help="seeds the sales plan and the fault schedule")
     parser.add_argument("--duration", type=float, default=900.0, help="max seconds for the sales+faults phase")
-    parser.add_argument("--settle-timeout", type=float, default=240.0, help="max seconds to drain after faults")
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=None,
+        help="max seconds to drain after faults (default: 240, or 0.4 s per sale when that is longer)",
+    )
     parser.add_argument("--faults", default=",".join(ALL_FAULTS), help="comma-separated fault kinds")
     parser.add_argument("--fault-interval", default="1.5,5.0", help="min,max seconds between faults")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent sales")
@@ -167,7 +172,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sales_seconds = time.monotonic() - t0
         faults.stop()
         _log(f"sales done in {sales_seconds:.0f}s: {stats.summary()}; faults: {dict(faults.log.counts)}")
-        settled = settle(stack, args.settle_timeout)
+        # Draining takes longer the more sales are queued: a fixed budget would report a backlog as stuck.
+        settle_timeout = args.settle_timeout if args.settle_timeout is not None else max(240.0, 0.4 * args.sales)
+        settled = settle(stack, settle_timeout)
         _log(f"settled in {settled['seconds']}s: {settled['final']}")
         invariants = stack.djtool("invariants", "--fake-url", stack.fake_url)
         sampler.stop()

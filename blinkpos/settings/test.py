@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
+
 from blinkpos.settings.base import *  # noqa: F403
 from blinkpos.settings.base import env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 BLINK_API_KEY = env.str("TEST_BLINK_API_KEY", default="blink_testplatformkey000000000000")
 BLINK_API_URL = "http://127.0.0.1:1/graphql"  # replaced by the fake Blink fixture; never the internet
-BLINK_WEBHOOK_SECRETS = ["whsec_dGVzdC13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE="]
+# A fresh Svix secret per test run, so none is committed; tests sign with settings.BLINK_WEBHOOK_SECRETS[0].
+BLINK_WEBHOOK_SECRETS = ["whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()]
 # Fault points (SIGKILL before/after a send) exist only when a test turns them on.
 FAULT_POINTS_ENABLED = True
 LOG_FORMAT = "console"

@@ -33,7 +33,7 @@ from payments.wallet.provider import get_wallet_provider, reset_wallet_provider
 from tests.factories import MerchantFactory, PaymentLegFactory, PaymentSplitFactory, StaffFactory
 
 ROOT = Path(__file__).resolve().parents[3]
-SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE="  # blinkpos.settings.test's webhook secret
+SECRET = settings.BLINK_WEBHOOK_SECRETS[0]  # blinkpos.settings.test makes a fresh one per run
 
 
 @pytest.fixture(autouse=True)
