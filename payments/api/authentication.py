@@ -1,8 +1,9 @@
 """Terminal authentication: ``Authorization: Api-Key <key>``.
 
 Keys look like ``bpos_<prefix>_<secret>``. Only the prefix (for lookup) and a SHA-256 digest of the
-whole key are stored. A terminal's lookup record is cached in Redis for a minute so a status poll
-costs no PostgreSQL query; revoking a terminal evicts the cached record after commit.
+whole key are stored. A terminal's lookup record is cached in Redis for a minute, and in each process
+for 5 s in front of that, so a status poll costs no PostgreSQL query and usually no Redis round trip;
+revoking a terminal evicts both copies in the revoking process after commit (see ``forget_local``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Rate limits per terminal and per merchant, counted in Redis (``ratelimit:{scope}:{ident}:{window}``).
 
-A fixed-window counter: one ``INCR`` + ``EXPIRE`` per request in a pipeline (DRF's built-in throttle
+A fixed-window counter: ``INCR`` + ``EXPIRE`` per counter, all in one pipeline (DRF's built-in throttle
 keeps a list of timestamps per client, which grows with the rate and costs a read-modify-write).
 Rates come from ``API_RATE_LIMITS`` (``"<count>/<sec|min|hour>"``). If Redis is unreachable the
 request is allowed: a limit protects capacity, it never decides about money.
@@ -64,8 +64,8 @@ class ApiRateThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         now = time.time()
-        checks: list[tuple[str, int, int, int]] = []  # scope, limit, period, window
-        pipe = None
+        windows: list[tuple[int, int, int]] = []  # (limit, period, window) per counter, in pipeline order
+        user = request.user
         try:
             pipe = get_redis_connection("default").pipeline(transaction=False)
             for scope, ident in _idents(request).items():
@@ -77,22 +77,21 @@ class ApiRateThrottle(BaseThrottle):
                 key = f"ratelimit:{scope}:{ident}:{window}"
                 pipe.incr(key)
                 pipe.expire(key, period + 1)
-                checks.append((scope, limit, period, window))
-            user = request.user
-            touching = isinstance(user, TerminalPrincipal)
-            if touching:
-                assert isinstance(user, TerminalPrincipal)
+                windows.append((limit, period, window))
+            if isinstance(user, TerminalPrincipal):
                 pipe.set(TOUCH_KEY.format(terminal_id=user.terminal_id), 1, nx=True, ex=TOUCH_INTERVAL_SECONDS)
-            if not checks and not touching:
+            if not len(pipe):
                 return True
             results = pipe.execute()
         except RedisError as exc:
             log.warning("ratelimit.unavailable", error=type(exc).__name__)
             return True
-        self.touch_due = bool(touching and results[-1])
+        # Results come in pipeline order: (INCR, EXPIRE) per counter, then the touch marker's SET NX.
+        counts = results[0 : 2 * len(windows) : 2]
+        self.touch_due = isinstance(user, TerminalPrincipal) and bool(results[-1])
         waits = [
             (window + 1) * period - now
-            for (_scope, limit, period, window), count in zip(checks, results[0::2], strict=False)
+            for (limit, period, window), count in zip(windows, counts, strict=True)
             if int(count) > limit
         ]
         if waits:
