@@ -143,5 +143,6 @@ class ApiKeyForm(forms.Form):
     # Write-only: never rendered back (render_value=False) and never shown after it is stored.
     api_key = forms.CharField(
         label="Blink API key",
-        max_length=200, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
     )
