@@ -4,13 +4,14 @@ object is ``None``, exactly like a missing one, so callers answer the same 404 f
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from payments import store
-from payments.models import Merchant, PaymentLeg, PaymentSplit, SplitProfile, SplitProfileShare, Staff
+from payments.models import Merchant, PaymentLeg, PaymentSplit, SplitProfile, SplitProfileShare, Staff, Terminal
 
 _PAYMENT_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -54,6 +55,33 @@ def split_list(
     return qs.order_by("-created_at", "-id")
 
 
+@dataclass(frozen=True, kw_only=True)
+class QrSource:
+    payment_request: str
+    expires_at: datetime
+
+
+def split_qr_source(*, merchant_id: int, payment_hash: str) -> QrSource | None:
+    """What the QR endpoint needs of the merchant's split (bolt11 + expiry), in one narrow read. The
+    bolt11 lives only in PostgreSQL (never in the Redis status document), so this is not a hot read."""
+    normalized = normalize_payment_hash(payment_hash)
+    if normalized is None:
+        return None
+    row = (
+        PaymentSplit.objects.filter(merchant_id=merchant_id, payment_hash=normalized)
+        .values_list("payment_request", "expires_at")
+        .first()
+    )
+    if row is None or not row[0]:
+        return None
+    return QrSource(payment_request=row[0], expires_at=row[1])
+
+
+def terminal_with_merchant(*, terminal_id: int) -> Terminal | None:
+    """The terminal with its merchant loaded: one query where the create path used to make two."""
+    return Terminal.objects.select_related("merchant").filter(pk=terminal_id).first()
+
+
 def split_status_document(*, merchant_id: int, payment_hash: str) -> dict[str, Any] | None:
     """The hot-store status document (Redis when hot, PostgreSQL otherwise) when it belongs to
     ``merchant_id``. A hot hit costs no PostgreSQL query."""
@@ -79,6 +107,27 @@ def staff_list(*, merchant_id: int) -> QuerySet[Staff]:
 
 def split_profile_get_for_merchant(*, merchant_id: int, profile_id: int) -> SplitProfile | None:
     return SplitProfile.objects.filter(pk=profile_id, merchant_id=merchant_id, is_active=True).first()
+
+
+def split_profile_with_shares_for_merchant(
+    *, merchant_id: int, profile_id: int
+) -> tuple[SplitProfile, list[SplitProfileShare]] | None:
+    """The merchant's active profile and its shares (staff loaded, in ``pk`` order), for creating an
+    invoice. One query joining shares → profile → staff; a second one only for a profile without
+    members, so the caller can still tell "no members" from "unknown profile". None: unknown,
+    deactivated or another merchant's profile."""
+    shares = list(
+        SplitProfileShare.objects.select_related("profile", "staff")
+        .filter(profile_id=profile_id, profile__merchant_id=merchant_id, profile__is_active=True)
+        .order_by("pk")
+    )
+    if not shares:
+        empty = split_profile_get_for_merchant(merchant_id=merchant_id, profile_id=profile_id)
+        return (empty, []) if empty is not None else None
+    profile = shares[0].profile
+    for share in shares:  # one profile object for all, as a related-manager read would give
+        share.profile = profile
+    return profile, shares
 
 
 def split_profile_list(*, merchant_id: int) -> QuerySet[SplitProfile]:

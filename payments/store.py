@@ -121,15 +121,20 @@ def read_counters() -> dict[str, int]:
     return totals
 
 
-def put(split: PaymentSplit) -> bool:
+def put(split: PaymentSplit, *, confirm: bool = True) -> bool:
     """Write the split's snapshot. Call after commit. Returns False (and logs) when Redis is away:
-    nothing is lost, the next read falls back to PostgreSQL."""
+    nothing is lost, the next read falls back to PostgreSQL.
+
+    ``confirm=False`` skips the post-write re-read (one SELECT) for a split no one else can have moved
+    yet: the create path, whose payment request and hash only leave the server in the response that
+    follows this write, so no payment, webhook or cancel can name it before the SET."""
     try:
         get_redis_connection(HOT_ALIAS).set(tip_key(split.payment_hash), json.dumps(snapshot(split)), ex=ttl_for(split))
     except RedisError as exc:
         log.warning("hotstore.put_failed", payment_hash=split.payment_hash, error=type(exc).__name__)
         return False
-    _confirm_against_postgres(split)
+    if confirm:
+        _confirm_against_postgres(split)
     return True
 
 

@@ -6,10 +6,8 @@ only ever detected server side.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import segno
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -22,6 +20,7 @@ from analytics.dashboard.forms import InvoiceForm
 from analytics.dashboard.selectors import split_get
 from blinkpos.logging import get_logger
 from payments.models import Merchant, PaymentSplit, SplitProfile, Staff
+from payments.qr import invoice_qr_svg
 
 log = get_logger(__name__)
 
@@ -129,13 +128,11 @@ def invoice_cancel_view(request: HttpRequest, merchant: Merchant, payment_hash: 
 @require_GET
 @merchant_required
 def invoice_qr(request: HttpRequest, merchant: Merchant, payment_hash: str) -> HttpResponse:
-    """The invoice as an SVG QR code. Upper case makes the QR alphanumeric (smaller, easier to scan)."""
+    """The invoice as an SVG QR code (``payments.qr``: ``LIGHTNING:<BOLT11>``, upper case)."""
     split = split_get(merchant=merchant, payment_hash=payment_hash)
     if not split.payment_request:
         return HttpResponse(status=404)
-    qr = segno.make(f"lightning:{split.payment_request}".upper(), error="m")
-    buffer = io.BytesIO()
-    qr.save(buffer, kind="svg", scale=4, border=2, dark="#111", light="#fff", xmldecl=False)
-    response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
+    # The same renderer as the POS API's qr.svg, so both show the identical code for a sale.
+    response = HttpResponse(invoice_qr_svg(split.payment_request), content_type="image/svg+xml")
     response["Cache-Control"] = "private, no-store"
     return response

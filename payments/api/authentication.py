@@ -89,6 +89,24 @@ def _lookup(prefix: str) -> dict[str, Any] | None:
     return record
 
 
+def authenticate_remembered(key: str) -> TerminalPrincipal | None:
+    """The terminal behind ``key`` when this process remembers its record and the key matches; None
+    otherwise (not remembered, expired, unknown, revoked or wrong key). Never touches Redis or
+    PostgreSQL: the status poll's fast path (status_fast) uses it and hands every None to the regular
+    DRF path, which does the full lookup and answers (and counts) a 401 exactly as before."""
+    prefix = parse_prefix(key)
+    if prefix is None:
+        return None
+    with _local_lock:
+        remembered = _local.get(prefix)
+    if remembered is None or remembered[0] <= time.monotonic():
+        return None
+    record = remembered[1]
+    if record["revoked"] or not hmac.compare_digest(record["key_hash"], hash_key(key)):
+        return None
+    return TerminalPrincipal(terminal_id=record["id"], merchant_id=record["merchant_id"])
+
+
 def _lookup_shared(prefix: str) -> dict[str, Any] | None:
     record = cache.get(terminal_cache_key(prefix))
     if record is not None:

@@ -91,6 +91,11 @@ class LimitedJSONParser(JSONParser):
             raise exceptions.ParseError("Malformed JSON.") from exc
 
 
+def touch_terminal(terminal_id: int) -> None:
+    """Record a terminal's last use; callers do it only when they claimed the once-a-minute marker."""
+    Terminal.objects.filter(pk=terminal_id).update(last_used_at=timezone.now())
+
+
 class MerchantApiView(APIView):
     """Base for every POS endpoint: merchant-scoped, throttled per terminal and per merchant, never
     cached by a shared cache (answers hold invoices and live statuses)."""
@@ -107,7 +112,7 @@ class MerchantApiView(APIView):
         # minute at most per terminal, so polls stay write-free.
         terminal_id = request_terminal_id(request)
         if terminal_id is not None and throttle.touch_due:
-            Terminal.objects.filter(pk=terminal_id).update(last_used_at=timezone.now())
+            touch_terminal(terminal_id)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -1,6 +1,6 @@
-"""Invoice endpoints: create (POST /invoices), history (GET /invoices), status (GET /invoices/{hash})
-and cancel (POST /invoices/{hash}/cancel). One APIView per operation; ``InvoiceCollectionApi`` only
-puts create and history on the same URL."""
+"""Invoice endpoints: create (POST /invoices), history (GET /invoices), status (GET /invoices/{hash}),
+its QR code (GET /invoices/{hash}/qr.svg) and cancel (POST /invoices/{hash}/cancel). One APIView per
+operation; ``InvoiceCollectionApi`` only puts create and history on the same URL."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponse, HttpResponseNotModified
+from django.http.response import HttpResponseBase
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -34,7 +41,7 @@ from payments.api.common import (
 )
 from payments.api.errors import ApiError
 from payments.models import Merchant, PaymentSplit, SplitStatus, Terminal
-from payments.qr import invoice_qr_svg
+from payments.qr import invoice_qr_svg, qr_etag
 from payments.services import idempotency
 from payments.services.invoices import (
     UNKNOWN_PROFILE,
@@ -138,6 +145,10 @@ STATUS_RESPONSE = OpenApiResponse(
 )
 
 
+# Opt-in extras of the create response (query parameter ``include``).
+INCLUDE_QR_SVG = "qr_svg"
+
+
 class InvoiceCreateApi(MerchantApiView):
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -175,13 +186,32 @@ class InvoiceCreateApi(MerchantApiView):
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
             return attrs
 
+    class QuerySerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InvoiceCreateQuery"
+
+        include = serializers.MultipleChoiceField(
+            choices=[INCLUDE_QR_SVG], required=False, allow_empty=False,
+            help_text="`qr_svg`: also return the QR code inline (costs the server ~20 ms per create).",
+        )  # fmt: skip
+
     class OutputSerializer(InvoiceStatusSerializer):
         class Meta:
             ref_name = "InvoiceCreateOutput"
 
         payment_request = serializers.CharField(help_text="BOLT11 invoice for the customer's wallet.")
+        qr_svg_url = serializers.CharField(
+            help_text=(
+                "Path of this invoice's QR code as `image/svg+xml` (`GET`, same API key): "
+                "`/api/v1/invoices/{payment_hash}/qr.svg`."
+            )
+        )
         qr_svg = serializers.CharField(
-            help_text="Inline `<svg>` QR code of `LIGHTNING:<BOLT11>`, ready to insert into a page."
+            required=False,
+            help_text=(
+                "Only with `?include=qr_svg`: the same QR code as an inline `<svg>` element, ready to insert "
+                "into a page."
+            ),
         )
         sats_per_unit = serializers.CharField(
             allow_null=True, help_text="Conversion rate used: sats per one unit of display_currency."
@@ -192,7 +222,9 @@ class InvoiceCreateApi(MerchantApiView):
         summary="Create a tipped invoice",
         description=(
             "Creates a Lightning invoice for amount + tip on the platform wallet and records how it will be "
-            "split. The amount is given either in sats or in the display currency. Send an "
+            "split. The amount is given either in sats or in the display currency. The answer carries the "
+            "bolt11 (`payment_request`) and `qr_svg_url`, where the QR code is rendered on request; "
+            "`?include=qr_svg` puts the SVG inline instead of a second request. Send an "
             "`Idempotency-Key` header to make retries safe: the same key and body replay the first response "
             "(header `Idempotent-Replayed: true`); the same key with a different body is a 422."
         ),
@@ -203,7 +235,15 @@ class InvoiceCreateApi(MerchantApiView):
                 OpenApiParameter.HEADER,
                 required=False,
                 description="Unique per sale (1-255 printable characters), e.g. a UUID.",
-            )
+            ),
+            OpenApiParameter(
+                "include",
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                enum=[INCLUDE_QR_SVG],
+                description="`qr_svg`: also return the QR code inline as `qr_svg`. Any other value is a 400.",
+            ),
         ],
         request=InputSerializer,
         responses={
@@ -232,7 +272,7 @@ class InvoiceCreateApi(MerchantApiView):
                 value={
                     **STATUS_EXAMPLE,
                     "payment_request": "lnbc115u1p...",
-                    "qr_svg": "<svg ...>...</svg>",
+                    "qr_svg_url": f"/api/v1/invoices/{STATUS_EXAMPLE['payment_hash']}/qr.svg",
                     "sats_per_unit": "1538.46153846",
                 },
                 response_only=True,
@@ -243,9 +283,18 @@ class InvoiceCreateApi(MerchantApiView):
     )
     def post(self, request: Request) -> Response:
         input_serializer = InvoiceCreateApi.InputSerializer(data=request.data)
-        input_serializer.is_valid(raise_exception=True)
+        errors = {} if input_serializer.is_valid() else dict(input_serializer.errors)
+        include_qr = False
+        if "include" in request.query_params:  # the common create sends no query: skip the serializer
+            query = InvoiceCreateApi.QuerySerializer(data=request.query_params)
+            if query.is_valid():
+                include_qr = INCLUDE_QR_SVG in query.validated_data.get("include", ())
+            else:
+                errors.update(query.errors)
+        if errors:  # every bad input at once, before anything is claimed or written
+            raise serializers.ValidationError(errors)
         data = input_serializer.validated_data
-        merchant = request_merchant(request)
+        merchant, terminal = _merchant_and_terminal(request)
         key = request.headers.get("Idempotency-Key")
         record = None
         if key is not None:
@@ -267,36 +316,40 @@ class InvoiceCreateApi(MerchantApiView):
                     retry_after=1,
                 ) from exc
             if isinstance(outcome, idempotency.Replay):
-                return Response(outcome.body, status=outcome.status, headers={"Idempotent-Replayed": "true"})
+                replayed = _presented(outcome.body, include_qr=include_qr)  # only 201s are stored
+                return Response(replayed, status=outcome.status, headers={"Idempotent-Replayed": "true"})
             record = outcome
         try:
-            body = self._create(request, merchant=merchant, data=data)
+            body = self._create(merchant=merchant, terminal=terminal, data=data)
         except BaseException:
             if record is not None:
                 idempotency.idempotency_abandon(record=record)
             raise
         if record is not None:
+            # Stored without the inline QR: ``include`` only shapes the answer (not part of the key's
+            # fingerprint), and a replay renders the QR again when that request asks for it.
             idempotency.idempotency_complete(record=record, status=status.HTTP_201_CREATED, body=body)
         return Response(
-            body, status=status.HTTP_201_CREATED, headers={"Location": f"{request.path}/{body['payment_hash']}"}
+            _presented(body, include_qr=include_qr),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"{request.path}/{body['payment_hash']}"},
         )
 
     @staticmethod
-    def _create(request: Request, *, merchant: Merchant, data: dict[str, Any]) -> dict[str, Any]:
+    def _create(*, merchant: Merchant, terminal: Terminal | None, data: dict[str, Any]) -> dict[str, Any]:
         merchant_id = merchant.pk
-        staff = profile = None
+        staff = profile = shares = None
         if data.get("staff_id") is not None:
             staff = selectors.staff_get_for_merchant(merchant_id=merchant_id, staff_id=data["staff_id"])
             if staff is None:
                 raise DjangoValidationError({"staff_id": [UNKNOWN_STAFF]})
         if data.get("split_profile_id") is not None:
-            profile = selectors.split_profile_get_for_merchant(
+            found = selectors.split_profile_with_shares_for_merchant(
                 merchant_id=merchant_id, profile_id=data["split_profile_id"]
             )
-            if profile is None:
+            if found is None:
                 raise DjangoValidationError({"split_profile_id": [UNKNOWN_PROFILE]})
-        terminal_id = request_terminal_id(request)
-        terminal = Terminal.objects.filter(pk=terminal_id).first() if terminal_id is not None else None
+            profile, shares = found
         split = invoice_create(
             merchant=merchant,
             terminal=terminal,
@@ -306,19 +359,52 @@ class InvoiceCreateApi(MerchantApiView):
             tip_sats=data.get("tip_sats"),
             staff=staff,
             split_profile=profile,
+            split_profile_shares=shares,
             memo=data.get("memo", ""),
             currency=data.get("currency"),
         )
-        return dict(InvoiceCreateApi.OutputSerializer(_created_payload(split)).data)
+        return _created_payload(split)
+
+
+def _merchant_and_terminal(request: Request) -> tuple[Merchant, Terminal | None]:
+    """The merchant and (for a terminal key) the terminal: one query for a terminal, where loading them
+    separately took two. Same outcomes as ``request_merchant``: an inactive merchant is a 403."""
+    terminal_id = request_terminal_id(request)
+    terminal = selectors.terminal_with_merchant(terminal_id=terminal_id) if terminal_id is not None else None
+    if terminal is None or terminal.merchant_id != request_merchant_id(request):
+        # No terminal (a signed-in user), or one that vanished or moved since its key was cached: the
+        # merchant on its own; invoice_create refuses a terminal of another merchant.
+        return request_merchant(request), terminal
+    if not terminal.merchant.is_active:
+        raise PermissionDenied("This account has no active merchant.")
+    return terminal.merchant, terminal
 
 
 def _created_payload(split: PaymentSplit) -> dict[str, Any]:
+    """The create answer (``OutputSerializer``'s output, asserted by the tests), built from the objects
+    just written without a re-read or the serializer, and without the inline QR: what the idempotency
+    record keeps."""
+    # Imported here: status_fast imports this module. Its status_body is InvoiceStatusSerializer's
+    # output without the serializer's per-field work (~1 ms a create).
+    from payments.api.status_fast import status_body
+
     return {
-        **status_payload(store.snapshot(split)),
+        **status_body(store.snapshot(split)),
         "payment_request": split.payment_request,
-        "qr_svg": invoice_qr_svg(split.payment_request),
+        "qr_svg_url": reverse("api-invoice-qr", args=[split.payment_hash]),
         "sats_per_unit": str(split.sats_per_unit) if split.sats_per_unit is not None else None,
     }
+
+
+def _presented(body: dict[str, Any], *, include_qr: bool) -> dict[str, Any]:
+    """A stored or fresh create answer as this request asked for it: the QR inline only on request. A
+    body stored before ``qr_svg_url`` existed (inline QR) is brought to the same shape."""
+    shown = {name: value for name, value in body.items() if name != INCLUDE_QR_SVG}
+    if "qr_svg_url" not in shown:
+        shown["qr_svg_url"] = reverse("api-invoice-qr", args=[body["payment_hash"]])
+    if include_qr:
+        shown[INCLUDE_QR_SVG] = invoice_qr_svg(body["payment_request"])
+    return shown
 
 
 class InvoicePagination(CursorPagination):
@@ -452,3 +538,66 @@ class InvoiceCancelApi(MerchantApiView):
         except InvoiceNotCancellable as exc:
             raise ApiError(code="not_cancellable", message=str(exc), status_code=status.HTTP_409_CONFLICT) from exc
         return Response(InvoiceStatusSerializer(status_payload(store.snapshot(split))).data)
+
+
+def _etag_matches(etag: str, if_none_match: str) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): ``W/"x"`` matches ``"x"``."""
+    tags = parse_etags(if_none_match)
+    return "*" in tags or etag in (tag.removeprefix("W/") for tag in tags)
+
+
+# Errors of the QR view: JSON, whatever the client asked for.
+_QR_ERRORS = {(code, "application/json"): response for code, response in {404: ERR_404, **COMMON_ERRORS}.items()}
+
+
+class InvoiceQrApi(MerchantApiView):
+    @extend_schema(
+        operation_id="invoices_qr",
+        summary="Invoice QR code (SVG)",
+        description=(
+            "The invoice's QR code (`LIGHTNING:<BOLT11>` in upper case) as an SVG document, rendered on "
+            "request. `Cache-Control: private, max-age=<seconds until the invoice expires>` and a strong "
+            "`ETag`: a client that sends it back in `If-None-Match` gets a 304 without a body."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="The `ETag` of a copy the client already has.",
+            )
+        ],
+        responses={
+            (200, "image/svg+xml"): OpenApiResponse(response=OpenApiTypes.STR, description="The SVG document."),
+            (304, "image/svg+xml"): OpenApiResponse(description="Not modified: the client's copy is current."),
+            **_QR_ERRORS,
+        },
+        tags=["invoices"],
+    )
+    def get(self, request: Request, payment_hash: str) -> HttpResponseBase:
+        merchant_id = request_merchant_id(request)
+        assert merchant_id is not None  # HasMerchant
+        source = selectors.split_qr_source(merchant_id=merchant_id, payment_hash=payment_hash)
+        if source is None:
+            raise _not_found()
+        etag = qr_etag(payment_hash.lower())
+        until_expiry = int((source.expires_at - timezone.now()).total_seconds())
+        headers = {"ETag": etag, "Cache-Control": f"private, max-age={max(0, until_expiry)}"}
+        if _etag_matches(etag, request.headers.get("If-None-Match", "")):
+            return HttpResponseNotModified(headers=headers)
+        return HttpResponse(invoice_qr_svg(source.payment_request), content_type="image/svg+xml", headers=headers)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[JSONRenderer, str]:
+        # The picture is the answer whatever ``Accept`` says (an <img> asks for image/*, a strict client
+        # for image/svg+xml: neither should get a 406); errors are the API's JSON.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        # The picture may be kept by the client until the invoice expires; the base view forbids caching
+        # for everything else (errors included).
+        picture_cache = None if isinstance(response, Response) else response.get("Cache-Control")
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if picture_cache is not None:
+            response["Cache-Control"] = picture_cache
+        return response

@@ -3,14 +3,17 @@
 from django.urls import path
 
 from payments.api.check import InvoiceCheckApi
-from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi, InvoiceDetailApi
+from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi, InvoiceQrApi
 from payments.api.parties import MerchantDetailApi, SplitProfileListApi, StaffListApi
+from payments.api.status_fast import invoice_status_view
 
 urlpatterns: list = [
     path("invoices", InvoiceCollectionApi.as_view(), name="api-invoices"),
-    path("invoices/<str:payment_hash>", InvoiceDetailApi.as_view(), name="api-invoice-detail"),
+    # InvoiceDetailApi behind a one-Redis-round-trip fast path for terminals' polls (status_fast).
+    path("invoices/<str:payment_hash>", invoice_status_view, name="api-invoice-detail"),
     path("invoices/<str:payment_hash>/cancel", InvoiceCancelApi.as_view(), name="api-invoice-cancel"),
     path("invoices/<str:payment_hash>/check", InvoiceCheckApi.as_view(), name="api-invoice-check"),
+    path("invoices/<str:payment_hash>/qr.svg", InvoiceQrApi.as_view(), name="api-invoice-qr"),
     path("merchant", MerchantDetailApi.as_view(), name="api-merchant"),
     path("staff", StaffListApi.as_view(), name="api-staff"),
     path("split-profiles", SplitProfileListApi.as_view(), name="api-split-profiles"),

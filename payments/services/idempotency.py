@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from payments.models import IdempotencyRecord
@@ -63,8 +63,7 @@ def check_key(key: str) -> str:
 def idempotency_begin(*, merchant_id: int, key: str, fingerprint: str) -> IdempotencyRecord | Replay:
     key = check_key(key)
     try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(merchant_id=merchant_id, key=key, request_fingerprint=fingerprint)
+        return _claim(merchant_id=merchant_id, key=key, fingerprint=fingerprint)
     except IntegrityError:
         pass
     existing = IdempotencyRecord.objects.filter(merchant_id=merchant_id, key=key).first()
@@ -83,6 +82,17 @@ def idempotency_begin(*, merchant_id: int, key: str, fingerprint: str) -> Idempo
         existing.refresh_from_db()
         return existing
     raise IdempotencyInProgress
+
+
+def _claim(*, merchant_id: int, key: str, fingerprint: str) -> IdempotencyRecord:
+    """INSERT the claim; IntegrityError when the key is taken. In autocommit (a request) the lone INSERT
+    needs no transaction of its own: a failed statement leaves nothing behind, and BEGIN/COMMIT would
+    be two more round trips per create. Inside a caller's transaction a savepoint keeps the duplicate
+    from aborting it."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(merchant_id=merchant_id, key=key, request_fingerprint=fingerprint)
+    return IdempotencyRecord.objects.create(merchant_id=merchant_id, key=key, request_fingerprint=fingerprint)
 
 
 def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> None:

@@ -192,6 +192,17 @@ def test_a_late_write_of_an_older_active_snapshot_is_replaced_by_the_current_one
     assert json.loads(_redis().get(store.tip_key(split.payment_hash)))["status"] == "paid"
 
 
+def test_put_without_confirmation_writes_without_reading_postgres_back(django_assert_num_queries: Any) -> None:
+    """The create path's put: the snapshot is written as given, with no re-read (the write is the
+    split's first; nothing can have moved it). The default put reads the status back once."""
+    split = PaymentSplitFactory(status=SplitStatus.PENDING)
+    with django_assert_num_queries(0):
+        assert store.put(split, confirm=False) is True
+    assert json.loads(_redis().get(store.tip_key(split.payment_hash)))["status"] == "pending"
+    with django_assert_num_queries(1):
+        assert store.put(split) is True
+
+
 def test_a_rewarm_racing_a_completion_does_not_leave_a_stale_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader misses, reads the split as ``processing`` from PostgreSQL, and before its SET the
     completion commits and evicts. Simulated by committing the completion inside ``ttl_for``, which

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from payments.api.authentication import forget_local
 from tests.security.conftest import PASSWORD, Shop
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +71,33 @@ def test_redis_keys_name_no_user_or_address(shop_a: Shop) -> None:
     keys = [k.decode() for k in get_redis_connection("default").scan_iter("ratelimit:authfail:*")]
     assert len(keys) == 2
     assert not any(shop_a.username in k or "198.51.100.9" in k for k in keys)
+
+
+def test_status_poll_is_blocked_too_whether_or_not_the_key_is_remembered(shop_a: Shop) -> None:
+    # The poll checks the block itself (payments.api.status_fast), in its one Redis round trip when
+    # this process remembers the key and with the middleware's GET otherwise.
+    poll = f"/api/v1/invoices/{shop_a.pending.payment_hash}"
+    guesser = Client(REMOTE_ADDR="192.0.2.30")
+    assert guesser.get(poll, HTTP_AUTHORIZATION=f"Api-Key {shop_a.key}").status_code == 200  # remembered now
+    for i in range(8):
+        assert guesser.get(poll, HTTP_AUTHORIZATION=f"Api-Key bpos_deadbeef_guess{i}").status_code == 401
+    remembered = guesser.get(poll, HTTP_AUTHORIZATION=f"Api-Key {shop_a.key}")
+    assert remembered.status_code == 429 and remembered.json()["error"]["code"] == "too_many_attempts"
+    forget_local()
+    unknown_here = guesser.get(poll, HTTP_AUTHORIZATION=f"Api-Key {shop_a.key}")
+    assert unknown_here.status_code == 429 and unknown_here.json()["error"]["code"] == "too_many_attempts"
+    assert int(unknown_here["Retry-After"]) == int(remembered["Retry-After"]) == 600
+
+
+def test_blocked_address_is_refused_on_unknown_urls_and_other_methods(shop_a: Shop) -> None:
+    guesser = Client(REMOTE_ADDR="192.0.2.31")
+    for i in range(8):
+        guesser.get("/api/v1/merchant", HTTP_AUTHORIZATION=f"Api-Key bpos_deadbeef_guess{i}")
+    auth = {"HTTP_AUTHORIZATION": f"Api-Key {shop_a.key}"}
+    # a URL that resolves to no view: the check runs after the resolver, the answer is still 429
+    assert guesser.get("/api/v1/no-such-thing", **auth).status_code == 429
+    # the status URL with a method the fast path leaves to DRF
+    assert guesser.post(f"/api/v1/invoices/{shop_a.pending.payment_hash}/cancel", **auth).status_code == 429
+    assert guesser.head(f"/api/v1/invoices/{shop_a.pending.payment_hash}", **auth).status_code == 429
+    # without a key nothing is checked: an unknown URL is a plain 404
+    assert guesser.get("/api/v1/no-such-thing").status_code == 404

@@ -10,10 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from payments.api.invoices import InvoiceCreateApi
 from payments.models import IdempotencyRecord, PaymentEvent, PaymentLeg, PaymentSplit
+from payments.qr import invoice_qr_svg
+from payments.services.idempotency import request_fingerprint
 from payments.wallet.fake import FakeBlink
 from tests.payments.api.conftest import Shop, tip_keys
 
@@ -24,8 +29,8 @@ pytestmark = pytest.mark.django_db
 COMMITS = pytest.mark.django_db(transaction=True)
 
 
-def post(api: Client, shop: Shop, body: Any, **headers: str) -> Any:
-    return api.post(URL, data=json.dumps(body), content_type="application/json", **shop.auth, **headers)
+def post(api: Client, shop: Shop, body: Any, query: str = "", **headers: str) -> Any:
+    return api.post(URL + query, data=json.dumps(body), content_type="application/json", **shop.auth, **headers)
 
 
 def invoice_creates(fake: FakeBlink) -> int:
@@ -59,8 +64,13 @@ def test_create_fiat_with_team_tip_then_poll(api: Client, shop: Shop, fake_blink
     )  # fmt: skip
     assert Decimal(body["sats_per_unit"]) == Decimal(1000)
     assert body["status"] == "pending"
-    assert body["qr_svg"].startswith("<svg") and body["qr_svg"].endswith("</svg>")
+    # the QR is a link, rendered on request, not part of the create (see test_invoice_qr.py)
+    assert body["qr_svg_url"] == f"/api/v1/invoices/{body['payment_hash']}/qr.svg"
+    assert "qr_svg" not in body
     assert body["payment_request"].startswith("ln")
+    # built without the output serializer, so check it is exactly what the serializer would give
+    assert body["tip_percent"] == "15.00"
+    assert dict(InvoiceCreateApi.OutputSerializer(body).data) == body
     assert body["tip_recipient"] == "team:Floor"
     assert response["Cache-Control"] == "no-store, private"
     assert response["Location"].endswith(body["payment_hash"])
@@ -302,8 +312,6 @@ def test_idempotency_keys_are_per_merchant(api: Client, shop: Shop, other_shop: 
 
 
 def test_in_flight_key_is_409_until_stale(api: Client, shop: Shop) -> None:
-    from payments.services.idempotency import request_fingerprint
-
     body = {"amount_sats": 2000}
     record = IdempotencyRecord.objects.create(
         merchant=shop.merchant,
@@ -338,3 +346,139 @@ def test_user_without_merchant_is_403(fake_blink: FakeBlink) -> None:
 
 def make_headers(shop: Shop) -> Callable[[], dict[str, str]]:
     return lambda: shop.auth
+
+
+# --- the inline QR is opt-in (?include=qr_svg) -------------------------------------------------------
+
+
+def test_include_qr_svg_puts_the_qr_inline(api: Client, shop: Shop) -> None:
+    response = post(api, shop, {"amount_sats": 1000, "tip_percent": "10"}, query="?include=qr_svg")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["qr_svg"] == invoice_qr_svg(body["payment_request"])
+    assert body["qr_svg"].startswith("<svg") and body["qr_svg"].endswith("</svg>")
+    assert body["qr_svg_url"] == f"/api/v1/invoices/{body['payment_hash']}/qr.svg"
+    assert dict(InvoiceCreateApi.OutputSerializer(body).data) == body
+
+
+@pytest.mark.parametrize("query", ["?include=qr", "?include=", "?include=QR_SVG", "?include=qr_svg&include=legs"])
+def test_unknown_include_is_400_naming_include_and_writes_nothing(
+    api: Client, shop: Shop, fake_blink: FakeBlink, query: str
+) -> None:
+    response = post(api, shop, {"amount_sats": 1000}, query=query, HTTP_IDEMPOTENCY_KEY="sale-include")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_input"
+    assert list(response.json()["error"]["fields"]) == ["include"]
+    assert_nothing_written(fake_blink)
+
+
+def test_bad_body_and_bad_include_are_named_together(api: Client, shop: Shop, fake_blink: FakeBlink) -> None:
+    response = post(api, shop, {"amount_sats": 1000, "tip_sats": -1}, query="?include=nope")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"tip_sats", "include"}
+    assert_nothing_written(fake_blink)
+
+
+def test_replay_shapes_the_stored_answer_by_the_retry_include(api: Client, shop: Shop, fake_blink: FakeBlink) -> None:
+    body = {"amount_sats": 2000, "tip_percent": "10"}
+    first = post(api, shop, body, query="?include=qr_svg", HTTP_IDEMPOTENCY_KEY="sale-qr")
+    assert first.status_code == 201 and "qr_svg" in first.json()
+    # the record keeps the answer without the picture (the bolt11 is already in the split row)
+    stored = IdempotencyRecord.objects.get(key="sale-qr").response_body
+    assert "qr_svg" not in stored and stored["qr_svg_url"] == first.json()["qr_svg_url"]
+    plain = post(api, shop, body, HTTP_IDEMPOTENCY_KEY="sale-qr")
+    assert plain["Idempotent-Replayed"] == "true"
+    assert plain.json() == {k: v for k, v in first.json().items() if k != "qr_svg"}
+    inline = post(api, shop, body, query="?include=qr_svg", HTTP_IDEMPOTENCY_KEY="sale-qr")
+    assert inline.json() == first.json()
+    assert PaymentSplit.objects.count() == 1 and invoice_creates(fake_blink) == 1
+
+
+def test_replay_of_an_answer_stored_with_the_inline_qr_gets_the_current_shape(api: Client, shop: Shop) -> None:
+    # an answer stored before qr_svg_url existed (the QR was always inline then)
+    created = post(api, shop, {"amount_sats": 2000}).json()
+    old_shape = {k: v for k, v in created.items() if k != "qr_svg_url"} | {"qr_svg": "<svg>old</svg>"}
+    IdempotencyRecord.objects.create(
+        merchant=shop.merchant,
+        key="before-upgrade",
+        request_fingerprint=request_fingerprint(method="POST", path=URL, body={"amount_sats": 2000}),
+        response_status=201,
+        response_body=old_shape,
+    )
+    replay = post(api, shop, {"amount_sats": 2000}, HTTP_IDEMPOTENCY_KEY="before-upgrade")
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+    assert replay.json() == created
+
+
+def test_inactive_merchant_is_403_and_writes_nothing(api: Client, shop: Shop, fake_blink: FakeBlink) -> None:
+    shop.merchant.is_active = False
+    shop.merchant.save(update_fields=["is_active"])
+    response = post(api, shop, {"amount_sats": 1000}, HTTP_IDEMPOTENCY_KEY="sale-403")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert_nothing_written(fake_blink)
+
+
+# --- SQL per create: exact, so that an extra query is a failing test ------------------------------
+
+# A terminal's create with a team tip, after the terminal's auth record is cached (as on every request
+# but its first): terminal + merchant (one join), the profile's shares + profile + staff (one join),
+# BEGIN, INSERT split, INSERT legs (one statement for all), INSERT event, COMMIT, and the hot store's
+# after-commit check of the split's status (store.put).
+CREATE_STATEMENTS = [
+    'SELECT "terminals"',
+    'SELECT "split_profile_shares"',
+    "BEGIN",
+    'INSERT INTO "payment_splits"',
+    'INSERT INTO "payment_legs"',
+    'INSERT INTO "payment_events"',
+    "COMMIT",  # the hot-store SET follows with no read-back: a new split cannot have moved yet
+]
+
+
+def _statements(captured: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries]
+
+
+@COMMITS
+def test_sql_statements_per_create(api: Client, shop: Shop) -> None:
+    body = {"amount_sats": 1000, "tip_percent": "15", "split_profile_id": shop.team.pk, "memo": "bench"}
+    assert post(api, shop, body).status_code == 201  # caches the terminal's auth record, touches it
+    with CaptureQueriesContext(connection) as captured:
+        assert post(api, shop, body).status_code == 201
+    statements = _statements(captured)
+    assert len(statements) == len(CREATE_STATEMENTS), statements
+    assert all(s.startswith(p) for s, p in zip(statements, CREATE_STATEMENTS, strict=True)), statements
+
+
+@COMMITS
+def test_sql_statements_per_create_with_an_idempotency_key(api: Client, shop: Shop) -> None:
+    body = {"amount_sats": 1000, "tip_percent": "15", "split_profile_id": shop.team.pk}
+    assert post(api, shop, body, HTTP_IDEMPOTENCY_KEY="warm").status_code == 201
+    with CaptureQueriesContext(connection) as captured:
+        assert post(api, shop, body, HTTP_IDEMPOTENCY_KEY="sale-sql").status_code == 201
+    statements = _statements(captured)
+    # the claim is one INSERT (no transaction of its own), the stored answer one UPDATE
+    expected = [
+        CREATE_STATEMENTS[0],
+        'INSERT INTO "idempotency_keys"',
+        *CREATE_STATEMENTS[1:],
+        'UPDATE "idempotency_keys"',
+    ]
+    assert len(statements) == len(expected), statements
+    assert all(s.startswith(p) for s, p in zip(statements, expected, strict=True)), statements
+
+
+@COMMITS
+def test_claims_outside_a_transaction_replay_and_conflict(api: Client, shop: Shop, fake_blink: FakeBlink) -> None:
+    # Requests run in autocommit, where the claim is a lone INSERT: a duplicate key must still replay
+    # (or be a 422) and leave the connection usable for the rest of the request.
+    body = {"amount_sats": 2000, "tip_percent": "10"}
+    first = post(api, shop, body, HTTP_IDEMPOTENCY_KEY="auto-1")
+    again = post(api, shop, body, HTTP_IDEMPOTENCY_KEY="auto-1")
+    conflict = post(api, shop, {"amount_sats": 2001}, HTTP_IDEMPOTENCY_KEY="auto-1")
+    assert (first.status_code, again.status_code, conflict.status_code) == (201, 201, 422)
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert post(api, shop, body, HTTP_IDEMPOTENCY_KEY="auto-2").status_code == 201
+    assert PaymentSplit.objects.count() == 2 and invoice_creates(fake_blink) == 2
+    assert IdempotencyRecord.objects.filter(response_status=201).count() == 2

@@ -7,10 +7,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_redis import get_redis_connection
 
 from payments.metrics import latency_samples
-from payments.models import PaymentEvent, PaymentSplit, SplitStatus
+from payments.models import PaymentEvent, PaymentSplit, SplitProfile, SplitStatus
+from payments.selectors import split_profile_with_shares_for_merchant
 from payments.services.invoices import InvoiceNotCancellable, invoice_cancel, invoice_create
 from payments.services.parties import split_profile_save
 from payments.services.pricing import ProviderUnavailable
@@ -94,3 +97,74 @@ def test_only_pending_invoices_can_be_cancelled(fake_blink: FakeBlink, merchant,
         invoice_cancel(split=split)
     split.refresh_from_db()
     assert split.status == status
+
+
+# --- shares loaded by the API's one-query selector -----------------------------------------------
+
+
+def test_preloaded_profile_shares_give_the_same_legs_without_reading_them_again(
+    fake_blink: FakeBlink, merchant
+) -> None:  # type: ignore[no-untyped-def]
+    staff = [StaffFactory(merchant=merchant, wallet_id=fake_blink.add_account(f"mate{i}")) for i in range(3)]
+    profile = split_profile_save(
+        merchant=merchant, name="Mates", shares=[(staff[0], 5000), (staff[1], 3000), (staff[2], 2000)]
+    )
+    with CaptureQueriesContext(connection) as reads:
+        found = split_profile_with_shares_for_merchant(merchant_id=merchant.pk, profile_id=profile.pk)
+        assert found is not None
+        loaded_profile, shares = found
+        assert [s.staff.wallet_id for s in shares] == [s.wallet_id for s in staff]  # staff already loaded
+    assert len(reads.captured_queries) == 1
+    with CaptureQueriesContext(connection) as during:
+        split = invoice_create(
+            merchant=merchant,
+            terminal=None,
+            amount_sats=1000,
+            tip_sats=101,
+            split_profile=loaded_profile,
+            split_profile_shares=list(reversed(shares)),  # order does not matter: sorted by pk
+        )
+    assert not [q for q in during.captured_queries if "split_profile_shares" in q["sql"]]
+    reference = invoice_create(merchant=merchant, terminal=None, amount_sats=1000, tip_sats=101, split_profile=profile)
+    legs = sorted((leg.kind, leg.recipient_wallet_id, leg.amount) for leg in split.legs.all())
+    assert legs == sorted((leg.kind, leg.recipient_wallet_id, leg.amount) for leg in reference.legs.all())
+    assert legs == sorted([("merchant", merchant.wallet_id, 1001), *(
+        ("tip", s.wallet_id, amount) for s, amount in zip(staff, (50, 30, 20), strict=True)
+    )])  # fmt: skip
+
+
+def test_shares_of_another_profile_are_refused_before_the_provider(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    a, b = StaffFactory(merchant=merchant), StaffFactory(merchant=merchant)
+    first = split_profile_save(merchant=merchant, name="First", shares=[(a, 10000)])
+    second = split_profile_save(merchant=merchant, name="Second", shares=[(b, 10000)])
+    found = split_profile_with_shares_for_merchant(merchant_id=merchant.pk, profile_id=second.pk)
+    assert found is not None
+    with pytest.raises(ValueError):
+        invoice_create(
+            merchant=merchant, terminal=None, amount_sats=1000, tip_sats=10, split_profile=first,
+            split_profile_shares=found[1],
+        )  # fmt: skip
+    assert creates(fake_blink) == 0 and PaymentSplit.objects.count() == 0
+
+
+def test_profile_selector_scopes_to_the_merchant_and_active_profiles(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    member = StaffFactory(merchant=merchant)
+    profile = split_profile_save(merchant=merchant, name="Solo", shares=[(member, 10000)])
+    other = MerchantFactory()
+    assert split_profile_with_shares_for_merchant(merchant_id=other.pk, profile_id=profile.pk) is None
+    assert split_profile_with_shares_for_merchant(merchant_id=merchant.pk, profile_id=987654) is None
+    SplitProfile.objects.filter(pk=profile.pk).update(is_active=False)
+    assert split_profile_with_shares_for_merchant(merchant_id=merchant.pk, profile_id=profile.pk) is None
+
+
+def test_profile_without_members_is_found_and_refused_by_the_service(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    empty = SplitProfile.objects.create(merchant=merchant, name="Nobody")
+    found = split_profile_with_shares_for_merchant(merchant_id=merchant.pk, profile_id=empty.pk)
+    assert found is not None and found[0].pk == empty.pk and found[1] == []
+    with pytest.raises(ValidationError) as exc:
+        invoice_create(
+            merchant=merchant, terminal=None, amount_sats=1000, tip_sats=10, split_profile=found[0],
+            split_profile_shares=found[1],
+        )  # fmt: skip
+    assert exc.value.message_dict == {"split_profile_id": ["This split profile has no members."]}
+    assert creates(fake_blink) == 0
