@@ -148,8 +148,13 @@ def webhook_burst(
     stack: Stack, fx: dict[str, Any], control: api.FakeControl, *, payments: int, latency: float,
     connections: int, wrk: str | None, forward_timeout: float,
 ) -> Measurement:  # fmt: skip
-    """``payments`` paid invoices announced by signed deliveries (+10 % duplicates) as fast as accepted."""
-    name = f"webhook burst ({payments} payments, {int(latency * 1000)} ms provider)"
+    """``payments`` paid invoices announced by signed deliveries (+10 % duplicates) as fast as accepted.
+
+    ``connections`` closed-loop senders (``--burst-connections``, default 16): the concurrency of one
+    webhook sender such as Svix working through a backlog, not a crowd of clients. The acknowledgement
+    only records the delivery and publishes its task; detection and forwarding run on the Celery
+    workers on the same cores meanwhile, and "forwarded" waits for them."""
+    name = f"webhook burst ({payments} payments, {int(latency * 1000)} ms provider, {connections} senders)"
     log(f"{name}: creating and paying {payments} invoices")
     hashes = api.create_invoices(stack.base_url, fx, payments)
     # Record the fake's webhook bodies without delivering them (nothing listens on port 9).
@@ -177,6 +182,7 @@ def webhook_burst(
     forward_seconds = finished - started
     measurement.extra = {
         "deliveries": len(deliveries),
+        "senders": connections,
         "unique_payments": len(hashes),
         "ack_seconds": round(acked - started, 2),
         "forwarded": done,

@@ -13,7 +13,21 @@ from payments.models import IdempotencyRecord, TipRecipientStats, UnmatchedPayme
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "svix_id", "event_type", "payment_hash", "outcome", "source_ip")
+    """The audit trail of Blink's deliveries. ``outcome`` is ``queued`` from the acknowledgement until a
+    worker (or the reconciler's sweep) has acted on it, then final (``paid``, ``already_handled``,
+    ``ignored*``, ``rejected``...); ``processed_at`` says when."""
+
+    list_display = (
+        "received_at",
+        "svix_id",
+        "event_type",
+        "payment_hash",
+        "outcome",
+        "amount_sats",
+        "preimage_verified",
+        "processed_at",
+        "source_ip",
+    )
     list_filter = ("outcome", "event_type", ("received_at", admin.DateFieldListFilter))
     search_fields = ("=svix_id", "=payment_hash")
     date_hierarchy = "received_at"

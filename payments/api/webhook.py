@@ -2,7 +2,14 @@
 
 CSRF protects browser sessions; this endpoint has none and is authenticated by the Svix signature
 over the raw body instead. The view reads the raw bytes (never re-serialised JSON), calls one
-service and answers fast: the forwarding itself happens in a Celery worker.
+service and answers an ACKNOWLEDGEMENT: the delivery is recorded (one INSERT) and, when there is work,
+handed to a Celery worker that detects the payment and forwards it (``services/webhooks.py``).
+
+Answers: 200 ``{"status": "accepted", "outcome": "queued" | <final classification>}``, 200
+``{"status": "duplicate", "outcome": "duplicate"}`` for a redelivered svix-id, 401 (generic) for a
+signature that does not verify, 400 for a signed body that is not a JSON object. The detection's
+outcome (``paid``, ``already_handled``...) is not known at answer time; it is stored on the delivery
+row (``webhook_deliveries.outcome``) when the worker is done.
 """
 
 from __future__ import annotations

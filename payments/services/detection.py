@@ -1,13 +1,16 @@
-"""Detecting that a customer paid (DESIGN §6.2): one idempotent entry point for the webhook, the
-reconciler's status poll and a terminal's "check".
+"""Detecting that a customer paid (DESIGN §6.2): one idempotent entry point for the webhook worker,
+the reconciler's status poll and a terminal's "check".
 
 PostgreSQL decides: the split row is locked and its status checked; a second detection of the same
 payment (a duplicate webhook, the poll racing the webhook) finds it already paid and does nothing.
 Money for no known split becomes one ``unmatched_payments`` row (unique on the hash) for an
-operator. Forwarding is enqueued only after the commit, with ids only.
+operator. Forwarding is enqueued only after the commit, with ids only, unless the caller forwards
+itself (the webhook worker does, in the same task: ``enqueue=False``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,6 +26,14 @@ log = get_logger(__name__)
 
 S = SplitStatus
 LATE_FROM = frozenset({S.EXPIRED, S.CANCELLED})
+# Outcomes after which the split is ``paid`` by THIS detection, so forwarding is owed.
+PAID_OUTCOMES = frozenset({"paid", "paid_late"})
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    outcome: str
+    split_id: int | None = None  # set for ``paid`` / ``paid_late``: the split whose forwarding is owed
 
 
 def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str, preimage: str | None = None) -> str:
@@ -33,23 +44,37 @@ def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str,
     or ``rejected`` (a preimage that does not hash to the payment hash: nothing recorded; the
     reconciler's own status poll still finds a real payment).
 
-    Runs in its own transaction, or as a savepoint of the caller's (the webhook records its delivery
-    row in the same transaction). Never calls the provider.
+    Runs in its own transaction, or inside the caller's. Never calls the provider.
+    """
+    if preimage and not preimage_matches(preimage=preimage, payment_hash=payment_hash.lower()):
+        log.error("detection.preimage_mismatch", payment_hash=payment_hash.lower(), source=source)
+        return "rejected"
+    found = detect(payment_hash=payment_hash, amount_sats=amount_sats, source=source, preimage_verified=bool(preimage))
+    return found.outcome
+
+
+def detect(
+    *, payment_hash: str, amount_sats: int | None, source: str, preimage_verified: bool, enqueue: bool = True
+) -> Detection:
+    """``payment_detected`` for a caller that has already checked the preimage (if one was given).
+
+    ``enqueue=False``: the caller forwards ``Detection.split_id`` itself after its transaction commits
+    (the webhook worker, in the same task; the reconciler's ``paid`` sweep re-enqueues it if that
+    worker dies first). Otherwise ``forward_split_task`` is published after commit.
     """
     payment_hash = payment_hash.lower()
-    if preimage and not preimage_matches(preimage=preimage, payment_hash=payment_hash):
-        log.error("detection.preimage_mismatch", payment_hash=payment_hash, source=source)
-        return "rejected"
-    with transaction.atomic():
+    # No savepoint when a caller's transaction is open (the webhook worker's): an error here aborts the
+    # caller's transaction anyway, and the savepoint would cost two statements per payment.
+    with transaction.atomic(savepoint=False):
         split = lock_split(payment_hash=payment_hash)
         if split is None:
-            return _unmatched(payment_hash=payment_hash, amount_sats=amount_sats, source=source)
+            return Detection(_unmatched(payment_hash=payment_hash, amount_sats=amount_sats, source=source))
         if split.status == S.PENDING:
             event_type = "paid"
         elif split.status in LATE_FROM:
             event_type = "paid_late"
         else:
-            return "already_handled"
+            return Detection("already_handled")
         received = amount_sats if amount_sats is not None else (split.invoice_satoshis or split.total_amount)
         if received != split.total_amount:
             # Blink invoices carry a fixed amount, so this is not expected; the forwarder's conservation
@@ -64,7 +89,7 @@ def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str,
             data={
                 "source": source,
                 "amount_sats": received,
-                "preimage_verified": bool(preimage),
+                "preimage_verified": preimage_verified,
                 "previous_status": split.status,
             },
             received_amount=received,
@@ -72,9 +97,10 @@ def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str,
             next_attempt_at=None,
         )
         split_id = split.pk
-        transaction.on_commit(lambda: enqueue_forward(split_id))
+        if enqueue:
+            transaction.on_commit(lambda: enqueue_forward(split_id))
     log.info("detection.paid", payment_hash=payment_hash, split_id=split_id, source=source, outcome=event_type)
-    return event_type
+    return Detection(event_type, split_id)
 
 
 def _unmatched(*, payment_hash: str, amount_sats: int | None, source: str) -> str:

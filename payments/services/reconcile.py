@@ -3,6 +3,9 @@
 ``reconcile_once`` catches what a lost webhook, a lost Celery message or a killed worker left behind,
 from PostgreSQL alone:
 
+0. webhook deliveries recorded and acknowledged but still ``queued`` after a grace period (their
+   task was never published, or the worker died before acting) are acted on here
+   (``webhooks.deliveries_sweep``: detection, then forwarding enqueued);
 1. unpaid splits whose invoice may still be paid (pending, or expired within a grace window) are
    polled with ``invoice_status``; PAID runs ``payment_detected``;
 2. legs in ``sending`` for longer than a forward task can live (the worker died mid-send) become
@@ -39,6 +42,7 @@ from payments.services.forwarding import (
     settle_locked,
 )
 from payments.services.transitions import lock_legs, lock_split, transition_leg, transition_split
+from payments.services.webhooks import deliveries_sweep
 from payments.wallet.errors import InvoiceNotFound, WalletError
 from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState, SendResult, SendStatus
@@ -49,6 +53,10 @@ L, S = LegStatus, SplitStatus
 # Longer than forward_split_task's hard time limit (120 s): a worker still inside pay_invoice would
 # have been killed by then, so a leg still in ``sending`` has no live sender.
 SENDING_STALE_SECONDS = 180
+# A queued webhook delivery is normally acted on within milliseconds; one still queued after a minute
+# lost its message (or sits behind a burst's backlog: acting on it here then is harmless, the task
+# finds it final). A minute rather than seconds, so the sweep does not race a healthy backlog.
+DELIVERY_GRACE_SECONDS = 60
 
 
 def reconcile_once(
@@ -58,11 +66,16 @@ def reconcile_once(
     stale_seconds: int = 30,
     sending_stale_seconds: int = SENDING_STALE_SECONDS,
     late_grace_seconds: int = 600,
+    delivery_grace_seconds: int = DELIVERY_GRACE_SECONDS,
 ) -> dict[str, int]:
     """One reconciliation pass; returns counts. The keyword knobs exist for tests and operators."""
     counts: Counter[str] = Counter()
     now = timezone.now()
     lease = now + timedelta(seconds=lease_seconds)
+
+    # First, so the splits it marks paid are not polled at the provider below.
+    swept = deliveries_sweep(older_than=now - timedelta(seconds=delivery_grace_seconds), batch_size=batch_size)
+    counts.update({name: n for name, n in swept.items() if n})
 
     for split_id in _claim_unpaid(now, lease, batch_size, late_grace_seconds):
         split = PaymentSplit.objects.get(pk=split_id)

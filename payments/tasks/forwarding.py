@@ -16,7 +16,7 @@ from django.db.utils import OperationalError
 
 from payments.wallet.errors import WalletUnavailable
 
-__all__ = ["forward_split_task", "payment_check_task", "reconcile_task"]
+__all__ = ["forward_split_task", "payment_check_task", "reconcile_task", "webhook_delivery_task"]
 
 # Retried automatically: only errors that say "nothing is known to have happened, try later" — the
 # provider unreachable or rate limiting, PostgreSQL restarting. Everything else is a state the
@@ -40,6 +40,29 @@ def forward_split_task(split_id: int) -> str:
     from payments.services.forwarding import forward_split
 
     return forward_split(split_id=split_id)
+
+
+# The webhook's worker half: detection for one recorded delivery, then the forward of its split in the
+# same task (one hop instead of two). It sends money, so it carries forward_split_task's exact policy:
+# acks_late + reject_on_worker_lost (a killed worker's message is redelivered; the rerun finds the
+# delivery final and resumes the idempotent forward), the same transient retries, and the same hard
+# limit the reconciler's SENDING_STALE_SECONDS (180 s) is derived from.
+@shared_task(
+    name="payments.tasks.forwarding.webhook_delivery_task",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=_TRANSIENT,
+    retry_backoff=5,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=8,
+    soft_time_limit=100,
+    time_limit=120,
+)
+def webhook_delivery_task(delivery_id: int) -> str:
+    from payments.services.webhooks import delivery_process
+
+    return delivery_process(delivery_id=delivery_id)
 
 
 @shared_task(

@@ -4,6 +4,7 @@ and stopped by PID), and the money invariants every scenario ends with."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -142,9 +143,39 @@ def sign(body: bytes, *, secret: str = SECRET, svix_id: str | None = None, offse
     }
 
 
+def paid_body(fake: FakeBlink, split_hash: str) -> tuple[bytes, str]:
+    """The fake's own ``receive.lightning`` body for paying ``split_hash`` (with the real preimage Blink
+    reveals) and that preimage. The fake's dispatcher records it while delivering to a port nothing
+    listens on; the test then posts it itself, re-signed."""
+    fake.configure_webhooks("http://127.0.0.1:9/webhooks/blink", SECRET)
+    try:
+        fake.pay_invoice_as_customer(split_hash)
+        message = next(
+            m for m in fake.webhook_messages() if m["event_type"] == "receive.lightning" and split_hash in m["body"]
+        )
+    finally:
+        fake.configure_webhooks(None, None)
+    body = message["body"].encode()
+    preimage = json.loads(body)["transaction"]["settlementVia"]["revealedPreImage"]
+    assert isinstance(preimage, str) and len(preimage) == 64
+    return body, preimage
+
+
 def queue_length() -> int:
     """Messages waiting in the broker's default queue (the test process's Redis db)."""
     return int(get_redis_connection("hot").llen("celery"))
+
+
+def queued_messages() -> list[dict[str, Any]]:
+    """The broker's waiting messages, decoded: ``{"task", "args", "kwargs", "raw"}`` where ``raw`` is
+    everything the message carries (headers and decoded body) as text, to search for secrets."""
+    out = []
+    for item in get_redis_connection("hot").lrange("celery", 0, -1):
+        envelope = json.loads(item)
+        body = base64.b64decode(envelope["body"]).decode()
+        args, kwargs, _embed = json.loads(body)
+        out.append({"task": envelope["headers"]["task"], "args": args, "kwargs": kwargs, "raw": item.decode() + body})
+    return out
 
 
 # --- Celery worker processes -------------------------------------------------------------------------

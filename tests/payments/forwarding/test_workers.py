@@ -1,6 +1,6 @@
-"""End to end with REAL Celery worker processes: concurrent duplicate webhooks, workers SIGKILLed
-just before and just after the send, a broker outage that loses the message, two reconcilers at once.
-Each scenario ends with the money invariants."""
+"""End to end with REAL Celery worker processes: concurrent duplicate webhooks, the webhook task run
+twice at once by two workers, workers SIGKILLed just before and just after the send, a broker outage
+that loses the message, two reconcilers at once. Each scenario ends with the money invariants."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from django.test import override_settings
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus, WebhookDelivery
 from payments.services.detection import payment_detected
 from payments.services.reconcile import reconcile_once
+from payments.services.webhooks import publish_delivery
 from payments.wallet.fake import FakeBlink
 from tests.payments.forwarding.conftest import (
     MakeSplit,
     StartWorker,
     assert_money_invariants,
+    paid_body,
     queue_length,
+    queued_messages,
     receive_body,
     sign,
     split_status,
@@ -29,6 +32,7 @@ from tests.payments.forwarding.conftest import (
 )
 from tests.payments.forwarding.test_webhooks import broker_at
 
+TASK = "payments.tasks.forwarding.webhook_delivery_task"
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
@@ -57,14 +61,50 @@ def test_same_signed_webhook_fifty_times_concurrently_forwards_once(
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = list(pool.map(deliver, range(50)))
 
-    # then all are acknowledged, one is acted on, one forward is queued
+    # then all are acknowledged, one is recorded and one task (detection + forward) is queued
     assert statuses == [200] * 50
     assert WebhookDelivery.objects.count() == 1
-    assert PaymentEvent.objects.filter(split_id=split.payment_hash, event_type="paid").count() == 1
     assert queue_length() == 1
     start_worker()
     assert wait_for(lambda: split_status(split.pk) == SplitStatus.COMPLETED)
+    assert PaymentEvent.objects.filter(split_id=split.payment_hash, event_type="paid").count() == 1
+    assert WebhookDelivery.objects.get().outcome == "paid"
     assert fake_blink.balance(parties.merchant.wallet_id) == 1000
+    assert_money_invariants(fake_blink, [split.pk])
+
+
+def test_the_webhook_task_twice_at_once_in_two_workers_pays_and_forwards_exactly_once(
+    client, fake_blink: FakeBlink, make_split: MakeSplit, start_worker: StartWorker, parties
+) -> None:
+    # given one acknowledged delivery whose task is in the queue twice (a redelivered message, or a
+    # sweep racing a slow worker), and a provider slow enough that both workers overlap
+    split = make_split(tips=(100, 50))
+    body, _preimage = paid_body(fake_blink, split.payment_hash)
+    assert client.post("/webhooks/blink", data=body, content_type="application/json", headers=sign(body)).json() == {
+        "status": "accepted",
+        "outcome": "queued",
+    }
+    delivery = WebhookDelivery.objects.get()
+    publish_delivery(delivery.pk)
+    assert [(m["task"], m["args"]) for m in queued_messages()] == [(TASK, [delivery.pk])] * 2
+    fake_blink.set_latency("lnInvoiceCreateOnBehalfOfRecipient", 0.2)
+
+    # when two worker processes take one message each
+    start_worker()
+    start_worker()
+
+    # then the split is paid once, each leg is paid once, and the delivery keeps the outcome
+    assert wait_for(lambda: split_status(split.pk) == SplitStatus.COMPLETED, timeout=30)
+    assert wait_for(lambda: queue_length() == 0)
+    assert PaymentEvent.objects.filter(split_id=split.payment_hash, event_type="paid").count() == 1
+    delivery.refresh_from_db()
+    assert delivery.outcome == "paid" and delivery.processed_at is not None
+    for leg in PaymentLeg.objects.filter(split=split):
+        assert leg.status == LegStatus.SUCCEEDED
+        assert fake_blink.debits_for(leg.payment_hash or "") == 1
+    assert fake_blink.balance(parties.merchant.wallet_id) == 1000
+    assert fake_blink.balance(parties.staff[0].wallet_id) == 100
+    assert fake_blink.balance(parties.staff[1].wallet_id) == 50
     assert_money_invariants(fake_blink, [split.pk])
 
 
@@ -113,10 +153,13 @@ def test_broker_outage_loses_the_message_and_the_reconciler_forwards_from_postgr
             response = client.post("/webhooks/blink", data=body, content_type="application/json", headers=sign(body))
             assert response.status_code == 200
     assert queue_length() == 0  # the queue has nothing: Redis "restarted empty"
+    assert list(WebhookDelivery.objects.values_list("outcome", flat=True)) == ["queued", "queued"]
     start_worker()
 
-    counts = reconcile_once(stale_seconds=0)
-    assert counts["forwards_enqueued"] == 2
+    # the sweep acts on the deliveries whose task was never published and publishes their forwards
+    counts = reconcile_once(delivery_grace_seconds=0)
+    assert counts["swept"] == 2
+    assert set(WebhookDelivery.objects.values_list("outcome", flat=True)) == {"paid"}
     assert wait_for(lambda: all(split_status(s.pk) == SplitStatus.COMPLETED for s in splits))
     assert fake_blink.balance(parties.merchant.wallet_id) == 2000
     assert_money_invariants(fake_blink, [s.pk for s in splits])
