@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.measure import Measurement
-from bench.report import Target
+from bench.report import Target, growth_table
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -96,25 +96,27 @@ def evaluate(
 
     small, large = scen.get("growth_small"), scen.get("growth_large")
     if small and large:
-        costs = []
-        for key in ("hot", "create"):
+        extras.extend(growth_table(small, large))
+        costs: dict[str, float] = {}
+        for key, title in (("hot", "hot polling"), ("create", "create")):
             a, b = small[key], large[key]
-            cost = 1 - b.rps / a.rps if a.rps else 0.0
-            costs.append(cost)
-            ratios[b.name] = f"{b.rps / a.rps:.2f}x of @{small['rows']:,}" if a.rps else ""
-        worst_dash = 0.0
-        for point in (small, large):
-            dash = point["dashboard"]
-            extras.append(
-                f"  dashboard reads @ {point['rows']:,} splits (median ms): "
-                + ", ".join(f"{n} {v}" for n, v in dash.items())
-            )
-            worst_dash = max([worst_dash, *[v for v in dash.values() if isinstance(v, int | float)]])
+            if a.rps:
+                ratios[b.name] = f"{b.rps / a.rps:.2f}x of @{small['rows']:,}"
+            # Growth "costs" a path when it serves fewer requests/s or needs more CPU per request;
+            # CPU ms/req is the steadier of the two on a shared machine, so both are judged.
+            costs[f"{title} req/s"] = 1 - b.rps / a.rps if a.rps else 0.0
+            costs[f"{title} CPU/req"] = b.cpu_ms / a.cpu_ms - 1 if a.cpu_ms else 0.0
+        dash = {n: v for n, v in large["dashboard"].items() if isinstance(v, int | float)}
+        dash_small = [v for v in small["dashboard"].values() if isinstance(v, int | float)]
+        worst = max(dash.items(), key=lambda kv: kv[1], default=("-", 0.0))
+        worst_all = max([worst[1], *dash_small])
+        measured = bool(dash) and "error" not in large["dashboard"] and "error" not in small["dashboard"]
         targets.append(Target(
-            f"growth {small['rows']:,} -> {large['rows']:,} splits", "< 10 % cost on hot paths; dashboard < 100 ms",
-            f"hot polling {costs[0]:+.1%}, create {costs[1]:+.1%} throughput cost; "
-            f"slowest dashboard query {worst_dash:.1f} ms",
-            all(c < 0.10 for c in costs) and worst_dash < 100,
+            f"growth {small['rows']:,} -> {large['rows']:,} splits",
+            "< 10 % cost on hot paths; each dashboard query < 100 ms",
+            ", ".join(f"{n} {c:+.1%} cost" for n, c in costs.items())
+            + f"; slowest dashboard query @ {large['rows']:,}: {worst[0]} {worst[1]:.1f} ms",
+            None if not measured else all(c < 0.10 for c in costs.values()) and worst_all < 100,
         ))  # fmt: skip
     else:
         targets.append(Target("growth", "< 10 % cost; dashboard < 100 ms", "-", None))

@@ -53,3 +53,42 @@ def targets_text(targets: list[Target]) -> str:
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str))
+
+
+def _spread(m: Measurement) -> str:
+    values = [r["rps"] for r in m.runs if r.get("rps") is not None]
+    return f"[{min(values):,.0f}-{max(values):,.0f}]" if values else ""
+
+
+def _change(a: float | None, b: float | None) -> str:
+    return f"{b / a - 1:+.1%}" if a and b is not None else "-"
+
+
+def growth_table(small: dict[str, Any], large: dict[str, Any]) -> list[str]:
+    """The growth points side by side: generation, the hot paths (median of the runs, with the runs'
+    req/s range so run-to-run noise is visible next to the change) and each dashboard read (median ms)."""
+    w = 62
+    head = f"  {'growth':<{w}} {small['rows']:>14,} {large['rows']:>16,}  change"
+    lines = [head + "   (splits; req/s median [min-max of runs])", "  " + "-" * (len(head) - 2)]
+
+    def row(label: str, a: str, b: str, change: str = "") -> None:
+        lines.append(f"  {label:<{w}} {a:>14} {b:>16}  {change}")
+
+    gen = "generated now" if large.get("generated_in_this_run") else "kept template"
+    row(f"history generation s ({gen})", f"{small['generation_seconds']:.1f}", f"{large['generation_seconds']:.1f}")
+    row("clone of the template s", f"{small.get('clone_seconds', 0):.1f}", f"{large.get('clone_seconds', 0):.1f}")
+    for key, title in (("hot", "hot polling"), ("create", "create invoice")):
+        a, b = small[key], large[key]
+        row(f"{title} req/s", f"{a.rps:,.0f} {_spread(a)}", f"{b.rps:,.0f} {_spread(b)}", _change(a.rps, b.rps))
+        row(f"{title} CPU ms/req", f"{a.cpu_ms:.2f}", f"{b.cpu_ms:.2f}", _change(a.cpu_ms, b.cpu_ms))
+        row(f"{title} p99 ms", f"{a.p99_ms:,.1f}", f"{b.p99_ms:,.1f}", _change(a.p99_ms, b.p99_ms))
+    da, db = small.get("dashboard", {}), large.get("dashboard", {})
+    for name in dict.fromkeys([*da, *db]):
+        va, vb = da.get(name), db.get(name)
+        row(
+            f"dashboard ms: {name}"[:w],
+            f"{va}" if va is not None else "-",
+            f"{vb}" if vb is not None else "-",
+            ("< 100 ms" if vb < 100 else "OVER 100 ms") if isinstance(vb, int | float) else "",
+        )
+    return lines
