@@ -80,25 +80,38 @@ def _constant(spec: LoadSpec) -> Callable[[], LoadSpec]:
     return lambda: spec
 
 
+REDIS_VIEW = "view: 1 Redis GET"
+
+
 def view_floors(
-    stack: Stack, *, duration: float, connections: int, write_connections: int, runs: int, wrk: str | None
-) -> dict[str, Measurement]:
-    client = redis.Redis.from_url(stack.redis_url)
-    client.set("bench:floor:value", VALUE_400, ex=3600)
-    client.close()
+    stack: Stack, *, duration: float, connections: int, write_connections: int, runs: int, wrk: str | None,
+    skip_redis: bool = False,
+) -> dict[str, Measurement]:  # fmt: skip
+    """The view floors, except ``REDIS_VIEW`` when ``skip_redis`` (measured later, in alternation with
+    hot polling, see ``redis_view_spec``)."""
     body = '{"amount": 1000, "tipPercent": 15, "memo": "floor"}'
     specs = {
         "view: empty": LoadSpec(stack.base_url, "get_many", duration, connections, paths=["/bench/floor/empty"]),
-        "view: 1 Redis GET": LoadSpec(stack.base_url, "get_many", duration, connections, paths=["/bench/floor/redis"]),
+        REDIS_VIEW: redis_view_spec(stack, duration=duration, connections=connections),
         "view: validate+INSERT+SET": LoadSpec(
             stack.base_url, "post", duration, write_connections, path="/bench/floor/write", body=body
         ),
     }
+    if skip_redis:
+        del specs[REDIS_VIEW]
     results = {}
     for name, spec in specs.items():
         log(f"floor {name}")
         results[name] = measure(name, stack, _constant(spec), runs=runs, wrk=wrk)
     return results
+
+
+def redis_view_spec(stack: Stack, *, duration: float, connections: int) -> LoadSpec:
+    """The "empty view + one Redis GET" floor (its 400-byte value written here)."""
+    client = redis.Redis.from_url(stack.redis_url)
+    client.set("bench:floor:value", VALUE_400, ex=3600)
+    client.close()
+    return LoadSpec(stack.base_url, "get_many", duration, connections, paths=["/bench/floor/redis"])
 
 
 def cores() -> int:

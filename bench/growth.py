@@ -100,9 +100,10 @@ def template_url(bench_db_url: str, rows: int) -> str:
     return database_url(bench_db_url, f"{_db_name(bench_db_url)}_hist_{rows}")
 
 
-def point_url(bench_db_url: str) -> str:
-    """The database a growth point is measured in (a fresh clone of a template each time)."""
-    return database_url(bench_db_url, f"{_db_name(bench_db_url)}_growth")
+def point_url(bench_db_url: str, rows: int) -> str:
+    """The database the growth point of ``rows`` is measured in (a fresh clone of its template per run
+    of the bench; both points' clones exist together because their runs alternate)."""
+    return database_url(bench_db_url, f"{_db_name(bench_db_url)}_growth_{rows}")
 
 
 def _admin(db_url: str) -> psycopg.Connection:

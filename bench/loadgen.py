@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,9 +104,7 @@ def run_load(spec: LoadSpec, *, wrk: str | None) -> LoadResult:
     with tempfile.TemporaryDirectory(prefix="blinkpos-bench-") as tmp:
         work = Path(tmp)
         out = work / "out.json"
-        # wrk's main thread always sleeps the whole -d duration even after every thread stopped, so a
-        # fixed-size burst (webhook mode) runs on bench.pyload, which stops when the list is sent.
-        if wrk is None or spec.mode == "webhook":
+        if wrk is None:
             spec_file = work / "spec.json"
             spec_file.write_text(json.dumps(spec.__dict__))
             timeout = spec.duration + 120
@@ -131,7 +131,33 @@ def run_load(spec: LoadSpec, *, wrk: str | None) -> LoadResult:
             "-d", f"{max(1, round(spec.duration))}s", "--timeout", f"{round(spec.timeout)}s",
             "-s", str(LUA), spec.base_url,
         ]  # fmt: skip
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=spec.duration + 120)
-        if proc.returncode != 0 or not out.exists():
-            raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        if spec.mode == "webhook":
+            returncode, stderr = _run_burst(argv, env, out, threads=spec.threads, limit=spec.duration + 120)
+        else:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=spec.duration + 120)
+            returncode, stderr = proc.returncode, proc.stderr.strip() or proc.stdout.strip()
+        if returncode != 0 or not out.exists():
+            raise RuntimeError(f"wrk failed ({returncode}): {stderr}")
         return _summary(json.loads(out.read_text()), "wrk")
+
+
+def _run_burst(argv: list[str], env: dict[str, str], out: Path, *, threads: int, limit: float) -> tuple[int, str]:
+    """A fixed-size burst on wrk: each thread stops once its slice of deliveries is answered and leaves a
+    marker file; wrk's main thread would still sleep the whole ``-d``, so SIGINT ends it (wrk then joins
+    its threads, reports and runs ``done()`` as after a normal run). Bounded by ``limit`` seconds."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + limit
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if len(list(out.parent.glob(f"{out.name}.stopped.*"))) >= threads:
+                proc.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.05)
+        else:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # the limit: report what was answered so far
+        stdout, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    return proc.returncode, (stderr or stdout).strip()

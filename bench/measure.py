@@ -112,11 +112,33 @@ def measure(
     for index in range(runs):
         if before_each is not None:
             before_each()
-        _result, row = run_once(stack, make_spec(), wrk=wrk, cpu=cpu)
-        measurement.runs.append(row)
-        log(
-            f"  {name} run {index + 1}/{runs}: {row['rps']:.0f} req/s, p50 {row['p50_ms']:.1f} ms, "
-            f"p99 {row['p99_ms']:.1f} ms, {row['cpu_ms_per_req']:.2f} CPU ms/req, "
-            f"{row['queries_per_req']:.3f} SQL/req, errors {row['errors']}"
-        )
+        measure_once(measurement, stack, make_spec(), index=index, runs=runs, wrk=wrk, cpu=cpu)
     return measurement
+
+
+def measure_once(
+    measurement: Measurement, stack: Stack, spec: LoadSpec, *, index: int, runs: int, wrk: str | None,
+    cpu: Callable[[], float] | None = None,
+) -> None:  # fmt: skip
+    """Run ``spec`` once and append the row to ``measurement`` (run ``index + 1`` of ``runs``)."""
+    _result, row = run_once(stack, spec, wrk=wrk, cpu=cpu)
+    measurement.runs.append(row)
+    log(
+        f"  {measurement.name} run {index + 1}/{runs}: {row['rps']:.0f} req/s, p50 {row['p50_ms']:.1f} ms, "
+        f"p99 {row['p99_ms']:.1f} ms, {row['cpu_ms_per_req']:.2f} CPU ms/req, "
+        f"{row['queries_per_req']:.3f} SQL/req, errors {row['errors']}"
+    )
+
+
+def measure_paired(
+    stack: Stack, specs: dict[str, Callable[[], LoadSpec]], *, runs: int, wrk: str | None
+) -> dict[str, Measurement]:
+    """Measure several loads in alternation (A1 B1 A2 B2 ...), so a ratio between them compares runs
+    taken under the same machine conditions: on a shared 2-core machine a drift over a minute (another
+    process, page cache, CPU frequency) moves a run's CPU/request by 10-25 %, more than the effects
+    the ratios are meant to show."""
+    results = {name: Measurement(name=name) for name in specs}
+    for index in range(runs):
+        for name, make_spec in specs.items():
+            measure_once(results[name], stack, make_spec(), index=index, runs=runs, wrk=wrk)
+    return results

@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): start the stack, measure floors, scenarios and the peer,
 print a table and write artifacts/bench/bench-<timestamp>.json (and latest.json).
 
-Default: three runs of 5 s per point, 64 connections, a 1 000-delivery webhook burst from 16 senders
+Default: three runs of 5 s per point, 64 connections, a 700-delivery webhook burst from 16 senders
 (``--burst 5000`` for the issue's size, ``--burst-connections 64`` for a crowd), growth at 10 000 and
 5 000 000 historical splits. ``--quick`` uses 2 s runs and small sizes (growth 10 000 and 100 000).
 Growth histories are generated once into template databases ``<bench db>_hist_<rows>`` and kept: the
@@ -12,6 +12,7 @@ later runs clone it in seconds; ``--rebuild-history`` regenerates them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -19,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,12 @@ import httpx
 import psycopg
 
 from bench import api, floors, growth, peer, report, scenarios
-from bench.loadgen import LoadSpec, ensure_wrk
-from bench.measure import Measurement, measure
+from bench.loadgen import LoadSpec, ensure_wrk, run_load
+from bench.measure import Measurement, measure, measure_once
 from bench.procs import ProcessGroup, log
 from bench.stack import PY, ROOT, GunicornConfig, Stack, build_stack
+
+FLOOR_ORDER = ("view: empty", floors.REDIS_VIEW, "view: validate+INSERT+SET")
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Knobs:
     peer: bool
     peer_install: bool
     keep_db: bool
+    worker_nice: int
     gunicorn: GunicornConfig
 
 
@@ -63,8 +67,8 @@ def parse(argv: list[str] | None) -> Knobs:
     p.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS", "64")))
     p.add_argument("--create-connections", type=int, default=int(env("BENCH_CREATE_CONNECTIONS", "16")))
     p.add_argument("--invoices", type=int, default=1000, help="active invoices polled")
-    p.add_argument("--burst", type=int, default=None, help="deliveries at 0 ms (default 1000, quick 300)")
-    p.add_argument("--burst-slow", type=int, default=None, help="deliveries at 100 ms provider (default 200)")
+    p.add_argument("--burst", type=int, default=None, help="deliveries at 0 ms (default 700, quick 300)")
+    p.add_argument("--burst-slow", type=int, default=None, help="deliveries at 100 ms provider (default 66)")
     p.add_argument(
         "--burst-connections",
         type=int,
@@ -83,6 +87,12 @@ def parse(argv: list[str] | None) -> Knobs:
     p.add_argument(
         "--keep-db", action="store_true", help="reuse the bench database (growth histories are kept as templates)"
     )
+    p.add_argument(
+        "--worker-nice",
+        type=int,
+        default=int(env("BENCH_WORKER_NICE", "10")),
+        help="nice level of the Celery workers (default 10: below gunicorn, as on a shared production host; 0: same)",
+    )
     p.add_argument("--worker-class", default=env("BENCH_WORKER_CLASS", "gthread"), choices=["gthread", "sync"])
     p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "0")), help="0: 2 x cores")
     p.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "4")))
@@ -94,8 +104,8 @@ def parse(argv: list[str] | None) -> Knobs:
         connections=a.connections,
         create_connections=a.create_connections,
         invoices=a.invoices if not quick else min(a.invoices, 1000),
-        burst=a.burst or (300 if quick else 1000),
-        burst_slow=a.burst_slow or (50 if quick else 200),
+        burst=a.burst or (300 if quick else 700),
+        burst_slow=a.burst_slow or (50 if quick else 66),
         burst_connections=a.burst_connections,
         growth_small=a.growth_small,
         growth_large=a.growth_rows or int(env("BENCH_GROWTH_ROWS", "0")) or (100_000 if quick else 5_000_000),
@@ -104,6 +114,7 @@ def parse(argv: list[str] | None) -> Knobs:
         peer=not a.no_peer,
         peer_install=not a.no_peer_install,
         keep_db=a.keep_db,
+        worker_nice=max(0, min(19, a.worker_nice)),
         gunicorn=GunicornConfig(worker_class=a.worker_class, workers=a.workers, threads=a.threads),
     )
 
@@ -149,70 +160,118 @@ def _dashboard(stack: Stack) -> dict[str, float]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def _growth_point(stack: Stack, k: Knobs, wrk: str | None, rows: int) -> dict[str, Any]:
-    """One growth point, measured the same way at every size: a fresh clone of the history template,
-    the web server restarted on it, new bench parties, the settle procedure (VACUUM (ANALYZE),
-    CHECKPOINT, autovacuum idle), then create invoice, hot polling of 1 000 active invoices, and the
-    dashboard reads.
+@dataclass
+class _GrowthPoint:
+    rows: int
+    url: str
+    template: growth.Template
+    clone_seconds: float
+    hot: Measurement
+    create: Measurement
+    fx: dict[str, Any] = field(default_factory=dict)
+    hashes: list[str] = field(default_factory=list)
+    settled: dict[str, float] = field(default_factory=dict)
 
-    The Celery workers are stopped for both points: polling and create enqueue nothing, and payments
-    left over from the webhook bursts must not be forwarded on the same cores while the points run."""
-    for proc in (stack.web, stack.workers):  # before the clone: nothing may hold the point's database
-        if proc is not None:
-            stack.group.stop(proc)
-    stack.web = stack.workers = None
+    def result(self, dashboard: dict[str, float]) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            **growth.describe(self.template),
+            "clone_seconds": round(self.clone_seconds, 1),
+            "settle": self.settled,
+            "hot": self.hot,
+            "create": self.create,
+            "dashboard": dashboard,
+        }
+
+
+def _growth_prepare(stack: Stack, k: Knobs, rows: int) -> _GrowthPoint:
+    """A fresh clone of the history template of ``rows`` (generated once and kept)."""
     template = growth.ensure_template(stack.db_url, rows, env=stack.env, rebuild=k.rebuild_history)
-    target = growth.point_url(stack.db_url)
+    target = growth.point_url(stack.db_url, rows)
     clone_seconds = growth.clone(template, target)
     log(
         f"growth point {rows:,} historical splits: template {template.name} "
         f"({'generated now' if template.built_now else 'kept'}; generation {template.generation_seconds:.0f}s), "
         f"cloned in {clone_seconds:.1f}s"
     )
-    stack.env["DATABASE_URL"] = target
-    stack.start_web(k.gunicorn)
-    fx = _fixtures(stack)
-    why = _api_ready(stack, fx)
+    label = f" @ {rows:,} splits"
+    return _GrowthPoint(
+        rows=rows,
+        url=target,
+        template=template,
+        clone_seconds=clone_seconds,
+        hot=Measurement(name=f"status polling hot{label}"),
+        create=Measurement(name=f"create invoice{label}"),
+    )
+
+
+def _growth_visit(stack: Stack, k: Knobs, wrk: str | None, point: _GrowthPoint, index: int) -> None:
+    """Run ``index`` of one point: the web server (re)started on its database, one create-invoice run,
+    then one hot-polling run of 1 000 active invoices. The first visit also makes the bench parties
+    and settles the clone (VACUUM (ANALYZE), CHECKPOINT, autovacuum idle)."""
+    stack.env["DATABASE_URL"] = point.url
+    stack.start_web(k.gunicorn)  # stops the previous point's server first
+    first = not point.fx
+    if first:
+        point.fx = _fixtures(stack)
+    why = _api_ready(stack, point.fx)
     if why:
         raise RuntimeError(f"POS API not ready on the growth database: {why}")
-    settled = growth.settle(target)
-    log(f"  settled: {settled}")
-    label = f" @ {rows:,} splits"
-    cspec = scenarios.create_spec(stack, fx, duration=k.duration, connections=k.create_connections)
-    create = measure(f"create invoice{label}", stack, lambda: cspec, runs=k.runs, wrk=wrk)
-    # Poll the invoices the create runs just made (all pending, all in the hot store), topped up through
-    # the API to the same count at every size: saves creating 1 000 invoices per point.
-    hashes = growth.pending_hashes(target, merchant_id=int(fx["merchant_id"]), limit=k.invoices)
-    if len(hashes) < k.invoices:
-        hashes += api.create_invoices(stack.base_url, fx, k.invoices - len(hashes))
-    spec = scenarios.polling_spec(stack, fx, hashes, duration=k.duration, connections=k.connections)
-    hot = measure(f"status polling hot{label}", stack, lambda: spec, runs=k.runs, wrk=wrk)
-    dash = _dashboard(stack)
-    return {
-        "rows": rows,
-        **growth.describe(template),
-        "clone_seconds": round(clone_seconds, 1),
-        "settle": settled,
-        "hot": hot,
-        "create": create,
-        "dashboard": dash,
-    }
+    if first:
+        point.settled = growth.settle(point.url)
+        log(f"  {point.rows:,}: settled {point.settled}")
+    cspec = scenarios.create_spec(stack, point.fx, duration=k.duration, connections=k.create_connections)
+    # The server was just restarted: each worker thread's first create builds its provider client and
+    # imports what the create path loads lazily (~8 CPU ms per create over a 2 s run when measured
+    # cold). One unmeasured second of the same load first, as the main section's stack had.
+    run_load(dataclasses.replace(cspec, duration=1.0), wrk=wrk)
+    measure_once(point.create, stack, cspec, index=index, runs=k.runs, wrk=wrk)
+    if first:
+        # Poll the invoices the create run just made (all pending, all in the hot store), topped up
+        # through the API to the same count at every size: saves creating 1 000 invoices per point.
+        hashes = growth.pending_hashes(point.url, merchant_id=int(point.fx["merchant_id"]), limit=k.invoices)
+        if len(hashes) < k.invoices:
+            hashes += api.create_invoices(stack.base_url, point.fx, k.invoices - len(hashes))
+        point.hashes = hashes
+    spec = scenarios.polling_spec(stack, point.fx, point.hashes, duration=k.duration, connections=k.connections)
+    measure_once(point.hot, stack, spec, index=index, runs=k.runs, wrk=wrk)
 
 
 def _growth(stack: Stack, k: Knobs, wrk: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both growth points; afterwards the web server is stopped and the clone dropped."""
+    """Both growth points, measured the same way and in alternation (small run 1, large run 1, small
+    run 2...): the hot paths' cost of growth is a ratio between the two, and alternating keeps a drift
+    of the shared machine out of it. Then the dashboard reads of each. The Celery workers are stopped
+    throughout: polling and create enqueue nothing, and payments left over from the webhook bursts must
+    not be forwarded on the same cores meanwhile. Afterwards the web server is stopped and the clones
+    dropped."""
     main_url = stack.env["DATABASE_URL"]
+    points: list[_GrowthPoint] = []
     try:
-        small = _growth_point(stack, k, wrk, k.growth_small)
-        large = _growth_point(stack, k, wrk, k.growth_large)
+        for proc in (stack.web, stack.workers):  # before the clones: nothing may hold the databases
+            if proc is not None:
+                stack.group.stop(proc)
+        stack.web = stack.workers = None
+        for rows in (k.growth_small, k.growth_large):
+            points.append(_growth_prepare(stack, k, rows))
+        for index in range(k.runs):
+            for point in points:
+                _growth_visit(stack, k, wrk, point, index)
+        if stack.web is not None:
+            stack.group.stop(stack.web)
+            stack.web = None
+        results = []
+        for point in points:
+            stack.env["DATABASE_URL"] = point.url
+            results.append(point.result(_dashboard(stack)))
     finally:
         for proc in (stack.web, stack.workers):
             if proc is not None:
                 stack.group.stop(proc)
         stack.web = stack.workers = None
         stack.env["DATABASE_URL"] = main_url
-        growth.drop_database(growth.point_url(stack.db_url))
-    return small, large
+        for rows in (k.growth_small, k.growth_large):
+            growth.drop_database(growth.point_url(stack.db_url, rows))
+    return results[0], results[1]
 
 
 def _peer(group: ProcessGroup, k: Knobs, wrk: str | None, notes: list[str]) -> dict[str, Measurement]:
@@ -269,14 +328,28 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     results: dict[str, Any] = {}
     sections: list[tuple[str, list[Measurement]]] = []
+    timings: dict[str, float] = {}  # seconds per part of the run, to keep the default run < 10 minutes
+    last_mark = [started_at]
+
+    def mark(part: str) -> None:
+        now = time.monotonic()
+        timings[part] = round(now - last_mark[0], 1)
+        last_mark[0] = now
+
     try:
         wrk = ensure_wrk(allow_install=True)
         stack = build_stack(group=group, run_dir=run_dir, keep_db=k.keep_db)
         have_fake = stack.start_fake()
         stack.start_web(k.gunicorn)
-        stack.start_workers(2)
-        log(f"stack: {k.gunicorn.describe()}, 2 Celery workers, load by {'wrk' if wrk else 'bench.pyload'}")
+        stack.start_workers(2, nice=k.worker_nice)
+        log(
+            f"stack: {k.gunicorn.describe()}, 2 Celery workers (nice {k.worker_nice}), "
+            f"load by {'wrk' if wrk else 'bench.pyload'}"
+        )
         raw = floors.raw_floors(stack, count=5000 if k.duration >= 5 else 2000)
+        fx = _fixtures(stack) if have_fake else {}
+        why = _api_ready(stack, fx) if have_fake else "fake Blink missing"
+        # "1 Redis GET" is hot polling's floor: measured in alternation with it when the API is up.
         views = floors.view_floors(
             stack,
             duration=k.duration,
@@ -284,13 +357,13 @@ def main(argv: list[str] | None = None) -> int:
             write_connections=k.create_connections,
             runs=k.runs,
             wrk=wrk,
+            skip_redis=not why,
         )
-        sections.append(("floors", [*raw, *views.values()]))
-        results["floors"] = {m.name: m.as_dict() for m in [*raw, *views.values()]}
+        floor_section = ("floors", [*raw])
+        sections.append(floor_section)
+        mark("setup and floors")
         from bench.evaluate import evaluate  # after the floors exist
 
-        fx = _fixtures(stack) if have_fake else {}
-        why = _api_ready(stack, fx) if have_fake else "fake Blink missing"
         control = api.FakeControl(stack.fake_url) if have_fake else None
         scen: dict[str, Any] = {}
         if why:
@@ -300,9 +373,14 @@ def main(argv: list[str] | None = None) -> int:
             assert control is not None
             log(f"preparing {k.invoices} active invoices")
             hashes = api.create_invoices(stack.base_url, fx, k.invoices)
+            log(f"hot polling, in alternation with its floor ({floors.REDIS_VIEW})")
             poll = scenarios.polling(
-                stack, fx, hashes, duration=k.duration, connections=k.connections, runs=k.runs, wrk=wrk
-            )
+                stack, fx, hashes, duration=k.duration, connections=k.connections, runs=k.runs, wrk=wrk,
+                paired_floor=(
+                    floors.REDIS_VIEW, floors.redis_view_spec(stack, duration=k.duration, connections=k.connections)
+                ),
+            )  # fmt: skip
+            views[floors.REDIS_VIEW] = poll["floor"]
             create = scenarios.create(
                 stack, fx, duration=k.duration, connections=k.create_connections, runs=k.runs, wrk=wrk
             )
@@ -315,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             sections.append(("status polling", [poll["hot"], poll["cold"]]))
             sections.append(("create invoice", [create, slow["creates"], slow["alone"], slow["under"]]))
+            mark("status polling and create invoice")
             hook_why = _webhook_ready(stack)
             if hook_why:
                 notes.append(f"webhook burst skipped: {hook_why}")
@@ -323,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
                 fast = scenarios.webhook_burst(
                     stack, fx, control, payments=int(k.burst / 1.1), latency=0.0,
                     connections=k.burst_connections, wrk=wrk, forward_timeout=k.forward_timeout,
+                    warmup=2 * k.burst_connections,
                 )  # fmt: skip
                 slow_burst = scenarios.webhook_burst(
                     stack, fx, control, payments=max(10, int(k.burst_slow / 1.1)), latency=0.1,
@@ -330,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 scen.update(burst=fast, burst_slow=slow_burst)
                 sections.append(("webhook burst", [fast, slow_burst]))
+                mark("webhook bursts")
             try:
                 small, large = _growth(stack, k, wrk)
             except (RuntimeError, OSError, subprocess.SubprocessError, psycopg.Error, httpx.HTTPError) as exc:
@@ -338,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 scen.update(growth_small=small, growth_large=large)
                 sections.append(("growth", [small["hot"], small["create"], large["hot"], large["create"]]))
+            mark("growth")
         stack.group.stop(stack.web) if stack.web else None
         stack.web = None
         stack.group.stop(stack.workers) if stack.workers else None
@@ -349,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
                 sections.append(("peer: LNbits", [peer_results["create"], peer_results["status"]]))
         else:
             notes.append("LNbits peer skipped (--no-peer)")
+        mark("peer")
+        floor_section[1].extend(views[name] for name in FLOOR_ORDER if name in views)
+        results["floors"] = {m.name: m.as_dict() for m in floor_section[1]}
         ratios, targets, extras = evaluate(views, raw, scen)
         notes.extend(stack.notes)
     except KeyboardInterrupt:
@@ -366,9 +451,11 @@ def main(argv: list[str] | None = None) -> int:
     print(report.targets_text(targets))
     for note in notes:
         print(f"note: {note}")
+    print("time per part (s): " + ", ".join(f"{part} {seconds:.0f}" for part, seconds in timings.items()))
     payload = {
         "when": stamp,
         "elapsed_seconds": round(elapsed, 1),
+        "seconds_per_part": timings,
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "config": {**{k2: v for k2, v in k.__dict__.items() if k2 != "gunicorn"}, "server": k.gunicorn.describe()},
         "load_generator": "wrk" if wrk else "bench.pyload",

@@ -15,8 +15,8 @@ import redis
 from svix.webhooks import Webhook
 
 from bench import api
-from bench.loadgen import LoadSpec
-from bench.measure import Measurement, measure, run_once
+from bench.loadgen import LoadSpec, run_load
+from bench.measure import Measurement, measure, measure_paired, run_once
 from bench.procs import log
 from bench.stack import BENCH_WEBHOOK_SECRET, Stack, pg_dsn
 
@@ -55,17 +55,27 @@ def create_spec(stack: Stack, fx: dict[str, Any], *, duration: float, connection
 
 def polling(
     stack: Stack, fx: dict[str, Any], hashes: list[str], *, duration: float, connections: int, runs: int,
-    wrk: str | None, label: str = "",
+    wrk: str | None, label: str = "", paired_floor: tuple[str, LoadSpec] | None = None,
 ) -> dict[str, Measurement]:  # fmt: skip
+    """Hot polling (measured in alternation with ``paired_floor`` when given: the ratio's two sides
+    then share the machine's conditions run by run), then cold polling, then the keys re-warmed.
+    The result has "hot", "cold" and, with a paired floor, "floor"."""
     spec = polling_spec(stack, fx, hashes, duration=duration, connections=connections)
-    hot = measure(f"status polling hot{label}", stack, lambda: spec, runs=runs, wrk=wrk)
+    hot_name = f"status polling hot{label}"
+    out: dict[str, Measurement] = {}
+    if paired_floor is not None:
+        floor_name, floor_spec = paired_floor
+        paired = measure_paired(stack, {floor_name: lambda: floor_spec, hot_name: lambda: spec}, runs=runs, wrk=wrk)
+        out["floor"], hot = paired[floor_name], paired[hot_name]
+    else:
+        hot = measure(hot_name, stack, lambda: spec, runs=runs, wrk=wrk)
     cold = measure(
         f"status polling cold{label}", stack, lambda: spec, runs=runs, wrk=wrk,
         before_each=lambda: delete_hot_keys(stack.redis_url),
     )  # fmt: skip
     cold.note = "tip:* deleted before each run; the first read of each hash falls back to PostgreSQL and re-warms"
     rewarm(stack, fx, hashes)
-    return {"hot": hot, "cold": cold}
+    return {**out, "hot": hot, "cold": cold}
 
 
 def rewarm(stack: Stack, fx: dict[str, Any], hashes: list[str]) -> None:
@@ -144,25 +154,56 @@ def forwarded_count(stack: Stack, hashes: list[str]) -> int:
         return int(row[0]) if row else 0
 
 
+def _paid(
+    stack: Stack, fx: dict[str, Any], control: api.FakeControl, count: int, *, duplicates: float
+) -> tuple[list[str], list[tuple[str, str, str, str]]]:
+    """``count`` invoices created through the API and paid at the fake, with the signed deliveries that
+    announce them (+ ``duplicates``), not yet delivered."""
+    hashes = api.create_invoices(stack.base_url, fx, count)
+    # Record the fake's webhook bodies without delivering them (nothing listens on port 9).
+    control.webhooks_to("http://127.0.0.1:9/webhooks/blink", BENCH_WEBHOOK_SECRET)
+    for payment_hash in hashes:
+        control.pay(payment_hash)
+    control.webhooks_to(None, None)
+    return hashes, _signed_deliveries(control.messages(), set(hashes), duplicates=duplicates)
+
+
+def _warm_up(
+    stack: Stack, fx: dict[str, Any], control: api.FakeControl, *, payments: int, connections: int,
+    wrk: str | None, forward_timeout: float,
+) -> None:  # fmt: skip
+    """An unmeasured burst of ``payments`` real payments, forwarded before the measured one starts.
+
+    Until then the web processes have never published a Celery task (creates and polls publish
+    nothing), so each thread's first acknowledgement pays for the broker connection and Celery's
+    lazy setup: in a 333-delivery burst that alone moved the ack p99 from ~120 to ~360 ms. A server
+    in service acknowledges a webhook for every payment, so the measured burst starts warm."""
+    hashes, deliveries = _paid(stack, fx, control, payments, duplicates=0.0)
+    spec = LoadSpec(stack.base_url, "webhook", 120, connections, path=WEBHOOK_PATH, deliveries=deliveries)
+    run_load(spec, wrk=wrk)
+    deadline = time.monotonic() + forward_timeout
+    while forwarded_count(stack, hashes) < len(hashes) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    log(f"  warm-up: {len(deliveries)} deliveries acknowledged, {forwarded_count(stack, hashes)} forwarded")
+
+
 def webhook_burst(
     stack: Stack, fx: dict[str, Any], control: api.FakeControl, *, payments: int, latency: float,
-    connections: int, wrk: str | None, forward_timeout: float,
+    connections: int, wrk: str | None, forward_timeout: float, warmup: int = 0,
 ) -> Measurement:  # fmt: skip
     """``payments`` paid invoices announced by signed deliveries (+10 % duplicates) as fast as accepted.
 
     ``connections`` closed-loop senders (``--burst-connections``, default 16): the concurrency of one
     webhook sender such as Svix working through a backlog, not a crowd of clients. The acknowledgement
     only records the delivery and publishes its task; detection and forwarding run on the Celery
-    workers on the same cores meanwhile, and "forwarded" waits for them."""
+    workers on the same cores meanwhile, and "forwarded" waits for them. ``warmup`` payments are
+    delivered and forwarded first, unmeasured (see ``_warm_up``)."""
     name = f"webhook burst ({payments} payments, {int(latency * 1000)} ms provider, {connections} senders)"
+    if warmup:
+        log(f"{name}: warming up with {warmup} payments")
+        _warm_up(stack, fx, control, payments=warmup, connections=connections, wrk=wrk, forward_timeout=forward_timeout)
     log(f"{name}: creating and paying {payments} invoices")
-    hashes = api.create_invoices(stack.base_url, fx, payments)
-    # Record the fake's webhook bodies without delivering them (nothing listens on port 9).
-    control.webhooks_to("http://127.0.0.1:9/webhooks/blink", BENCH_WEBHOOK_SECRET)
-    for payment_hash in hashes:
-        control.pay(payment_hash)
-    control.webhooks_to(None, None)
-    deliveries = _signed_deliveries(control.messages(), set(hashes), duplicates=0.10)
+    hashes, deliveries = _paid(stack, fx, control, payments, duplicates=0.10)
     control.latency(latency)
     try:
         spec = LoadSpec(stack.base_url, "webhook", 300, connections, path=WEBHOOK_PATH, deliveries=deliveries)

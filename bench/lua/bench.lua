@@ -12,7 +12,8 @@ local paths = { }
 local deliveries = { }
 local body = nil
 local next_index = 1
-local received = 0
+local accepted = 0
+local unique = 0
 local threads = { }
 local counter = 0
 
@@ -46,9 +47,19 @@ function init(args)
     headers["Content-Type"] = "application/json"
   elseif mode == "webhook" then
     local all = lines(os.getenv("BENCH_DELIVERIES"))
-    for i, line in ipairs(all) do
-      -- thread k (1-based) takes every nthreads-th delivery, so each is sent by exactly one thread.
-      if (i - 1) % nthreads == id - 1 then deliveries[#deliveries + 1] = line end
+    -- Thread k (1-based) takes every nthreads-th svix-id, with all of that id's copies (the list's
+    -- duplicates), so each delivery is sent by exactly one thread and that thread knows how many
+    -- distinct deliveries it must see accepted.
+    local owner = { }
+    local ids = 0
+    for _, line in ipairs(all) do
+      local sid = line:match("^([^\t]+)\t")
+      if owner[sid] == nil then
+        ids = ids + 1
+        owner[sid] = (ids - 1) % nthreads
+        if owner[sid] == id - 1 then unique = unique + 1 end
+      end
+      if owner[sid] == id - 1 then deliveries[#deliveries + 1] = line end
     end
   end
   math.randomseed(id * 7919 + os.time())
@@ -61,7 +72,7 @@ function request()
     return wrk.format("POST", os.getenv("BENCH_PATH"), headers, body)
   end
   -- webhook: each delivery once; once this thread's slice is sent, repeat a random one of it (a
-  -- legitimate duplicate) until the responses for the whole slice are in and the thread stops.
+  -- legitimate duplicate) until every distinct delivery of the slice was accepted (see response()).
   local line
   if next_index <= #deliveries then
     line = deliveries[next_index]
@@ -80,9 +91,18 @@ function request()
 end
 
 function response(status, hdrs, resp_body)
-  if mode == "webhook" then
-    received = received + 1
-    if received >= #deliveries then wrk.thread:stop() end
+  -- Done when every distinct delivery of the slice was accepted (recorded) by the server: each is
+  -- answered "accepted" exactly once, whichever copy got there first; the copies sent meanwhile are
+  -- legitimate redeliveries. Counting responses instead could stop with a delivery still unsent.
+  if mode == "webhook" and status == 200 and resp_body:find('"status"%s*:%s*"accepted"') then
+    accepted = accepted + 1
+    if accepted == unique then
+      -- Tell the bench this thread is done (wrk's main thread sleeps the whole -d otherwise; the
+      -- bench sends SIGINT once every thread has left a marker, and wrk then reports as usual).
+      local marker = io.open(os.getenv("BENCH_OUT") .. ".stopped." .. id, "w")
+      if marker then marker:close() end
+      wrk.thread:stop()
+    end
   end
 end
 
