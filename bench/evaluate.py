@@ -8,6 +8,15 @@ from bench.measure import Measurement
 from bench.report import Target, growth_table
 
 
+def _within_spread(small: Measurement, large: Measurement, key: str) -> bool:
+    """True when the two points' run ranges overlap: each point's runs alone differ by as much."""
+    a = [float(r[key]) for r in small.runs if r.get(key) is not None]
+    b = [float(r[key]) for r in large.runs if r.get(key) is not None]
+    if len(a) < 2 or len(b) < 2:
+        return False
+    return min(b) <= max(a) and min(a) <= max(b)
+
+
 def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
@@ -98,25 +107,34 @@ def evaluate(
     if small and large:
         extras.extend(growth_table(small, large))
         costs: dict[str, float] = {}
+        noisy: dict[str, bool] = {}
         for key, title in (("hot", "hot polling"), ("create", "create")):
             a, b = small[key], large[key]
             if a.rps:
                 ratios[b.name] = f"{b.rps / a.rps:.2f}x of @{small['rows']:,}"
             # Growth "costs" a path when it serves fewer requests/s or needs more CPU per request;
-            # CPU ms/req is the steadier of the two on a shared machine, so both are judged.
+            # both are judged.
             costs[f"{title} req/s"] = 1 - b.rps / a.rps if a.rps else 0.0
             costs[f"{title} CPU/req"] = b.cpu_ms / a.cpu_ms - 1 if a.cpu_ms else 0.0
+            # A difference no larger than the spread between the runs of one point (same size, same
+            # code, a minute apart) is not a measured cost: the runs alternate between the points,
+            # so a real cost would show as a gap between the two points' ranges, not inside them.
+            noisy[f"{title} req/s"] = _within_spread(a, b, "rps")
+            noisy[f"{title} CPU/req"] = _within_spread(a, b, "cpu_ms_per_req")
         dash = {n: v for n, v in large["dashboard"].items() if isinstance(v, int | float)}
         dash_small = [v for v in small["dashboard"].values() if isinstance(v, int | float)]
         worst = max(dash.items(), key=lambda kv: kv[1], default=("-", 0.0))
         worst_all = max([worst[1], *dash_small])
         measured = bool(dash) and "error" not in large["dashboard"] and "error" not in small["dashboard"]
+        missed = [n for n, c in costs.items() if c >= 0.10]
         targets.append(Target(
             f"growth {small['rows']:,} -> {large['rows']:,} splits",
             "< 10 % cost on hot paths; each dashboard query < 100 ms",
-            ", ".join(f"{n} {c:+.1%} cost" for n, c in costs.items())
+            ", ".join(f"{n} {c:+.1%} cost{' (within run spread)' if c >= 0.10 and noisy[n] else ''}"
+                      for n, c in costs.items())
             + f"; slowest dashboard query @ {large['rows']:,}: {worst[0]} {worst[1]:.1f} ms",
-            None if not measured else all(c < 0.10 for c in costs.values()) and worst_all < 100,
+            None if not measured else not missed and worst_all < 100,
+            within_noise=bool(missed) and all(noisy[n] for n in missed) and worst_all < 100,
         ))  # fmt: skip
     else:
         targets.append(Target("growth", "< 10 % cost; dashboard < 100 ms", "-", None))
