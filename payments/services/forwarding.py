@@ -37,6 +37,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -88,19 +89,24 @@ def backoff(attempts: int) -> timedelta:
 # --- enqueue and the advisory Redis lock ---------------------------------------------------------
 
 
+def publish_quietly(task: Any, *args: int, failure_event: str, **context: Any) -> bool:
+    """Publish ``task(*args)`` with the bounded publish retry policy. Never raises: any broker or
+    transport error is logged as ``failure_event`` (with ``context``) and answered False. Callers publish
+    only what PostgreSQL already holds, so a lost publish loses nothing: the reconciler finds the work."""
+    try:
+        task.apply_async(args=args, retry=True, retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY)
+    except Exception as exc:  # any broker/transport error
+        log.error(failure_event, **context, error=type(exc).__name__)
+        return False
+    return True
+
+
 def enqueue_forward(split_id: int) -> bool:
     """Publish ``forward_split_task(split_id)``. Never raises: with the broker down the publish gives up
     after the bounded retry policy and the split waits in PostgreSQL for the reconciler."""
     from payments.tasks.forwarding import forward_split_task
 
-    try:
-        forward_split_task.apply_async(
-            args=(split_id,), retry=True, retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY
-        )
-    except Exception as exc:  # any broker/transport error: PostgreSQL holds the state, nothing is lost
-        log.error("forwarding.enqueue_failed", split_id=split_id, error=type(exc).__name__)
-        return False
-    return True
+    return publish_quietly(forward_split_task, split_id, failure_event="forwarding.enqueue_failed", split_id=split_id)
 
 
 def _lock_key(payment_hash: str) -> str:

@@ -45,7 +45,7 @@ from blinkpos.logging import get_logger
 from payments.models import PaymentSplit, WebhookDelivery
 from payments.models.inbound import DELIVERY_QUEUED
 from payments.services.detection import PAID_OUTCOMES, detect
-from payments.services.forwarding import forward_split
+from payments.services.forwarding import forward_split, publish_quietly
 from payments.wallet.types import preimage_matches
 
 log = get_logger(__name__)
@@ -214,14 +214,9 @@ def publish_delivery(delivery_id: int) -> bool:
     up after the bounded retry policy and the row waits, ``queued``, for the reconciler's sweep."""
     from payments.tasks.forwarding import webhook_delivery_task
 
-    try:
-        webhook_delivery_task.apply_async(
-            args=(delivery_id,), retry=True, retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY
-        )
-    except Exception as exc:  # any broker/transport error: PostgreSQL holds the delivery, nothing is lost
-        log.error("webhook.publish_failed", delivery_id=delivery_id, error=type(exc).__name__)
-        return False
-    return True
+    return publish_quietly(
+        webhook_delivery_task, delivery_id, failure_event="webhook.publish_failed", delivery_id=delivery_id
+    )
 
 
 def webhook_receive(*, body: bytes, headers: Mapping[str, str], source_ip: str | None) -> WebhookAck:

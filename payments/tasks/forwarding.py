@@ -23,18 +23,26 @@ __all__ = ["forward_split_task", "payment_check_task", "reconcile_task", "webhoo
 # services already recorded, or a bug a retry would only repeat.
 _TRANSIENT = (WalletUnavailable, OperationalError)
 
+# The policy of every task that sends money (forward_split_task, webhook_delivery_task): acks_late +
+# reject_on_worker_lost (a killed worker's message is redelivered and the idempotent forward resumes),
+# the transient retries above, and the hard limit the reconciler's SENDING_STALE_SECONDS (180 s) is
+# derived from.
+_SENDS_MONEY: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": _TRANSIENT,
+    "retry_backoff": 5,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 8,
+    "soft_time_limit": 100,
+    "time_limit": 120,
+}
+
 
 @shared_task(
     name="payments.tasks.forwarding.forward_split_task",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=_TRANSIENT,
-    retry_backoff=5,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=8,
-    soft_time_limit=100,
-    time_limit=120,
+    **_SENDS_MONEY,
 )
 def forward_split_task(split_id: int) -> str:
     from payments.services.forwarding import forward_split
@@ -43,21 +51,11 @@ def forward_split_task(split_id: int) -> str:
 
 
 # The webhook's worker half: detection for one recorded delivery, then the forward of its split in the
-# same task (one hop instead of two). It sends money, so it carries forward_split_task's exact policy:
-# acks_late + reject_on_worker_lost (a killed worker's message is redelivered; the rerun finds the
-# delivery final and resumes the idempotent forward), the same transient retries, and the same hard
-# limit the reconciler's SENDING_STALE_SECONDS (180 s) is derived from.
+# same task (one hop instead of two). It sends money, so it carries forward_split_task's policy (a
+# redelivered message finds the delivery final and resumes the idempotent forward).
 @shared_task(
     name="payments.tasks.forwarding.webhook_delivery_task",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=_TRANSIENT,
-    retry_backoff=5,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=8,
-    soft_time_limit=100,
-    time_limit=120,
+    **_SENDS_MONEY,
 )
 def webhook_delivery_task(delivery_id: int) -> str:
     from payments.services.webhooks import delivery_process
