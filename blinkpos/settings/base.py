@@ -156,6 +156,8 @@ CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The periodic jobs each app declares in code (blinkpos/beat.py syncs them into the scheduler's tables).
+BEAT_SCHEDULE_MODULES = ["payments.tasks.schedule.JOBS", "analytics.schedule.JOBS"]
 # acks_late is NOT global: only the forwarding tasks, which are idempotent by database state, set it
 # (payments/tasks/forwarding.py). A task that is not must not be redelivered after a worker dies.
 CELERY_TASK_ACKS_LATE = False

@@ -82,7 +82,7 @@ ALTER TABLE system_metrics ALTER COLUMN metadata DROP DEFAULT;
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments", "0003_h6_payout_queue"),
+        ("payments", "0003_payout_queue"),
         ("analytics", "0001_initial"),
     ]
 

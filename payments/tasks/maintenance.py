@@ -1,4 +1,4 @@
-"""Maintenance tasks run by Celery beat (schedule: ``analytics/migrations/0002_h5_beat_schedule.py``).
+"""Maintenance tasks run by Celery beat (schedule: ``payments/tasks/schedule.py``).
 
 No arguments; each calls one service that is safe to run twice or concurrently. Explicit time limits:
 a job that overruns is stopped rather than piling up behind the next beat tick. ``snapshot_metrics``

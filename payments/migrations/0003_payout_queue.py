@@ -4,6 +4,8 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
+    # Renamed from a name carrying a ticket tag; databases that applied the old name treat this one as applied.
+    replaces = [('payments', '0003_h6_payout_queue')]
 
     dependencies = [
         ('payments', '0002_database_rules_and_views'),

@@ -1,0 +1,35 @@
+"""The payments app's periodic jobs (synced into django-celery-beat by ``blinkpos.beat``)."""
+
+from __future__ import annotations
+
+from blinkpos.beat import ScheduledJob
+
+JOBS = [
+    ScheduledJob(
+        name="expire_old_payments",
+        task="payments.tasks.maintenance.expire_old_payments_task",
+        every_seconds=60,
+        expire_seconds=55,
+        description="Pending splits past expires_at become expired (a late payment still wins).",
+    ),
+    ScheduledJob(
+        name="reconcile",
+        task="payments.tasks.forwarding.reconcile_task",
+        every_seconds=20,
+        expire_seconds=18,
+        description="Poll unpaid invoices, resolve pending/unknown legs, resume stuck forwards.",
+    ),
+    ScheduledJob(
+        name="cleanup_old_data",
+        task="payments.tasks.maintenance.cleanup_old_data_task",
+        at_hour=3,
+        at_minute=30,
+        description="Delete system_metrics and non-financial events past retention (never money rows).",
+    ),
+    ScheduledJob(
+        name="check_recipients",
+        task="payments.tasks.maintenance.check_recipients_task",
+        at_hour=4,
+        description="Resolve every active staff and merchant wallet; flag those that no longer resolve.",
+    ),
+]
