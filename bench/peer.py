@@ -1,6 +1,6 @@
 """The side-by-side peer: LNbits (FakeWallet funding source, SQLite, one uvicorn process) on loopback.
 
-Follows /work/shared/bench/LNBITS.md: its own venv under .local/lnbits-venv (installed on demand,
+Set up as docs/PERFORMANCE.md ("The LNbits peer") describes: its own venv under .local/lnbits-venv (installed on demand,
 never a project dependency), ``bitstring<5`` pinned next to it, a fixed BTC price served by a stub
 on loopback (offline, every invoice would otherwise stall on the price lookup), the rate limiter
 opened wide, first-install done over HTTP, then one wallet whose invoice key the load uses.

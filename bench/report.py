@@ -51,7 +51,7 @@ def table(sections: list[tuple[str, list[Measurement]]], ratios: dict[str, str])
 
 
 def targets_text(targets: list[Target]) -> str:
-    lines = ["Targets (issue 8):"]
+    lines = ["Targets:"]
     for t in targets:
         lines.append(f"  [{t.verdict():>12}] {t.name}: {t.figure} (goal {t.goal})")
     return "\n".join(lines)
