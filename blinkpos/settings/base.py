@@ -119,7 +119,6 @@ CACHE_TTLS: dict[str, int] = {
     "tip_max": 24 * 60 * 60,
     "lock": 5 * 60,
     "ratelimit": 60 * 60,
-    "stats": 60 * 60,
     "prices": 2 * 60,
 }
 CACHE_TTLS.update({k: int(v) for k, v in json.loads(env.str("CACHE_TTLS_JSON", default="{}")).items()})
