@@ -1,27 +1,18 @@
-"""Reads for the operators' landing page in the admin: the PostgreSQL views, hot-store and queue health.
-
-Each block is read on its own and a failing one (Redis away, the broker unreachable) is reported in
-place instead of failing the whole page: the page is most needed when something is down.
+"""Platform-wide payment statistics for operators, read from the PostgreSQL views
+(``payment_statistics``, ``active_payments``, ``top_tip_recipients``): today, the rolling 24 hours,
+a daily series, open payments and the top tip recipients. Days here are UTC days, as in the views.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-import redis
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from analytics.dashboard.charts import Series, bar_chart
-from blinkpos import health
-from blinkpos.logging import get_logger
 from payments.models import PaymentSplit, SplitStatus
-
-log = get_logger(__name__)
 
 CHART_DAYS = 14
 
@@ -77,58 +68,3 @@ def active_payments(limit: int = 20) -> dict[str, Any]:
 
 def top_tip_recipients(limit: int = 10) -> list[dict[str, Any]]:
     return _rows("SELECT * FROM top_tip_recipients LIMIT %s", [limit])
-
-
-def queue_depths() -> dict[str, int]:
-    """Messages waiting in each Celery queue (Redis lists named after the queue on the broker)."""
-    names = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery") or "celery"}
-    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
-        if isinstance(route, dict) and route.get("queue"):
-            names.add(route["queue"])
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        return {name: int(client.llen(name)) for name in sorted(names)}
-    finally:
-        client.close()
-
-
-def alerts() -> list[Any]:
-    from analytics.selectors import active_alerts
-
-    return list(active_alerts())
-
-
-def _safe(name: str, fn: Callable[[], Any]) -> dict[str, Any]:
-    try:
-        return {"ok": True, "value": fn()}
-    except Exception as exc:  # one broken block must not hide the rest of the page
-        log.warning("ops_overview_block_failed", block=name, error=type(exc).__name__)
-        return {"ok": False, "error": type(exc).__name__}
-
-
-def ops_overview() -> dict[str, Any]:
-    """Everything the admin landing page shows, each block wrapped as ``{"ok", "value" | "error"}``."""
-    series = _safe("daily", daily_series)
-    chart = None
-    if series["ok"]:
-        days = series["value"]
-        chart = bar_chart(
-            labels=[d["date"].strftime("%d %b") for d in days],
-            series=[
-                Series(name="volume", values=[d["volume"] for d in days]),
-                Series(name="tips", values=[d["tips"] for d in days]),
-            ],
-            title="Completed volume and tips per day",
-        )
-    return {
-        "today": _safe("today", statistics_today),
-        "last_24h": _safe("24h", statistics_24h),
-        "active": _safe("active", active_payments),
-        "top_recipients": _safe("top", top_tip_recipients),
-        "hot_store": _safe("hot_store", health.hot_store_stats),
-        "components": _safe("components", health.components),
-        "pool": _safe("pool", health.pool_stats),
-        "queues": _safe("queues", queue_depths),
-        "alerts": _safe("alerts", alerts),
-        "daily_chart": chart,
-    }

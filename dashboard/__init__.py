@@ -1,1 +1,5 @@
-"""The merchant dashboard (web POS, transactions, tips, reports, settings) and the back-office overview."""
+"""The merchant's web app: POS page, transactions, tips, reports, settings, staff and terminals.
+
+Its views call ``payments`` services for every write and ``analytics`` for the figures they show;
+nothing in ``payments`` or ``analytics`` imports from here.
+"""

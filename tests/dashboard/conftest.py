@@ -1,16 +1,12 @@
-"""Fixtures for the merchant dashboard: two merchants (for isolation checks) with logged-in clients."""
+"""Fixtures for the merchant web app: two merchants (for isolation checks) with logged-in clients."""
 
 from __future__ import annotations
 
-import secrets
-from datetime import timedelta
-
 import pytest
 from django.test import Client
-from django.utils import timezone
 
-from payments.models import LegStatus, Merchant, PaymentSplit, SplitStatus
-from tests.factories import MerchantFactory, PaymentLegFactory, PaymentSplitFactory, StaffFactory, UserFactory
+from payments.models import Merchant
+from tests.factories import MerchantFactory, StaffFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
 
@@ -37,36 +33,6 @@ def csrf_client_a(merchant: Merchant) -> Client:
     client = Client(enforce_csrf_checks=True)
     client.force_login(merchant.user)
     return client
-
-
-def paid_split(
-    merchant: Merchant, *, staff: object = None, tip: int = 200, base: int = 1800, **kw: object
-) -> PaymentSplit:
-    """A paid, forwarded sale with a merchant leg and (when staff is given) a succeeded tip leg."""
-    split = PaymentSplitFactory(
-        merchant=merchant,
-        base_amount=base,
-        tip_amount=tip,
-        status=kw.pop("status", SplitStatus.COMPLETED),
-        paid_at=kw.pop("paid_at", timezone.now() - timedelta(minutes=5)),
-        staff=staff,
-        tip_recipient=getattr(staff, "blink_username", ""),
-        **kw,
-    )
-    PaymentLegFactory(split=split, amount=base, status=LegStatus.SUCCEEDED)
-    if staff is not None and tip:
-        PaymentLegFactory(
-            split=split,
-            kind="tip",
-            staff=staff,
-            recipient_username=staff.blink_username,  # type: ignore[attr-defined]
-            recipient_wallet_id=staff.wallet_id,  # type: ignore[attr-defined]
-            amount=tip,
-            status=LegStatus.SUCCEEDED,
-            payment_hash=secrets.token_hex(32),
-            preimage=secrets.token_hex(32),
-        )
-    return split
 
 
 @pytest.fixture
