@@ -1,9 +1,5 @@
-"""Back office: system metrics (filterable, with a chart) and the operators' landing page.
-
-The landing page is Django's admin index with an overview above the app list: today's and 24 h
-statistics from the ``payment_statistics`` view, active payments, top tip recipients, hot-store hit
-ratio, Celery queue depth, component health, alerts and 14-day charts (``analytics.dashboard.ops``).
-"""
+"""Back office: system metrics, filterable, with a chart of the filtered metric over time. (The
+operators' landing page is the site's, in ``blinkpos/admin.py``.)"""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from analytics.dashboard.charts import Series, bar_chart
+from analytics.charts import Series, bar_chart
 from analytics.models import SystemMetric
 from payments.admin.common import ReadOnlyAdmin
 
@@ -42,22 +38,3 @@ class SystemMetricAdmin(ReadOnlyAdmin):
                 )
             response.context_data["metric_chart_name"] = name
         return response
-
-
-# --- the landing page ---------------------------------------------------------------------------
-admin.site.site_header = "BlinkPOS back office"
-admin.site.site_title = "BlinkPOS back office"
-admin.site.index_title = "Overview"
-admin.site.index_template = "admin/blinkpos_index.html"
-_default_index = admin.site.index
-
-
-def _index_with_overview(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-    from analytics.dashboard.ops import ops_overview
-
-    return _default_index(request, {**ops_overview(), **(extra_context or {})})
-
-
-# AdminSite builds its URLs from ``self.index`` when the URLconf loads (after autodiscover), so replacing
-# the bound method on the default site is enough; no custom AdminSite class has to be configured.
-admin.site.index = _index_with_overview  # type: ignore[method-assign,assignment]

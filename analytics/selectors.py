@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from analytics.models import SystemMetric
-from analytics.services.metrics import ALERT_METRIC, SNAPSHOT_MARKER, STATS_REPAIRED_METRIC
+from analytics.services.metrics import ALERT_METRIC, SNAPSHOT_MARKER
 
 # A snapshot older than this means beat or the worker is not running: that is itself an alert.
 STALE_AFTER = timedelta(minutes=5)
@@ -74,7 +74,3 @@ def latest_metrics() -> dict[str, dict[str, Any]]:
         }
         for r in rows
     }
-
-
-def recent_stats_repairs(*, limit: int = 20) -> list[SystemMetric]:
-    return list(SystemMetric.objects.filter(metric_name=STATS_REPAIRED_METRIC).order_by("-timestamp")[:limit])

@@ -177,7 +177,7 @@ def storage_health(request: HttpRequest) -> HttpResponse:
             "hit_ratio_window": collected.hit_ratio_window,
             "unflushed": store.unflushed_counts(),
             "active_splits": sum(collected.payments_open.get(s, 0) for s in ("pending", "paid", "processing")),
-            "ttl_seconds": {k: settings.CACHE_TTLS[k] for k in ("tip", "tip_max", "stats")},
+            "ttl_seconds": {k: settings.CACHE_TTLS[k] for k in ("tip", "tip_max")},
         },
         "last24Hours": _last_24h(collected),
         "pool": collected.pool,

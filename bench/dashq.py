@@ -33,7 +33,7 @@ def main(merchant_id: int | None = None) -> dict[str, float]:
     import django
 
     django.setup()
-    from analytics.dashboard import ops, selectors
+    from analytics import merchant_reports, platform_statistics
     from bench.growth import HISTORY_MERCHANT
     from payments.models import Merchant
 
@@ -42,13 +42,13 @@ def main(merchant_id: int | None = None) -> dict[str, float]:
     else:
         merchant = Merchant.objects.get(pk=merchant_id)
     return {
-        "statistics: today (payment_statistics view)": _time(ops.statistics_today),
-        "statistics: 14-day series (payment_statistics view)": _time(ops.daily_series),
-        "statistics: rolling 24 h aggregate": _time(ops.statistics_24h),
-        "statistics: active payments": _time(ops.active_payments),
-        "statistics: merchant daily totals (14 d)": _time(lambda: selectors.daily_totals(merchant=merchant)),
-        "top recipients: top_tip_recipients view": _time(ops.top_tip_recipients),
-        "top recipients: merchant tips by staff": _time(lambda: selectors.tips_by_staff(merchant=merchant)),
+        "statistics: today (payment_statistics view)": _time(platform_statistics.statistics_today),
+        "statistics: 14-day series (payment_statistics view)": _time(platform_statistics.daily_series),
+        "statistics: rolling 24 h aggregate": _time(platform_statistics.statistics_24h),
+        "statistics: active payments": _time(platform_statistics.active_payments),
+        "statistics: merchant daily totals (14 d)": _time(lambda: merchant_reports.daily_totals(merchant=merchant)),
+        "top recipients: top_tip_recipients view": _time(platform_statistics.top_tip_recipients),
+        "top recipients: merchant tips by staff": _time(lambda: merchant_reports.tips_by_staff(merchant=merchant)),
     }
 
 

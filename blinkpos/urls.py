@@ -20,7 +20,7 @@ urlpatterns = [
     path("", include("analytics.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     # The merchant dashboard and web POS (login at /login/); last, since it owns the site root.
-    path("", include("analytics.dashboard.urls")),
+    path("", include("dashboard.urls")),
 ]
 
 # The benchmark suite's floor views (bench/floor_views.py), only when the bench starts the server.

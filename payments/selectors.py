@@ -39,9 +39,11 @@ def split_list(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     staff_id: int | None = None,
+    search: str = "",
 ) -> QuerySet[PaymentSplit]:
     """The merchant's splits, newest first. ``created_to`` is exclusive; ``staff_id`` matches a split
-    whose tip went to that person directly or through a team profile."""
+    whose tip went to that person directly or through a team profile; ``search`` matches the start of
+    the payment hash (any case) or part of the memo or of the tip recipient's username."""
     qs = PaymentSplit.objects.filter(merchant_id=merchant_id)
     if status:
         qs = qs.filter(status=status)
@@ -52,6 +54,10 @@ def split_list(
     if staff_id is not None:
         tip_leg = PaymentLeg.objects.filter(split=OuterRef("pk"), staff_id=staff_id)
         qs = qs.filter(Q(staff_id=staff_id) | Q(Exists(tip_leg)))
+    if search:
+        qs = qs.filter(
+            Q(payment_hash__startswith=search.lower()) | Q(memo__icontains=search) | Q(tip_recipient__icontains=search)
+        )
     return qs.order_by("-created_at", "-id")
 
 

@@ -124,3 +124,33 @@ class PaymentLegFactory(factory.django.DjangoModelFactory):
     recipient_wallet_id = factory.LazyAttribute(lambda o: o.split.merchant.wallet_id)
     amount = factory.LazyAttribute(lambda o: o.split.base_amount)
     status = LegStatus.PLANNED
+
+
+def paid_split(
+    merchant: Merchant, *, staff: object = None, tip: int = 200, base: int = 1800, **kw: object
+) -> PaymentSplit:
+    """A paid, forwarded sale with a merchant leg and (when staff is given) a succeeded tip leg."""
+    split = PaymentSplitFactory(
+        merchant=merchant,
+        base_amount=base,
+        tip_amount=tip,
+        status=kw.pop("status", SplitStatus.COMPLETED),
+        paid_at=kw.pop("paid_at", timezone.now() - timedelta(minutes=5)),
+        staff=staff,
+        tip_recipient=getattr(staff, "blink_username", ""),
+        **kw,
+    )
+    PaymentLegFactory(split=split, amount=base, status=LegStatus.SUCCEEDED)
+    if staff is not None and tip:
+        PaymentLegFactory(
+            split=split,
+            kind="tip",
+            staff=staff,
+            recipient_username=staff.blink_username,  # type: ignore[attr-defined]
+            recipient_wallet_id=staff.wallet_id,  # type: ignore[attr-defined]
+            amount=tip,
+            status=LegStatus.SUCCEEDED,
+            payment_hash=secrets.token_hex(32),
+            preimage=secrets.token_hex(32),
+        )
+    return split

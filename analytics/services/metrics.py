@@ -323,7 +323,7 @@ def stats_refresh_record(*, repair: bool = True) -> Any:
     """The scheduled ``refresh_stats``: verify/repair tip stats (payments) and record what was repaired."""
     from payments.services.tip_stats import tip_stats_refresh
 
-    result = tip_stats_refresh(repair=repair, write_cache=repair)
+    result = tip_stats_refresh(repair=repair)
     if result.repairs and repair:
         metric_record(
             name=STATS_REPAIRED_METRIC,

@@ -24,6 +24,9 @@ ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "loca
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # Site-wide templates and static files (the admin landing page, the admin CSS); first, so its
+    # admin template overrides win over the admin's own.
+    "blinkpos.apps.BlinkposConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -36,6 +39,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "payments.apps.PaymentsConfig",
     "analytics.apps.AnalyticsConfig",
+    "dashboard.apps.DashboardConfig",
 ]
 
 MIDDLEWARE = [
@@ -48,7 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "analytics.dashboard.csp.ContentSecurityPolicyMiddleware",
+    "blinkpos.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "blinkpos.urls"
@@ -58,7 +62,7 @@ ASGI_APPLICATION = "blinkpos.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -119,7 +123,6 @@ CACHE_TTLS: dict[str, int] = {
     "tip_max": 24 * 60 * 60,
     "lock": 5 * 60,
     "ratelimit": 60 * 60,
-    "stats": 60 * 60,
     "prices": 2 * 60,
 }
 CACHE_TTLS.update({k: int(v) for k, v in json.loads(env.str("CACHE_TTLS_JSON", default="{}")).items()})

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-# CSS classes defined in analytics/static/analytics/admin.css; colours only, the text says the status.
+# CSS classes defined in blinkpos/static/blinkpos/admin.css; colours only, the text says the status.
 STATUS_TONES = {
     "pending": "info",
     "paid": "info",
@@ -50,7 +50,7 @@ class AdminStylesMixin:
     """Adds the back office stylesheet (status colours, dashboard cards) to an admin's pages."""
 
     class Media:
-        css = {"all": ("analytics/admin.css",)}
+        css = {"all": ("blinkpos/admin.css",)}
 
 
 class ReadOnlyAdmin(AdminStylesMixin, admin.ModelAdmin):

@@ -1,4 +1,4 @@
-"""Tip recipient statistics: verified against the legs, repaired, rebuilt, and cached.
+"""Tip recipient statistics: verified against the legs, repaired and rebuilt.
 
 ``tip_recipient_stats`` is updated by the forwarder in the same transaction as a tip leg's success.
 This module is the safety net: it recomputes each recipient's figures from the succeeded tip legs
@@ -7,27 +7,22 @@ row lock. The forwarder's own update takes the same row lock, so a tip that succ
 runs is counted exactly once (either the refresh sees the committed leg, or the forwarder increments
 after the refresh committed).
 
-It also keeps the ``stats:recipient:{username}`` and ``stats:daily:{date}`` cache keys (DESIGN §4)
-fresh: JSON strings with the configured ``stats`` TTL.
+The figures live in PostgreSQL only. Their readers (the ``top_tip_recipients`` view behind the admin
+overview) read them there, a handful of rows; a Redis copy would only add a second truth to invalidate.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Min, Q, Sum
-from django.utils import timezone
-from django_redis import get_redis_connection
-from redis.exceptions import RedisError
+from django.db.models import Count, Max, Min, Sum
 
 from blinkpos.logging import get_logger
-from payments.models import LegStatus, PaymentLeg, PaymentSplit, SplitStatus, TipRecipientStats
+from payments.models import LegStatus, PaymentLeg, TipRecipientStats
 
 log = get_logger(__name__)
 
@@ -38,8 +33,6 @@ STATS_FIELDS = (
     "first_tip_received_at",
     "last_tip_received_at",
 )
-RECIPIENT_KEY = "stats:recipient:{username}"
-DAILY_KEY = "stats:daily:{date}"
 CENT = Decimal("0.01")
 
 
@@ -58,7 +51,6 @@ class StatsRefreshResult:
     recipients: int = 0
     repairs: list[Repair] = field(default_factory=list)
     dry_run: bool = False
-    cache_keys_written: int = 0
 
     @property
     def repaired(self) -> int:
@@ -137,7 +129,7 @@ def recipient_stats_verify(*, username: str, repair: bool) -> Repair | None:
     return Repair(username=username, before=_jsonable(before), after=_jsonable(expected))
 
 
-def tip_stats_refresh(*, repair: bool = True, write_cache: bool = True) -> StatsRefreshResult:
+def tip_stats_refresh(*, repair: bool = True) -> StatsRefreshResult:
     """Verify every recipient (those with succeeded tip legs and those with a stats row) and, with
     ``repair``, fix drift. Safe to run twice or concurrently: a second run finds nothing to repair."""
     result = StatsRefreshResult(dry_run=not repair)
@@ -154,15 +146,7 @@ def tip_stats_refresh(*, repair: bool = True, write_cache: bool = True) -> Stats
                 before_count=fixed.before.get("total_tips_count"),
                 after_count=fixed.after.get("total_tips_count"),
             )
-    if write_cache:
-        result.cache_keys_written = stats_cache_refresh()
-    log.info(
-        "tip_stats.refreshed",
-        recipients=result.recipients,
-        repaired=result.repaired,
-        dry_run=result.dry_run,
-        cache_keys=result.cache_keys_written,
-    )
+    log.info("tip_stats.refreshed", recipients=result.recipients, repaired=result.repaired, dry_run=result.dry_run)
     return result
 
 
@@ -170,48 +154,3 @@ def tip_stats_rebuild() -> StatsRefreshResult:
     """Rebuild every row from the legs (the seed's ``update_tip_recipient_stats()``). Row by row under
     lock, so it is the same operation as a repair of every recipient."""
     return tip_stats_refresh(repair=True)
-
-
-# --- cache keys ---------------------------------------------------------------------------------
-
-
-def daily_stats(day: date) -> dict[str, Any]:
-    """One UTC day's figures, as in the ``payment_statistics`` view."""
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    qs = PaymentSplit.objects.filter(created_at__gte=start, created_at__lt=start + timedelta(days=1))
-    completed = Q(status=SplitStatus.COMPLETED)
-    agg = qs.aggregate(
-        total_payments=Count("id"),
-        completed_payments=Count("id", filter=completed),
-        pending_payments=Count("id", filter=Q(status=SplitStatus.PENDING)),
-        processing_payments=Count("id", filter=Q(status__in=[SplitStatus.PAID, SplitStatus.PROCESSING])),
-        failed_payments=Count("id", filter=Q(status=SplitStatus.FAILED)),
-        expired_payments=Count("id", filter=Q(status=SplitStatus.EXPIRED)),
-        total_volume=Sum("total_amount", filter=completed),
-        total_base=Sum("base_amount", filter=completed),
-        total_tips=Sum("tip_amount", filter=completed),
-    )
-    return {"date": day.isoformat(), **{k: int(v or 0) for k, v in agg.items()}}
-
-
-def stats_cache_refresh(*, days: int = 2) -> int:
-    """Rewrite ``stats:recipient:*`` for every recipient and ``stats:daily:*`` for the last ``days``
-    UTC days. A Redis error is logged and skipped: these keys are a cache, PostgreSQL is the truth."""
-    ttl = int(settings.CACHE_TTLS["stats"])
-    values: dict[str, str] = {}
-    for row in TipRecipientStats.objects.all().iterator(chunk_size=1000):
-        key = RECIPIENT_KEY.format(username=row.recipient_username)
-        values[key] = json.dumps({"username": row.recipient_username, **_jsonable(_current(row))})
-    today = timezone.now().astimezone(UTC).date()
-    for offset in range(days):
-        day = today - timedelta(days=offset)
-        values[DAILY_KEY.format(date=day.isoformat())] = json.dumps(daily_stats(day))
-    try:
-        pipe = get_redis_connection("default").pipeline(transaction=False)
-        for key, value in values.items():
-            pipe.set(key, value, ex=ttl)
-        pipe.execute()
-    except RedisError as exc:
-        log.warning("tip_stats.cache_write_failed", error=type(exc).__name__, keys=len(values))
-        return 0
-    return len(values)

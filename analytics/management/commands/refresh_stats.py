@@ -12,8 +12,8 @@ from payments.management.commands.update_tip_recipient_stats import write_report
 
 class Command(BaseCommand):
     help = (
-        "Verify tip_recipient_stats against the succeeded tip legs, repair drift (recorded as a "
-        "stats_repaired metric) and refresh the stats:* cache keys."
+        "Verify tip_recipient_stats against the succeeded tip legs and repair drift (recorded as a "
+        "stats_repaired metric)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

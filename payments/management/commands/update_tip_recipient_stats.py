@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["verify"]:
-            result = tip_stats_refresh(repair=False, write_cache=False)
+            result = tip_stats_refresh(repair=False)
         elif options["rebuild"]:
             result = tip_stats_rebuild()
         else:
@@ -39,5 +39,3 @@ def write_report(command: BaseCommand, result: StatsRefreshResult) -> None:
             f"{repair.after.get('total_tips_received')} sats, count {repair.before.get('total_tips_count')} -> "
             f"{repair.after.get('total_tips_count')}"
         )
-    if not result.dry_run:
-        command.stdout.write(f"cache keys written: {result.cache_keys_written}")

@@ -19,7 +19,7 @@ def test_pos_page_offers_presets_staff_and_profiles(client_a: Client, merchant: 
     body = client_a.get(reverse("dashboard:pos")).content.decode()
     assert 'data-tip="15"' in body and "Dana" in body and f"profile:{profile.pk}" in body
     assert "Gone" not in body
-    assert "analytics/pos.js" in body
+    assert "dashboard/pos.js" in body
 
 
 def test_create_invoice_in_sats_with_tip_for_staff(

@@ -12,8 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from payments.models import LegStatus, Merchant, PaymentEvent, SplitStatus
-from tests.analytics.dashboard.conftest import paid_split
-from tests.factories import PaymentSplitFactory, StaffFactory
+from tests.factories import PaymentLegFactory, PaymentSplitFactory, StaffFactory, paid_split
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +40,34 @@ def test_transactions_filters_and_search(client_a: Client, merchant: Merchant, s
     assert listed(q="table 7") == [done.payment_hash]
     assert listed(staff=staff_a.pk) == [done.payment_hash]
     assert old.payment_hash not in listed(date_from=(timezone.localdate() - timedelta(days=2)).isoformat())
+
+
+def test_transactions_date_to_search_and_team_tips(client_a: Client, merchant: Merchant, staff_a: object) -> None:
+    # given: a sale late on the last day of the range, one tipped to a team through a leg only, one older
+    late = paid_split(merchant, staff=staff_a)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    type(late).objects.filter(pk=late.pk).update(
+        created_at=timezone.now().replace(hour=23, minute=59) - timedelta(days=1)
+    )
+    team = paid_split(merchant, tip=0)
+    PaymentLegFactory(
+        split=team,
+        kind="tip",
+        staff=staff_a,
+        recipient_username="dana",
+        recipient_wallet_id=staff_a.wallet_id,
+        amount=50,
+    )
+    url = reverse("dashboard:transactions")
+
+    def listed(**params: object) -> list[str]:
+        return [s.payment_hash for s in client_a.get(url, params).context["page"]]
+
+    # then: date_to includes its whole day; staff matches a team leg; search ignores the hash's case
+    assert listed(date_from=yesterday.isoformat(), date_to=yesterday.isoformat()) == [late.payment_hash]
+    assert set(listed(staff=staff_a.pk)) == {late.payment_hash, team.payment_hash}
+    assert listed(q=late.payment_hash[:10].upper()) == [late.payment_hash]
+    assert listed(q="DAN") == [late.payment_hash]  # the split's tip recipient, not a team leg's
 
 
 @pytest.mark.parametrize(

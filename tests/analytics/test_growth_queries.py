@@ -1,6 +1,6 @@
-"""The dashboard reads reshaped for 5 000 000 splits (migration 0006) give the same figures as before
-and can be answered from the new indexes. Plans are checked with sequential scans disabled, so the
-check is about what the indexes can serve, not about timings or table sizes."""
+"""The merchant reports and platform statistics reshaped for 5 000 000 splits (migration 0006) give the
+same figures as before and can be answered from the new indexes. Plans are checked with sequential
+scans disabled, so the check is about what the indexes can serve, not about timings or table sizes."""
 
 from __future__ import annotations
 
@@ -13,12 +13,21 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from analytics.dashboard import ops, selectors
+from analytics import merchant_reports, platform_statistics
 from payments.models import LegStatus, Merchant, PaymentLeg, SplitStatus, Staff
-from tests.analytics.dashboard.conftest import paid_split
-from tests.factories import PaymentLegFactory, PaymentSplitFactory, StaffFactory
+from tests.factories import MerchantFactory, PaymentLegFactory, PaymentSplitFactory, StaffFactory, paid_split
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def merchant() -> Merchant:
+    return MerchantFactory(name="Alice's Cafe")
+
+
+@pytest.fixture
+def other_merchant() -> Merchant:
+    return MerchantFactory(name="Bob's Bar")
 
 
 def _tip_leg(split: Any, staff: Staff | None, amount: int, status: str = LegStatus.SUCCEEDED) -> PaymentLeg:
@@ -42,7 +51,7 @@ def _unfiltered_totals(merchant: Merchant) -> dict[int | None, dict[str, int]]:
             earned=Sum("amount", default=0),
             paid_out=Sum("amount", filter=Q(status=LegStatus.SUCCEEDED), default=0),
             resolved=Sum("amount", filter=Q(status=LegStatus.RESOLVED), default=0),
-            pending=Sum("amount", filter=Q(status__in=selectors.OPEN_LEG_STATUSES), default=0),
+            pending=Sum("amount", filter=Q(status__in=merchant_reports.OPEN_LEG_STATUSES), default=0),
             count=Count("id"),
         )
     }
@@ -65,9 +74,9 @@ def test_tips_by_staff_figures_unchanged_by_the_staff_filter(merchant: Merchant,
     theirs = paid_split(other_merchant, staff=outsider, tip=10)
     _tip_leg(theirs, dana, 700)  # our staff on another merchant's sale: not ours
 
-    rows = {t.staff.pk: t for t in selectors.tips_by_staff(merchant=merchant)}
+    rows = {t.staff.pk: t for t in merchant_reports.tips_by_staff(merchant=merchant)}
 
-    assert [t.staff.display_name for t in selectors.tips_by_staff(merchant=merchant)] == ["Dana", "Eli", "Zed"]
+    assert [t.staff.display_name for t in merchant_reports.tips_by_staff(merchant=merchant)] == ["Dana", "Eli", "Zed"]
     before = _unfiltered_totals(merchant)
     for member in (dana, eli, idle):
         old = before.get(member.pk, {"earned": 0, "paid_out": 0, "resolved": 0, "pending": 0, "count": 0})
@@ -82,7 +91,7 @@ def test_tips_by_staff_figures_unchanged_by_the_staff_filter(merchant: Merchant,
 
 def test_tips_by_staff_for_a_merchant_without_staff_is_empty(merchant: Merchant) -> None:
     paid_split(merchant, staff=None, tip=0)
-    assert selectors.tips_by_staff(merchant=merchant) == []
+    assert merchant_reports.tips_by_staff(merchant=merchant) == []
 
 
 def test_tips_by_staff_date_range_still_applies(merchant: Merchant) -> None:
@@ -90,7 +99,7 @@ def test_tips_by_staff_date_range_still_applies(merchant: Merchant) -> None:
     paid_split(merchant, staff=dana, tip=200, paid_at=timezone.now() - timedelta(days=5))
     paid_split(merchant, staff=dana, tip=70)
     today = timezone.localdate()
-    (row,) = selectors.tips_by_staff(merchant=merchant, date_from=today, date_to=today)
+    (row,) = merchant_reports.tips_by_staff(merchant=merchant, date_from=today, date_to=today)
     assert (row.earned, row.count) == (70, 1)
 
 
@@ -103,7 +112,7 @@ def _plan(sql: str, params: list[Any]) -> str:
 
 
 def test_daily_chart_read_is_index_only_on_the_day_index() -> None:
-    start = timezone.now().date() - timedelta(days=ops.CHART_DAYS - 1)
+    start = timezone.now().date() - timedelta(days=platform_statistics.CHART_DAYS - 1)
     plan = _plan("SELECT date, total_volume, total_tips FROM payment_statistics WHERE date >= %s", [start])
     assert "Index Only Scan using idx_split_created_day" in plan
 
@@ -111,7 +120,7 @@ def test_daily_chart_read_is_index_only_on_the_day_index() -> None:
 def test_daily_series_figures(merchant: Merchant) -> None:
     paid_split(merchant, tip=200, base=1800)
     PaymentSplitFactory(merchant=merchant, status=SplitStatus.EXPIRED, base_amount=5000, tip_amount=0)
-    today = ops.daily_series()[-1]
+    today = platform_statistics.daily_series()[-1]
     assert today["date"] == timezone.now().date() and (today["volume"], today["tips"]) == (2000, 200)
 
 

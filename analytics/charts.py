@@ -1,7 +1,9 @@
 """Small server-rendered SVG bar charts: no JavaScript, no CDN, nothing the CSP has to allow.
 
-Colours come from CSS classes (``bp-series-0``, ``bp-series-1``) in the app's stylesheets; each bar has
-a ``<title>`` so hovering (or a screen reader) gives the exact value.
+Colours come from CSS classes (``bp-series-0``, ``bp-series-1``) in the pages' stylesheets (the
+dashboard's ``dashboard.css``, the admin's ``blinkpos/admin.css``); each bar has a ``<title>`` so
+hovering (or a screen reader) gives the exact value. Used by the merchant web app's charts page, the
+admin landing page and the system-metrics admin.
 """
 
 from __future__ import annotations

@@ -11,17 +11,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from analytics.dashboard.access import merchant_required
-from analytics.dashboard.charts import Series, bar_chart
-from analytics.dashboard.forms import DayForm, PeriodForm, TransactionFilterForm
-from analytics.dashboard.selectors import (
-    daily_totals,
-    end_of_day,
-    split_detail,
-    split_list,
-    staff_statement,
-    tips_by_staff,
-)
+from analytics.charts import Series, bar_chart
+from analytics.merchant_reports import daily_totals, day_bounds, end_of_day, staff_statement, tips_by_staff
+from dashboard.access import merchant_required
+from dashboard.forms import DayForm, PeriodForm, TransactionFilterForm
+from dashboard.selectors import split_detail, staff_get
+from payments import selectors
 from payments.admin.common import csv_response
 from payments.models import Merchant, PaymentSplit
 
@@ -62,11 +57,12 @@ def _filtered(request: HttpRequest, merchant: Merchant) -> tuple[TransactionFilt
     if request.GET and not form.is_valid():
         return form, None
     data = form.cleaned_data if request.GET else {}
-    qs = split_list(
-        merchant=merchant,
+    date_from, date_to = data.get("date_from"), data.get("date_to")
+    qs = selectors.split_list(
+        merchant_id=merchant.pk,
         status=data.get("status") or "",
-        date_from=data.get("date_from"),
-        date_to=data.get("date_to"),
+        created_from=day_bounds(date_from)[0] if date_from else None,
+        created_to=day_bounds(date_to)[1] if date_to else None,  # the whole last day
         staff_id=data["staff"].pk if data.get("staff") else None,
         search=(data.get("q") or "").strip(),
     )
@@ -129,7 +125,8 @@ def tips(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 @merchant_required
 def statement(request: HttpRequest, merchant: Merchant, staff_id: int) -> HttpResponse:
     form, date_from, date_to = _period(request)
-    data = staff_statement(merchant=merchant, staff_id=staff_id, date_from=date_from, date_to=date_to)
+    staff = staff_get(merchant=merchant, staff_id=staff_id)
+    data = staff_statement(merchant=merchant, staff=staff, date_from=date_from, date_to=date_to)
     if request.GET and not form.is_valid():
         return _bad_filters(request, "dashboard/statement.html", {"nav": "tips", "form": form, **data})
     return render(
@@ -143,7 +140,8 @@ def statement_csv(request: HttpRequest, merchant: Merchant, staff_id: int) -> Ht
     form, date_from, date_to = _period(request)
     if request.GET and not form.is_valid():
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
-    data = staff_statement(merchant=merchant, staff_id=staff_id, date_from=date_from, date_to=date_to)
+    staff = staff_get(merchant=merchant, staff_id=staff_id)
+    data = staff_statement(merchant=merchant, staff=staff, date_from=date_from, date_to=date_to)
     return csv_response(f"tips-{data['staff'].blink_username}.csv", STATEMENT_COLUMNS, data["legs"])
 
 

@@ -16,15 +16,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics.dashboard.access import merchant_required, service_error_fields, service_exceptions
-from analytics.dashboard.forms import (
-    ApiKeyForm,
-    MerchantSettingsForm,
-    SplitProfileForm,
-    StaffForm,
-    TerminalForm,
-)
-from analytics.dashboard.selectors import staff_get
+from dashboard.access import merchant_required, service_error_fields, service_exceptions
+from dashboard.forms import ApiKeyForm, MerchantSettingsForm, SplitProfileForm, StaffForm, TerminalForm
+from dashboard.selectors import staff_get, terminal_get
 from payments.models import Merchant, SplitProfile, Staff, Terminal
 
 
@@ -167,13 +161,9 @@ def terminal_add(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 @require_POST
 @merchant_required
 def terminal_remove(request: HttpRequest, merchant: Merchant, terminal_id: int) -> HttpResponse:
-    from django.http import Http404
-
     from payments.services.terminals import terminal_revoke
 
-    terminal = Terminal.objects.filter(merchant=merchant, pk=terminal_id).first()
-    if terminal is None:
-        raise Http404("No such terminal")
+    terminal = terminal_get(merchant=merchant, terminal_id=terminal_id)
     terminal_revoke(terminal=terminal)
     messages.success(request, f"Terminal “{terminal.name}” revoked; its key no longer works.")
     return redirect("dashboard:settings")

@@ -1,5 +1,8 @@
-"""Reads for the merchant dashboard. Every function takes the merchant and only ever returns its rows,
-so a view cannot leak another merchant's data by forgetting a filter."""
+"""Per-merchant reports: tips by staff with statements, the end-of-day report and daily totals.
+
+Every function takes the merchant and only ever returns its rows, so a caller cannot leak another
+merchant's figures by forgetting a filter. Days are local days (the active time zone).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,10 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
-from django.http import Http404
 from django.utils import timezone
 
-from payments.models import LegStatus, Merchant, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, Staff
+from payments.models import LegStatus, Merchant, PaymentLeg, PaymentSplit, Staff
 
-# A split whose invoice was paid: its money is real (whatever the forwarding state).
-RECEIVED = Q(paid_at__isnull=False)
 OPEN_LEG_STATUSES = (
     LegStatus.PLANNED,
     LegStatus.INVOICE_READY,
@@ -29,55 +29,6 @@ OPEN_LEG_STATUSES = (
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
     return start, start + timedelta(days=1)
-
-
-def split_list(
-    *,
-    merchant: Merchant,
-    status: str = "",
-    date_from: date | None = None,
-    date_to: date | None = None,
-    staff_id: int | None = None,
-    search: str = "",
-) -> QuerySet[PaymentSplit]:
-    qs = PaymentSplit.objects.filter(merchant=merchant).select_related("staff", "split_profile")
-    if status:
-        qs = qs.filter(status=status)
-    if date_from:
-        qs = qs.filter(created_at__gte=day_bounds(date_from)[0])
-    if date_to:
-        qs = qs.filter(created_at__lt=day_bounds(date_to)[1])
-    if staff_id:
-        qs = qs.filter(Q(staff_id=staff_id) | Q(legs__staff_id=staff_id)).distinct()
-    if search:
-        qs = qs.filter(
-            Q(payment_hash__startswith=search.lower()) | Q(memo__icontains=search) | Q(tip_recipient__icontains=search)
-        )
-    return qs.order_by("-created_at", "-pk")
-
-
-def split_get(*, merchant: Merchant, payment_hash: str) -> PaymentSplit:
-    """The merchant's split or 404 (another merchant's hash is indistinguishable from a missing one)."""
-    split = PaymentSplit.objects.filter(merchant=merchant, payment_hash=payment_hash).first()
-    if split is None:
-        raise Http404("No such payment")
-    return split
-
-
-def split_detail(*, merchant: Merchant, payment_hash: str) -> dict[str, Any]:
-    split = split_get(merchant=merchant, payment_hash=payment_hash)
-    return {
-        "split": split,
-        "legs": list(split.legs.select_related("staff").order_by("pk")),
-        "events": list(PaymentEvent.objects.filter(split=split).order_by("timestamp", "pk")),
-    }
-
-
-def staff_get(*, merchant: Merchant, staff_id: int) -> Staff:
-    staff = Staff.objects.filter(merchant=merchant, pk=staff_id).first()
-    if staff is None:
-        raise Http404("No such staff member")
-    return staff
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,10 +85,12 @@ def tips_by_staff(*, merchant: Merchant, date_from: date | None = None, date_to:
 
 
 def staff_statement(
-    *, merchant: Merchant, staff_id: int, date_from: date | None = None, date_to: date | None = None
+    *, merchant: Merchant, staff: Staff, date_from: date | None = None, date_to: date | None = None
 ) -> dict[str, Any]:
-    """Every tip leg for one staff member with its payout hash and preimage (the proof of payment)."""
-    staff = staff_get(merchant=merchant, staff_id=staff_id)
+    """Every tip leg for one of the merchant's staff with its payout hash and preimage (the proof of
+    payment). The caller looks ``staff`` up within the merchant (a stranger's staff is its 404)."""
+    if staff.merchant_id != merchant.pk:
+        raise ValueError("staff belongs to another merchant")
     legs = list(
         _tip_legs(merchant=merchant, date_from=date_from, date_to=date_to)
         .filter(staff=staff)
@@ -198,7 +151,3 @@ def daily_totals(*, merchant: Merchant, days: int = 14) -> list[dict[str, Any]]:
         }
         for i in range(days)
     ]
-
-
-def statuses() -> list[str]:
-    return list(SplitStatus.values)

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from payments.models import Merchant
-from tests.analytics.dashboard.conftest import PASSWORD
+from tests.dashboard.conftest import PASSWORD
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from analytics.dashboard import views_pos, views_reports, views_settings
+from dashboard import views_pos, views_reports, views_settings
 
 app_name = "dashboard"
 

@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics.dashboard.access import merchant_required, service_error_fields, service_exceptions
-from analytics.dashboard.forms import InvoiceForm
-from analytics.dashboard.selectors import split_get
 from blinkpos.logging import get_logger
+from dashboard.access import merchant_required, service_error_fields, service_exceptions
+from dashboard.forms import InvoiceForm
+from dashboard.selectors import split_get
 from payments.models import Merchant, PaymentSplit, SplitProfile, Staff
 from payments.qr import invoice_qr_svg
 
