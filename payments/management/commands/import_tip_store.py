@@ -81,7 +81,7 @@ class Command(BaseCommand):
             f"skipped {report.skipped} (already present), failed {report.failed}"
         )
         parties = report.parties
-        created = "would create" if report.dry_run else "created"
+        created = "to create" if report.dry_run else "created"
         self.stdout.write(
             f"merchants {created} {parties.merchants_created} ({parties.merchants_placeholder} with a placeholder "
             f"username), staff {created} {parties.staff_created} ({parties.staff_unresolved} unresolved); "

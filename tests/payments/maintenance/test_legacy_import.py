@@ -215,7 +215,7 @@ def test_dry_run_writes_nothing(crafted: dict[str, Any]) -> None:
     out = io.StringIO()
     call_command("import_tip_store", str(crafted["path"]), "--dry-run", stdout=out)
     assert "dry run, nothing written: total 1000, would import 660 (360 pending, 300 expired)" in out.getvalue()
-    assert "staff would create 60 (60 unresolved)" in out.getvalue()
+    assert "staff to create 60 (60 unresolved)" in out.getvalue()
     assert (
         PaymentSplit.objects.count(),
         PaymentLeg.objects.count(),

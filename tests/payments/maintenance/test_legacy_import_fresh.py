@@ -199,7 +199,7 @@ def test_dry_run_writes_nothing_and_only_reads(legacy: dict[str, Any], fake_blin
     out, _ = _run(legacy["path"], "--dry-run")
     # then
     assert "dry run, nothing written: total 16, would import 8 (3 pending, 5 expired)" in out
-    assert "merchants would create 3 (1 with a placeholder username), staff would create 5 (1 unresolved)" in out
+    assert "merchants to create 3 (1 with a placeholder username), staff to create 5 (1 unresolved)" in out
     assert _state() == (0, 0, 0, 0, 0)
     assert sorted(p.name for p in legacy["path"].parent.iterdir()) == files_before  # no backup either
     assert get_redis_connection("hot").keys("tip:*") == []
@@ -209,7 +209,7 @@ def test_dry_run_writes_nothing_and_only_reads(legacy: dict[str, Any], fake_blin
 
 def test_dry_run_without_provider_asks_nothing(legacy: dict[str, Any], fake_blink: FakeBlink) -> None:
     out, _ = _run(legacy["path"], "--dry-run", "--no-provider")
-    assert "merchants would create 3 (3 with a placeholder username), staff would create 5 (5 unresolved)" in out
+    assert "merchants to create 3 (3 with a placeholder username), staff to create 5 (5 unresolved)" in out
     assert "provider lookups 0; provider lookups switched off" in out
     assert fake_blink.request_count == 0
 
