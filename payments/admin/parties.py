@@ -1,5 +1,10 @@
 """Merchants, staff, split profiles and terminals.
 
+Merchants the legacy import created carry ``needs_setup``: filter on it, create a login user for the
+merchant's owner (Users), pick it in the merchant's ``user`` field, replace a ``legacy-...`` placeholder
+username with the real Blink username, then clear the flag. Staff imported without a wallet are listed
+with a failing wallet check; "Resolve wallets" asks the provider again and fills the wallet in.
+
 Terminals are created through ``terminal_create`` so the key is generated, hashed and shown exactly once
 (as a message); revoking goes through ``terminal_revoke``. Secrets (the merchant's encrypted API key,
 key digests) are never shown.
@@ -26,11 +31,18 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
         "blink_username",
         "display_currency",
         "is_active",
+        "needs_setup",
         "wallet_check_ok",
         "has_blink_api_key",
         "created_at",
     )
-    list_filter = ("is_active", "wallet_check_ok", "display_currency", ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "needs_setup",
+        "is_active",
+        "wallet_check_ok",
+        "display_currency",
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("name", "blink_username", "wallet_id", "user__username")
     # The wallet id is resolved from the username by the services; the API key is write-only (dashboard).
     fields = (
@@ -41,6 +53,8 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
         "display_currency",
         "tip_presets",
         "is_active",
+        "needs_setup",
+        "setup_note",
         "has_blink_api_key",
         "blink_api_key_scopes",
         "wallet_check_ok",
@@ -94,7 +108,7 @@ class StaffAdmin(AdminStylesMixin, admin.ModelAdmin):
         "wallet_check_error",
     )
     readonly_fields = ("wallet_id", "wallet_check_ok", "wallet_checked_at", "wallet_check_error")
-    actions = ("deactivate",)
+    actions = ("resolve_wallets", "deactivate")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # staff are added from the merchant dashboard, where the username is resolved
@@ -105,6 +119,18 @@ class StaffAdmin(AdminStylesMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         # The username decides where tips go; it changes only by adding a new staff member.
         return (*self.readonly_fields, "merchant", "blink_username")
+
+    @admin.action(description="Resolve wallets (fill in imported staff without one)")
+    def resolve_wallets(self, request: HttpRequest, queryset: QuerySet[Staff]) -> None:
+        from payments.services.maintenance import recipients_check
+
+        result = recipients_check(staff_ids=list(queryset.values_list("pk", flat=True)), merchant_ids=[])
+        for username in result.resolved:
+            self.message_user(request, f"@{username}: wallet resolved; retry the payments waiting for it.")
+        for _kind, username, error in result.flagged:
+            self.message_user(request, f"@{username}: {error}", messages.WARNING)
+        if result.provider_error:
+            self.message_user(request, f"Wallet provider unavailable ({result.provider_error}).", messages.ERROR)
 
     @admin.action(description="Deactivate the selected staff")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Staff]) -> None:

@@ -6,6 +6,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# Merchants created by the legacy import before their Blink username was known get ``legacy-<digest>``:
+# a hyphen is not allowed in Blink usernames, so a placeholder can never name a real account.
+PLACEHOLDER_USERNAME_PREFIX = "legacy-"
+
 
 def default_tip_presets() -> list[int]:
     return [10, 15, 20]
@@ -30,6 +34,10 @@ class Merchant(models.Model):
     wallet_check_ok = models.BooleanField(default=True)
     wallet_checked_at = models.DateTimeField(null=True, blank=True)
     wallet_check_error = models.CharField(max_length=255, blank=True, default="")
+    # Set on merchants the legacy import created (no login user; maybe a placeholder username); an
+    # operator completes the record in the admin and clears it. Informational: payouts do not wait on it.
+    needs_setup = models.BooleanField(default=False, help_text="An operator still has to complete this merchant")
+    setup_note = models.CharField(max_length=255, blank=True, default="", help_text="What is missing, and why")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -44,14 +52,22 @@ class Merchant(models.Model):
     def has_blink_api_key(self) -> bool:
         return bool(self.blink_api_key_encrypted)
 
+    @property
+    def has_placeholder_username(self) -> bool:
+        return self.blink_username.startswith(PLACEHOLDER_USERNAME_PREFIX)
+
 
 class Staff(models.Model):
-    """A tip recipient working for one merchant, paid to the BTC wallet behind ``blink_username``."""
+    """A tip recipient working for one merchant, paid to the BTC wallet behind ``blink_username``.
+
+    ``wallet_id`` is empty only for staff the legacy import could not resolve at the provider: no new
+    tip can name them and their imported tips wait for an operator until the wallet is resolved.
+    """
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="staff")
     display_name = models.CharField(max_length=120)
     blink_username = models.CharField(max_length=50)
-    wallet_id = models.CharField(max_length=100)
+    wallet_id = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
     wallet_check_ok = models.BooleanField(default=True)
     wallet_checked_at = models.DateTimeField(null=True, blank=True)

@@ -49,6 +49,7 @@ from blinkpos.logging import get_logger
 from payments.faults import fault_point
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, TipRecipientStats
 from payments.models.splits import LegKind
+from payments.services.leg_recipients import RECIPIENT_UNRESOLVED, leg_take_staff_wallet
 from payments.services.transitions import lock_legs, lock_split, record_event, transition_leg, transition_split
 from payments.wallet.errors import DuplicateExternalId, InvalidInput, WalletError, WalletUnavailable
 from payments.wallet.provider import get_wallet_provider
@@ -62,7 +63,7 @@ IN_FLIGHT = frozenset({L.SENDING, L.PENDING, L.UNKNOWN})
 # Errors a retry cannot fix: an operator has to act (recipient migrated or unknown; our key or data).
 _NO_RETRY_RECIPIENT = ("RECEIVE_DISABLED", "NOT_FOUND", "RECIPIENT_NOT_FOUND", "WRONG_CURRENCY", "CANT_PAY_SELF")
 _NO_RETRY_OURS = ("NOT_AUTHORIZED", "NOT_AUTHENTICATED", "INVALID_INPUT", "DUPLICATE_EXTERNAL_ID", "AMOUNT_MISMATCH")
-NOT_RETRYABLE = frozenset(_NO_RETRY_RECIPIENT + _NO_RETRY_OURS)
+NOT_RETRYABLE = frozenset((*_NO_RETRY_RECIPIENT, *_NO_RETRY_OURS, RECIPIENT_UNRESOLVED))
 MAX_EXTERNAL_ID_SUFFIXES = 5
 PAYOUT_INVOICE_MINUTES = 1440  # Blink's maximum; a payout invoice waiting on a retry stays payable
 PAYOUT_EXPIRY_MARGIN = timedelta(minutes=10)  # treat an invoice this close to expiry as expired
@@ -200,6 +201,8 @@ def _advance_leg(split_id: int, leg_id: int) -> str:
         if leg.status == L.PLANNED:
             if leg.next_attempt_at and leg.next_attempt_at > timezone.now():
                 return "not_due"
+            if not leg.recipient_wallet_id and not leg_take_staff_wallet(split_id=split_id, leg=leg):
+                return "failed"
             if _leg_create_invoice(split_id, leg) != "created":
                 return leg.status
             continue

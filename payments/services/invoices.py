@@ -55,6 +55,7 @@ log = get_logger(__name__)
 MAX_MEMO_BYTES = 639  # Blink's limit for an invoice memo, in UTF-8 bytes
 # One message for unknown, deactivated and other merchants' staff: the answer must not reveal which.
 UNKNOWN_STAFF = "Unknown staff member."
+UNRESOLVED_STAFF = "This staff member's Blink wallet is not resolved yet; ask an operator."
 UNKNOWN_PROFILE = "Unknown split profile."
 DISPLAY_PLACES = Decimal("0.00000001")  # the display columns keep 8 decimal places
 
@@ -137,6 +138,8 @@ def _check_recipient(
     if staff is not None:
         if staff.merchant_id != merchant.pk or not staff.is_active:
             raise _invalid("staff_id", UNKNOWN_STAFF)
+        if not staff.wallet_id:  # imported and not resolved yet: a tip would have nowhere to go
+            raise _invalid("staff_id", UNRESOLVED_STAFF)
         return [TipShare(recipient=staff.wallet_id, weight_bps=10_000)], {staff.wallet_id: staff}
     if split_profile is not None:
         if split_profile.merchant_id != merchant.pk or not split_profile.is_active:
@@ -150,6 +153,8 @@ def _check_recipient(
             raise _invalid("split_profile_id", "This split profile has no members.")
         if any(not s.staff.is_active or s.staff.merchant_id != merchant.pk for s in shares):
             raise _invalid("split_profile_id", "This split profile includes a deactivated staff member; update it.")
+        if any(not s.staff.wallet_id for s in shares):
+            raise _invalid("split_profile_id", UNRESOLVED_STAFF)
         wallets = {s.staff.wallet_id: s.staff for s in shares}
         return [TipShare(recipient=s.staff.wallet_id, weight_bps=s.weight_bps) for s in shares], wallets
     return [], {}

@@ -22,6 +22,7 @@ from payments.models.events import MONEY_EVENT_TYPES
 from payments.services.transitions import transition_split
 from payments.wallet import errors as we
 from payments.wallet.provider import get_wallet_provider
+from payments.wallet.types import WalletRef
 
 log = get_logger(__name__)
 
@@ -162,6 +163,8 @@ class RecipientCheckResult:
     checked: int = 0
     ok: int = 0
     flagged: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, username, error)
+    resolved: list[str] = field(default_factory=list)  # imported staff whose wallet is now filled in
+    placeholders: int = 0  # imported merchants whose Blink username an operator has yet to set
     unchecked: int = 0
     provider_error: str = ""
 
@@ -187,6 +190,10 @@ def recipients_check(
     """Resolve every active staff and merchant username at the provider and flag the rows whose wallet
     no longer resolves, is not a BTC wallet, refuses receipts, or changed since it was recorded.
 
+    Staff the legacy import created without a wallet get the wallet their username resolves to now:
+    that username is who the tips were for, so this is the fix their held tips wait for (an operator
+    then retries those payments). Merchants with a placeholder username are skipped and counted.
+
     No transaction is held while calling the provider. When the provider is unavailable the run stops,
     rows not yet checked keep their flags, and the result says so (``provider_error``).
     """
@@ -196,11 +203,13 @@ def recipients_check(
         staff_qs = staff_qs.filter(pk__in=staff_ids)
     if merchant_ids is not None:
         merchant_qs = merchant_qs.filter(pk__in=merchant_ids)
+    result = RecipientCheckResult()
+    merchants = list(merchant_qs)
+    result.placeholders = sum(m.has_placeholder_username for m in merchants)
     rows: list[tuple[str, int, str, str]] = [
-        *(("merchant", m.pk, m.blink_username, m.wallet_id) for m in merchant_qs),
+        *(("merchant", m.pk, m.blink_username, m.wallet_id) for m in merchants if not m.has_placeholder_username),
         *(("staff", s.pk, s.blink_username, s.wallet_id) for s in staff_qs),
     ]
-    result = RecipientCheckResult()
     resolved: dict[str, object] = {}  # one provider call per username per run
     provider = get_wallet_provider()
     for index, (kind, pk, username, wallet_id) in enumerate(rows):
@@ -222,6 +231,15 @@ def recipients_check(
                     unchecked=result.unchecked,
                 )
                 break
+        outcome = resolved[key]
+        if kind == "staff" and not wallet_id and isinstance(outcome, WalletRef):
+            # Conditional: an operator (or a concurrent check) that filled it meanwhile wins.
+            if Staff.objects.filter(pk=pk, wallet_id="").update(wallet_id=outcome.wallet_id):
+                wallet_id = outcome.wallet_id
+                result.resolved.append(username)
+                log.info("maintenance.staff_wallet_resolved", id=pk, username=username, wallet_id=wallet_id)
+            else:
+                wallet_id = Staff.objects.filter(pk=pk).values_list("wallet_id", flat=True).first() or ""
         error = _resolve_outcome(key, wallet_id, resolved)
         model = Merchant if kind == "merchant" else Staff
         model.objects.filter(pk=pk).update(
@@ -238,6 +256,8 @@ def recipients_check(
         checked=result.checked,
         ok=result.ok,
         flagged=len(result.flagged),
+        resolved=len(result.resolved),
+        placeholders=result.placeholders,
         unchecked=result.unchecked,
     )
     return result

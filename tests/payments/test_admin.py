@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import SystemMetric
-from payments.models import LegStatus, PaymentEvent, PaymentSplit, SplitStatus, Terminal
+from payments.models import LegStatus, Merchant, PaymentEvent, PaymentSplit, SplitStatus, Staff, Terminal
+from payments.wallet.fake import FakeBlink
 from tests.factories import (
     MerchantFactory,
     PaymentLegFactory,
@@ -255,3 +256,39 @@ def test_retry_forwarding_action_calls_the_service(operator: Client) -> None:
     shown = [str(m) for m in response.context["messages"]]
     assert any("Only failed payments can be retried" in m for m in shown)  # the completed one, no 500
     assert any("retried for 1 payment" in m for m in shown)
+
+
+def test_merchants_needing_setup_can_be_filtered_and_completed(operator: Client) -> None:
+    imported = MerchantFactory(user=None, blink_username="legacy-0123456789abcdef", needs_setup=True)
+    imported.setup_note = "Imported from the legacy tip store: attach a login user"
+    imported.save()
+    MerchantFactory()
+    owner = UserFactory(username="owner")
+
+    listed = operator.get(_admin_url(Merchant), {"needs_setup__exact": "1"})
+    page = operator.get(_admin_url(Merchant, "change", imported.pk)).content.decode()
+
+    assert list(listed.context["cl"].result_list) == [imported]
+    assert "attach a login user" in page and 'name="needs_setup"' in page
+    data = {
+        "name": imported.name,
+        "user": owner.pk,
+        "blink_username": "cafe",
+        "display_currency": "USD",
+        "tip_presets": "[10, 15, 20]",
+        "is_active": "on",
+        "setup_note": "",
+    }
+    assert operator.post(_admin_url(Merchant, "change", imported.pk), data).status_code == 302
+    imported.refresh_from_db()
+    assert (imported.user, imported.blink_username, imported.needs_setup) == (owner, "cafe", False)
+
+
+def test_resolve_wallets_action_fills_in_an_unresolved_staff_member(operator: Client, fake_blink: FakeBlink) -> None:
+    staff = StaffFactory(blink_username="alice", wallet_id="", wallet_check_ok=False, wallet_check_error="UNRESOLVED")
+    wallet_id = fake_blink.add_account("alice")
+
+    operator.post(_admin_url(Staff), {"action": "resolve_wallets", "_selected_action": [staff.pk]})
+
+    staff.refresh_from_db()
+    assert (staff.wallet_id, staff.wallet_check_ok, staff.wallet_check_error) == (wallet_id, True, "")

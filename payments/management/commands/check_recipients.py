@@ -12,7 +12,9 @@ from payments.services.maintenance import recipients_check
 class Command(BaseCommand):
     help = (
         "Resolve every active staff and merchant Blink username and flag those that no longer resolve, "
-        "are not BTC wallets, refuse receipts or changed wallet. Provider unavailable: flags unchanged."
+        "are not BTC wallets, refuse receipts or changed wallet. Staff imported without a wallet get the one "
+        "their username resolves to now (then retry their failed payments in the admin). Merchants with a "
+        "placeholder username (legacy import) are skipped. Provider unavailable: flags unchanged."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,6 +31,10 @@ class Command(BaseCommand):
         self.stdout.write(f"checked {result.checked}: ok {result.ok}, flagged {len(result.flagged)}")
         for kind, username, error in result.flagged:
             self.stdout.write(f"  {kind} @{username}: {error}")
+        for username in result.resolved:
+            self.stdout.write(f"  staff @{username}: wallet resolved; retry the payments waiting for it")
+        if result.placeholders:
+            self.stdout.write(f"  {result.placeholders} merchant(s) skipped: placeholder username, needs setup")
         if result.provider_error:
             raise CommandError(
                 f"wallet provider unavailable ({result.provider_error}); {result.unchecked} not checked, "

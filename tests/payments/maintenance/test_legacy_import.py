@@ -1,6 +1,7 @@
-"""import_tip_store on a crafted 1 000-entry legacy file: exactly the valid entries are imported,
-every other one is reported with a reason, a second run imports nothing, a dry run writes nothing,
-and the users' API keys never show up in output, logs or Redis."""
+"""import_tip_store on a crafted 1 000-entry legacy file for an existing merchant: exactly the valid
+entries are imported, every other one is reported with a reason, a second run imports nothing, a dry
+run writes nothing, and the users' API keys never show up in output, logs or Redis. (No fake Blink
+here: the provider is unreachable, so unknown tip recipients become unresolved staff.)"""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django_redis import get_redis_connection
 
 from payments.crypto import decrypt_secret
-from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
+from payments.models import Merchant, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, Staff
 from tests.factories import MerchantFactory, PaymentSplitFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,8 +100,12 @@ def crafted(tmp_path: Path, merchant: Any) -> dict[str, Any]:
             del entry["tipRecipient"]
             entry["tipAmount"] = 10
         data[secrets.token_hex(32)] = entry
-    for i in range(60):
-        data[secrets.token_hex(32)] = _entry(5000 + i, wallet, tipRecipient=f"stranger{i}")
+    strangers = []
+    for i in range(60):  # valid: unknown recipients become (unresolved) staff of the merchant
+        h = secrets.token_hex(32)
+        data[h] = _entry(5000 + i, wallet, tipRecipient=f"stranger{i}")
+        valid_pending.append(h)
+        strangers.append(h)
     for i in range(40):
         data[f"not-a-hash-{i}" if i % 2 else secrets.token_hex(31)] = _entry(6000 + i, wallet)
     for i in range(20):
@@ -108,7 +113,14 @@ def crafted(tmp_path: Path, merchant: Any) -> dict[str, Any]:
     assert len(data) == 1000
     path = tmp_path / ".tip-store.json"
     path.write_text(json.dumps(data))
-    return {"path": path, "pending": valid_pending, "expired": valid_expired, "existing": existing, "data": data}
+    return {
+        "path": path,
+        "pending": valid_pending,
+        "expired": valid_expired,
+        "existing": existing,
+        "strangers": strangers,
+        "data": data,
+    }
 
 
 def _assert_no_secret(*texts: str) -> None:
@@ -121,7 +133,7 @@ def _log_text(caplog: pytest.LogCaptureFixture) -> str:
 
 
 def test_imports_exactly_the_valid_entries_and_reports_the_rest(
-    crafted: dict[str, Any], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    crafted: dict[str, Any], merchant: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
     splits_before = PaymentSplit.objects.count()
@@ -130,16 +142,21 @@ def test_imports_exactly_the_valid_entries_and_reports_the_rest(
     call_command("import_tip_store", str(crafted["path"]), "--progress", stdout=out, stderr=err)
     # then
     text = out.getvalue()
-    assert "total 1000, imported 600 (300 pending, 300 expired), skipped 100 (already present), failed 300" in text
-    assert text.count("  failed ") == 300
-    assert "tipRecipient: @stranger1 is not active staff of @cafe" in text
+    assert "total 1000, imported 660 (360 pending, 300 expired), skipped 100 (already present), failed 240" in text
+    assert text.count("  failed ") == 240
+    assert "merchants created 0 (0 with a placeholder username), staff created 60 (60 unresolved)" in text
     assert "baseAmount: negative" in text
     assert "timestamp: missing" in text
     assert "entry: not a JSON object" in text
     assert "payment hash: not 64 hex characters" in text
     assert "tipPercent: not between 0 and 100" in text
     assert "1000/1000 100%" in err.getvalue()  # the progress bar went to stderr
-    assert PaymentSplit.objects.count() == splits_before + 600
+    assert PaymentSplit.objects.count() == splits_before + 660
+    stranger = Staff.objects.get(blink_username="stranger1")
+    assert (stranger.merchant, stranger.wallet_id, stranger.wallet_check_ok) == (merchant, "", False)
+    assert stranger.wallet_check_error.startswith("UNRESOLVED: provider unavailable")
+    tip_leg = PaymentLeg.objects.get(split__payment_hash=crafted["strangers"][1], kind="tip")
+    assert (tip_leg.staff, tip_leg.recipient_wallet_id) == (stranger, "")
     backups = list(crafted["path"].parent.glob(".tip-store.json.bak-*"))
     assert len(backups) == 1 and backups[0].read_text() == crafted["path"].read_text()
 
@@ -168,21 +185,43 @@ def test_imports_exactly_the_valid_entries_and_reports_the_rest(
 def test_second_run_imports_nothing_new(crafted: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     call_command("import_tip_store", str(crafted["path"]), stdout=io.StringIO())
-    state = (PaymentSplit.objects.count(), PaymentLeg.objects.count(), PaymentEvent.objects.count())
+    state = (
+        PaymentSplit.objects.count(),
+        PaymentLeg.objects.count(),
+        PaymentEvent.objects.count(),
+        Staff.objects.count(),
+    )
     out = io.StringIO()
     call_command("import_tip_store", str(crafted["path"]), stdout=out)
-    assert "imported 0 (0 pending, 0 expired), skipped 700 (already present), failed 300" in out.getvalue()
-    assert (PaymentSplit.objects.count(), PaymentLeg.objects.count(), PaymentEvent.objects.count()) == state
+    assert "imported 0 (0 pending, 0 expired), skipped 760 (already present), failed 240" in out.getvalue()
+    assert "staff created 0 (0 unresolved); provider lookups 0" in out.getvalue()
+    assert (
+        PaymentSplit.objects.count(),
+        PaymentLeg.objects.count(),
+        PaymentEvent.objects.count(),
+        Staff.objects.count(),
+    ) == state
     _assert_no_secret(out.getvalue(), _log_text(caplog))
 
 
 def test_dry_run_writes_nothing(crafted: dict[str, Any]) -> None:
     files_before = sorted(p.name for p in crafted["path"].parent.iterdir())
-    state = (PaymentSplit.objects.count(), PaymentLeg.objects.count(), PaymentEvent.objects.count())
+    state = (
+        PaymentSplit.objects.count(),
+        PaymentLeg.objects.count(),
+        PaymentEvent.objects.count(),
+        Staff.objects.count(),
+    )
     out = io.StringIO()
     call_command("import_tip_store", str(crafted["path"]), "--dry-run", stdout=out)
-    assert "dry run, nothing written: total 1000, would import 600 (300 pending, 300 expired)" in out.getvalue()
-    assert (PaymentSplit.objects.count(), PaymentLeg.objects.count(), PaymentEvent.objects.count()) == state
+    assert "dry run, nothing written: total 1000, would import 660 (360 pending, 300 expired)" in out.getvalue()
+    assert "staff to create 60 (60 unresolved)" in out.getvalue()
+    assert (
+        PaymentSplit.objects.count(),
+        PaymentLeg.objects.count(),
+        PaymentEvent.objects.count(),
+        Staff.objects.count(),
+    ) == state
     assert sorted(p.name for p in crafted["path"].parent.iterdir()) == files_before  # no backup either
     assert get_redis_connection("hot").keys("tip:*") == []
     _assert_no_secret(out.getvalue())
@@ -191,19 +230,20 @@ def test_dry_run_writes_nothing(crafted: dict[str, Any]) -> None:
 def test_merchant_found_by_wallet_or_named(tmp_path: Path, merchant: Any) -> None:
     other = MerchantFactory(blink_username="bar")
     StaffFactory(merchant=other, blink_username="alice")
-    path = tmp_path / "store.json"
     by_wallet, forced = secrets.token_hex(32), secrets.token_hex(32)
-    path.write_text(
-        json.dumps(
-            {by_wallet: _entry(1, merchant.wallet_id), forced: _entry(2, "wallet-nobody-has", tipRecipient="alice")}
-        )
-    )
-    out = io.StringIO()
-    call_command("import_tip_store", str(path), stdout=out)
-    assert PaymentSplit.objects.get(payment_hash=by_wallet).merchant == merchant
-    assert "userWalletId: no active merchant has this wallet" in out.getvalue()
-    call_command("import_tip_store", str(path), "--merchant", "bar", stdout=io.StringIO())
+    named = tmp_path / "named.json"
+    named.write_text(json.dumps({forced: _entry(2, "wallet-nobody-has", tipRecipient="alice")}))
+    own = tmp_path / "own.json"
+    own.write_text(json.dumps({by_wallet: _entry(1, merchant.wallet_id)}))
+    merchants_before = set(Merchant.objects.values_list("pk", flat=True))
+    # when
+    call_command("import_tip_store", str(named), "--merchant", "bar", stdout=io.StringIO())
+    call_command("import_tip_store", str(own), stdout=io.StringIO())
+    # then
     assert PaymentSplit.objects.get(payment_hash=forced).merchant == other
+    assert PaymentSplit.objects.get(payment_hash=by_wallet).merchant == merchant
+    assert set(Merchant.objects.values_list("pk", flat=True)) == merchants_before
+    assert Staff.objects.filter(blink_username="alice").count() == 2  # matched, not created again
 
 
 @pytest.mark.parametrize(
