@@ -40,9 +40,10 @@ from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
 from rest_framework import exceptions
 
+from blinkpos import auth_throttle
 from blinkpos.logging import get_logger
 from payments import selectors, store
-from payments.api import auth_throttle, errors
+from payments.api import errors
 from payments.api.authentication import KEY_SCHEME, TerminalPrincipal, authenticate_remembered
 from payments.api.common import touch_terminal
 from payments.api.invoices import InvoiceDetailApi, status_payload

@@ -1,4 +1,4 @@
-"""Sign-in and API-key guessing are rate limited (payments.api.auth_throttle)."""
+"""Sign-in and API-key guessing are rate limited (blinkpos.auth_throttle)."""
 
 from __future__ import annotations
 
