@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from payments.api.authentication import forget_local
+from payments.terminal_keys import forget_local
 from tests.security.conftest import PASSWORD, Shop
 
 pytestmark = pytest.mark.django_db
