@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics.dashboard.access import merchant_required, service_error_fields, service_exceptions
+from analytics.dashboard.access import merchant_required
 from analytics.dashboard.forms import (
     ApiKeyForm,
     MerchantSettingsForm,
@@ -25,6 +25,7 @@ from analytics.dashboard.forms import (
     TerminalForm,
 )
 from analytics.dashboard.selectors import staff_get
+from blinkpos.errors import USER_ERRORS, user_error_fields
 from payments.models import Merchant, SplitProfile, Staff, Terminal
 
 
@@ -58,8 +59,8 @@ def _apply(
     if form.is_valid():
         try:
             call()
-        except service_exceptions() as exc:
-            for field, errors in (service_error_fields(exc) or {}).items():
+        except USER_ERRORS as exc:
+            for field, errors in user_error_fields(exc).items():
                 for error in errors:
                     form.add_error(field if field in form.fields else None, error)
         else:

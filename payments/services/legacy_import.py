@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger, mask_text
 from payments import store
 from payments.crypto import encrypt_secret
@@ -43,7 +44,7 @@ MAX_DISPLAY = Decimal("1e12")  # DecimalField(max_digits=20, decimal_places=8)
 FUTURE_SKEW = timedelta(minutes=5)
 
 
-class LegacyImportError(Exception):
+class LegacyImportError(ApplicationError):
     """The file as a whole cannot be imported (unreadable, not JSON, not an object)."""
 
 
