@@ -15,8 +15,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from blinkpos.errors import USER_ERRORS, user_error_response
 from blinkpos.logging import get_logger
-from dashboard.access import merchant_required, service_error_fields, service_exceptions
+from dashboard.access import merchant_required
 from dashboard.forms import InvoiceForm
 from dashboard.selectors import split_get
 from payments.models import Merchant, PaymentSplit, SplitProfile, Staff
@@ -87,7 +88,6 @@ def invoice_create_view(request: HttpRequest, merchant: Merchant) -> JsonRespons
     if amount_sats is not None and amount_sats > settings.MAX_INVOICE_SATS:
         return _error("invalid_input", "Amount too large.", {"amount": [f"at most {settings.MAX_INVOICE_SATS} sats"]})
     from payments.services.invoices import invoice_create
-    from payments.services.pricing import ProviderUnavailable
 
     try:
         split = invoice_create(
@@ -100,12 +100,9 @@ def invoice_create_view(request: HttpRequest, merchant: Merchant) -> JsonRespons
             split_profile=data["split_profile"],
             memo=data["memo"],
         )
-    except ProviderUnavailable:
-        return _error("provider_unavailable", "The wallet is not answering; try again.", status=503)
-    except service_exceptions() as exc:
+    except USER_ERRORS as exc:
         # The service names its API inputs; map them onto this form's fields.
-        fields = {SERVICE_FIELDS.get(name, name): errors for name, errors in (service_error_fields(exc) or {}).items()}
-        return _error("invalid_input", "Check the highlighted fields.", fields)
+        return user_error_response(exc, field_names=SERVICE_FIELDS)
     log.info("web_pos_invoice_created", merchant_id=merchant.pk, split_id=split.pk, total_sats=split.total_amount)
     return JsonResponse(invoice_document(split), status=201)
 
@@ -118,8 +115,8 @@ def invoice_cancel_view(request: HttpRequest, merchant: Merchant, payment_hash: 
 
     try:
         invoice_cancel(split=split)
-    except service_exceptions() as exc:
-        return _error("not_cancellable", getattr(exc, "message", None) or str(exc), status=409)
+    except USER_ERRORS as exc:
+        return user_error_response(exc)
     split.refresh_from_db()
     return JsonResponse({"paymentHash": split.payment_hash, "status": split.status})
 

@@ -16,7 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.access import merchant_required, service_error_fields, service_exceptions
+from blinkpos.errors import USER_ERRORS, user_error_fields
+from dashboard.access import merchant_required
 from dashboard.forms import ApiKeyForm, MerchantSettingsForm, SplitProfileForm, StaffForm, TerminalForm
 from dashboard.selectors import staff_get, terminal_get
 from payments.models import Merchant, SplitProfile, Staff, Terminal
@@ -52,8 +53,8 @@ def _apply(
     if form.is_valid():
         try:
             call()
-        except service_exceptions() as exc:
-            for field, errors in (service_error_fields(exc) or {}).items():
+        except USER_ERRORS as exc:
+            for field, errors in user_error_fields(exc).items():
                 for error in errors:
                     form.add_error(field if field in form.fields else None, error)
         else:

@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from payments import store
-from payments.models import Merchant, PaymentLeg, PaymentSplit, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models import PaymentLeg, PaymentSplit, SplitProfile, SplitProfileShare, Staff, Terminal
 
 _PAYMENT_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -19,10 +19,6 @@ _PAYMENT_HASH = re.compile(r"[0-9a-fA-F]{64}")
 def normalize_payment_hash(value: str) -> str | None:
     """Lower-case hex hash, or None when ``value`` cannot be a payment hash (a 404, not a 400)."""
     return value.lower() if _PAYMENT_HASH.fullmatch(value) else None
-
-
-def merchant_get(*, merchant_id: int) -> Merchant | None:
-    return Merchant.objects.filter(pk=merchant_id, is_active=True).first()
 
 
 def split_get_for_merchant(*, merchant_id: int, payment_hash: str) -> PaymentSplit | None:

@@ -13,7 +13,7 @@ import pytest
 from django_redis import get_redis_connection
 
 from payments import store
-from payments.api.authentication import forget_local
+from payments.terminal_keys import forget_local
 from payments.wallet.fake import FakeBlink
 from payments.wallet.provider import reset_wallet_provider
 

@@ -45,7 +45,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Failed sign-ins and API-key attempts are counted and refused (429) past a limit (H8, issue 9).
-    "payments.api.auth_throttle.AuthFailureThrottleMiddleware",
+    "blinkpos.auth_throttle.AuthFailureThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

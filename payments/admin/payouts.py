@@ -100,7 +100,7 @@ class PayoutQueueAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry forwarding of the selected legs' payments", permissions=["retry"])
     def retry_forwarding(self, request: HttpRequest, queryset: QuerySet[PaymentLeg]) -> None:
-        from payments.services.forwarding import forwarding_retry
+        from payments.services.operator_actions import forwarding_retry
 
         actor = f"admin:{request.user.get_username()}"
         split_ids = sorted(set(queryset.values_list("split_id", flat=True)))
@@ -115,7 +115,7 @@ class PayoutQueueAdmin(ReadOnlyAdmin):
     def resolve_legs(self, request: HttpRequest, queryset: QuerySet[PaymentLeg]) -> HttpResponse | None:
         form = ResolveForm(request.POST if "confirm" in request.POST else None)
         if "confirm" in request.POST and form.is_valid():
-            from payments.services.forwarding import leg_resolve
+            from payments.services.operator_actions import leg_resolve
 
             actor = f"admin:{request.user.get_username()}"
             note = form.cleaned_data["note"]

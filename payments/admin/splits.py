@@ -117,7 +117,7 @@ class PaymentSplitAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry forwarding of the selected payments", permissions=["retry"])
     def retry_forwarding(self, request: HttpRequest, queryset: QuerySet[PaymentSplit]) -> None:
-        from payments.services.forwarding import forwarding_retry
+        from payments.services.operator_actions import forwarding_retry
 
         actor = f"admin:{request.user.get_username()}"
         done = 0

@@ -7,24 +7,19 @@ reconciler; nothing the client sends can mark a payment paid.
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from payments import selectors, store
-from payments.api.common import (
-    COMMON_ERRORS,
-    ERR_400,
-    ERR_404,
-    ERR_502,
-    ERR_503,
-    MerchantApiView,
-    request_merchant_id,
-)
-from payments.api.errors import ApiError
-from payments.api.invoices import STATUS_RESPONSE, InvoiceStatusSerializer, status_payload
+from payments.api.common import MerchantApiView
+from payments.api.errors import not_found
+from payments.api.examples import COMMON_ERRORS, ERR_400, ERR_404, ERR_502, ERR_503, STATUS_RESPONSE
+from payments.api.principal import request_merchant_id
+from payments.api.status_payload import InvoiceStatusSerializer, status_payload
 from payments.models import SplitStatus
 from payments.services.detection import payment_check
+from payments.services.pricing import ProviderError, ProviderUnavailable
 from payments.wallet.errors import WalletError, WalletUnavailable
 
 # Only an unpaid invoice needs the provider; for anything else PostgreSQL already knows.
@@ -55,23 +50,17 @@ class InvoiceCheckApi(MerchantApiView):
         assert merchant_id is not None  # HasMerchant
         split = selectors.split_get_for_merchant(merchant_id=merchant_id, payment_hash=payment_hash)
         if split is None:
-            raise ApiError(code="not_found", message="Not found.", status_code=status.HTTP_404_NOT_FOUND)
+            raise not_found()
         if split.status in _ASK_PROVIDER:
             try:
                 payment_check(split=split, source="check")
+            # payment_check leaves wallet errors to its caller (the reconciler and the task retry on
+            # them); a request answers them as the create does.
             except WalletUnavailable as exc:
-                retry = int(exc.retry_after) if exc.retry_after else 5
-                raise ApiError(
-                    code="provider_unavailable",
-                    message="The Lightning wallet provider is temporarily unavailable; try again shortly.",
-                    status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-                    retry_after=retry,
-                ) from exc
+                raise ProviderUnavailable.from_wallet(exc) from exc
             except WalletError as exc:
-                raise ApiError(
-                    code="provider_error",
-                    message="The wallet provider could not check this invoice.",
-                    status_code=status.HTTP_502_BAD_GATEWAY,
+                raise ProviderError(
+                    provider_code=exc.code, message="The wallet provider could not check this invoice."
                 ) from exc
             split.refresh_from_db()
         return Response(InvoiceStatusSerializer(status_payload(store.snapshot(split))).data)

@@ -1,5 +1,6 @@
-"""What every POS API view shares: who the merchant is, the JSON parser with a size limit, the base
-view (permissions, throttles, no caching) and the documented error responses."""
+"""What every POS API view shares: the merchant permission, the JSON parser with a size limit and the
+base view (permissions, throttles, no caching). Who is asking: ``principal``; the documented error
+responses: ``examples``."""
 
 from __future__ import annotations
 
@@ -9,48 +10,16 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
-from rest_framework import exceptions, permissions, serializers, status
+from rest_framework import exceptions, permissions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from payments.api.authentication import TerminalPrincipal
 from payments.api.errors import ApiError
+from payments.api.principal import request_merchant_id, request_terminal_id
 from payments.api.throttling import ApiRateThrottle
-from payments.models import Merchant, Terminal
-
-_MERCHANT_ATTR = "_blinkpos_merchant_id"
-
-
-def request_merchant_id(request: Request) -> int | None:
-    """The merchant behind the request: a terminal's merchant, or the signed-in user's merchant.
-    Terminals cost no query (the id travels in the cached auth record)."""
-    user = request.user
-    if isinstance(user, TerminalPrincipal):
-        return user.merchant_id
-    if user is None or not getattr(user, "is_authenticated", False) or user.pk is None:
-        return None
-    cached: int | None = getattr(request, _MERCHANT_ATTR, 0)
-    if cached != 0:
-        return cached
-    merchant_id = Merchant.objects.filter(user_id=user.pk, is_active=True).values_list("pk", flat=True).first()
-    setattr(request, _MERCHANT_ATTR, merchant_id)
-    return merchant_id
-
-
-def request_merchant(request: Request) -> Merchant:
-    merchant_id = request_merchant_id(request)
-    merchant = Merchant.objects.filter(pk=merchant_id, is_active=True).first() if merchant_id else None
-    if merchant is None:
-        raise exceptions.PermissionDenied("This account has no active merchant.")
-    return merchant
-
-
-def request_terminal_id(request: Request) -> int | None:
-    user = request.user
-    return user.terminal_id if isinstance(user, TerminalPrincipal) else None
+from payments.models import Terminal
 
 
 class HasMerchant(permissions.BasePermission):
@@ -118,98 +87,3 @@ class MerchantApiView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "no-store, private"
         return response
-
-
-# --- documentation of the one error format --------------------------------------------------------
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid_input`.")
-    message = serializers.CharField(help_text="Human-readable explanation.")
-    # The metaclass moves declared fields off the class, so this does not shadow Serializer.fields.
-    fields = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(child=serializers.CharField()),
-        help_text="Per-field messages, keyed by the input field's name (empty when not about a field).",
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
-
-
-def _error(
-    status_code: int, description: str, code: str, message: str, fields: dict[str, list[str]] | None = None
-) -> OpenApiResponse:
-    return OpenApiResponse(
-        response=ErrorSerializer,
-        description=description,
-        examples=[
-            OpenApiExample(
-                code,
-                value={"error": {"code": code, "message": message, "fields": fields or {}}},
-                status_codes=[str(status_code)],
-                response_only=True,
-            )
-        ],
-    )
-
-
-ERR_400 = _error(
-    400,
-    "Invalid input; `fields` names every offending field. Nothing was created.",
-    "invalid_input",
-    "The request has invalid fields.",
-    {"amount_sats": ["Must be greater than 0."]},
-)
-ERR_401 = _error(
-    401, "Missing, wrong or revoked API key.", "authentication_failed", "Invalid or revoked terminal API key."
-)
-ERR_403 = _error(
-    403, "Signed in, but the account has no merchant.", "permission_denied", "This account has no active merchant."
-)
-ERR_404 = _error(
-    404, "No such invoice for this merchant (another merchant's invoice looks the same).", "not_found", "Not found."
-)
-ERR_409_CANCEL = _error(
-    409,
-    "The invoice is no longer pending (e.g. already paid).",
-    "not_cancellable",
-    "An invoice in status 'paid' cannot be cancelled.",
-)
-ERR_409_IN_PROGRESS = _error(
-    409,
-    "A request with this Idempotency-Key is still running; retry after `Retry-After`.",
-    "idempotency_in_progress",
-    "A request with this Idempotency-Key is still being processed.",
-)
-ERR_413 = _error(
-    413,
-    "The JSON body is larger than the limit (64 KiB by default).",
-    "request_too_large",
-    "The request body is larger than 65536 bytes.",
-)
-ERR_422 = _error(
-    422,
-    "The Idempotency-Key was used before with a different body.",
-    "idempotency_key_reused",
-    "This Idempotency-Key was used with a different request body.",
-)
-ERR_429 = _error(
-    429,
-    "Too many requests for this terminal or merchant; see `Retry-After`.",
-    "rate_limited",
-    "Request was throttled. Expected available in 12 seconds.",
-)
-ERR_502 = _error(
-    502,
-    "The wallet provider refused the request (configuration problem).",
-    "provider_error",
-    "The wallet provider could not create the invoice.",
-)
-ERR_503 = _error(
-    503,
-    "The wallet provider is busy or unreachable; nothing was created. Retry after `Retry-After`.",
-    "provider_unavailable",
-    "The Lightning wallet provider is temporarily unavailable; try again shortly.",
-)
-COMMON_ERRORS = {401: ERR_401, 403: ERR_403, 429: ERR_429}

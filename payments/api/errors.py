@@ -14,6 +14,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 
 log = get_logger(__name__)
@@ -74,11 +75,14 @@ _CODES = {
 }
 
 
+def not_found() -> ApiError:
+    """The one 404 of the POS API: an unknown id and another merchant's id look the same."""
+    return ApiError(code="not_found", message="Not found.", status_code=status.HTTP_404_NOT_FOUND)
+
+
 def _from_service_error(exc: Exception) -> Exception:
     """Service-layer errors (no HTTP knowledge) become API errors: field-keyed ValidationError → 400,
-    provider temporarily unavailable → 503 with Retry-After, provider refusal → 502."""
-    from payments.services.pricing import ProviderError, ProviderUnavailable  # services import the API's auth
-
+    an ``ApplicationError`` → its own code, message, fields, status and Retry-After."""
     if isinstance(exc, RequestDataTooBig):
         return ApiError(
             code="request_too_large",
@@ -91,15 +95,14 @@ def _from_service_error(exc: Exception) -> Exception:
         else:
             fields = {"non_field_errors": [str(m) for m in exc.messages]}
         return ApiError(code="invalid_input", message="The request has invalid fields.", fields=fields)
-    if isinstance(exc, ProviderUnavailable):
+    if isinstance(exc, ApplicationError):
         return ApiError(
-            code="provider_unavailable",
+            code=exc.code,
             message=exc.message,
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            status_code=exc.http_status,
+            fields=exc.fields,
             retry_after=exc.retry_after,
         )
-    if isinstance(exc, ProviderError):
-        return ApiError(code="provider_error", message=exc.message, status_code=status.HTTP_502_BAD_GATEWAY)
     return exc
 
 

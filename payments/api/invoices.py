@@ -1,6 +1,7 @@
-"""Invoice endpoints: create (POST /invoices), history (GET /invoices), status (GET /invoices/{hash}),
-its QR code (GET /invoices/{hash}/qr.svg) and cancel (POST /invoices/{hash}/cancel). One APIView per
-operation; ``InvoiceCollectionApi`` only puts create and history on the same URL."""
+"""Invoice endpoints: create (POST /invoices), history (GET /invoices), status (GET /invoices/{hash})
+and cancel (POST /invoices/{hash}/cancel); the QR code is ``invoice_qr``, "check now" is ``check``.
+One APIView per operation; ``InvoiceCollectionApi`` only puts create and history on the same URL.
+The status poll is served by ``status_fast`` in front of ``InvoiceDetailApi``."""
 
 from __future__ import annotations
 
@@ -8,23 +9,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import HttpResponse, HttpResponseNotModified
-from django.http.response import HttpResponseBase
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.http import parse_etags
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import Cursor, CursorPagination
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from payments import selectors, store
 from payments.api import schema as _schema  # noqa: F401  (registers the auth scheme)
-from payments.api.common import (
+from payments.api.common import MerchantApiView
+from payments.api.errors import not_found
+from payments.api.examples import (
     COMMON_ERRORS,
     ERR_400,
     ERR_404,
@@ -34,116 +31,15 @@ from payments.api.common import (
     ERR_422,
     ERR_502,
     ERR_503,
-    MerchantApiView,
-    request_merchant,
-    request_merchant_id,
-    request_terminal_id,
+    INVOICE_CREATE_EXAMPLES,
+    STATUS_RESPONSE,
 )
-from payments.api.errors import ApiError
+from payments.api.principal import request_merchant, request_merchant_id, request_terminal_id
+from payments.api.status_payload import InvoiceStatusSerializer, status_body, status_payload
 from payments.models import Merchant, PaymentSplit, SplitStatus, Terminal
-from payments.qr import invoice_qr_svg, qr_etag
-from payments.services import idempotency
-from payments.services.invoices import (
-    UNKNOWN_PROFILE,
-    UNKNOWN_STAFF,
-    InvoiceNotCancellable,
-    invoice_cancel,
-    invoice_create,
-)
-
-# Display amounts are stored with 8 decimals; shown with the currency's own (lossless: amounts are
-# validated/rounded to those digits when created).
-_CURRENCY_PLACES = {"BTC": 8}
-_DEFAULT_PLACES = 2
-
-
-def format_display(value: str | Decimal | None, currency: str) -> str | None:
-    if value is None:
-        return None
-    amount = Decimal(value)
-    places = Decimal(1).scaleb(-_CURRENCY_PLACES.get(currency, _DEFAULT_PLACES))
-    rounded = amount.quantize(places)
-    return str(rounded if rounded == amount else amount.normalize())
-
-
-def status_payload(document: dict[str, Any]) -> dict[str, Any]:
-    """The API's view of a hot-store document (``store.snapshot``): snake_case, display amounts in the
-    currency's digits. Pure: the hot path builds it without touching PostgreSQL."""
-    currency = document["displayCurrency"]
-    base_d, tip_d = document.get("baseAmountDisplay"), document.get("tipAmountDisplay")
-    total_d = Decimal(base_d) + Decimal(tip_d) if base_d is not None and tip_d is not None else None
-    return {
-        "payment_hash": document["paymentHash"],
-        "status": document["status"],
-        "total_sats": document["totalAmount"],
-        "base_sats": document["baseAmount"],
-        "tip_sats": document["tipAmount"],
-        "tip_percent": document.get("tipPercent"),
-        "tip_recipient": document.get("tipRecipient") or "",
-        "staff_id": document.get("staffId"),
-        "split_profile_id": document.get("splitProfileId"),
-        "terminal_id": document.get("terminalId"),
-        "display_currency": currency,
-        "base_display": format_display(base_d, currency),
-        "tip_display": format_display(tip_d, currency),
-        "total_display": format_display(total_d, currency),
-        "memo": document.get("memo") or "",
-        "created_at": document.get("createdAt"),
-        "expires_at": document.get("expiresAt"),
-        "paid_at": document.get("paidAt"),
-        "processed_at": document.get("processedAt"),
-    }
-
-
-class InvoiceStatusSerializer(serializers.Serializer):
-    payment_hash = serializers.CharField(help_text="Lightning payment hash (64 hex); the invoice's id.")
-    status = serializers.ChoiceField(choices=SplitStatus.choices)
-    total_sats = serializers.IntegerField(help_text="Sats on the invoice: base + tip.")
-    base_sats = serializers.IntegerField(help_text="Sats for the merchant.")
-    tip_sats = serializers.IntegerField(help_text="Sats for staff (or the merchant when no recipient).")
-    tip_percent = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
-    tip_recipient = serializers.CharField(help_text="Staff username, `team:<profile>` or empty.")
-    staff_id = serializers.IntegerField(allow_null=True)
-    split_profile_id = serializers.IntegerField(allow_null=True)
-    terminal_id = serializers.IntegerField(allow_null=True)
-    display_currency = serializers.CharField()
-    base_display = serializers.CharField(allow_null=True, help_text="Decimal string in display_currency.")
-    tip_display = serializers.CharField(allow_null=True, help_text="Decimal string in display_currency.")
-    total_display = serializers.CharField(allow_null=True, help_text="Decimal string in display_currency.")
-    memo = serializers.CharField(allow_blank=True)
-    created_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-    paid_at = serializers.DateTimeField(allow_null=True)
-    processed_at = serializers.DateTimeField(allow_null=True)
-
-
-STATUS_EXAMPLE = {
-    "payment_hash": "5f1c0c8a2b0e4f6d9a7b3c2e1d0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
-    "status": "pending",
-    "total_sats": 11500,
-    "base_sats": 10000,
-    "tip_sats": 1500,
-    "tip_percent": "15.00",
-    "tip_recipient": "team:Floor team",
-    "staff_id": None,
-    "split_profile_id": 3,
-    "terminal_id": 7,
-    "display_currency": "USD",
-    "base_display": "6.50",
-    "tip_display": "0.98",
-    "total_display": "7.48",
-    "memo": "Table 4",
-    "created_at": "2025-05-01T12:00:00+00:00",
-    "expires_at": "2025-05-01T12:15:00+00:00",
-    "paid_at": None,
-    "processed_at": None,
-}
-
-STATUS_RESPONSE = OpenApiResponse(
-    response=InvoiceStatusSerializer,
-    examples=[OpenApiExample("Pending", value=STATUS_EXAMPLE, response_only=True, status_codes=["200"])],
-)
-
+from payments.qr import invoice_qr_svg
+from payments.services.idempotency import idempotency_run
+from payments.services.invoices import UNKNOWN_PROFILE, UNKNOWN_STAFF, invoice_cancel, invoice_create
 
 # Opt-in extras of the create response (query parameter ``include``).
 INCLUDE_QR_SVG = "qr_svg"
@@ -256,29 +152,7 @@ class InvoiceCreateApi(MerchantApiView):
             502: ERR_502,
             503: ERR_503,
         },
-        examples=[
-            OpenApiExample(
-                "Fiat amount, 15 % tip to a team",
-                value={"amount_display": "6.50", "tip_percent": "15", "split_profile_id": 3, "memo": "Table 4"},
-                request_only=True,
-            ),
-            OpenApiExample(
-                "Sats, fixed tip to one person",
-                value={"amount_sats": 10000, "tip_sats": 500, "staff_id": 12},
-                request_only=True,
-            ),
-            OpenApiExample(
-                "Created",
-                value={
-                    **STATUS_EXAMPLE,
-                    "payment_request": "lnbc115u1p...",
-                    "qr_svg_url": f"/api/v1/invoices/{STATUS_EXAMPLE['payment_hash']}/qr.svg",
-                    "sats_per_unit": "1538.46153846",
-                },
-                response_only=True,
-                status_codes=["201"],
-            ),
-        ],
+        examples=INVOICE_CREATE_EXAMPLES,
         tags=["invoices"],
     )
     def post(self, request: Request) -> Response:
@@ -295,48 +169,24 @@ class InvoiceCreateApi(MerchantApiView):
             raise serializers.ValidationError(errors)
         data = input_serializer.validated_data
         merchant, terminal = _merchant_and_terminal(request)
-        key = request.headers.get("Idempotency-Key")
-        record = None
-        if key is not None:
-            fingerprint = idempotency.request_fingerprint(method="POST", path=request.path, body=request.data)
-            try:
-                outcome = idempotency.idempotency_begin(merchant_id=merchant.pk, key=key, fingerprint=fingerprint)
-            except idempotency.IdempotencyConflict as exc:
-                raise ApiError(
-                    code="idempotency_key_reused",
-                    message="This Idempotency-Key was used with a different request body.",
-                    status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
-                    fields={"Idempotency-Key": ["Already used with a different body."]},
-                ) from exc
-            except idempotency.IdempotencyInProgress as exc:
-                raise ApiError(
-                    code="idempotency_in_progress",
-                    message="A request with this Idempotency-Key is still being processed.",
-                    status_code=status.HTTP_409_CONFLICT,
-                    retry_after=1,
-                ) from exc
-            if isinstance(outcome, idempotency.Replay):
-                replayed = _presented(outcome.body, include_qr=include_qr)  # only 201s are stored
-                return Response(replayed, status=outcome.status, headers={"Idempotent-Replayed": "true"})
-            record = outcome
-        try:
-            body = self._create(merchant=merchant, terminal=terminal, data=data)
-        except BaseException:
-            if record is not None:
-                idempotency.idempotency_abandon(record=record)
-            raise
-        if record is not None:
-            # Stored without the inline QR: ``include`` only shapes the answer (not part of the key's
-            # fingerprint), and a replay renders the QR again when that request asks for it.
-            idempotency.idempotency_complete(record=record, status=status.HTTP_201_CREATED, body=body)
-        return Response(
-            _presented(body, include_qr=include_qr),
+        # The answer is stored without the inline QR: ``include`` only shapes the answer (it is not
+        # part of the key's fingerprint), and a replay renders the QR again when that request asks.
+        outcome = idempotency_run(
+            merchant_id=merchant.pk,
+            key=request.headers.get("Idempotency-Key"),
+            method="POST",
+            path=request.path,
+            request_body=request.data,
             status=status.HTTP_201_CREATED,
-            headers={"Location": f"{request.path}/{body['payment_hash']}"},
+            call=lambda: _created_payload(self._create(merchant=merchant, terminal=terminal, data=data)),
         )
+        body = _presented(outcome.body, include_qr=include_qr)
+        if outcome.replayed:  # only 201s are stored
+            return Response(body, status=outcome.status, headers={"Idempotent-Replayed": "true"})
+        return Response(body, status=outcome.status, headers={"Location": f"{request.path}/{body['payment_hash']}"})
 
     @staticmethod
-    def _create(*, merchant: Merchant, terminal: Terminal | None, data: dict[str, Any]) -> dict[str, Any]:
+    def _create(*, merchant: Merchant, terminal: Terminal | None, data: dict[str, Any]) -> PaymentSplit:
         merchant_id = merchant.pk
         staff = profile = shares = None
         if data.get("staff_id") is not None:
@@ -350,7 +200,7 @@ class InvoiceCreateApi(MerchantApiView):
             if found is None:
                 raise DjangoValidationError({"split_profile_id": [UNKNOWN_PROFILE]})
             profile, shares = found
-        split = invoice_create(
+        return invoice_create(
             merchant=merchant,
             terminal=terminal,
             amount_sats=data.get("amount_sats"),
@@ -363,7 +213,6 @@ class InvoiceCreateApi(MerchantApiView):
             memo=data.get("memo", ""),
             currency=data.get("currency"),
         )
-        return _created_payload(split)
 
 
 def _merchant_and_terminal(request: Request) -> tuple[Merchant, Terminal | None]:
@@ -384,10 +233,8 @@ def _created_payload(split: PaymentSplit) -> dict[str, Any]:
     """The create answer (``OutputSerializer``'s output, asserted by the tests), built from the objects
     just written without a re-read or the serializer, and without the inline QR: what the idempotency
     record keeps."""
-    # Imported here: status_fast imports this module. Its status_body is InvoiceStatusSerializer's
-    # output without the serializer's per-field work (~1 ms a create).
-    from payments.api.status_fast import status_body
-
+    # status_body is InvoiceStatusSerializer's output without the serializer's per-field work (~1 ms a
+    # create).
     return {
         **status_body(store.snapshot(split)),
         "payment_request": split.payment_request,
@@ -487,10 +334,6 @@ class InvoiceCollectionApi(InvoiceListApi, InvoiceCreateApi):  # type: ignore[mi
     """GET (history) and POST (create) on ``/invoices``: two operations, one URL."""
 
 
-def _not_found() -> ApiError:
-    return ApiError(code="not_found", message="Not found.", status_code=status.HTTP_404_NOT_FOUND)
-
-
 class InvoiceDetailApi(MerchantApiView):
     @extend_schema(
         operation_id="invoices_retrieve",
@@ -511,7 +354,7 @@ class InvoiceDetailApi(MerchantApiView):
         assert merchant_id is not None  # HasMerchant
         document = selectors.split_status_document(merchant_id=merchant_id, payment_hash=payment_hash)
         if document is None:
-            raise _not_found()
+            raise not_found()
         return Response(InvoiceStatusSerializer(status_payload(document)).data)
 
 
@@ -532,72 +375,6 @@ class InvoiceCancelApi(MerchantApiView):
         assert merchant_id is not None  # HasMerchant
         split = selectors.split_get_for_merchant(merchant_id=merchant_id, payment_hash=payment_hash)
         if split is None:
-            raise _not_found()
-        try:
-            split = invoice_cancel(split=split)
-        except InvoiceNotCancellable as exc:
-            raise ApiError(code="not_cancellable", message=str(exc), status_code=status.HTTP_409_CONFLICT) from exc
+            raise not_found()
+        split = invoice_cancel(split=split)
         return Response(InvoiceStatusSerializer(status_payload(store.snapshot(split))).data)
-
-
-def _etag_matches(etag: str, if_none_match: str) -> bool:
-    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): ``W/"x"`` matches ``"x"``."""
-    tags = parse_etags(if_none_match)
-    return "*" in tags or etag in (tag.removeprefix("W/") for tag in tags)
-
-
-# Errors of the QR view: JSON, whatever the client asked for.
-_QR_ERRORS = {(code, "application/json"): response for code, response in {404: ERR_404, **COMMON_ERRORS}.items()}
-
-
-class InvoiceQrApi(MerchantApiView):
-    @extend_schema(
-        operation_id="invoices_qr",
-        summary="Invoice QR code (SVG)",
-        description=(
-            "The invoice's QR code (`LIGHTNING:<BOLT11>` in upper case) as an SVG document, rendered on "
-            "request. `Cache-Control: private, max-age=<seconds until the invoice expires>` and a strong "
-            "`ETag`: a client that sends it back in `If-None-Match` gets a 304 without a body."
-        ),
-        parameters=[
-            OpenApiParameter(
-                "If-None-Match",
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="The `ETag` of a copy the client already has.",
-            )
-        ],
-        responses={
-            (200, "image/svg+xml"): OpenApiResponse(response=OpenApiTypes.STR, description="The SVG document."),
-            (304, "image/svg+xml"): OpenApiResponse(description="Not modified: the client's copy is current."),
-            **_QR_ERRORS,
-        },
-        tags=["invoices"],
-    )
-    def get(self, request: Request, payment_hash: str) -> HttpResponseBase:
-        merchant_id = request_merchant_id(request)
-        assert merchant_id is not None  # HasMerchant
-        source = selectors.split_qr_source(merchant_id=merchant_id, payment_hash=payment_hash)
-        if source is None:
-            raise _not_found()
-        etag = qr_etag(payment_hash.lower())
-        until_expiry = int((source.expires_at - timezone.now()).total_seconds())
-        headers = {"ETag": etag, "Cache-Control": f"private, max-age={max(0, until_expiry)}"}
-        if _etag_matches(etag, request.headers.get("If-None-Match", "")):
-            return HttpResponseNotModified(headers=headers)
-        return HttpResponse(invoice_qr_svg(source.payment_request), content_type="image/svg+xml", headers=headers)
-
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[JSONRenderer, str]:
-        # The picture is the answer whatever ``Accept`` says (an <img> asks for image/*, a strict client
-        # for image/svg+xml: neither should get a 406); errors are the API's JSON.
-        return JSONRenderer(), JSONRenderer.media_type
-
-    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
-        # The picture may be kept by the client until the invoice expires; the base view forbids caching
-        # for everything else (errors included).
-        picture_cache = None if isinstance(response, Response) else response.get("Cache-Control")
-        response = super().finalize_response(request, response, *args, **kwargs)
-        if picture_cache is not None:
-            response["Cache-Control"] = picture_cache
-        return response

@@ -3,14 +3,16 @@ split profiles. Read-only here; onboarding and edits go through the services (da
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from payments import selectors
 from payments.api import schema as _schema  # noqa: F401  (registers the auth scheme)
-from payments.api.common import COMMON_ERRORS, MerchantApiView, request_merchant, request_merchant_id
+from payments.api.common import MerchantApiView
+from payments.api.examples import COMMON_ERRORS, MERCHANT_EXAMPLES, SPLIT_PROFILE_EXAMPLES, STAFF_EXAMPLES
+from payments.api.principal import request_merchant, request_merchant_id
 
 
 class MerchantDetailApi(MerchantApiView):
@@ -29,20 +31,7 @@ class MerchantDetailApi(MerchantApiView):
         operation_id="merchant_retrieve",
         summary="The terminal's merchant",
         responses={200: OutputSerializer, **COMMON_ERRORS},
-        examples=[
-            OpenApiExample(
-                "Merchant",
-                value={
-                    "id": 1,
-                    "name": "Demo Cafe",
-                    "blink_username": "demo_merchant",
-                    "display_currency": "USD",
-                    "tip_presets": [10, 15, 20],
-                    "has_blink_api_key": False,
-                },
-                response_only=True,
-            )
-        ],
+        examples=MERCHANT_EXAMPLES,
         tags=["merchant"],
     )
     def get(self, request: Request) -> Response:
@@ -63,13 +52,7 @@ class StaffListApi(MerchantApiView):
         operation_id="staff_list",
         summary="Active staff (tip recipients)",
         responses={200: OutputSerializer(many=True), **COMMON_ERRORS},
-        examples=[
-            OpenApiExample(
-                "Staff",
-                value=[{"id": 12, "display_name": "Alice", "blink_username": "alice"}],
-                response_only=True,
-            )
-        ],
+        examples=STAFF_EXAMPLES,
         tags=["merchant"],
     )
     def get(self, request: Request) -> Response:
@@ -99,22 +82,7 @@ class SplitProfileListApi(MerchantApiView):
         operation_id="split_profiles_list",
         summary="Team split profiles",
         responses={200: OutputSerializer(many=True), **COMMON_ERRORS},
-        examples=[
-            OpenApiExample(
-                "Profiles",
-                value=[
-                    {
-                        "id": 3,
-                        "name": "Floor team",
-                        "shares": [
-                            {"staff_id": 12, "display_name": "Alice", "blink_username": "alice", "weight_bps": 5000},
-                            {"staff_id": 13, "display_name": "Bob", "blink_username": "bob", "weight_bps": 5000},
-                        ],
-                    }
-                ],
-                response_only=True,
-            )
-        ],
+        examples=SPLIT_PROFILE_EXAMPLES,
         tags=["merchant"],
     )
     def get(self, request: Request) -> Response:

@@ -31,7 +31,6 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -40,13 +39,15 @@ from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
 from rest_framework import exceptions
 
+from blinkpos import auth_throttle
 from blinkpos.logging import get_logger
 from payments import selectors, store
-from payments.api import auth_throttle, errors
+from payments.api import errors
 from payments.api.authentication import KEY_SCHEME, TerminalPrincipal, authenticate_remembered
 from payments.api.common import touch_terminal
-from payments.api.invoices import InvoiceDetailApi, status_payload
-from payments.api.throttling import TOUCH_INTERVAL_SECONDS, TOUCH_KEY, parse_rate
+from payments.api.invoices import InvoiceDetailApi
+from payments.api.status_payload import status_body
+from payments.api.throttling import TOUCH_INTERVAL_SECONDS, TOUCH_KEY, parse_rate, rate_key
 
 log = get_logger(__name__)
 
@@ -84,26 +85,12 @@ _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis na
 # Accept values DRF's negotiation answers with plain ``application/json`` (others go the DRF way,
 # e.g. ``application/json; indent=4`` renders differently and ``text/html`` is a 406).
 _PLAIN_ACCEPT = frozenset({"", "*/*", "application/json", "application/json, text/plain, */*"})
-_CENT = Decimal("0.01")
 # The view's ``Allow`` header as DRF sends it: Django's View.setup() adds HEAD to a view that has GET.
 _ALLOW = ", ".join(
     m.upper()
     for m in InvoiceDetailApi.http_method_names
     if hasattr(InvoiceDetailApi, m) or (m == "head" and hasattr(InvoiceDetailApi, "get"))
 )
-_DATETIME_FIELDS = ("created_at", "expires_at", "paid_at", "processed_at")
-
-
-def status_body(document: dict[str, Any]) -> dict[str, Any]:
-    """What ``InvoiceStatusSerializer(status_payload(document)).data`` gives, without the serializer:
-    the only field it changes is ``tip_percent`` (two decimals), and it turns empty timestamps into null."""
-    body = status_payload(document)
-    tip_percent = body["tip_percent"]
-    if tip_percent is not None:
-        body["tip_percent"] = f"{Decimal(str(tip_percent).strip()).quantize(_CENT):f}"
-    for name in _DATETIME_FIELDS:
-        body[name] = body[name] or None
-    return body
 
 
 def render(data: Any) -> bytes:
@@ -159,7 +146,7 @@ def _fast(request: HttpRequest, principal: TerminalPrincipal, payment_hash: str)
             continue
         limit, period = parse_rate(rate)
         window = int(now // period)
-        keys.append(f"ratelimit:{scope}:{ident}:{window}")
+        keys.append(rate_key(scope, ident, window))
         args += [limit, period + 1]
         counters.append(_Counter(limit, period, window))
     args[1] = len(counters)
@@ -194,7 +181,7 @@ def _fast(request: HttpRequest, principal: TerminalPrincipal, payment_hash: str)
     except Exception as exc:  # the exception handler maps database outages to 503, as in the DRF view
         return _error(exc)
     if document is None or document.get("merchantId") != principal.merchant_id:
-        return _error(errors.ApiError(code="not_found", message="Not found.", status_code=404))
+        return _error(errors.not_found())
     return _respond(status_body(document))
 
 

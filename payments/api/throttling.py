@@ -19,6 +19,7 @@ from rest_framework.throttling import BaseThrottle
 
 from blinkpos.logging import get_logger
 from payments.api.authentication import TerminalPrincipal
+from payments.api.principal import request_merchant_id
 
 log = get_logger(__name__)
 
@@ -31,14 +32,18 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip().lower()]
 
 
+def rate_key(scope: str, ident: str, window: int) -> str:
+    """The Redis counter of ``ident`` (``t<terminal>``, ``u<user>`` or a merchant id) in ``scope`` for one
+    fixed window (``int(now // period)``)."""
+    return f"ratelimit:{scope}:{ident}:{window}"
+
+
 TOUCH_KEY = "terminal:touched:{terminal_id}"
 TOUCH_INTERVAL_SECONDS = 60
 
 
 def _idents(request: Request) -> dict[str, str]:
     """The counters a request is charged to: its terminal (or signed-in user) and its merchant."""
-    from payments.api.common import request_merchant_id  # common imports this module
-
     idents: dict[str, str] = {}
     user = request.user
     if isinstance(user, TerminalPrincipal):
@@ -74,7 +79,7 @@ class ApiRateThrottle(BaseThrottle):
                     continue
                 limit, period = parse_rate(rate)
                 window = int(now // period)
-                key = f"ratelimit:{scope}:{ident}:{window}"
+                key = rate_key(scope, ident, window)
                 pipe.incr(key)
                 pipe.expire(key, period + 1)
                 windows.append((limit, period, window))

@@ -3,7 +3,8 @@
 from django.urls import path
 
 from payments.api.check import InvoiceCheckApi
-from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi, InvoiceQrApi
+from payments.api.invoice_qr import InvoiceQrApi
+from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi
 from payments.api.parties import MerchantDetailApi, SplitProfileListApi, StaffListApi
 from payments.api.status_fast import invoice_status_view
 

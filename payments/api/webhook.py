@@ -38,7 +38,7 @@ def blink_webhook(request: HttpRequest) -> JsonResponse:
         log.warning(
             "webhook.rejected", svix_id=headers.get("svix-id", "")[:100], source_ip=source_ip, reason=exc.reason
         )
-        return JsonResponse(error_body("invalid_signature", "Webhook signature verification failed."), status=401)
+        return JsonResponse(error_body(exc.code, exc.message), status=exc.http_status)
     except ValueError:
         log.warning("webhook.malformed_body", svix_id=headers.get("svix-id", "")[:100], source_ip=source_ip)
         return JsonResponse(error_body("invalid_body", "Webhook body must be a JSON object."), status=400)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from blinkpos.logging import get_logger
 from payments.models import PaymentSplit, SplitStatus, UnmatchedPayment
-from payments.services.forwarding import enqueue_forward
+from payments.services.enqueue import enqueue_forward
 from payments.services.transitions import lock_split, transition_split
 from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState, preimage_matches

@@ -37,7 +37,6 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -45,6 +44,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
+from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments.faults import fault_point
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, TipRecipientStats
@@ -70,8 +70,11 @@ PAYOUT_EXPIRY_MARGIN = timedelta(minutes=10)  # treat an invoice this close to e
 CENT = Decimal("0.01")
 
 
-class ForwardingError(Exception):
+class ForwardingError(ApplicationError):
     """An operator action that does not apply to the payment or leg in its current state."""
+
+    code = "forwarding_action_refused"
+    http_status = 409
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -87,27 +90,7 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600.0))
 
 
-# --- enqueue and the advisory Redis lock ---------------------------------------------------------
-
-
-def publish_quietly(task: Any, *args: int, failure_event: str, **context: Any) -> bool:
-    """Publish ``task(*args)`` with the bounded publish retry policy. Never raises: any broker or
-    transport error is logged as ``failure_event`` (with ``context``) and answered False. Callers publish
-    only what PostgreSQL already holds, so a lost publish loses nothing: the reconciler finds the work."""
-    try:
-        task.apply_async(args=args, retry=True, retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY)
-    except Exception as exc:  # any broker/transport error
-        log.error(failure_event, **context, error=type(exc).__name__)
-        return False
-    return True
-
-
-def enqueue_forward(split_id: int) -> bool:
-    """Publish ``forward_split_task(split_id)``. Never raises: with the broker down the publish gives up
-    after the bounded retry policy and the split waits in PostgreSQL for the reconciler."""
-    from payments.tasks.forwarding import forward_split_task
-
-    return publish_quietly(forward_split_task, split_id, failure_event="forwarding.enqueue_failed", split_id=split_id)
+# --- the advisory Redis lock ----------------------------------------------------------------------
 
 
 def _lock_key(payment_hash: str) -> str:
@@ -491,18 +474,3 @@ def settle_locked(split: PaymentSplit, legs: list[PaymentLeg]) -> str:
         split.next_attempt_at = next_at
         split.save(update_fields=["next_attempt_at"])
     return "in_progress"
-
-
-# --- operator actions (implemented in reconcile; the admin imports them from here) ---
-
-
-def forwarding_retry(*, split_id: int, actor: str) -> None:
-    from payments.services.reconcile import forwarding_retry as impl
-
-    impl(split_id=split_id, actor=actor)
-
-
-def leg_resolve(*, leg_id: int, note: str, actor: str) -> None:
-    from payments.services.reconcile import leg_resolve as impl
-
-    impl(leg_id=leg_id, note=note, actor=actor)

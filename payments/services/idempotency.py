@@ -1,7 +1,8 @@
 """``Idempotency-Key`` for POS requests: the first response is stored and replayed.
 
 The claim is a row under ``UNIQUE(merchant, key)`` (the database decides who ran first, not an
-``if``). Lifecycle:
+``if``). A view calls ``idempotency_run`` once around the work it protects: it claims the key, replays a
+finished request, or runs the work and stores (or, on failure, releases) the claim. The steps:
 
 - ``idempotency_begin`` inserts the claim (no response yet) and returns it, or returns the stored
   ``Replay`` of a finished request with the same body; a different body is ``IdempotencyConflict``
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,24 +30,81 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from blinkpos.errors import ApplicationError
 from payments.models import IdempotencyRecord
 
 STALE_AFTER = timedelta(minutes=2)
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(ApplicationError):
     """The key was used before with a different request body."""
 
+    code = "idempotency_key_reused"
+    http_status = 422
 
-class IdempotencyInProgress(Exception):
-    """A request with this key is still being processed."""
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was used with a different request body.",
+            fields={"Idempotency-Key": ["Already used with a different body."]},
+        )
+
+
+class IdempotencyInProgress(ApplicationError):
+    """A request with this key is still being processed; the client retries shortly."""
+
+    code = "idempotency_in_progress"
+    http_status = 409
+
+    def __init__(self) -> None:
+        super().__init__("A request with this Idempotency-Key is still being processed.", retry_after=1)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Replay:
     status: int
     body: Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What to answer: the fresh result of the work, or (``replayed``) the stored one."""
+
+    status: int
+    body: Any
+    replayed: bool
+
+
+def idempotency_run(
+    *,
+    merchant_id: int,
+    key: str | None,
+    method: str,
+    path: str,
+    request_body: Any,
+    status: int,
+    call: Callable[[], Any],
+) -> Outcome:
+    """Run ``call`` at most once per ``(merchant, key)`` and answer its body with ``status``; without a
+    key, simply run it. The same key with the same request replays the stored body.
+
+    Raises ``IdempotencyConflict`` (same key, different request), ``IdempotencyInProgress`` (the first
+    request is still running) or a ``ValidationError`` for a malformed key, all before ``call`` runs.
+    Whatever ``call`` raises releases the claim, so the client may retry with the same key, and
+    propagates. Side effects with a key: one INSERT for the claim, one UPDATE storing the body."""
+    if key is None:
+        return Outcome(status=status, body=call(), replayed=False)
+    fingerprint = request_fingerprint(method=method, path=path, body=request_body)
+    claim = idempotency_begin(merchant_id=merchant_id, key=key, fingerprint=fingerprint)
+    if isinstance(claim, Replay):
+        return Outcome(status=claim.status, body=claim.body, replayed=True)
+    try:
+        body = call()
+    except BaseException:
+        idempotency_abandon(record=claim)
+        raise
+    idempotency_complete(record=claim, status=status, body=body)
+    return Outcome(status=status, body=body, replayed=False)
 
 
 def request_fingerprint(*, method: str, path: str, body: Any) -> str:

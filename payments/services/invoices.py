@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments import store
 from payments.domain.allocation import Allocation, TipShare, allocate, tip_from_percent
@@ -60,8 +61,11 @@ UNKNOWN_PROFILE = "Unknown split profile."
 DISPLAY_PLACES = Decimal("0.00000001")  # the display columns keep 8 decimal places
 
 
-class InvoiceNotCancellable(Exception):
+class InvoiceNotCancellable(ApplicationError):
     """The split has moved past ``pending`` (or was paid at the provider) and cannot be cancelled."""
+
+    code = "not_cancellable"
+    http_status = 409
 
     def __init__(self, status: str) -> None:
         super().__init__(f"An invoice in status {status!r} cannot be cancelled.")
@@ -295,12 +299,16 @@ def invoice_create(
             raise _invalid(exc.field or "non_field_errors", "The wallet provider refused this value.") from exc
         except WalletError as exc:
             log.error("invoice.provider_error", merchant_id=merchant.pk, code=exc.code, amount=total)
-            raise ProviderError(code=exc.code, message="The wallet provider could not create the invoice.") from exc
+            raise ProviderError(
+                provider_code=exc.code, message="The wallet provider could not create the invoice."
+            ) from exc
         if invoice.amount_sats != total:
             log.error(
                 "invoice.amount_mismatch", payment_hash=invoice.payment_hash, expected=total, got=invoice.amount_sats
             )
-            raise ProviderError(code="AMOUNT_MISMATCH", message="The wallet provider invoiced a different amount.")
+            raise ProviderError(
+                provider_code="AMOUNT_MISMATCH", message="The wallet provider invoiced a different amount."
+            )
 
         expires_at = invoice.expires_at or timezone.now() + timedelta(minutes=expiry_minutes)
         if staff is not None:

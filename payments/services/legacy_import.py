@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger, mask_text
 from payments import store
 from payments.crypto import encrypt_secret
@@ -44,7 +45,7 @@ log = get_logger(__name__)
 SOURCE = "legacy_import"
 
 
-class LegacyImportError(Exception):
+class LegacyImportError(ApplicationError):
     """The file as a whole cannot be imported (unreadable, not JSON, not an object)."""
 
 

@@ -60,7 +60,9 @@ def _resolve(username: object, *, field: str) -> WalletRef:
         raise _invalid(field, "Blink refused this username.") from exc
     except WalletError as exc:
         log.error("parties.resolve_failed", username=name, code=exc.code)
-        raise ProviderError(code=exc.code, message="The wallet provider could not resolve the username.") from exc
+        raise ProviderError(
+            provider_code=exc.code, message="The wallet provider could not resolve the username."
+        ) from exc
 
 
 def _check_name(value: object, field: str, max_length: int = 120) -> str:
@@ -156,7 +158,7 @@ def merchant_set_api_key(*, merchant: Merchant, api_key: str) -> Merchant:
         raise ProviderUnavailable.from_wallet(exc) from exc
     except WalletError as exc:
         log.error("merchant.key_check_failed", merchant_id=merchant.pk, code=exc.code)
-        raise ProviderError(code=exc.code, message="The wallet provider could not check the key.") from exc
+        raise ProviderError(provider_code=exc.code, message="The wallet provider could not check the key.") from exc
     if FORBIDDEN_SCOPE in info.scopes:
         raise _invalid(
             "api_key",

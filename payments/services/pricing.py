@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments.wallet.errors import InvalidInput, WalletError, WalletUnavailable
 from payments.wallet.provider import get_wallet_provider
@@ -32,32 +33,38 @@ BTC_PRICE = Price(currency="BTC", base=10**12, offset=12, fraction_digits=8)
 DEFAULT_RETRY_AFTER = 5
 
 
-class ProviderUnavailable(Exception):
-    """The wallet provider is busy or unreachable; nothing was written. Try again after ``retry_after``."""
+class ProviderUnavailable(ApplicationError):
+    """The wallet provider is busy or unreachable; nothing was written. Try again after ``retry_after``.
+    ``provider_code`` is the provider's own error code (for logs)."""
 
-    def __init__(self, *, code: str, message: str, retry_after: int = DEFAULT_RETRY_AFTER) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
+    code = "provider_unavailable"
+    http_status = 503
+    retry_after: int
+
+    def __init__(self, *, provider_code: str, message: str, retry_after: int = DEFAULT_RETRY_AFTER) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.provider_code = provider_code
 
     @classmethod
     def from_wallet(cls, exc: WalletUnavailable) -> ProviderUnavailable:
         wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_AFTER
         return cls(
-            code=exc.code,
+            provider_code=exc.code,
             message="The Lightning wallet provider is temporarily unavailable; try again shortly.",
             retry_after=max(1, int(wait + 0.999)),
         )
 
 
-class ProviderError(Exception):
-    """The provider refused or answered something inconsistent (configuration or protocol problem)."""
+class ProviderError(ApplicationError):
+    """The provider refused or answered something inconsistent (configuration or protocol problem).
+    ``provider_code`` is the provider's own error code, or ours for an inconsistency (for logs)."""
 
-    def __init__(self, *, code: str, message: str) -> None:
+    code = "provider_error"
+    http_status = 502
+
+    def __init__(self, *, provider_code: str, message: str) -> None:
         super().__init__(message)
-        self.code = code
-        self.message = message
+        self.provider_code = provider_code
 
 
 def price_cache_key(currency: str) -> str:
@@ -105,6 +112,6 @@ def price_get(*, currency: str) -> Price:
         raise ValidationError({"currency": [f"The wallet provider has no price for {currency}."]}) from exc
     except WalletError as exc:
         log.error("pricing.provider_error", currency=currency, code=exc.code)
-        raise ProviderError(code=exc.code, message="The wallet provider could not give a price.") from exc
+        raise ProviderError(provider_code=exc.code, message="The wallet provider could not give a price.") from exc
     cache.set(price_cache_key(currency), _encode(price), settings.CACHE_TTLS["prices"])
     return price

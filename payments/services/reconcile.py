@@ -1,4 +1,4 @@
-"""The reconciler (beat, every ~20 s) and the operator's forwarding actions.
+"""The reconciler (beat, every ~20 s); the operator's forwarding actions are ``operator_actions``.
 
 ``reconcile_once`` catches what a lost webhook, a lost Celery message or a killed worker left behind,
 from PostgreSQL alone:
@@ -31,17 +31,14 @@ from django.utils import timezone
 from blinkpos.logging import get_logger
 from payments.models import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
 from payments.services.detection import payment_check
+from payments.services.enqueue import enqueue_forward
 from payments.services.forwarding import (
-    DONE,
-    ForwardingError,
-    complete_if_done_locked,
-    enqueue_forward,
     leg_fail_locked,
     leg_succeed_locked,
     rearm_locked,
     settle_locked,
 )
-from payments.services.transitions import lock_legs, lock_split, transition_leg, transition_split
+from payments.services.transitions import lock_legs, lock_split, transition_leg
 from payments.services.webhooks import deliveries_sweep
 from payments.wallet.errors import InvoiceNotFound, WalletError
 from payments.wallet.provider import get_wallet_provider
@@ -253,65 +250,3 @@ def leg_resolve_pending(*, leg_id: int) -> str:
         if requeue:
             transaction.on_commit(lambda: enqueue_forward(split.pk))
     return outcome
-
-
-# --- operator actions ------------------------------------------------------------------------------
-
-
-def forwarding_retry(*, split_id: int, actor: str) -> None:
-    """An operator retries a failed payment: failed -> processing, each failed leg -> invoice_ready
-    (same payout invoice) or planned (that invoice expired), events naming ``actor``; forwarding is
-    enqueued after commit. Raises ``ForwardingError`` when the payment is not failed."""
-    with transaction.atomic():
-        split = lock_split(split_id=split_id)
-        if split is None:
-            raise ForwardingError(f"Payment {split_id} does not exist.")
-        if split.status != S.FAILED:
-            raise ForwardingError(f"Only failed payments can be retried (this one is {split.status}).")
-        legs = lock_legs(split)
-        transition_split(
-            split,
-            S.PROCESSING,
-            event_type="forwarding_retried",
-            data={"actor": actor},
-            error_message="",
-            next_attempt_at=None,
-        )
-        for leg in legs:
-            if leg.status == L.FAILED:
-                rearm_locked(leg, reason="operator_retry", actor=actor)
-        transaction.on_commit(lambda: enqueue_forward(split_id))
-    log.info("forwarding.retried_by_operator", split_id=split_id, actor=actor)
-
-
-def leg_resolve(*, leg_id: int, note: str, actor: str) -> None:
-    """An operator closes a leg that needs no more forwarding (paid by hand, written off...): a
-    failed / pending / unknown leg becomes ``resolved`` with a ``leg_resolved`` event holding the note
-    and actor. When it was the last open leg, the payment completes in the same transaction."""
-    note = (note or "").strip()
-    if not note:
-        raise ForwardingError("A note is required to resolve a leg.")
-    split_id = PaymentLeg.objects.filter(pk=leg_id).values_list("split_id", flat=True).first()
-    if split_id is None:
-        raise ForwardingError(f"Leg {leg_id} does not exist.")
-    with transaction.atomic():
-        split = lock_split(split_id=split_id)
-        assert split is not None
-        legs = lock_legs(split)
-        leg = next(x for x in legs if x.pk == leg_id)
-        if leg.status not in (L.FAILED, L.PENDING, L.UNKNOWN):
-            raise ForwardingError(f"Only failed, pending or unknown legs can be resolved (this one is {leg.status}).")
-        transition_leg(
-            leg,
-            L.RESOLVED,
-            event_type="leg_resolved",
-            data={"note": note, "actor": actor, "previous_status": leg.status},
-            resolution_note=note,
-            next_attempt_at=None,
-        )
-        if all(x.status in DONE for x in legs) and split.status == S.FAILED:
-            transition_split(
-                split, S.PROCESSING, event_type="forwarding_retried", data={"actor": actor, "reason": "leg_resolved"}
-            )
-        complete_if_done_locked(split, legs)
-    log.info("forwarding.leg_resolved", leg_id=leg_id, split_id=split_id, actor=actor)

@@ -6,27 +6,17 @@ proves it. The plain key is returned once by ``terminal_create`` and never store
 
 from __future__ import annotations
 
-import secrets
-
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
-from payments.api.authentication import KEY_PREFIX, forget_local, hash_key, terminal_cache_key
+from payments import terminal_keys
 from payments.models import Merchant, Terminal
 
 log = get_logger(__name__)
 
 _PREFIX_ATTEMPTS = 5
-
-
-def _new_key() -> tuple[str, str]:
-    prefix = secrets.token_hex(4)
-    # Underscores separate the key's parts, so the secret must not contain any.
-    secret = secrets.token_urlsafe(32).replace("_", "")
-    return prefix, f"{KEY_PREFIX}{prefix}_{secret}"
 
 
 def terminal_create(*, merchant: Merchant, name: str) -> tuple[Terminal, str]:
@@ -37,11 +27,11 @@ def terminal_create(*, merchant: Merchant, name: str) -> tuple[Terminal, str]:
     if len(name) > 120:
         raise ValidationError({"name": ["At most 120 characters."]})
     for _ in range(_PREFIX_ATTEMPTS):
-        prefix, key = _new_key()
+        prefix, key = terminal_keys.new_key()
         try:
             with transaction.atomic():
                 terminal = Terminal.objects.create(
-                    merchant=merchant, name=name, key_prefix=prefix, key_hash=hash_key(key)
+                    merchant=merchant, name=name, key_prefix=prefix, key_hash=terminal_keys.hash_key(key)
                 )
         except IntegrityError:  # 1 in 4 billion per existing terminal: draw another prefix
             continue
@@ -53,17 +43,12 @@ def terminal_create(*, merchant: Merchant, name: str) -> tuple[Terminal, str]:
 def terminal_revoke(*, terminal: Terminal) -> Terminal:
     """Revoke the key. After commit the shared (Redis) auth record and this process's copy are dropped,
     so the next request with the key is refused; other web processes forget their in-memory copy
-    within ``authentication.LOCAL_TTL_SECONDS`` (5 s)."""
+    within ``terminal_keys.LOCAL_TTL_SECONDS`` (5 s)."""
     if terminal.revoked_at is None:
         with transaction.atomic():
             terminal.revoked_at = timezone.now()
             terminal.save(update_fields=["revoked_at"])
             prefix = terminal.key_prefix
-            transaction.on_commit(lambda: _forget(prefix))
+            transaction.on_commit(lambda: terminal_keys.forget(prefix))
         log.info("terminal.revoked", terminal_id=terminal.pk, merchant_id=terminal.merchant_id)
     return terminal
-
-
-def _forget(prefix: str) -> None:
-    cache.delete(terminal_cache_key(prefix))
-    forget_local(prefix)

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from blinkpos.errors import ApplicationError
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 
@@ -47,7 +48,12 @@ LEG_TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(ApplicationError):
+    """A state change the transition table does not allow from the row's current status."""
+
+    code = "illegal_transition"
+    http_status = 409
+
     def __init__(self, kind: str, current: str, target: str) -> None:
         super().__init__(f"{kind} cannot go from {current!r} to {target!r}")
         self.current = current

@@ -41,11 +41,13 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments.models import PaymentSplit, WebhookDelivery
 from payments.models.inbound import DELIVERY_QUEUED
 from payments.services.detection import PAID_OUTCOMES, detect
-from payments.services.forwarding import forward_split, publish_quietly
+from payments.services.enqueue import enqueue_webhook_delivery
+from payments.services.forwarding import forward_split
 from payments.wallet.types import preimage_matches
 
 log = get_logger(__name__)
@@ -62,11 +64,15 @@ DUPLICATE = "duplicate"
 PROCESSING_ERROR = "error"
 
 
-class WebhookRejected(Exception):
-    """The signature did not verify (or no secret is configured). ``reason`` is for the log only."""
+class WebhookRejected(ApplicationError):
+    """The signature did not verify (or no secret is configured). The message is generic: the caller
+    learns nothing about why; ``reason`` is for the log only."""
+
+    code = "invalid_signature"
+    http_status = 401
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__("Webhook signature verification failed.")
         self.reason = reason
 
 
@@ -209,16 +215,6 @@ def _record(svix_id: str, event: _Classified, source_ip: str | None) -> int | No
     return int(row[0]) if row else None
 
 
-def publish_delivery(delivery_id: int) -> bool:
-    """Publish ``webhook_delivery_task(delivery_id)``. Never raises: with the broker down the publish gives
-    up after the bounded retry policy and the row waits, ``queued``, for the reconciler's sweep."""
-    from payments.tasks.forwarding import webhook_delivery_task
-
-    return publish_quietly(
-        webhook_delivery_task, delivery_id, failure_event="webhook.publish_failed", delivery_id=delivery_id
-    )
-
-
 def webhook_receive(*, body: bytes, headers: Mapping[str, str], source_ip: str | None) -> WebhookAck:
     """Verify, classify and record one delivery; publish the worker's task when there is work.
 
@@ -237,7 +233,7 @@ def webhook_receive(*, body: bytes, headers: Mapping[str, str], source_ip: str |
     if event.outcome == QUEUED:
         # Immediately when autocommitting (the view); after the outer commit inside a transaction
         # (tests), so a worker never looks for a row it cannot see yet.
-        transaction.on_commit(lambda: publish_delivery(delivery_id))
+        transaction.on_commit(lambda: enqueue_webhook_delivery(delivery_id))
     log.info(
         "webhook.received",
         svix_id=svix_id,

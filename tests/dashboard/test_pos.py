@@ -100,11 +100,29 @@ def test_create_needs_csrf(csrf_client_a: Client) -> None:
     assert not PaymentSplit.objects.exists()
 
 
+def test_provider_away_is_a_503_with_retry_after_and_writes_nothing(fake_blink: FakeBlink, client_a: Client) -> None:
+    fake_blink.script("lnInvoiceCreate", ["TIMEOUT"])
+    response = client_a.post(reverse("dashboard:pos-create"), {"unit": "sats", "amount": "500"})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "provider_unavailable"
+    assert int(response["Retry-After"]) >= 1
+    assert not PaymentSplit.objects.exists()
+
+
 def test_cancel_a_pending_invoice(fake_blink: FakeBlink, client_a: Client) -> None:
     data = client_a.post(reverse("dashboard:pos-create"), {"unit": "sats", "amount": "500"}).json()
     response = client_a.post(data["cancelUrl"])
     assert response.status_code == 200
     assert PaymentSplit.objects.get().status == SplitStatus.CANCELLED
+
+
+def test_cancelling_a_paid_invoice_is_a_409(fake_blink: FakeBlink, client_a: Client) -> None:
+    data = client_a.post(reverse("dashboard:pos-create"), {"unit": "sats", "amount": "500"}).json()
+    PaymentSplit.objects.update(status=SplitStatus.PAID)
+    response = client_a.post(data["cancelUrl"])
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "not_cancellable"
+    assert PaymentSplit.objects.get().status == SplitStatus.PAID
 
 
 def test_qr_and_cancel_of_another_merchants_invoice_are_404(

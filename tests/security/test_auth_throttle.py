@@ -1,4 +1,4 @@
-"""Sign-in and API-key guessing are rate limited (payments.api.auth_throttle)."""
+"""Sign-in and API-key guessing are rate limited (blinkpos.auth_throttle)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from payments.api.authentication import forget_local
+from payments.terminal_keys import forget_local
 from tests.security.conftest import PASSWORD, Shop
 
 pytestmark = pytest.mark.django_db

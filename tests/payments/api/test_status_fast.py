@@ -17,10 +17,10 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.connection import AbstractConnection
 
+from blinkpos import auth_throttle
 from payments import store
-from payments.api import auth_throttle
-from payments.api.invoices import InvoiceStatusSerializer, status_payload
-from payments.api.status_fast import render, status_body
+from payments.api.status_fast import render
+from payments.api.status_payload import InvoiceStatusSerializer, status_body, status_payload
 from payments.models import PaymentSplit, SplitStatus, Terminal
 from payments.services.terminals import terminal_revoke
 from tests.factories import MerchantFactory, PaymentSplitFactory, TerminalFactory, UserFactory, random_hash

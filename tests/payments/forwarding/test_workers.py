@@ -15,8 +15,8 @@ from django.test import override_settings
 
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus, WebhookDelivery
 from payments.services.detection import payment_detected
+from payments.services.enqueue import enqueue_webhook_delivery
 from payments.services.reconcile import reconcile_once
-from payments.services.webhooks import publish_delivery
 from payments.wallet.fake import FakeBlink
 from tests.payments.forwarding.conftest import (
     MakeSplit,
@@ -85,7 +85,7 @@ def test_the_webhook_task_twice_at_once_in_two_workers_pays_and_forwards_exactly
         "outcome": "queued",
     }
     delivery = WebhookDelivery.objects.get()
-    publish_delivery(delivery.pk)
+    enqueue_webhook_delivery(delivery.pk)
     assert [(m["task"], m["args"]) for m in queued_messages()] == [(TASK, [delivery.pk])] * 2
     fake_blink.set_latency("lnInvoiceCreateOnBehalfOfRecipient", 0.2)
 

@@ -13,7 +13,6 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from payments.api.authentication import terminal_cache_key
 from payments.crypto import decrypt_secret
 from payments.models import Merchant, SplitProfile, SplitProfileShare, Staff, Terminal
 from payments.services.parties import (
@@ -26,6 +25,7 @@ from payments.services.parties import (
 )
 from payments.services.pricing import ProviderUnavailable
 from payments.services.terminals import terminal_create, terminal_revoke
+from payments.terminal_keys import terminal_cache_key
 from payments.wallet.fake import FakeBlink
 from tests.factories import MerchantFactory, StaffFactory, UserFactory
 
