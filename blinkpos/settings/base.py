@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files are answered here, before sessions and auth do any work for them.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Failed sign-ins and API-key attempts are counted and refused (429) past a limit (H8, issue 9).
     "payments.api.auth_throttle.AuthFailureThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -243,7 +245,16 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes and WhiteNoise serves from (the Docker image collects at build time).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Site-wide files that belong to no app (the favicon).
+STATICFILES_DIRS = [BASE_DIR / "blinkpos" / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (so WhiteNoise can cache them for a year, immutable) and gzip variants. With DEBUG on,
+    # {% static %} gives the plain names and WhiteNoise serves them straight from the apps.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 ADMIN_URL = env.str("ADMIN_URL", default="admin/")
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
