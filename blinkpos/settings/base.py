@@ -24,12 +24,18 @@ ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "loca
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Before the admin: its templates (admin/base_site.html) override the admin's own.
+    "blinkpos.operator_otp.apps.OperatorOtpConfig",
+    # django.contrib.admin, with the admin site that asks operators for their second factor.
+    "blinkpos.operator_otp.apps.OperatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -48,6 +54,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor (the admin asks for it).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "analytics.dashboard.csp.ContentSecurityPolicyMiddleware",
@@ -256,6 +264,13 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 ADMIN_URL = env.str("ADMIN_URL", default="admin/")
+# Superusers must pass a second factor (TOTP or a recovery code) to reach the admin. Production turns
+# this on by default; a staff user who enrolled an authenticator is always asked for it.
+ADMIN_OTP_REQUIRED = env.bool("ADMIN_OTP_REQUIRED", default=False)
+# The name authenticator apps show next to the account (the otpauth URI's issuer).
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="BlinkPOS")
+# The admin's device pages never show a TOTP key or a recovery code after enrolment.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
