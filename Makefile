@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 WITH_SERVICES := $(BIN)/python -m blinkpos.devservices --
+# The servers default to production settings; everything started from here names its own.
+# (make test: pyproject.toml names blinkpos.settings.test.)
+DEV_SETTINGS ?= blinkpos.settings.dev
 
 .PHONY: install run test lint typecheck check bench chaos audit clean
 
@@ -20,7 +23,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 run: install
-	$(WITH_SERVICES) $(BIN)/python -m blinkpos.runstack
+	DJANGO_SETTINGS_MODULE=$(DEV_SETTINGS) $(WITH_SERVICES) $(BIN)/python -m blinkpos.runstack
 
 test: install
 	$(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -39,13 +42,13 @@ clean:
 
 # Benchmarks (bench/, docs/PERFORMANCE.md): loopback only, bounded, prints a table + artifacts/bench/*.json.
 bench: install
-	$(WITH_SERVICES) $(BIN)/python -m bench $(BENCH_ARGS)
+	DJANGO_SETTINGS_MODULE=$(DEV_SETTINGS) $(WITH_SERVICES) $(BIN)/python -m bench $(BENCH_ARGS)
 
 # Chaos soak (chaos/, README "Reliability"): the real stack under stacked faults, then the money invariants
 # and a secret scan; its own PostgreSQL and Redis, loopback only. JSON report under artifacts/chaos/.
 # CHAOS_ARGS="--sales 20000 --duration 7200" is the long run.
 chaos: install
-	$(WITH_SERVICES) $(BIN)/python -m chaos $(CHAOS_ARGS)
+	DJANGO_SETTINGS_MODULE=$(DEV_SETTINGS) $(WITH_SERVICES) $(BIN)/python -m chaos $(CHAOS_ARGS)
 
 # Known vulnerabilities in the pinned dependencies (needs the PyPI / OSV JSON APIs).
 audit: install

@@ -29,7 +29,7 @@ def _time(fn: Callable[[], Any], repeat: int = 5) -> float:
 
 
 def main(merchant_id: int | None = None) -> dict[str, float]:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.base")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.dev")
     import django
 
     django.setup()

@@ -27,7 +27,7 @@ def _fake_wallet(client: httpx.Client, username: str) -> str:
 
 
 def main(fake_url: str) -> dict[str, Any]:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.base")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.dev")
     import django
 
     django.setup()

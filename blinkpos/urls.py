@@ -4,13 +4,25 @@ import os
 
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.cache import patch_cache_control
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from blinkpos import health
 from payments.api.webhook import blink_webhook
 
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on their own; send them to the (hashed) static icon."""
+    response = HttpResponseRedirect(static("blinkpos/favicon.svg"))
+    patch_cache_control(response, public=True, max_age=24 * 60 * 60)
+    return response
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("health", health.health, name="health"),
     path("health/db", health.health_db, name="health-db"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,8 +1,9 @@
-"""WSGI entry point (gunicorn)."""
+"""WSGI entry point (gunicorn). Without DJANGO_SETTINGS_MODULE it runs the production settings, which
+refuse to boot without their secrets: a forgotten variable never serves production on a dev key."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.base")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.production")
 application = get_wsgi_application()

@@ -24,15 +24,21 @@ ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "loca
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    # Site-wide templates and static files (the admin landing page, the admin CSS); first, so its
-    # admin template overrides win over the admin's own.
+    # Site-wide templates and static files (the admin landing page, the admin CSS, the favicon); first,
+    # so its admin template overrides win over the admin's own.
     "blinkpos.apps.BlinkposConfig",
-    "django.contrib.admin",
+    # Before the admin: its templates (admin/base_site.html) override the admin's own.
+    "blinkpos.operator_otp.apps.OperatorOtpConfig",
+    # django.contrib.admin, with the admin site that asks operators for their second factor.
+    "blinkpos.operator_otp.apps.OperatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -44,12 +50,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files are answered here, before sessions and auth do any work for them.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Failed sign-ins and API-key attempts are counted and refused (429) past a limit (H8, issue 9).
     "blinkpos.auth_throttle.AuthFailureThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor (the admin asks for it).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "blinkpos.csp.ContentSecurityPolicyMiddleware",
@@ -248,8 +258,22 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes and WhiteNoise serves from (the Docker image collects at build time).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (so WhiteNoise can cache them for a year, immutable) and gzip variants. With DEBUG on,
+    # {% static %} gives the plain names and WhiteNoise serves them straight from the apps.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 ADMIN_URL = env.str("ADMIN_URL", default="admin/")
+# Superusers must pass a second factor (TOTP or a recovery code) to reach the admin. Production turns
+# this on by default; a staff user who enrolled an authenticator is always asked for it.
+ADMIN_OTP_REQUIRED = env.bool("ADMIN_OTP_REQUIRED", default=False)
+# The name authenticator apps show next to the account (the otpauth URI's issuer).
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="BlinkPOS")
+# The admin's device pages never show a TOTP key or a recovery code after enrolment.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"

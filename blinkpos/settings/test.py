@@ -16,3 +16,7 @@ BLINK_WEBHOOK_SECRETS = ["whsec_" + base64.b64encode(secrets.token_bytes(32)).de
 # Fault points (SIGKILL before/after a send) exist only when a test turns them on.
 FAULT_POINTS_ENABLED = True
 LOG_FORMAT = "console"
+# Tests never depend on a prior collectstatic: plain names, files found in the apps on each request.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
