@@ -23,7 +23,8 @@ from django_redis import get_redis_connection
 from payments.crypto import decrypt_secret
 from payments.models import LegStatus, Merchant, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, Staff
 from payments.services.detection import detect
-from payments.services.forwarding import forward_split, forwarding_retry
+from payments.services.forwarding import forward_split
+from payments.services.operator_actions import forwarding_retry
 from payments.services.invoices import invoice_create
 from payments.services.maintenance import recipients_check
 from payments.wallet.fake import FakeBlink
