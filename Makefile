@@ -30,7 +30,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy blinkpos payments analytics
+	$(BIN)/mypy blinkpos payments analytics fakeblink
 
 check: lint typecheck test
 
