@@ -33,7 +33,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy blinkpos payments analytics dashboard
+	$(BIN)/mypy blinkpos payments analytics dashboard fakeblink
 
 check: lint typecheck test
 

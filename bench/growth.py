@@ -28,7 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from bench.procs import log
-from bench.stack import PY, ROOT, admin_url, pg_dsn
+from bench.stack import PY, admin_url, pg_dsn
+from blinkpos.processes import ROOT
 
 # Bump when the generated shape changes: templates stamped with another version are rebuilt.
 GENERATOR_VERSION = 2

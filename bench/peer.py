@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from bench.procs import Managed, ProcessGroup, free_port, log, wait_port
-from bench.stack import ROOT
+from bench.procs import log, tree_cpu
+from blinkpos.processes import ROOT, Process, ProcessGroup, free_port, wait_port
 
 LNBITS_VERSION = "1.6.2"
 VENV = ROOT / ".local" / "lnbits-venv"
@@ -65,7 +65,7 @@ def ensure_lnbits(*, install: bool) -> Path | None:
 
 @dataclass
 class Peer:
-    managed: Managed
+    managed: Process
     port: int
     inkey: str
     price_server: ThreadingHTTPServer
@@ -76,7 +76,7 @@ class Peer:
         return f"http://127.0.0.1:{self.port}"
 
     def cpu(self) -> float:
-        return self.managed.cpu()
+        return tree_cpu(self.managed.pid)
 
 
 def start_peer(group: ProcessGroup, exe: Path) -> Peer | None:

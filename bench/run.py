@@ -31,8 +31,9 @@ import psycopg
 from bench import api, floors, growth, peer, report, scenarios
 from bench.loadgen import LoadSpec, ensure_wrk, run_load
 from bench.measure import Measurement, measure, measure_once
-from bench.procs import ProcessGroup, log
-from bench.stack import PY, ROOT, GunicornConfig, Stack, build_stack
+from bench.procs import log
+from bench.stack import PY, GunicornConfig, Stack, build_stack
+from blinkpos.processes import ROOT, ProcessGroup
 
 FLOOR_ORDER = ("view: empty", floors.REDIS_VIEW, "view: validate+INSERT+SET")
 
@@ -247,27 +248,21 @@ def _growth(stack: Stack, k: Knobs, wrk: str | None) -> tuple[dict[str, Any], di
     main_url = stack.env["DATABASE_URL"]
     points: list[_GrowthPoint] = []
     try:
-        for proc in (stack.web, stack.workers):  # before the clones: nothing may hold the databases
-            if proc is not None:
-                stack.group.stop(proc)
-        stack.web = stack.workers = None
+        stack.stop_web()  # before the clones: nothing may hold the databases
+        stack.stop_workers()
         for rows in (k.growth_small, k.growth_large):
             points.append(_growth_prepare(stack, k, rows))
         for index in range(k.runs):
             for point in points:
                 _growth_visit(stack, k, wrk, point, index)
-        if stack.web is not None:
-            stack.group.stop(stack.web)
-            stack.web = None
+        stack.stop_web()
         results = []
         for point in points:
             stack.env["DATABASE_URL"] = point.url
             results.append(point.result(_dashboard(stack)))
     finally:
-        for proc in (stack.web, stack.workers):
-            if proc is not None:
-                stack.group.stop(proc)
-        stack.web = stack.workers = None
+        stack.stop_web()
+        stack.stop_workers()
         stack.env["DATABASE_URL"] = main_url
         for rows in (k.growth_small, k.growth_large):
             growth.drop_database(growth.point_url(stack.db_url, rows))
@@ -339,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wrk = ensure_wrk(allow_install=True)
         stack = build_stack(group=group, run_dir=run_dir, keep_db=k.keep_db)
-        have_fake = stack.start_fake()
+        stack.start_fake()
         stack.start_web(k.gunicorn)
         stack.start_workers(2, nice=k.worker_nice)
         log(
@@ -347,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             f"load by {'wrk' if wrk else 'bench.pyload'}"
         )
         raw = floors.raw_floors(stack, count=5000 if k.duration >= 5 else 2000)
-        fx = _fixtures(stack) if have_fake else {}
-        why = _api_ready(stack, fx) if have_fake else "fake Blink missing"
+        fx = _fixtures(stack)
+        why = _api_ready(stack, fx)
         # "1 Redis GET" is hot polling's floor: measured in alternation with it when the API is up.
         views = floors.view_floors(
             stack,
@@ -364,13 +359,12 @@ def main(argv: list[str] | None = None) -> int:
         mark("setup and floors")
         from bench.evaluate import evaluate  # after the floors exist
 
-        control = api.FakeControl(stack.fake_url) if have_fake else None
+        control = api.FakeControl(stack.fake_url)
         scen: dict[str, Any] = {}
         if why:
             notes.append(f"POS API scenarios skipped: {why}")
             log(notes[-1])
         else:
-            assert control is not None
             log(f"preparing {k.invoices} active invoices")
             hashes = api.create_invoices(stack.base_url, fx, k.invoices)
             log(f"hot polling, in alternation with its floor ({floors.REDIS_VIEW})")
@@ -420,10 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                 scen.update(growth_small=small, growth_large=large)
                 sections.append(("growth", [small["hot"], small["create"], large["hot"], large["create"]]))
             mark("growth")
-        stack.group.stop(stack.web) if stack.web else None
-        stack.web = None
-        stack.group.stop(stack.workers) if stack.workers else None
-        stack.workers = None
+        stack.stop_web()
+        stack.stop_workers()
         if k.peer:
             peer_results = _peer(group, k, wrk, notes)
             if peer_results:

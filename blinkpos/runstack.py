@@ -1,99 +1,73 @@
-"""Start the whole stack on one machine for ``make run``: migrations, demo data, the fake Blink (when
-no real ``BLINK_API_KEY`` is configured), a Celery worker, Celery beat and the web server on
-127.0.0.1:8000. Ctrl-C (or SIGTERM) stops every process it started; if one dies, all are stopped.
+"""``make run``: the whole stack on one machine through ``blinkpos.stack``: migrations, static files,
+the fake Blink with demo data (when no real ``BLINK_API_KEY`` is configured), a Celery worker, Celery
+beat and the web server on ``WEB_BIND`` (default 127.0.0.1:8000). Ctrl-C (or SIGTERM) stops every
+process it started, by PID; if one dies, all are stopped.
+
+Environment: ``WEB_BIND``, ``FAKE_BLINK_PORT`` (8089), ``FAKE_BLINK_AUTOPAY`` (seconds before the demo
+customer pays, 8), ``DJANGO_SETTINGS_MODULE`` (default ``blinkpos.settings.dev``).
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
-WEB_BIND = os.environ.get("WEB_BIND", "127.0.0.1:8000")
-FAKE_BLINK_PORT = int(os.environ.get("FAKE_BLINK_PORT", "8089"))
-# Demo credentials for the fake Blink, fresh for every run (the fake and the app both get them from
-# the environment built here); a real deployment sets its own.
-DEMO_PLATFORM_KEY = "blink_" + secrets.token_hex(16)
-DEMO_WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+from blinkpos import INHERITED_DJANGO_SETTINGS_MODULE
+from blinkpos.stack import DEFAULT_SETTINGS, Stack
 
 
 def _log(message: str) -> None:
     print(f"[run] {message}", file=sys.stderr, flush=True)
 
 
-def _manage(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True)
+def build_stack(environ: dict[str, str]) -> Stack:
+    host, _, port = environ.get("WEB_BIND", "127.0.0.1:8000").rpartition(":")
+    demo = not environ.get("BLINK_API_KEY")
+    return Stack(
+        web_port=int(port),
+        host=host or "127.0.0.1",
+        fake_port=int(environ.get("FAKE_BLINK_PORT", "8089")) if demo else None,
+        # The caller's choice, not the default that importing the blinkpos package put in os.environ.
+        settings_module=INHERITED_DJANGO_SETTINGS_MODULE or DEFAULT_SETTINGS,
+        env=environ,
+        # The demo runs with DEBUG on; the boot guard only applies to production settings.
+        extra_env={"DEBUG": environ.get("DEBUG", "true")},
+        autopay_seconds=float(environ.get("FAKE_BLINK_AUTOPAY", "8")),
+    )
 
 
 def main() -> int:
-    env = dict(os.environ)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.base")
-    env.setdefault("DEBUG", "true")
-    demo = not env.get("BLINK_API_KEY")
-    if demo:
-        env["BLINK_API_KEY"] = DEMO_PLATFORM_KEY
-        env["BLINK_API_URL"] = f"http://127.0.0.1:{FAKE_BLINK_PORT}/graphql"
-        env.setdefault("BLINK_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET)
-        # The demo runs with DEBUG on; the boot guard only applies to production settings.
-    _manage("migrate", "--noinput", env=env)
+    stack = build_stack(dict(os.environ))
 
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    def interrupt(*_args: object) -> None:
+        raise KeyboardInterrupt  # also interrupts a start still waiting for readiness
 
-    def start(name: str, argv: list[str]) -> None:
-        _log(f"starting {name}: {' '.join(argv[:4])} ...")
-        procs.append((name, subprocess.Popen(argv, cwd=ROOT, env=env)))
-
-    if demo:
-        start(
-            "fake-blink",
-            [
-                PY, "manage.py", "fake_blink", "--port", str(FAKE_BLINK_PORT), "--demo", "--autopay", "8",
-                "--webhook-url", f"http://{WEB_BIND}/webhooks/blink",
-                "--webhook-secret-env", "BLINK_WEBHOOK_SECRET",
-                "--platform-api-key-env", "BLINK_API_KEY",
-            ],
-        )  # fmt: skip
-        time.sleep(1.0)
-        _manage("seed_demo", env=env)
-    start("worker", [PY, "-m", "celery", "-A", "blinkpos", "worker", "--loglevel", "INFO", "--concurrency", "2"])
-    start("beat", [PY, "-m", "celery", "-A", "blinkpos", "beat", "--loglevel", "INFO"])
-    start(
-        "web",
-        [PY, "-m", "gunicorn", "blinkpos.wsgi:application", "--bind", WEB_BIND, "--workers", "2", "--threads", "4"],
-    )
-    _log(f"BlinkPOS is up on http://{WEB_BIND}/ (health: /health, API docs: /api/docs/)")
-
-    stopping = False
-
-    def stop(*_args: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     exit_code = 0
-    while not stopping:
-        for name, proc in procs:
-            if proc.poll() is not None:
-                _log(f"{name} exited with {proc.returncode}; stopping the stack")
-                exit_code = proc.returncode or 1
-                stopping = True
-        time.sleep(0.5)
-    for _name, proc in reversed(procs):
-        if proc.poll() is None:
-            proc.terminate()
-    for _name, proc in procs:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    try:
+        stack.start()
+        _log(f"BlinkPOS is up on {stack.base_url}/ (health: /health, API docs: /api/docs/)")
+        if stack.fake_port is not None:
+            _log(f"fake Blink on {stack.fake_url} (control: {stack.fake_control_url}/...)")
+        while not (dead := stack.dead()):
+            time.sleep(0.5)
+        for process in dead:
+            _log(f"{process.name} exited with {process.proc.returncode}; stopping the stack")
+        exit_code = dead[0].proc.returncode or 1
+    except KeyboardInterrupt:
+        pass
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        _log(f"could not start the stack: {exc}")
+        exit_code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _log("stopping")
+        stack.stop()
     return exit_code
 
 

@@ -1,19 +1,18 @@
-"""The real stack for the soak: its own PostgreSQL and Redis (``chaos.services``), the fake Blink as a
-separate process (``manage.py fake_blink``), gunicorn, two Celery worker processes and beat.
+"""The real stack for the soak: its own PostgreSQL and Redis (``blinkpos.devservices``' restartable
+servers), and the processes of ``blinkpos.stack`` (the fake Blink as ``python -m fakeblink``,
+gunicorn, two Celery worker processes and beat), each in its own session, so a SIGKILL of a worker
+takes its pool children with it and stopping is by the PID we recorded.
 
-Processes are started and stopped through ``bench.procs.ProcessGroup`` (each in its own session, so a
-SIGKILL of a worker takes its pool children with it, and stopping is by the PID we recorded).
+What the soak adds: per-run secrets the scanner looks for, fault points in a restarted process's
+environment, and a supervisor that restarts a process that died on its own and records it as a crash.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,12 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+from blinkpos.devservices import EmbeddedPostgres, EmbeddedRedis
+from blinkpos.processes import ROOT, Process, free_port
+from blinkpos.stack import Stack
 
-from bench.procs import Managed, ProcessGroup, free_port, wait_port
-from chaos.services import ChaosPostgres, ChaosRedis
-
-ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 WORKER_NAMES = ("worker-a", "worker-b")
 
@@ -45,33 +42,49 @@ def soak_secrets() -> dict[str, str]:
     }
 
 
+def _own_postgres() -> EmbeddedPostgres:
+    return EmbeddedPostgres(database="blinkpos_chaos", label="chaos-pg", first_port=25432)
+
+
+def _own_redis() -> EmbeddedRedis:
+    # No persistence: a restart loses every key and every queued Celery message.
+    return EmbeddedRedis(persist=False, label="chaos-redis", first_port=26379)
+
+
 @dataclass
 class ChaosStack:
     run_dir: Path
     seed: int
-    pg: ChaosPostgres = field(default_factory=ChaosPostgres)
-    redis: ChaosRedis = field(default_factory=ChaosRedis)
-    group: ProcessGroup = field(init=False)
-    env: dict[str, str] = field(default_factory=dict)
+    pg: EmbeddedPostgres = field(default_factory=_own_postgres)
+    redis: EmbeddedRedis = field(default_factory=_own_redis)
     secrets: dict[str, str] = field(default_factory=soak_secrets)
-    web_port: int = 0
-    fake_port: int = 0
-    procs: dict[str, Managed] = field(default_factory=dict)
+    stack: Stack | None = None
     restarts: dict[str, int] = field(default_factory=dict)
     crashes: list[dict[str, Any]] = field(default_factory=list)
     # Processes started with a fault point: their death is the fault, not a crash.
     expect_exit: set[str] = field(default_factory=set)
 
-    def __post_init__(self) -> None:
-        self.group = ProcessGroup(log_dir=self.run_dir / "logs")
+    @property
+    def launcher(self) -> Stack:
+        if self.stack is None:
+            raise RuntimeError("the chaos stack is not started")
+        return self.stack
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.launcher.env
+
+    @property
+    def procs(self) -> dict[str, Process]:
+        return self.launcher.processes
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
+        return self.launcher.base_url
 
     @property
     def fake_url(self) -> str:
-        return f"http://127.0.0.1:{self.fake_port}"
+        return self.launcher.fake_url
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -79,79 +92,42 @@ class ChaosStack:
         self.pg.start(fresh=True)
         self.redis.start()
         _log(f"own PostgreSQL on :{self.pg.port} ({self.pg.data_dir}), own Redis on :{self.redis.port}")
-        self.web_port = free_port(18100)
-        self.fake_port = free_port(self.web_port + 1)
-        self.env = {
-            **os.environ,
-            **self.secrets,
-            "DJANGO_SETTINGS_MODULE": "chaos.settings",
-            "DATABASE_URL": self.pg.url,
-            "REDIS_URL": self.redis.url,
-            "CELERY_BROKER_URL": self.redis.url,
-            "DEBUG": "false",
-            "LOG_LEVEL": "INFO",
-            "LOG_FORMAT": "json",
-            "BLINK_API_URL": f"{self.fake_url}/graphql",
-            # Below the fake's slow answer (2 s), so TIMEOUT_AFTER_APPLY_SLEEP is a client timeout.
-            "BLINK_READ_TIMEOUT": "1.5",
-            "BLINK_CONNECT_TIMEOUT": "1.0",
-            "API_RATE_LIMITS_JSON": json.dumps({"terminal": "1000000/min", "merchant": "1000000/min"}),
-            "CACHE_TTLS_JSON": json.dumps({"lock": 5}),
-            "FORWARD_RETRY_BASE_SECONDS": "2",
-            "PG_POOL_MIN": "1",
-            "PG_POOL_MAX": "4",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
+        web_port = free_port(18100)
+        self.stack = Stack(
+            web_port=web_port,
+            fake_port=free_port(web_port + 1),
+            settings_module="chaos.settings",
+            extra_env={
+                **self.secrets,
+                "DATABASE_URL": self.pg.url,
+                "REDIS_URL": self.redis.url,
+                "CELERY_BROKER_URL": self.redis.url,
+                "DEBUG": "false",
+                "LOG_LEVEL": "INFO",
+                "LOG_FORMAT": "json",
+                # Below the fake's slow answer (2 s), so TIMEOUT_AFTER_APPLY_SLEEP is a client timeout.
+                "BLINK_READ_TIMEOUT": "1.5",
+                "BLINK_CONNECT_TIMEOUT": "1.0",
+                "API_RATE_LIMITS_JSON": json.dumps({"terminal": "1000000/min", "merchant": "1000000/min"}),
+                "CACHE_TTLS_JSON": json.dumps({"lock": 5}),
+                "FORWARD_RETRY_BASE_SECONDS": "2",
+                "PG_POOL_MIN": "1",
+                "PG_POOL_MAX": "4",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            },
+            autopay_seconds=None,
+            fake_demo=False,
+            fake_seed=self.seed,
+            web_workers=web_workers,
+            worker_names=WORKER_NAMES,
+            log_dir=self.run_dir / "logs",
+            collect_static=False,
+        )
         self.env.pop("BLINKPOS_FAULT", None)
-        self.manage("migrate", "--noinput", "-v", "0")
-        self._start("fake-blink")
-        health = httpx.get(f"{self.fake_url}/control/health", timeout=5).json()
-        self.env["BLINK_WALLET_ID"] = health["platform_wallet_id"]
-        self._web_workers = web_workers
-        self._start("web")
-        for name in WORKER_NAMES:
-            self._start(name)
-        self._start("beat")
-
-    def _argv(self, name: str) -> list[str]:
-        if name == "fake-blink":
-            return [
-                PY, "manage.py", "fake_blink", "--port", str(self.fake_port), "--seed", str(self.seed),
-                "--webhook-url", f"{self.base_url}/webhooks/blink",
-                "--webhook-secret-env", "BLINK_WEBHOOK_SECRET", "--platform-api-key-env", "BLINK_API_KEY",
-            ]  # fmt: skip
-        if name == "web":
-            return [
-                PY, "-m", "gunicorn", "blinkpos.wsgi:application", "--bind", f"127.0.0.1:{self.web_port}",
-                "--workers", str(self._web_workers), "--worker-class", "gthread", "--threads", "4",
-                "--timeout", "60", "--graceful-timeout", "5",
-            ]  # fmt: skip
-        if name in WORKER_NAMES:
-            return [
-                PY, "-m", "celery", "-A", "blinkpos", "worker", "--concurrency", "2", "-n", f"{name}@%h",
-                "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            ]  # fmt: skip
-        if name == "beat":
-            schedule = str(self.run_dir / "celerybeat-schedule")
-            return [PY, "-m", "celery", "-A", "blinkpos", "beat", "--loglevel", "INFO", "-s", schedule]
-        raise KeyError(name)
-
-    def _start(self, name: str, *, fault: str | None = None) -> Managed:
-        env = dict(self.env)
-        self.expect_exit.discard(name)
-        if fault:
-            env["BLINKPOS_FAULT"] = fault
-            self.expect_exit.add(name)
-        managed = self.group.start(name, self._argv(name), env=env, cwd=ROOT)
-        self.procs[name] = managed
-        if name == "fake-blink":
-            wait_port(self.fake_port, timeout=30, proc=managed.proc)
-        elif name == "web":
-            wait_port(self.web_port, timeout=60, proc=managed.proc)
-        return managed
+        self.stack.start()
 
     def manage(self, *args: str, timeout: float = 600) -> None:
-        subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, check=True, timeout=timeout)
+        self.launcher.manage(*args, timeout=timeout)
 
     def djtool(self, *args: str, timeout: float = 600) -> dict[str, Any]:
         done = subprocess.run(
@@ -170,35 +146,31 @@ class ChaosStack:
 
     def kill(self, name: str) -> int:
         """SIGKILL the process group (a worker's master and its pool children): a node crash."""
-        managed = self.procs[name]
-        pid = managed.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        managed.proc.wait(timeout=10)
-        if managed in self.group.procs:
-            self.group.procs.remove(managed)
-        return pid
+        return self.launcher.kill(name)
 
     def restart(self, name: str, *, fault: str | None = None) -> None:
+        """Start ``name`` again; with ``fault`` it runs with that fault point armed and is expected to die."""
         self.restarts[name] = self.restarts.get(name, 0) + 1
-        self._start(name, fault=fault)
+        self.expect_exit.discard(name)
+        env = dict(self.env)
+        if fault:
+            env["BLINKPOS_FAULT"] = fault
+            self.expect_exit.add(name)
+        self.launcher.restart(name, env=env)
 
     def supervise(self) -> list[str]:
         """Restart any process that died on its own (recorded: a crash is a finding, not a fault)."""
         revived = []
-        for name, managed in list(self.procs.items()):
-            code = managed.proc.poll()
-            if code is not None:
-                if name not in self.expect_exit:
-                    self.crashes.append({"process": name, "exit_code": code, "at": time.time()})
-                if managed in self.group.procs:
-                    self.group.procs.remove(managed)
-                self.restart(name)
-                revived.append(name)
+        for process in self.launcher.dead():
+            if process.name not in self.expect_exit:
+                self.crashes.append({"process": process.name, "exit_code": process.proc.returncode, "at": time.time()})
+            self.restart(process.name)
+            revived.append(process.name)
         return revived
 
     def stop(self) -> None:
-        self.group.stop_all()
+        if self.stack is not None:
+            self.stack.stop()
         self.redis.stop()
         self.pg.stop()
         # Keep the server log with the run's logs; the data folder itself is throwaway.

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from django_redis import get_redis_connection
 
+from fakeblink import FakeBlink
 from payments import store
 from payments.terminal_keys import forget_local
-from payments.wallet.fake import FakeBlink
 from payments.wallet.provider import reset_wallet_provider
 
 

@@ -1,5 +1,5 @@
 """The wallet provider: a typed interface to Blink (``WalletProvider``), its GraphQL client
-(``BlinkClient``) and a fake Blink for tests and the demo (``payments.wallet.fake``).
+(``BlinkClient``) and a fake Blink for tests and the demo (``fakeblink``).
 
 Nothing here imports Django, the ORM or Celery, except ``provider.py``, which builds the process's
 client from settings: import ``get_wallet_provider`` from ``payments.wallet.provider``.

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
+from fakeblink import FakeBlink
 from payments.models import Merchant, PaymentSplit, SplitStatus, Staff
-from payments.wallet.fake import FakeBlink
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

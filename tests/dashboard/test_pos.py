@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from fakeblink import FakeBlink
 from payments.models import Merchant, PaymentSplit, SplitStatus
-from payments.wallet.fake import FakeBlink
 from tests.factories import SplitProfileFactory, SplitProfileShareFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

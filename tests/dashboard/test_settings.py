@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from fakeblink import FakeBlink
 from payments.models import Merchant, SplitProfile, Staff, Terminal
 from payments.services.terminals import terminal_create
-from payments.wallet.fake import FakeBlink
 from tests.factories import StaffFactory, TerminalFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import SystemMetric
+from fakeblink import FakeBlink
 from payments.models import LegStatus, Merchant, PaymentEvent, PaymentSplit, SplitStatus, Staff, Terminal
-from payments.wallet.fake import FakeBlink
 from tests.factories import (
     MerchantFactory,
     PaymentLegFactory,

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from fakeblink import FakeBlink
 from payments.models import Merchant, PaymentSplit, SplitProfile, Staff, Terminal
 from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.invoices import invoice_create
 from payments.services.parties import split_profile_save
-from payments.wallet.fake import FakeBlink
 from tests.factories import MerchantFactory, StaffFactory, TerminalFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"  # UserFactory's

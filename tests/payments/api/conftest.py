@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from django_redis import get_redis_connection
 
+from fakeblink import FakeBlink
 from payments.models import Merchant, SplitProfile, Staff, Terminal
 from payments.services.parties import split_profile_save
-from payments.wallet.fake import FakeBlink
 from tests.factories import MerchantFactory, StaffFactory, TerminalFactory
 
 

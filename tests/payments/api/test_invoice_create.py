@@ -15,11 +15,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from fakeblink import FakeBlink
 from payments.api.invoices import InvoiceCreateApi
 from payments.models import IdempotencyRecord, PaymentEvent, PaymentLeg, PaymentSplit
 from payments.qr import invoice_qr_svg
 from payments.services.idempotency import request_fingerprint
-from payments.wallet.fake import FakeBlink
 from tests.payments.api.conftest import Shop, tip_keys
 
 URL = "/api/v1/invoices"

@@ -12,10 +12,10 @@ from django.test import Client
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from fakeblink import FakeBlink
 from payments import store
 from payments.models import PaymentSplit, SplitStatus, Terminal
 from payments.services.terminals import terminal_revoke
-from payments.wallet.fake import FakeBlink
 from tests.factories import PaymentLegFactory, PaymentSplitFactory, TerminalFactory, random_hash
 from tests.payments.api.conftest import Shop, tip_keys
 

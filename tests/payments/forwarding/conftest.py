@@ -26,10 +26,10 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from svix.webhooks import Webhook
 
+from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.services.reconcile import reconcile_once
 from payments.services.transitions import LEG_TRANSITIONS, SPLIT_TRANSITIONS
-from payments.wallet.fake import FakeBlink
 from payments.wallet.provider import get_wallet_provider, reset_wallet_provider
 from tests.factories import MerchantFactory, PaymentLegFactory, PaymentSplitFactory, StaffFactory
 

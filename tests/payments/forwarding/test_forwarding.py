@@ -10,13 +10,13 @@ import pytest
 from django.test import override_settings
 from django_redis import get_redis_connection
 
+from fakeblink import FakeBlink
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus, TipRecipientStats
 from payments.services.detection import payment_detected
 from payments.services.forwarding import ForwardingError, forward_split
 from payments.services.operator_actions import forwarding_retry, leg_resolve
 from payments.services.reconcile import reconcile_once
-from payments.wallet.fake import FakeBlink
 from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants, net_debits
 
 pytestmark = pytest.mark.django_db

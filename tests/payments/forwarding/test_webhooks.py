@@ -21,6 +21,7 @@ from django.utils import timezone
 from structlog.testing import capture_logs
 
 from blinkpos.celery_app import app as celery_app
+from fakeblink import FakeBlink
 from payments.models import (
     LegStatus,
     PaymentEvent,
@@ -33,7 +34,6 @@ from payments.models import (
 from payments.services.forwarding import forward_split
 from payments.services.reconcile import reconcile_once
 from payments.services.webhooks import deliveries_sweep, delivery_process
-from payments.wallet.fake import FakeBlink
 from tests.factories import TerminalFactory, random_hash
 from tests.payments.forwarding.conftest import (
     SECRET,

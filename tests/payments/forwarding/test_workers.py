@@ -13,11 +13,11 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus, WebhookDelivery
 from payments.services.detection import payment_detected
 from payments.services.enqueue import enqueue_webhook_delivery
 from payments.services.reconcile import reconcile_once
-from payments.wallet.fake import FakeBlink
 from tests.payments.forwarding.conftest import (
     MakeSplit,
     StartWorker,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from payments.wallet.fake import FakeBlink
+from fakeblink import FakeBlink
 from payments.wallet.provider import reset_wallet_provider
 
 

@@ -8,9 +8,9 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from fakeblink import FakeBlink
 from payments.models import Merchant, Staff
 from payments.services.maintenance import recipients_check
-from payments.wallet.fake import FakeBlink
 from tests.factories import MerchantFactory, StaffFactory
 from tests.payments.maintenance.conftest import run_concurrently
 

@@ -20,14 +20,14 @@ from django.core.management import call_command
 from django.db import connection
 from django_redis import get_redis_connection
 
+from fakeblink import FakeBlink
 from payments.crypto import decrypt_secret
 from payments.models import LegStatus, Merchant, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, Staff
 from payments.services.detection import detect
 from payments.services.forwarding import forward_split
-from payments.services.operator_actions import forwarding_retry
 from payments.services.invoices import invoice_create
 from payments.services.maintenance import recipients_check
-from payments.wallet.fake import FakeBlink
+from payments.services.operator_actions import forwarding_retry
 from payments.wallet.provider import reset_wallet_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)

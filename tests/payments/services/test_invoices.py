@@ -11,13 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_redis import get_redis_connection
 
+from fakeblink import FakeBlink
 from payments.metrics import latency_samples
 from payments.models import PaymentEvent, PaymentSplit, SplitProfile, SplitStatus
 from payments.selectors import split_profile_with_shares_for_merchant
 from payments.services.invoices import InvoiceNotCancellable, invoice_cancel, invoice_create
 from payments.services.parties import split_profile_save
 from payments.services.pricing import ProviderUnavailable
-from payments.wallet.fake import FakeBlink
 from tests.factories import MerchantFactory, PaymentSplitFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from fakeblink import FakeBlink
 from payments.crypto import decrypt_secret
 from payments.models import Merchant, SplitProfile, SplitProfileShare, Staff, Terminal
 from payments.services.parties import (
@@ -26,7 +27,6 @@ from payments.services.parties import (
 from payments.services.pricing import ProviderUnavailable
 from payments.services.terminals import terminal_create, terminal_revoke
 from payments.terminal_keys import terminal_cache_key
-from payments.wallet.fake import FakeBlink
 from tests.factories import MerchantFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,5 +1,5 @@
 """Fixtures for the wallet-provider tests: a real fake Blink on loopback, the real client pointed at
-it over HTTP, a webhook receiver, and a client whose transport records (and refuses) every request.
+it over HTTP, and a client whose transport records (and refuses) every request.
 
 These tests need neither the database nor Redis. Run them alone with
 ``pytest tests/payments/wallet -p no:django -p no:cacheprovider --confcutdir=tests/payments/wallet``
@@ -8,20 +8,17 @@ or as part of the whole suite.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
+from fakeblink import FakeBlink
 from payments.wallet.client import BlinkClient
-from payments.wallet.fake import FakeBlink
-from payments.wallet.fake.server import HTTPServerThread, Reply
 
 PLATFORM_KEY = "blink_testplatformkeyforthewallettests"
 MERCHANT_KEY = "blink_testmerchantkeyreadreceive"
-WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE="
 VALID_WALLET_ID = "5672c814-cbbb-5188-af3c-183a4d07c35b"
 
 
@@ -104,32 +101,3 @@ def offline_client(recording: RecordingTransport) -> Iterator[BlinkClient]:
     )
     yield client
     client.close()
-
-
-@dataclass
-class WebhookReceiver:
-    """A loopback endpoint that records raw webhook deliveries; answers ``statuses`` in order, then 200."""
-
-    url: str = ""
-    statuses: list[int] = field(default_factory=list)
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        self.received.append((dict(headers), body))
-        return Reply(status=self.statuses.pop(0) if self.statuses else 200)
-
-    def wait(self, count: int, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return len(self.received) >= count
-
-
-@pytest.fixture
-def webhook_receiver() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    server = HTTPServerThread(receiver.handle)
-    receiver.url = f"http://{server.host}:{server.port}/webhooks/blink"
-    server.start()
-    yield receiver
-    server.stop()

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from fakeblink import FakeBlink
 from payments.wallet import errors as e
 from payments.wallet.client import BlinkClient
 from payments.wallet.conversion import fiat_to_sats, sats_to_fiat
-from payments.wallet.fake import FakeBlink
 from payments.wallet.types import InvoiceState
 
 from .conftest import MERCHANT_KEY, PLATFORM_KEY

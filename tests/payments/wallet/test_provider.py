@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from fakeblink import FakeBlink
 from payments.wallet import provider as provider_module
 from payments.wallet.client import BlinkClient
-from payments.wallet.fake import FakeBlink
 from payments.wallet.provider import get_wallet_provider, reset_wallet_provider
 
 

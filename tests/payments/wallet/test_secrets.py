@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from fakeblink import FakeBlink
 from payments.wallet.client import BlinkClient
-from payments.wallet.fake import FakeBlink
 from payments.wallet.types import (
     CreatedInvoice,
     InvoiceState,

@@ -8,8 +8,8 @@ import hashlib
 
 import pytest
 
+from fakeblink import FakeBlink
 from payments.wallet.client import BlinkClient
-from payments.wallet.fake import FakeBlink
 from payments.wallet.types import CreatedInvoice, SendStatus
 
 START_BALANCE = 100_000_000

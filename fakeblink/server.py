@@ -85,7 +85,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         try:
             reply = self.server.app(method, self.path, headers, body)
         except Exception:
-            logger.exception("fake_blink.handler_error path=%s", self.path)
+            logger.exception("fakeblink.handler_error path=%s", self.path)
             reply = json_reply(500, {"errors": [{"message": "fake Blink bug", "extensions": {"code": "INTERNAL"}}]})
         if reply.action == "drop":
             self.close_connection = True
@@ -106,7 +106,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("fake_blink.http " + format, *args)
+        logger.debug("fakeblink.http " + format, *args)
 
 
 class HTTPServerThread:

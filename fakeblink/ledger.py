@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from payments.wallet.fake.records import Account, BlinkFailure, Invoice, Tx, Wallet
+from fakeblink.records import Account, BlinkFailure, Invoice, Tx, Wallet
 
 DEFAULT_EXPIRES_MINUTES = 240  # Blink's default for BTC invoices (invoice-expiration.ts)
 _BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"

@@ -20,15 +20,15 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from fakeblink.control import ControlAPI
+from fakeblink.endpoint import GraphQLEndpoint
+from fakeblink.ledger import Ledger
+from fakeblink.prices import PriceBook
+from fakeblink.records import Account, Invoice, Tx
+from fakeblink.scenarios import Scenarios
+from fakeblink.server import LOOPBACK, HTTPServerThread, Reply, json_reply
+from fakeblink.webhooks import DeliveryAttempt, WebhookDispatcher, event_body
 from payments.wallet import validation
-from payments.wallet.fake.control import ControlAPI
-from payments.wallet.fake.endpoint import GraphQLEndpoint
-from payments.wallet.fake.ledger import Ledger
-from payments.wallet.fake.prices import PriceBook
-from payments.wallet.fake.records import Account, Invoice, Tx
-from payments.wallet.fake.scenarios import Scenarios
-from payments.wallet.fake.server import LOOPBACK, HTTPServerThread, Reply, json_reply
-from payments.wallet.fake.webhooks import DeliveryAttempt, WebhookDispatcher, event_body
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class FakeBlink:
         self._server = HTTPServerThread(self._dispatch, host=self._host, port=self._port)
         self.webhooks.start()
         self._server.start()
-        logger.info("fake_blink.started url=%s", self.url)
+        logger.info("fakeblink.started url=%s", self.url)
         return self
 
     def stop(self) -> None:
@@ -274,7 +274,7 @@ class FakeBlink:
         try:
             self.ledger.pay_as_customer(payment_hash)
         except ValueError as exc:  # cancelled, expired or paid meanwhile: a customer would give up too
-            logger.info("fake_blink.autopay_skipped payment_hash=%s reason=%s", payment_hash, exc)
+            logger.info("fakeblink.autopay_skipped payment_hash=%s reason=%s", payment_hash, exc)
 
     def transaction_recorded(self, account: Account, tx: Tx, event_type: str) -> None:
         quote = self.prices.quote("USD")

@@ -16,10 +16,10 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
-from payments.wallet.fake.ledger import Ledger
-from payments.wallet.fake.prices import SAT_PRICE_OFFSET, PriceBook
-from payments.wallet.fake.records import Account, BlinkFailure, Invoice, Tx, Wallet
-from payments.wallet.fake.scenarios import ERROR_MESSAGES
+from fakeblink.ledger import Ledger
+from fakeblink.prices import SAT_PRICE_OFFSET, PriceBook
+from fakeblink.records import Account, BlinkFailure, Invoice, Tx, Wallet
+from fakeblink.scenarios import ERROR_MESSAGES
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 _EXTERNAL_ID = re.compile(r"[a-z0-9_-]{1,100}")

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 from svix.webhooks import Webhook
 
+from fakeblink.prices import SAT_PRICE_OFFSET, Quote
+from fakeblink.records import Account, Tx
 from payments.wallet.conversion import sats_to_fiat
-from payments.wallet.fake.prices import SAT_PRICE_OFFSET, Quote
-from payments.wallet.fake.records import Account, Tx
 from payments.wallet.types import Price
 
 logger = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ class WebhookDispatcher:
             if attempt.status_code is not None and 200 <= attempt.status_code < 300:
                 message.delivered = True
         logger.info(
-            "fake_blink.webhook svix_id=%s event=%s status=%s", message.svix_id, message.event_type, attempt.status_code
+            "fakeblink.webhook svix_id=%s event=%s status=%s", message.svix_id, message.event_type, attempt.status_code
         )
         return attempt
 

@@ -30,12 +30,12 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
-from payments.wallet.fake.ledger import Ledger
-from payments.wallet.fake.prices import PriceBook
-from payments.wallet.fake.resolvers import RequestContext
-from payments.wallet.fake.scenarios import AFTER_EXECUTION, BEFORE_EXECUTION, Scenarios
-from payments.wallet.fake.schema import executable_schema
-from payments.wallet.fake.server import Reply, json_reply
+from fakeblink.ledger import Ledger
+from fakeblink.prices import PriceBook
+from fakeblink.resolvers import RequestContext
+from fakeblink.scenarios import AFTER_EXECUTION, BEFORE_EXECUTION, Scenarios
+from fakeblink.schema import executable_schema
+from fakeblink.server import Reply, json_reply
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _formatted(error: GraphQLError) -> dict[str, Any]:
         # Apollo labels anything a resolver threw without a code as an internal error.
         formatted["extensions"] = {"code": "INTERNAL_SERVER_ERROR"}
         if error.original_error is not None:
-            logger.error("fake_blink.resolver_bug", exc_info=error.original_error)
+            logger.error("fakeblink.resolver_bug", exc_info=error.original_error)
     return formatted
 
 

@@ -29,10 +29,10 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from payments.wallet.fake.server import Reply, json_reply
+from fakeblink.server import Reply, json_reply
 
 if TYPE_CHECKING:
-    from payments.wallet.fake.fake_blink import FakeBlink
+    from fakeblink.blink import FakeBlink
 
 Route = Callable[[dict[str, Any]], Any]
 

@@ -1,31 +1,19 @@
-"""The fake's HTTP control endpoints (how other processes steer it) and ``manage.py fake_blink``."""
+"""The fake's HTTP control endpoints: how other processes steer it."""
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from fakeblink import FakeBlink
 from payments.wallet import errors as e
 from payments.wallet.client import BlinkClient
-from payments.wallet.fake import FakeBlink
-from payments.wallet.fake.server import PORT_RANGE
 from payments.wallet.types import InvoiceState, SendStatus
 
 from .conftest import WEBHOOK_SECRET, WebhookReceiver
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -144,84 +132,3 @@ def test_graphql_endpoint_refuses_like_apollo(fake_blink: FakeBlink) -> None:
     assert invalid.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert bad_key.status_code == 401
     assert anonymous.json() == {"data": {"me": None}}
-
-
-def _free_port() -> int:
-    for port in range(PORT_RANGE[0] + os.getpid() % 5000, PORT_RANGE[1]):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError("no free port")
-
-
-def _read_lines(stream: object, lines: queue.Queue[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        lines.put(line)
-
-
-@pytest.mark.slow
-def test_management_command_runs_until_sigterm() -> None:
-    # given the platform credentials in the environment, as `make run` provides them
-    port = _free_port()
-    wallet_id = str(uuid.uuid4())
-    env = {**os.environ, "BLINK_API_KEY": "blink_commandtestkey", "BLINK_WALLET_ID": wallet_id}
-    script = (
-        "import sys, django; from django.conf import settings; settings.configure(); django.setup();"
-        "from django.core.management import call_command;"
-        "from payments.management.commands.fake_blink import Command;"
-        "call_command(Command(), *sys.argv[1:])"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, "--port", str(port), "--demo", "--autopay", "0.05"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
-    output: list[str] = []
-    try:
-        while not output or output[-1].strip() != "ready":
-            output.append(lines.get(timeout=30))
-
-        # when the app talks to it
-        url = f"http://127.0.0.1:{port}/graphql"
-        with BlinkClient(url=url, api_key="blink_commandtestkey", wallet_id=wallet_id) as client:
-            alice = client.resolve_username(username="alice")
-            with pytest.raises(e.WrongCurrency):
-                client.resolve_username(username="dave_usd")
-            sale = client.create_invoice(amount_sats=10, memo=None, expires_in_minutes=5, external_id="cmd")
-            deadline = time.monotonic() + 3
-            while client.invoice_status(payment_hash=sale.payment_hash).state is not InvoiceState.PAID:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=10)
-
-    # then
-    text = "".join(output)
-    assert f"BLINK_API_URL={url}" in text
-    assert f"BLINK_WALLET_ID={wallet_id}" in text
-    assert alice.wallet_id in text  # demo accounts are listed with their wallet ids
-    assert "blink_commandtestkey" not in text
-    assert code == 0
-
-
-@pytest.mark.slow
-def test_management_command_requires_a_platform_key() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "BLINK_API_KEY"}
-    script = (
-        "import sys, django; from django.conf import settings; settings.configure(); django.setup();"
-        "from django.core.management import call_command;"
-        "from payments.management.commands.fake_blink import Command;"
-        "call_command(Command(), '--platform-api-key-env', 'NO_SUCH_VARIABLE_FOR_TESTS')"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-
-    assert done.returncode != 0
-    assert "NO_SUCH_VARIABLE_FOR_TESTS" in done.stderr

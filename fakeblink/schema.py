@@ -7,7 +7,7 @@ from pathlib import Path
 
 from graphql import GraphQLObjectType, GraphQLSchema, build_schema
 
-from payments.wallet.fake.resolvers import MUTATION_RESOLVERS, QUERY_RESOLVERS
+from fakeblink.resolvers import MUTATION_RESOLVERS, QUERY_RESOLVERS
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 

@@ -10,8 +10,8 @@ import time
 import pytest
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from fakeblink import FakeBlink
 from payments.wallet.client import BlinkClient
-from payments.wallet.fake import FakeBlink
 
 from .conftest import WEBHOOK_SECRET, WebhookReceiver
 

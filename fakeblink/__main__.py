@@ -1,0 +1,153 @@
+"""``python -m fakeblink``: run the fake Blink in the foreground until SIGTERM/SIGINT.
+
+The platform API key, wallet id and webhook secret are read from environment variables (named by
+options, so the app and the fake agree without anyone copying a key around, and no key shows up in
+a process listing); the key is never printed. Needs no Django settings and no database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from fakeblink.blink import FakeBlink
+from payments.wallet.errors import WalletError
+
+DEMO_USERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("demo_merchant", ("BTC", "USD")),
+    ("alice", ("BTC",)),
+    ("bob", ("BTC",)),
+    ("carol", ("BTC",)),
+    ("dave_usd", ("USD",)),  # no BTC wallet: shows the WrongCurrency path
+)
+
+
+class UsageError(Exception):
+    """A configuration the fake cannot run with; the message names the option or variable."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fakeblink",
+        description="Run the fake Blink GraphQL server (loopback) with a ledger, scenarios and signed webhooks.",
+    )
+    parser.add_argument("--port", type=int, default=8089, help="TCP port (keep it below 32768)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="Address to bind. The control endpoints are unauthenticated: anything but loopback is for "
+        "an isolated dev network (e.g. docker compose) only.",
+    )
+    parser.add_argument("--demo", action="store_true", help="Seed demo accounts (demo_merchant, alice, ...)")
+    parser.add_argument("--autopay", type=float, default=None, help="A customer pays new invoices after N seconds")
+    parser.add_argument("--webhook-url", default=None, help="Deliver svix-signed platform events here")
+    parser.add_argument("--webhook-secret-env", default="BLINK_WEBHOOK_SECRET", help="Env var with the whsec_ secret")
+    parser.add_argument("--platform-api-key-env", default="BLINK_API_KEY", help="Env var with the platform key")
+    parser.add_argument("--platform-wallet-id-env", default="BLINK_WALLET_ID", help="Env var with the wallet id")
+    parser.add_argument("--seed", type=int, default=None, help="Seed ids and invoices for reproducible runs")
+    parser.add_argument("--pending-polls", type=int, default=3, help="Lookups before a PENDING send settles")
+    parser.add_argument(
+        "--log-level", default=os.environ.get("LOG_LEVEL", "INFO"), help="Python logging level (default: $LOG_LEVEL)"
+    )
+    return parser
+
+
+def configure(args: argparse.Namespace, environ: dict[str, str]) -> FakeBlink:
+    """A FakeBlink set up from the options (not started yet); ``UsageError`` names what is wrong."""
+    api_key = environ.get(args.platform_api_key_env, "")
+    if not api_key:
+        raise UsageError(f"Set ${args.platform_api_key_env} to the platform API key.")
+    wallet_id = environ.get(args.platform_wallet_id_env) or None
+    try:
+        fake = FakeBlink(
+            host=args.host,
+            port=args.port,
+            platform_api_key=api_key,
+            platform_wallet_id=wallet_id,
+            seed=args.seed,
+            pending_polls=args.pending_polls,
+        )
+    except WalletError as exc:  # a malformed key or wallet id from the environment
+        raise UsageError(f"cannot configure the fake Blink: {exc}") from exc
+    if args.webhook_url:
+        # BLINK_WEBHOOK_SECRET may list several secrets (rotation); the first one signs.
+        secret = environ.get(args.webhook_secret_env, "").split(",")[0].strip()
+        if not secret:
+            raise UsageError(f"--webhook-url needs a whsec_ secret in ${args.webhook_secret_env}")
+        try:
+            fake.configure_webhooks(args.webhook_url, secret)
+        except ValueError as exc:
+            raise UsageError(f"${args.webhook_secret_env}: {exc}") from exc
+    if args.demo:
+        for username, currencies in DEMO_USERS:
+            fake.add_account(username, currencies=currencies)
+    if args.autopay is not None:
+        fake.set_autopay(args.autopay)
+    return fake
+
+
+def announcement(fake: FakeBlink, args: argparse.Namespace) -> str:
+    lines = [
+        f"fake Blink listening on {fake.url} (control: {fake.base_url}/control/...)",
+        f"  BLINK_API_URL={fake.url}",
+        f"  BLINK_WALLET_ID={fake.platform_wallet_id}",
+        f"  platform API key: from ${args.platform_api_key_env} (not printed)",
+    ]
+    if args.webhook_url:
+        lines.append(f"  webhooks -> {args.webhook_url}")
+    if args.autopay is not None:
+        lines.append(f"  autopay: new platform invoices are paid after {args.autopay} s")
+    if args.demo:
+        for username, _ in DEMO_USERS:
+            wallets = ", ".join(f"{cur} {wid}" for cur, wid in fake.wallets_of(username).items())
+            lines.append(f"  demo account {username}: {wallets}")
+    lines.append("ready")  # launchers wait for this line (or for GET /control/health)
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        fake = configure(args, dict(os.environ))
+    except UsageError as exc:
+        print(f"fakeblink: {exc}", file=sys.stderr)
+        return 2
+    if not is_loopback(args.host):
+        print(
+            f"WARNING: binding {args.host}: /control endpoints are reachable without authentication.", file=sys.stderr
+        )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        try:
+            fake.start()
+        except OSError as exc:
+            print(f"fakeblink: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 1
+        print(announcement(fake, args), flush=True)
+        stop.wait()
+    finally:
+        fake.stop()
+    print("fake Blink stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
