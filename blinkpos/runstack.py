@@ -33,8 +33,6 @@ def build_stack(environ: dict[str, str]) -> Stack:
         # The caller's choice, not the default that importing the blinkpos package put in os.environ.
         settings_module=INHERITED_DJANGO_SETTINGS_MODULE or DEFAULT_SETTINGS,
         env=environ,
-        # The demo runs with DEBUG on; the boot guard only applies to production settings.
-        extra_env={"DEBUG": environ.get("DEBUG", "true")},
         autopay_seconds=float(environ.get("FAKE_BLINK_AUTOPAY", "8")),
     )
 
