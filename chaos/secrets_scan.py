@@ -154,7 +154,7 @@ class SecretScanner:
         self.result.celery_messages += 1
         text = body if isinstance(body, str) else json.dumps(body)
         self.scan_text("celery_message", text + json.dumps(headers, default=str), f"{headers.get('task', '?')}")
-        # Task arguments are ids only (DESIGN §5 rule 5).
+        # Task arguments are ids only (docs/ARCHITECTURE.md, money rule 5).
         try:
             decoded = json.loads(text)
         except ValueError:

@@ -1,6 +1,6 @@
 """Resolvers for the fake Blink schema, answering the way Blink does.
 
-Error channels follow Blink (API.md §2.1): queries throw (top-level ``errors`` with
+Error channels follow Blink (docs/ARCHITECTURE.md, Blink: two error channels): queries throw (top-level ``errors`` with
 ``extensions.code``), mutations return ``{errors: [{code, message}]}`` in their payload, and an
 input-scalar validation failure is a payload error with a message and no code. Objects are plain
 dicts; ``__typename`` picks the concrete type of an interface or union, and a callable value is a

@@ -2,8 +2,8 @@
 
 The application logic (GraphQL, control endpoints) returns a ``Reply``; this module writes it, or
 misbehaves on purpose when the reply says so (drop the connection without answering, answer late).
-Ports are below 32768 (DESIGN §8: the ephemeral range collides with client sockets), picked at
-random when the caller does not choose one.
+Ports are below 32768 (docs/ARCHITECTURE.md, Running the stack: the ephemeral range collides with
+client sockets), picked at random when the caller does not choose one.
 """
 
 from __future__ import annotations

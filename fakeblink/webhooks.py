@@ -1,7 +1,8 @@
 """Svix-style webhook delivery for the fake Blink.
 
-Bodies follow API.md §7.2 (Blink's internal transaction object, not the GraphQL type). Each message
-gets one ``svix-id`` for its whole life (retries and ``redeliver`` reuse it, as Svix does) and is
+Bodies are Blink's internal transaction object, not the GraphQL type (docs/ARCHITECTURE.md, Blink:
+webhooks). Each message gets one ``svix-id`` for its whole life (retries and ``redeliver`` reuse it,
+as Svix does) and is
 signed with the real ``svix`` package at every attempt, so the app's verification code is tested
 against the real algorithm. Delivery runs on a background thread with a short retry schedule; a
 failing or absent endpoint only ever produces a recorded failed attempt.

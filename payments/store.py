@@ -1,4 +1,4 @@
-"""The hot store: active splits in Redis under ``tip:{paymentHash}`` (DESIGN §4).
+"""The hot store: active splits in Redis under ``tip:{paymentHash}`` (docs/ARCHITECTURE.md, Redis keyspace).
 
 PostgreSQL is the truth; Redis only makes a terminal's once-a-second poll cheap. Writes happen after
 the PostgreSQL commit (callers use ``transaction.on_commit``). A read that misses, or that meets a

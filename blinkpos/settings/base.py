@@ -52,7 +52,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files are answered here, before sessions and auth do any work for them.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Failed sign-ins and API-key attempts are counted and refused (429) past a limit (H8, issue 9).
+    # Failed sign-ins and API-key attempts are counted and refused (429) past a limit.
     "blinkpos.auth_throttle.AuthFailureThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -122,7 +122,8 @@ CACHES = {
         "OPTIONS": {**_redis_options, "IGNORE_EXCEPTIONS": False},
     },
 }
-# Keys are written exactly as DESIGN §4 names them (``tip:{hash}``), so no version prefix either.
+# Keys are written exactly as docs/ARCHITECTURE.md (Redis keyspace) names them (``tip:{hash}``), so no
+# version prefix either.
 for _cache in CACHES.values():
     _cache["KEY_FUNCTION"] = "blinkpos.cache_keys.plain_key"
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True

@@ -1,9 +1,9 @@
 """Split allocation: pure integer arithmetic that conserves every satoshi.
 
 The merchant receives the base amount plus every rounding remainder (the deterministic party of
-DESIGN §5.6); each tip share receives ``floor(tip * weight / 10 000)``. Allocations to the same
-recipient are merged (a merchant who also takes tips gets one transfer), and zero amounts are
-dropped, so ``sum(amounts) == base + tip`` always holds and no leg is empty.
+money rule 6 in docs/ARCHITECTURE.md); each tip share receives ``floor(tip * weight / 10 000)``.
+Allocations to the same recipient are merged (a merchant who also takes tips gets one transfer), and
+zero amounts are dropped, so ``sum(amounts) == base + tip`` always holds and no leg is empty.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The webhook answers before it acts (issue 8, webhook burst): ``webhook_deliveries`` keeps what the
+"""The webhook answers before it acts (docs/PERFORMANCE.md, webhook burst): ``webhook_deliveries`` keeps what the
 worker needs to act on a delivery later, and an index for the sweep that recovers a lost publish.
 
 - ``amount_sats``: the delivery's settlementAmount (detection compares it with the split's total).

@@ -1,4 +1,4 @@
-"""Indexes that keep the dashboards' reads under 100 ms at 5 000 000 historical splits (issue 8, growth).
+"""Indexes that keep the dashboards' reads under 100 ms at 5 000 000 historical splits (docs/PERFORMANCE.md, growth).
 
 Measured with the bench's history (``bench/growth.py``), EXPLAIN (ANALYZE, BUFFERS) before/after in
 docs/PERFORMANCE.md. Each index serves one read that otherwise touches every page holding a row of

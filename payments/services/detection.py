@@ -1,4 +1,4 @@
-"""Detecting that a customer paid (DESIGN §6.2): one idempotent entry point for the webhook worker,
+"""Detecting that a customer paid (docs/ARCHITECTURE.md, Flows 2): one idempotent entry point for the webhook worker,
 the reconciler's status poll and a terminal's "check".
 
 PostgreSQL decides: the split row is locked and its status checked; a second detection of the same

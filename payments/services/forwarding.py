@@ -1,4 +1,4 @@
-"""Forwarding: pay every leg of a paid split exactly once (DESIGN §5 rules 2, 3, 5; §6.3).
+"""Forwarding: pay every leg of a paid split exactly once (docs/ARCHITECTURE.md: money rules 2, 3 and 5; Flows 3).
 
 Per leg, in id order, each step a short transaction with the split locked first and its legs after
 (the lock order of ``transitions``), and every provider call OUTSIDE any transaction:

@@ -1,4 +1,4 @@
-"""Creating and cancelling customer invoices (DESIGN §6.1).
+"""Creating and cancelling customer invoices (docs/ARCHITECTURE.md, Flows 1).
 
 Order of work in ``invoice_create``, and why:
 
@@ -387,8 +387,8 @@ def invoice_cancel(*, split: PaymentSplit) -> PaymentSplit:
 
     Cancelling at the provider is best effort: if the provider cannot be reached the split is still
     cancelled locally, which is safe because a payment that arrives later moves ``cancelled → paid``
-    and is forwarded (DESIGN §5.7). A provider that says the invoice was already paid wins: the sale
-    is not cancelled. Already cancelled: returned unchanged (idempotent).
+    and is forwarded (money rule 7 in docs/ARCHITECTURE.md). A provider that says the invoice was
+    already paid wins: the sale is not cancelled. Already cancelled: returned unchanged (idempotent).
     Raises ``InvoiceNotCancellable``. Side effects: evicts ``tip:{hash}`` (via the transition).
     """
     if split.status == SplitStatus.CANCELLED:

@@ -1,4 +1,4 @@
-"""Blink's Svix webhooks (DESIGN §5 rule 4, API.md §7): acknowledge first, act in a worker.
+"""Blink's Svix webhooks (docs/ARCHITECTURE.md: money rule 4; Blink: webhooks): acknowledge first, act in a worker.
 
 Why the split: Svix (and a backlog it retries) sends deliveries concurrently and counts slow answers
 as failures. Acting inside the request (lock the split, transition, audit event, hot store, publish the

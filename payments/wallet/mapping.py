@@ -63,7 +63,8 @@ _IN_TRANSIT_MESSAGE = "pending payment for this invoice"
 
 def error_from_blink(code: str | None, message: str, *, subject: Subject) -> e.WalletError:
     """One Blink error (top-level ``extensions.code`` or payload ``code``) -> our error class."""
-    # Payload errors without a code are Blink's input-scalar validation failures (API.md §2.1).
+    # Payload errors without a code are Blink's input-scalar validation failures (docs/ARCHITECTURE.md,
+    # Blink: two error channels).
     code = code or "INVALID_INPUT"
     if code == "TOO_MANY_REQUEST":
         return e.RateLimited(code, message)

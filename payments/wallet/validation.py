@@ -12,7 +12,7 @@ import re
 
 from payments.wallet.errors import InvalidInput
 
-# Blink's own limits (API.md §2.3).
+# Blink's own limits (docs/ARCHITECTURE.md, Blink: scalar limits).
 MAX_MEMO_BYTES = 639
 MIN_EXPIRES_MINUTES = 1
 MAX_EXPIRES_MINUTES = 1440

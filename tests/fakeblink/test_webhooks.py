@@ -1,5 +1,5 @@
-"""Webhooks from the fake Blink: Blink's body shape (API.md §7.2), real svix signatures, retries,
-redelivery with the same svix-id."""
+"""Webhooks from the fake Blink: Blink's body shape (docs/ARCHITECTURE.md, Blink: webhooks), real svix
+signatures, retries, redelivery with the same svix-id."""
 
 from __future__ import annotations
 

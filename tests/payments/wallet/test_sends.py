@@ -1,4 +1,4 @@
-"""Sends against the fake Blink, one test per outcome. The rules under test (DESIGN §5):
+"""Sends against the fake Blink, one test per outcome. The rules under test (docs/ARCHITECTURE.md, money rules):
 FAILED only when Blink explicitly says so; anything we cannot be sure of is UNKNOWN and the lookup
 settles it; paying the same invoice twice never debits twice."""
 
