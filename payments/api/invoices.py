@@ -244,11 +244,8 @@ def _created_payload(split: PaymentSplit) -> dict[str, Any]:
 
 
 def _presented(body: dict[str, Any], *, include_qr: bool) -> dict[str, Any]:
-    """A stored or fresh create answer as this request asked for it: the QR inline only on request. A
-    body stored before ``qr_svg_url`` existed (inline QR) is brought to the same shape."""
-    shown = {name: value for name, value in body.items() if name != INCLUDE_QR_SVG}
-    if "qr_svg_url" not in shown:
-        shown["qr_svg_url"] = reverse("api-invoice-qr", args=[body["payment_hash"]])
+    """A stored or fresh create answer as this request asked for it: the QR inline only on request."""
+    shown = dict(body)
     if include_qr:
         shown[INCLUDE_QR_SVG] = invoice_qr_svg(body["payment_request"])
     return shown

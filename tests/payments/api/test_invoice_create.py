@@ -394,22 +394,6 @@ def test_replay_shapes_the_stored_answer_by_the_retry_include(api: Client, shop:
     assert PaymentSplit.objects.count() == 1 and invoice_creates(fake_blink) == 1
 
 
-def test_replay_of_an_answer_stored_with_the_inline_qr_gets_the_current_shape(api: Client, shop: Shop) -> None:
-    # an answer stored before qr_svg_url existed (the QR was always inline then)
-    created = post(api, shop, {"amount_sats": 2000}).json()
-    old_shape = {k: v for k, v in created.items() if k != "qr_svg_url"} | {"qr_svg": "<svg>old</svg>"}
-    IdempotencyRecord.objects.create(
-        merchant=shop.merchant,
-        key="before-upgrade",
-        request_fingerprint=request_fingerprint(method="POST", path=URL, body={"amount_sats": 2000}),
-        response_status=201,
-        response_body=old_shape,
-    )
-    replay = post(api, shop, {"amount_sats": 2000}, HTTP_IDEMPOTENCY_KEY="before-upgrade")
-    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
-    assert replay.json() == created
-
-
 def test_inactive_merchant_is_403_and_writes_nothing(api: Client, shop: Shop, fake_blink: FakeBlink) -> None:
     shop.merchant.is_active = False
     shop.merchant.save(update_fields=["is_active"])
