@@ -80,6 +80,11 @@ class FaultDriver:
         self._thread = threading.Thread(target=self._loop, name="faults", daemon=True)
         self._thread.start()
 
+    def wait_until_each_fired(self, *, stop: threading.Event) -> None:
+        """Block until every enabled kind has been injected at least once, or ``stop`` is set."""
+        while not stop.is_set() and any(self.log.counts[kind] == 0 for kind in self.kinds):
+            stop.wait(0.2)
+
     def stop(self) -> None:
         """Stop injecting; undo what is still active (latency, scripts); every process running again."""
         self._stop.set()

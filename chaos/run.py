@@ -168,8 +168,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         faults.start()
         t0 = time.monotonic()
         stats = sales.run(args.sales, stop=budget)
-        timer.cancel()
         sales_seconds = time.monotonic() - t0
+        # Sales can finish before the driver's shuffled rounds reach every kind; a soak that claims a
+        # fault must have injected it, so keep injecting (within the time budget) until each has fired.
+        faults.wait_until_each_fired(stop=budget)
+        timer.cancel()
         faults.stop()
         _log(f"sales done in {sales_seconds:.0f}s: {stats.summary()}; faults: {dict(faults.log.counts)}")
         # Draining takes longer the more sales are queued: a fixed budget would report a backlog as stuck.
