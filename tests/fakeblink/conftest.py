@@ -16,16 +16,10 @@ import pytest
 
 from fakeblink import FakeBlink
 from fakeblink.server import HTTPServerThread, Reply
-from payments.wallet.client import BlinkClient
+from tests.standalone_blink import _clean_redis, alice, blink_client, blink_schema  # noqa: F401
 
 PLATFORM_KEY = "blink_testplatformkeyforthefakestests"
 WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE="
-
-
-@pytest.fixture(autouse=True)
-def _clean_redis() -> Iterator[None]:
-    # Overrides the suite-wide Redis flush: nothing here touches Redis, so these tests run without it.
-    yield
 
 
 @pytest.fixture
@@ -34,25 +28,6 @@ def fake_blink() -> Iterator[FakeBlink]:
     fake.start()
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def blink_client(fake_blink: FakeBlink) -> Iterator[BlinkClient]:
-    client = BlinkClient(
-        url=fake_blink.url,
-        api_key=fake_blink.platform_api_key,
-        wallet_id=fake_blink.platform_wallet_id,
-        connect_timeout=1.0,
-        read_timeout=1.0,
-    )
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def alice(fake_blink: FakeBlink) -> str:
-    """A recipient with a BTC wallet; returns the wallet id."""
-    return fake_blink.add_account("alice")
 
 
 @dataclass

@@ -3,8 +3,6 @@ faithful subset of Blink's public schema (so passing against the fake means some
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from graphql import (
     GraphQLEnumType,
@@ -22,16 +20,6 @@ from graphql import (
 
 from fakeblink.schema import executable_schema, sdl
 from payments.wallet.documents import ALL_DOCUMENTS
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BLINK_SCHEMA = REPO_ROOT / ".." / "shared" / "blink" / "schema.graphql"
-
-
-@pytest.fixture(scope="module")
-def blink_schema() -> GraphQLSchema:
-    if not BLINK_SCHEMA.exists():
-        pytest.skip(f"Blink's public schema is not available at {BLINK_SCHEMA} (reference material outside the repo)")
-    return build_schema(BLINK_SCHEMA.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,11 @@ import pytest
 
 from fakeblink import FakeBlink
 from payments.wallet.client import BlinkClient
+from tests.standalone_blink import _clean_redis, alice, blink_client, blink_schema, client_for  # noqa: F401
 
 PLATFORM_KEY = "blink_testplatformkeyforthewallettests"
 MERCHANT_KEY = "blink_testmerchantkeyreadreceive"
 VALID_WALLET_ID = "5672c814-cbbb-5188-af3c-183a4d07c35b"
-
-
-@pytest.fixture(autouse=True)
-def _clean_redis() -> Iterator[None]:
-    # Overrides the suite-wide Redis flush: nothing here touches Redis, so these tests run without it.
-    yield
 
 
 @pytest.fixture
@@ -43,36 +38,11 @@ def fake_blink() -> Iterator[FakeBlink]:
 
 
 @pytest.fixture
-def blink_client(fake_blink: FakeBlink) -> Iterator[BlinkClient]:
-    client = BlinkClient(
-        url=fake_blink.url,
-        api_key=fake_blink.platform_api_key,
-        wallet_id=fake_blink.platform_wallet_id,
-        connect_timeout=1.0,
-        read_timeout=1.0,
-    )
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def impatient_client(fake_blink: FakeBlink) -> Iterator[BlinkClient]:
     """Gives up long before the fake's TIMEOUT_AFTER_APPLY_SLEEP answers (0.6 s)."""
-    client = BlinkClient(
-        url=fake_blink.url,
-        api_key=fake_blink.platform_api_key,
-        wallet_id=fake_blink.platform_wallet_id,
-        connect_timeout=1.0,
-        read_timeout=0.2,
-    )
+    client = client_for(fake_blink, read_timeout=0.2)
     yield client
     client.close()
-
-
-@pytest.fixture
-def alice(fake_blink: FakeBlink) -> str:
-    """A recipient with a BTC wallet; returns the wallet id."""
-    return fake_blink.add_account("alice")
 
 
 @dataclass

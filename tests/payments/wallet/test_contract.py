@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from graphql import GraphQLSchema, build_schema, parse, validate
+from graphql import GraphQLSchema, parse, validate
 
 from payments.wallet.documents import ALL_DOCUMENTS
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-BLINK_SCHEMA = REPO_ROOT / ".." / "shared" / "blink" / "schema.graphql"
-
-
-@pytest.fixture(scope="module")
-def blink_schema() -> GraphQLSchema:
-    if not BLINK_SCHEMA.exists():
-        pytest.skip(f"Blink's public schema is not available at {BLINK_SCHEMA} (reference material outside the repo)")
-    return build_schema(BLINK_SCHEMA.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("name", sorted(ALL_DOCUMENTS))
