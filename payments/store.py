@@ -15,18 +15,19 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from blinkpos.logging import get_logger
-from payments.models import PaymentSplit, SplitStatus
+from payments.models import PaymentEvent, PaymentSplit, SplitStatus
 
 log = get_logger(__name__)
 
@@ -34,6 +35,18 @@ HOT_ALIAS = "hot"
 ACTIVE_STATUSES = frozenset({SplitStatus.PENDING, SplitStatus.PAID, SplitStatus.PROCESSING})
 COUNTER_KEY = "metrics:hotstore:{name}"
 COUNTER_NAMES = ("hits", "misses", "fallbacks")
+
+# Where the last hot-store repair got to (an ISO timestamp, kept in Redis itself: when Redis comes back
+# with its old data the mark is old too, so the next repair covers the whole outage; when Redis comes back
+# empty the mark is gone, and so is every key that could be stale).
+REPAIR_MARK_KEY = "hotstore:repaired_until"
+# Transactions commit after their events are stamped: each repair looks this far behind its last mark.
+REPAIR_OVERLAP = timedelta(seconds=60)
+
+
+class HotStoreUnavailable(Exception):
+    """Redis did not answer; nothing was marked as repaired."""
+
 
 _pending_counts: Counter[str] = Counter()
 _pending_lock = threading.Lock()
@@ -200,3 +213,54 @@ def get(payment_hash: str) -> dict[str, Any] | None:
     if split.status in ACTIVE_STATUSES:
         put(split)
     return snapshot(split)
+
+
+def repair_recent(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Correct the hot copies of splits whose state changed since the last repair; returns how many.
+
+    A transition's after-commit ``sync`` fails quietly when Redis is away; if Redis then comes back with
+    its old data (its append-only file), a finished sale would be served as "paid" to polling terminals
+    until the key's TTL. This pass (beat) re-reads every split with an audit event since the last mark and
+    fixes a copy that differs: a finished split's key is deleted, an active one's rewritten. A missing key
+    is left missing (the next read warms it). Raises ``HotStoreUnavailable`` without moving the mark when
+    Redis is still away.
+    """
+    now = now or timezone.now()
+    try:
+        client = get_redis_connection(HOT_ALIAS)
+        raw_mark = client.get(REPAIR_MARK_KEY)
+    except RedisError as exc:
+        raise HotStoreUnavailable(type(exc).__name__) from exc
+    mark = parse_datetime(raw_mark.decode()) if raw_mark else None
+    since = mark - REPAIR_OVERLAP if mark else now - timedelta(seconds=settings.CACHE_TTLS["tip_max"])
+    hashes = list(
+        PaymentEvent.objects.filter(timestamp__gte=since, timestamp__lte=now)
+        .values_list("split_id", flat=True)
+        .distinct()
+    )
+    corrected = 0
+    for start in range(0, len(hashes), batch_size):
+        splits = list(PaymentSplit.objects.filter(payment_hash__in=hashes[start : start + batch_size]))
+        try:
+            copies = client.mget([tip_key(split.payment_hash) for split in splits]) if splits else []
+        except RedisError as exc:
+            raise HotStoreUnavailable(type(exc).__name__) from exc
+        for split, raw in zip(splits, copies, strict=True):
+            if raw is None:
+                continue
+            if split.status not in ACTIVE_STATUSES:
+                fixed = evict(split.payment_hash)
+            elif json.loads(raw) != json.loads(json.dumps(snapshot(split))):
+                fixed = put(split)
+            else:
+                continue
+            if not fixed:
+                raise HotStoreUnavailable("write failed")
+            corrected += 1
+    try:
+        client.set(REPAIR_MARK_KEY, now.isoformat())
+    except RedisError as exc:
+        raise HotStoreUnavailable(type(exc).__name__) from exc
+    if corrected:
+        log.info("hotstore.repaired", corrected=corrected, examined=len(hashes))
+    return corrected

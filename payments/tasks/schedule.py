@@ -20,6 +20,13 @@ JOBS = [
         description="Poll unpaid invoices, resolve pending/unknown legs, resume stuck forwards.",
     ),
     ScheduledJob(
+        name="hotstore_repair",
+        task="payments.tasks.maintenance.hotstore_repair_task",
+        every_seconds=20,
+        expire_seconds=18,
+        description="Correct hot copies (tip:*) a Redis outage left stale: finished sales never shown as paid.",
+    ),
+    ScheduledJob(
         name="cleanup_old_data",
         task="payments.tasks.maintenance.cleanup_old_data_task",
         at_hour=3,

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 EXPECTED = {
     "expire_old_payments": ("payments.tasks.maintenance.expire_old_payments_task", 60),
     "reconcile": ("payments.tasks.forwarding.reconcile_task", 20),
+    "hotstore_repair": ("payments.tasks.maintenance.hotstore_repair_task", 20),
     "snapshot_metrics": ("analytics.tasks.snapshot_metrics_task", 60),
     "refresh_stats": ("analytics.tasks.refresh_stats_task", 300),
     "cleanup_old_data": ("payments.tasks.maintenance.cleanup_old_data_task", None),
