@@ -10,16 +10,16 @@ changes what a terminal shows, ``expired -> paid`` is allowed, and this poll goe
 expiry until one answer given after it can no longer change. Beat being down around the expiry
 delays the poll; it cannot skip it, because the stop condition is an answer, not a time window.
 
-``invoices_poll`` is the one place that asks Blink, one status call per hash; it answers for a whole
-batch so it can be switched to listing the platform wallet's transactions (one call, many receipts)
-without touching the rest.
+``invoices_poll`` is the one place that asks Blink, one status call per hash; it takes a whole batch
+and yields answers as they come, so it can be switched to listing the platform wallet's transactions
+(one call, many receipts) without touching the rest.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -47,39 +47,37 @@ def margin() -> timedelta:
     return timedelta(seconds=int(getattr(settings, "UNPAID_POLL_MARGIN_SECONDS", 600)))
 
 
-def invoices_poll(*, payment_hashes: Sequence[str], deadline: float) -> dict[str, PollAnswer]:
-    """Blink's answer for each hash, in order, until ``deadline`` (``time.monotonic()``): a hash missing
-    from the result was not asked. A provider error is that hash's answer, not the batch's."""
+def invoices_poll(*, payment_hashes: Sequence[str], deadline: float) -> Iterator[tuple[str, PollAnswer]]:
+    """Blink's answer for each hash, yielded as it comes, until ``deadline`` (``time.monotonic()``): a
+    hash not yielded was not asked. A provider error is that hash's answer, not the batch's."""
     provider = get_wallet_provider()
-    answers: dict[str, PollAnswer] = {}
     for payment_hash in payment_hashes:
         if time.monotonic() >= deadline:
-            break
+            return
         try:
-            answers[payment_hash] = provider.invoice_status(payment_hash=payment_hash)
+            yield payment_hash, provider.invoice_status(payment_hash=payment_hash)
         except WalletError as exc:
-            answers[payment_hash] = exc
-    return answers
+            yield payment_hash, exc
 
 
 def unpaid_reconcile(*, now: datetime, lease: datetime, batch_size: int, deadline: float) -> Counter[str]:
-    """Poll one batch of splits Blink could still settle; PAID runs ``payment_detected``."""
+    """Poll one batch of splits Blink could still settle; PAID runs ``payment_detected``. Each answer is
+    acted on as it comes, so an interrupted pass loses none; rows not reached are released."""
     counts: Counter[str] = Counter()
     ids = _claim(now, lease, batch_size)
-    rows = list(
-        PaymentSplit.objects.filter(pk__in=ids).values_list("pk", "payment_hash", "total_amount", "invoice_satoshis")
+    found = PaymentSplit.objects.filter(pk__in=ids).values_list(
+        "pk", "payment_hash", "total_amount", "invoice_satoshis"
     )
-    hashes = {pk: payment_hash for pk, payment_hash, _, _ in rows}
+    by_pk = {pk: (payment_hash, invoiced or total) for pk, payment_hash, total, invoiced in found}
+    rows = {payment_hash: (pk, amount) for pk, (payment_hash, amount) in by_pk.items()}
+    ordered = [by_pk[pk][0] for pk in ids if pk in by_pk]  # the claim's order: least recently polled first
     asked_from = timezone.now()  # every answer below was given after this instant
     left = set(ids)
     try:
-        answers = invoices_poll(payment_hashes=[hashes[pk] for pk in ids if pk in hashes], deadline=deadline)
-        for pk, payment_hash, total, invoiced in rows:
-            answer = answers.get(payment_hash)
-            if answer is None:
-                continue
+        for payment_hash, answer in invoices_poll(payment_hashes=ordered, deadline=deadline):
+            pk, amount = rows[payment_hash]
+            counts.update(_act(pk, payment_hash, amount, answer, asked_from))
             left.discard(pk)
-            counts.update(_act(pk, payment_hash, invoiced or total, answer, asked_from))
     except SoftTimeLimitExceeded:
         release(PaymentSplit, left, lease)
         raise
