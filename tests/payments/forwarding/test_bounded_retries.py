@@ -97,8 +97,8 @@ def test_a_lookup_that_keeps_failing_hands_the_leg_to_an_operator_then_recovers(
     # then the leg is still unknown (never failed, never re-sent) but needs an operator, visibly
     split.refresh_from_db()
     leg.refresh_from_db()
-    assert leg.status == LegStatus.UNKNOWN and leg.attempts == 1 and leg.lookup_failures >= 3
     assert split.status == SplitStatus.FAILED and "LOOKUP_FAILED" in split.error_message
+    assert leg.status == LegStatus.UNKNOWN and leg.attempts == 1 and leg.lookup_failures >= 3
     assert PaymentEvent.objects.filter(leg=leg, event_type="leg_needs_operator").count() == 1
     assert "payouts_need_operator" in _alerts()
     # and the operator cannot close it by hand while the send's outcome is unknown

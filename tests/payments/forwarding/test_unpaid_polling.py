@@ -138,7 +138,7 @@ def test_the_soft_time_limit_is_caught_and_the_next_pass_resumes(
 
     # when the task's soft time limit strikes in the middle of the polls
     request.getfixturevalue("soft_time_limit")
-    counts = reconcile_once(lease_seconds=60, budget_seconds=60)
+    counts = reconcile_once(lease_seconds=60)
 
     # then the pass ends cleanly, and what it did not reach is released for the next one
     assert counts["interrupted"] == 1
