@@ -13,6 +13,12 @@ waiting, so the next fault can land inside it. Every fault is logged with its ti
     fake_pending         sends answer PENDING, then settle as success on later lookups
     fake_too_many        TOO_MANY_REQUEST on payout invoices and sends
     webhook_redeliver    already-delivered webhooks again, shuffled, several times each, concurrently
+
+Optional kinds (not in ``ALL_FAULTS``; name them with ``--faults``):
+
+    fake_already_paid_failure  Blink's payment-flow cache: a paid invoice sent again answers FAILURE
+                               "Invoice is already paid" (at once for a few seconds, then after Blink's 300 s)
+    fake_error_after_apply     sends are recorded in Blink's ledger, then answered FAILURE with an error
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ ALL_FAULTS = (
 )
 
 
+OPTIONAL_FAULTS = ("fake_already_paid_failure", "fake_error_after_apply")
+
+
 @dataclass
 class FaultLog:
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -59,7 +68,7 @@ class FaultDriver:
         kinds: tuple[str, ...] = ALL_FAULTS,
         interval: tuple[float, float] = (1.5, 5.0),
     ) -> None:
-        unknown = set(kinds) - set(ALL_FAULTS)
+        unknown = set(kinds) - set(ALL_FAULTS) - set(OPTIONAL_FAULTS)
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         self.stack = stack
@@ -187,6 +196,15 @@ class FaultDriver:
     def _fake_too_many(self) -> dict[str, Any]:
         operation = self.rng.choice(("lnInvoicePaymentSend", "lnInvoiceCreateOnBehalfOfRecipient"))
         return self._script(operation, "TOO_MANY_REQUEST", self.rng.randint(1, 3))
+
+    def _fake_already_paid_failure(self) -> dict[str, Any]:
+        duration = self.rng.uniform(2.0, 6.0)
+        self._fake("/control/already-paid", {"flow_seconds": 0})
+        self._later(duration, lambda: self._fake("/control/already-paid", {"flow_seconds": 300}))
+        return {"for_s": round(duration, 2), "then_flow_s": 300}
+
+    def _fake_error_after_apply(self) -> dict[str, Any]:
+        return self._script("lnInvoicePaymentSend", "ERROR_AFTER_APPLY", self.rng.randint(1, 3))
 
     def _webhook_redeliver(self) -> dict[str, Any]:
         messages = httpx.get(f"{self.stack.fake_url}/control/webhooks", timeout=60).json()

@@ -190,6 +190,22 @@ class FakeBlink:
         with self.ledger.lock:
             self._account(username).receive_disabled = disabled
 
+    def set_scopes(self, scopes: Iterable[str], *, username: str | None = None) -> None:
+        """Change what the account's API key (default: the platform's) may do; a key without WRITE
+        is refused sends with NOT_AUTHORIZED, as Blink's scope middleware does."""
+        allowed = frozenset(s.upper() for s in scopes)
+        if not allowed <= ALL_SCOPES:
+            raise ValueError(f"scopes must be among {sorted(ALL_SCOPES)}")
+        with self.ledger.lock:
+            (self._account(username) if username else self.platform).scopes = allowed
+
+    def set_already_paid_flow(self, seconds: float | None) -> None:
+        """How long a second send of a paid invoice answers ALREADY_PAID before Blink's rebuilt payment
+        flow answers FAILURE "Invoice is already paid" (Blink: 300); None: ALREADY_PAID forever."""
+        if seconds is not None and seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        self.ledger.already_paid_flow_seconds = seconds
+
     def set_balance(self, wallet_id: str, amount: int) -> None:
         with self.ledger.lock:
             self.ledger.wallets[wallet_id].balance = amount

@@ -15,6 +15,8 @@ browser, a chaos driver). JSON in, JSON out; a bad request is a 400 with ``{"err
     POST /control/price         {currency, btc_price: "100000.00"}
     POST /control/balance       {wallet_id, balance}
     POST /control/clock         {advance_seconds}
+    POST /control/scopes        {scopes: [...], username?}            the key's scopes (default: platform)
+    POST /control/already-paid  {flow_seconds | null}                 ALREADY_PAID window (Blink: 300)
     POST /control/receive-disabled {username, disabled}
     POST /control/webhooks      {url | null, secret?, username?}
     POST /control/redeliver     {svix_id}
@@ -64,6 +66,10 @@ class ControlAPI:
             "/control/price": lambda b: f.set_price(str(b["currency"]), Decimal(str(b["btc_price"]))),
             "/control/balance": lambda b: f.set_balance(str(b["wallet_id"]), int(b["balance"])),
             "/control/clock": lambda b: f.advance_clock(float(b["advance_seconds"])),
+            "/control/scopes": lambda b: f.set_scopes([str(s) for s in b["scopes"]], username=b.get("username")),
+            "/control/already-paid": lambda b: f.set_already_paid_flow(
+                None if b.get("flow_seconds") is None else float(b["flow_seconds"])
+            ),
             "/control/receive-disabled": lambda b: f.set_receive_disabled(
                 str(b["username"]), bool(b.get("disabled", True))
             ),

@@ -48,6 +48,11 @@ class Ledger:
         self._by_request: dict[str, str] = {}
         self._pending: dict[str, _PendingSettlement] = {}
         self.pending_polls = 3
+        # Blink caches a payer's payment flow for 5 minutes (defaultTimeToExpiryInSeconds): a second send
+        # of a paid invoice inside that window answers ALREADY_PAID with the first send's transaction.
+        # Once the flow has expired (or another wallet paid) Blink rebuilds it and answers FAILURE
+        # "Invoice is already paid". None keeps answering ALREADY_PAID forever (the lenient default).
+        self.already_paid_flow_seconds: float | None = None
 
     def now(self) -> float:
         return self._clock()
@@ -234,7 +239,7 @@ class Ledger:
             if invoice.account_id == payer.account_id:
                 raise BlinkFailure("CANT_PAY_SELF", "User tried to pay themselves")
             if invoice.paid:
-                return "ALREADY_PAID", None  # Blink's only built-in idempotency: no second debit
+                return self._already_paid(invoice, payer)
             if invoice.in_flight_tx:
                 raise BlinkFailure("INVALID_INPUT", "There is a pending payment for this invoice")
             if self.invoice_state(invoice) == "EXPIRED":
@@ -285,6 +290,19 @@ class Ledger:
                 return "SUCCESS", tx
             self._settle_to_recipient(invoice, payer=payer)
             return "SUCCESS", tx
+
+    def _already_paid(self, invoice: Invoice, payer: Wallet) -> tuple[str, Tx | None]:
+        """Blink's only built-in idempotency (no second debit), bounded by its payment-flow cache."""
+        ours = [
+            t
+            for t in self.transactions
+            if t.wallet_id == payer.id and t.payment_hash == invoice.payment_hash and t.direction == "SEND"
+        ]
+        latest = max(ours, key=lambda t: t.created_at) if ours else None
+        flow = self.already_paid_flow_seconds
+        if flow is not None and (latest is None or self._clock() - latest.created_at >= flow):
+            raise BlinkFailure("LIGHTNING_PAYMENT_ERROR", "Invoice is already paid")
+        return "ALREADY_PAID", latest
 
     def pay_as_customer(self, payment_hash: str, *, allow_expired: bool = False) -> Invoice:
         """An outside wallet pays the invoice over Lightning."""

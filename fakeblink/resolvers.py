@@ -331,6 +331,9 @@ def ln_invoice_payment_send(_root: None, info: GraphQLResolveInfo, input: dict[s
         status, tx = ctx.ledger.pay_invoice(payer=payer, payment_request=request, memo=input.get("memo"), mode=mode)
     except BlinkFailure as failure:
         return {"errors": [_error(failure.code, failure.message)], "status": "FAILURE", "transaction": None}
+    if outcome == "ERROR_AFTER_APPLY":  # the ledger entry stands; only the answer says otherwise
+        message = ERROR_MESSAGES["UNKNOWN_CLIENT_ERROR"]
+        return {"errors": [_error("UNKNOWN_CLIENT_ERROR", message)], "status": "FAILURE", "transaction": None}
     return {"errors": [], "status": status, "transaction": tx_view(tx) if tx else None}
 
 

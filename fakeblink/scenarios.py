@@ -11,7 +11,9 @@ again. Outcomes come in three kinds, by *when* they act and whether the ledger c
   client's read timeout), ``MALFORMED_JSON`` (truncated body), ``HTTP_500_AFTER_APPLY``;
 - in-band, answered the way Blink answers: any error code below (mutations put it in the payload
   ``errors``, queries in the top-level ``errors``), and for ``lnInvoicePaymentSend`` also
-  ``FAILURE``, ``PENDING_THEN_SUCCESS``, ``PENDING_THEN_FAILURE``, ``REIMBURSED_AFTER_SUCCESS``.
+  ``FAILURE``, ``PENDING_THEN_SUCCESS``, ``PENDING_THEN_FAILURE``, ``REIMBURSED_AFTER_SUCCESS``, and
+  ``ERROR_AFTER_APPLY`` (the payment is recorded and settled, then the answer is ``FAILURE`` with an
+  error, as Blink does when a step after its ledger entry fails).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ BEFORE_EXECUTION = frozenset({"HTTP_429", "HTTP_500", "HTTP_502", "HTTP_503", "T
 AFTER_EXECUTION = frozenset(
     {"TIMEOUT_AFTER_APPLY", "TIMEOUT_AFTER_APPLY_SLEEP", "MALFORMED_JSON", "HTTP_500_AFTER_APPLY"}
 )
-SEND_ONLY = frozenset({"FAILURE", "PENDING_THEN_SUCCESS", "PENDING_THEN_FAILURE", "REIMBURSED_AFTER_SUCCESS"})
+SEND_ONLY = frozenset(
+    {"FAILURE", "PENDING_THEN_SUCCESS", "PENDING_THEN_FAILURE", "REIMBURSED_AFTER_SUCCESS", "ERROR_AFTER_APPLY"}
+)
 
 # Error codes with the message Blink uses for them (graphql/error.ts, error-map.ts).
 ERROR_MESSAGES: dict[str, str] = {

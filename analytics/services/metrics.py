@@ -206,6 +206,19 @@ def alerts_evaluate(collected: Collected) -> list[Alert]:
                 threshold=mem_max,
             )
         )
+    # Forwarding gave up on these (a leg past its retry or lookup cap, or one a retry cannot fix): the
+    # admin's payout queue shows why. Not in the seed thresholds, so it defaults to "any at all".
+    need_operator = int(collected.payments_open.get(SplitStatus.FAILED, 0))
+    need_operator_max = float(limits.get("payouts_need_operator_max", 0))
+    if need_operator > need_operator_max:
+        alerts.append(
+            Alert(
+                name="payouts_need_operator",
+                message=f"{need_operator} payment(s) need an operator in the payout queue",
+                value=float(need_operator),
+                threshold=need_operator_max,
+            )
+        )
     return alerts
 
 

@@ -178,6 +178,18 @@ CELERY_TASK_ACKS_LATE = False
 # at an hour. The schedule lives in payment_legs.next_attempt_at, not in Celery countdowns.
 FORWARD_MAX_ATTEMPTS = env.int("FORWARD_MAX_ATTEMPTS", default=5)
 FORWARD_RETRY_BASE_SECONDS = env.int("FORWARD_RETRY_BASE_SECONDS", default=30)
+# Bounds of the reconciler (payments/services/reconcile.py, unpaid.py). FORWARD_MAX_ATTEMPTS also caps
+# re-sends of a payment Blink says never arrived. A pending/unknown leg whose lookup at Blink failed
+# FORWARD_LOOKUP_MAX_FAILURES times in a row (backing off like retries) needs an operator; lookups go on
+# hourly. Unpaid, expired and cancelled invoices are polled until Blink's expiry plus
+# UNPAID_POLL_MARGIN_SECONDS (clock skew, a payment in flight at expiry) and one poll after that says
+# not paid; past UNPAID_POLL_LOOKBACK_DAYS they are no longer polled. A reconciler pass stops starting
+# new work after RECONCILE_BUDGET_SECONDS (below reconcile_task's soft time limit, 110 s); the next pass
+# resumes with what it did not reach.
+FORWARD_LOOKUP_MAX_FAILURES = env.int("FORWARD_LOOKUP_MAX_FAILURES", default=5)
+UNPAID_POLL_MARGIN_SECONDS = env.int("UNPAID_POLL_MARGIN_SECONDS", default=600)
+UNPAID_POLL_LOOKBACK_DAYS = env.int("UNPAID_POLL_LOOKBACK_DAYS", default=7)
+RECONCILE_BUDGET_SECONDS = env.float("RECONCILE_BUDGET_SECONDS", default=80.0)
 
 # --- Blink wallet provider ---------------------------------------------------------------------
 BLINK_API_URL = env.str("BLINK_API_URL", default="https://api.blink.sv/graphql")

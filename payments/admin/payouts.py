@@ -55,6 +55,7 @@ class PayoutQueueAdmin(ReadOnlyAdmin):
         "amount",
         "status_colour",
         "attempts",
+        "lookup_failures",
         "last_error_code",
         "last_error_short",
         "age",

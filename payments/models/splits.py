@@ -91,6 +91,9 @@ class PaymentSplit(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # When the forwarder may try again (backoff lives in the row, not in Celery countdowns).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When Blink, asked after it could no longer settle the invoice (its expiry plus a margin), said it
+    # was not paid. Until then an expired or cancelled split keeps being polled (payments.services.unpaid).
+    unpaid_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "payment_splits"
@@ -101,6 +104,11 @@ class PaymentSplit(models.Model):
             models.Index(fields=["tip_recipient"], name="idx_tip_recipient"),
             models.Index(fields=["merchant", "-created_at"], name="idx_split_merchant_created"),
             models.Index(fields=["expires_at"], name="idx_split_pending_expiry", condition=Q(status="pending")),
+            models.Index(
+                fields=["expires_at"],
+                name="idx_split_unconfirmed_unpaid",
+                condition=Q(status__in=["expired", "cancelled"], unpaid_confirmed_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total_amount__gt=0), name="split_total_positive"),
@@ -141,6 +149,9 @@ class PaymentLeg(models.Model):
     payment_request = models.TextField(blank=True, default="")  # payout bolt11; never logged
     payment_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Lookups at Blink that failed in a row for a pending/unknown leg; at FORWARD_LOOKUP_MAX_FAILURES the
+    # leg needs an operator (payments.services.leg_outcomes). Reset by a new send or a known outcome.
+    lookup_failures = models.PositiveIntegerField(default=0)
     last_error_code = models.CharField(max_length=50, blank=True, default="")
     last_error = models.TextField(blank=True, default="")
     fee_sats = models.BigIntegerField(null=True, blank=True)

@@ -11,13 +11,18 @@ Per leg, in id order, each step a short transaction with the split locked first 
    then ``pay_invoice`` of that committed bolt11, then record the outcome. The status is the claim:
    only one worker moves a leg out of ``invoice_ready``.
 3. Outcomes: SUCCEEDED / ALREADY_PAID -> ``succeeded``; PENDING -> ``pending``; UNKNOWN -> ``unknown``
-   (only a lookup moves those on, see ``reconcile.leg_resolve_pending``); an explicit FAILURE ->
-   ``failed`` with a backoff in ``next_attempt_at`` (bounded attempts) or, for errors a retry cannot
-   fix (RECEIVE_DISABLED, unknown recipient), no retry and the split ``failed`` for an operator.
+   (only a lookup moves those on, see ``reconcile.leg_resolve_pending``). An explicit FAILURE is first
+   checked against the platform wallet's ledger (``payment_lookup``): Blink answers FAILURE "Invoice is
+   already paid" instead of ALREADY_PAID once its 5-minute payment flow expired, and can record a send
+   and then answer an error, so the ledger decides: a send found -> ``succeeded`` / ``pending``; no send
+   and the invoice unpaid -> ``failed`` with a backoff in ``next_attempt_at`` (bounded attempts) or, for
+   errors a retry cannot fix (RECEIVE_DISABLED, unknown recipient, our key), no retry; the ledger
+   unreachable -> ``unknown``. What follows a failure is ``leg_outcomes``.
 
 Why retries cannot pay twice: every send of a leg pays the SAME committed bolt11; Blink settles an
-invoice once and answers ALREADY_PAID afterwards. A new payout invoice is only created for a leg
-whose previous invoice can no longer be paid (expired, or an explicit failure before any invoice).
+invoice once and answers ALREADY_PAID (or that "already paid" FAILURE) afterwards. A new payout
+invoice is only created for a leg with no committed invoice or whose invoice Blink says EXPIRED
+(``leg_outcomes.rearm_locked``).
 
 Payout ``externalId`` (unique per recipient account): the leg's ``external_id``, then
 ``{external_id}-r{n}`` with n = invoices already committed for the leg. A crash between Blink's create
@@ -35,8 +40,6 @@ transaction too. The hot key is evicted after commit by ``transition_split``.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -44,50 +47,31 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments.faults import fault_point
-from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, TipRecipientStats
+from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.splits import LegKind
-from payments.services.leg_recipients import RECIPIENT_UNRESOLVED, leg_take_staff_wallet
-from payments.services.transitions import lock_legs, lock_split, record_event, transition_leg, transition_split
+from payments.services.leg_outcomes import (
+    DONE,
+    PAID_NOT_BY_US,
+    fail_split,
+    leg_fail_locked,
+    leg_succeed_locked,
+    payout_invoice_state,
+    rearm_locked,
+    settle_locked,
+)
+from payments.services.leg_recipients import leg_take_staff_wallet
+from payments.services.transitions import lock_legs, lock_split, transition_leg, transition_split
 from payments.wallet.errors import DuplicateExternalId, InvalidInput, WalletError, WalletUnavailable
 from payments.wallet.provider import get_wallet_provider
-from payments.wallet.types import SendResult, SendStatus, preimage_matches
+from payments.wallet.types import InvoiceState, SendResult, SendStatus
 
 log = get_logger(__name__)
 
 L, S = LegStatus, SplitStatus
-DONE = frozenset({L.SUCCEEDED, L.RESOLVED})
-IN_FLIGHT = frozenset({L.SENDING, L.PENDING, L.UNKNOWN})
-# Errors a retry cannot fix: an operator has to act (recipient migrated or unknown; our key or data).
-_NO_RETRY_RECIPIENT = ("RECEIVE_DISABLED", "NOT_FOUND", "RECIPIENT_NOT_FOUND", "WRONG_CURRENCY", "CANT_PAY_SELF")
-_NO_RETRY_OURS = ("NOT_AUTHORIZED", "NOT_AUTHENTICATED", "INVALID_INPUT", "DUPLICATE_EXTERNAL_ID", "AMOUNT_MISMATCH")
-NOT_RETRYABLE = frozenset((*_NO_RETRY_RECIPIENT, *_NO_RETRY_OURS, RECIPIENT_UNRESOLVED))
 MAX_EXTERNAL_ID_SUFFIXES = 5
 PAYOUT_INVOICE_MINUTES = 1440  # Blink's maximum; a payout invoice waiting on a retry stays payable
-PAYOUT_EXPIRY_MARGIN = timedelta(minutes=10)  # treat an invoice this close to expiry as expired
-CENT = Decimal("0.01")
-
-
-class ForwardingError(ApplicationError):
-    """An operator action that does not apply to the payment or leg in its current state."""
-
-    code = "forwarding_action_refused"
-    http_status = 409
-
-
-# --- settings ------------------------------------------------------------------------------------
-
-
-def max_attempts() -> int:
-    return int(getattr(settings, "FORWARD_MAX_ATTEMPTS", 5))
-
-
-def backoff(attempts: int) -> timedelta:
-    """Exponential: base, 2x base, 4x base... capped at an hour (``next_attempt_at``, not a countdown)."""
-    base = float(getattr(settings, "FORWARD_RETRY_BASE_SECONDS", 30))
-    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600.0))
 
 
 # --- the advisory Redis lock ----------------------------------------------------------------------
@@ -156,7 +140,7 @@ def _forward(split_id: int) -> str:
             return f"not_forwardable:{split.status}"
         problem = _conservation_problem(split, legs)
         if problem:
-            _fail_split(split, problem)
+            fail_split(split, problem)
             return "failed"
         todo = [leg.pk for leg in legs if leg.status not in DONE]
     for leg_id in todo:
@@ -265,20 +249,60 @@ def _leg_send(split_id: int, leg_id: int) -> str:
             return "skipped"
         attempt = leg.attempts + 1
         transition_leg(
-            leg, L.SENDING, event_type="leg_sent", data={"attempt": attempt}, attempts=attempt, sent_at=timezone.now()
+            leg,
+            L.SENDING,
+            event_type="leg_sent",
+            data={"attempt": attempt},
+            attempts=attempt,
+            sent_at=timezone.now(),
+            lookup_failures=0,
         )
         payment_request = leg.payment_request
+    source = "send"
     log.info("forwarding.leg_sending", leg_id=leg_id, attempt=attempt, amount=leg.amount, payout_hash=leg.payment_hash)
     fault_point("before_send")
     try:
         result = get_wallet_provider().pay_invoice(payment_request=payment_request)
     except InvalidInput as exc:  # refused by our own validation before any request: nothing was sent
         result = SendResult(status=SendStatus.FAILED, error_code="INVALID_INPUT", message=exc.message)
+    else:
+        if result.status is SendStatus.FAILED:
+            result = confirm_failure(payment_hash=leg.payment_hash or "", result=result)
+            source = "ledger_after_failure"
     fault_point("after_send")
-    return record_send(split_id=split_id, leg_id=leg_id, attempt=attempt, result=result)
+    return record_send(split_id=split_id, leg_id=leg_id, attempt=attempt, result=result, source=source)
 
 
-def record_send(*, split_id: int, leg_id: int, attempt: int, result: SendResult) -> str:
+def confirm_failure(*, payment_hash: str, result: SendResult) -> SendResult:
+    """What Blink's ledger says about a send Blink answered FAILURE (outside any transaction).
+
+    A send of ours in the platform wallet's ledger wins over the answer (the flow-expired "Invoice is
+    already paid", an error after the ledger entry): SUCCEEDED or PENDING. No send and the invoice
+    not paid: the failure stands. No send but the invoice paid: someone else paid it, never ours to
+    re-send (``unknown``, for an operator). Blink not answering: ``unknown``, settled by the
+    reconciler's lookup; a FAILURE is never recorded unconfirmed."""
+    provider = get_wallet_provider()
+    try:
+        lookup = provider.payment_lookup(payment_hash=payment_hash)
+        state = None
+        if lookup.status is SendStatus.UNKNOWN:
+            state = provider.invoice_status(payment_hash=payment_hash).state
+    except WalletError as exc:  # InvoiceNotFound included: nothing to confirm the failure with
+        log.warning("forwarding.failure_unconfirmed", payout_hash=payment_hash, error_code=exc.code)
+        return SendResult(status=SendStatus.UNKNOWN, error_code=result.error_code, message=result.message)
+    log.info("forwarding.failure_checked", payout_hash=payment_hash, ledger=lookup.status.value, invoice=str(state))
+    if lookup.status is SendStatus.SUCCEEDED:
+        return SendResult(status=SendStatus.SUCCEEDED, fee_sats=lookup.fee_sats, preimage=lookup.preimage)
+    if lookup.status is SendStatus.PENDING:
+        return SendResult(status=SendStatus.PENDING, error_code=result.error_code, message=result.message)
+    if state is InvoiceState.PAID:
+        return SendResult(
+            status=SendStatus.UNKNOWN, error_code=PAID_NOT_BY_US, message="Paid, but not by the platform wallet."
+        )
+    return result
+
+
+def record_send(*, split_id: int, leg_id: int, attempt: int, result: SendResult, source: str = "send") -> str:
     """Record a send's outcome for the attempt that made it. If the leg was taken over meanwhile (the
     reconciler judged the send abandoned), only a success is still applied; anything else is left
     to the lookup, which asks Blink instead of trusting a stale answer."""
@@ -294,7 +318,7 @@ def record_send(*, split_id: int, leg_id: int, attempt: int, result: SendResult)
             log.warning("forwarding.send_superseded", leg_id=leg_id, attempt=attempt, status=leg.status)
             return "superseded"
         if result.status is SendStatus.SUCCEEDED:
-            leg_succeed_locked(split, legs, leg, result=result, source="send")
+            leg_succeed_locked(split, legs, leg, result=result, source=source)
         elif result.status is SendStatus.PENDING:
             transition_leg(leg, L.PENDING, event_type="leg_pending", data={"attempt": attempt})
         elif result.status is SendStatus.UNKNOWN:
@@ -312,70 +336,6 @@ def record_send(*, split_id: int, leg_id: int, attempt: int, result: SendResult)
     return result.status.value.lower()
 
 
-def leg_succeed_locked(
-    split: PaymentSplit, legs: list[PaymentLeg], leg: PaymentLeg, *, result: SendResult | None, source: str
-) -> None:
-    """Mark a locked leg succeeded; tip legs also count in ``tip_recipient_stats`` (same transaction);
-    completes the split when this was the last leg."""
-    preimage = result.preimage if result else None
-    if preimage and not (leg.payment_hash and preimage_matches(preimage=preimage, payment_hash=leg.payment_hash)):
-        preimage = None  # never store a "proof" that proves nothing
-    now = timezone.now()
-    transition_leg(
-        leg,
-        L.SUCCEEDED,
-        event_type="leg_succeeded",
-        data={
-            "source": source,
-            "fee_sats": result.fee_sats if result else None,
-            "already_paid": bool(result and result.already_paid),
-        },
-        succeeded_at=now,
-        fee_sats=result.fee_sats if result and result.fee_sats is not None else leg.fee_sats,
-        preimage=preimage or leg.preimage,
-        next_attempt_at=None,
-        last_error_code="",
-        last_error="",
-    )
-    if leg.kind == LegKind.TIP:
-        record_event(
-            split, "tip_sent", {"leg_id": leg.pk, "amount": leg.amount, "recipient": leg.recipient_username}, leg=leg
-        )
-        _stats_add(leg, now)
-    complete_if_done_locked(split, legs)
-
-
-def _stats_add(leg: PaymentLeg, when: datetime) -> None:
-    # Lock order: split, legs, then this stats row (the stats job takes only the row lock).
-    TipRecipientStats.objects.bulk_create(
-        [TipRecipientStats(recipient_username=leg.recipient_username)], ignore_conflicts=True
-    )
-    row = TipRecipientStats.objects.select_for_update().get(recipient_username=leg.recipient_username)
-    row.total_tips_received += leg.amount
-    row.total_tips_count += 1
-    row.average_tip_amount = (Decimal(row.total_tips_received) / row.total_tips_count).quantize(CENT)
-    row.first_tip_received_at = min(row.first_tip_received_at or when, when)
-    row.last_tip_received_at = max(row.last_tip_received_at or when, when)
-    row.save()
-
-
-def leg_fail_locked(leg: PaymentLeg, *, code: str, message: str, retryable: bool = True) -> None:
-    """An explicit failure. Retried after a backoff while attempts remain and the error is one a retry
-    can fix; otherwise ``next_attempt_at`` stays empty: an operator decides."""
-    retry = retryable and code not in NOT_RETRYABLE and leg.attempts < max_attempts()
-    next_at = timezone.now() + backoff(leg.attempts) if retry else None
-    transition_leg(
-        leg,
-        L.FAILED,
-        event_type="leg_failed",
-        data={"error_code": code, "attempt": leg.attempts, "retry_at": next_at.isoformat() if next_at else None},
-        last_error_code=code[:50],
-        last_error=message[:500],
-        next_attempt_at=next_at,
-    )
-    log.warning("forwarding.leg_failed", leg_id=leg.pk, error_code=code, attempt=leg.attempts, retry=retry)
-
-
 def _fail_leg_now(split_id: int, leg_id: int, *, code: str, message: str, retryable: bool = False) -> None:
     with transaction.atomic():
         split = lock_split(split_id=split_id)
@@ -385,92 +345,17 @@ def _fail_leg_now(split_id: int, leg_id: int, *, code: str, message: str, retrya
             leg_fail_locked(leg, code=code, message=message, retryable=retryable)
 
 
-def payout_invoice_expired(leg: PaymentLeg) -> bool:
-    """Whether the committed payout invoice can no longer be paid (judged from when we committed it,
-    so no provider call is needed inside a transaction)."""
-    if not leg.payment_hash:
-        return True
-    created = (
-        PaymentEvent.objects.filter(leg_id=leg.pk, event_type="leg_invoice_created")
-        .order_by("-timestamp")
-        .values_list("timestamp", flat=True)
-        .first()
-    )
-    if created is None:
-        return True
-    return created + timedelta(minutes=PAYOUT_INVOICE_MINUTES) - PAYOUT_EXPIRY_MARGIN <= timezone.now()
-
-
-def rearm_locked(leg: PaymentLeg, *, reason: str, actor: str = "") -> None:
-    """failed -> invoice_ready (pay the SAME bolt11 again: ALREADY_PAID protects) or -> planned when
-    that invoice expired (it can never be paid, so a new one cannot cause a second payment)."""
-    target = L.PLANNED if payout_invoice_expired(leg) else L.INVOICE_READY
-    data = {"reason": reason, "same_invoice": target == L.INVOICE_READY}
-    if actor:
-        data["actor"] = actor
-    transition_leg(leg, target, event_type="leg_retry", data=data, next_attempt_at=None)
-
-
 def _leg_rearm(split_id: int, leg_id: int) -> bool:
+    """A failed leg whose backoff elapsed: same bolt11 again, or a new invoice when Blink (asked first,
+    outside the transaction) says the committed one expired."""
+    payment_hash = PaymentLeg.objects.filter(pk=leg_id).values_list("payment_hash", flat=True).first()
+    state = payout_invoice_state(payment_hash)
     with transaction.atomic():
         split = lock_split(split_id=split_id)
         assert split is not None
         leg = next(x for x in lock_legs(split) if x.pk == leg_id)
         due = leg.next_attempt_at is not None and leg.next_attempt_at <= timezone.now()
-        if leg.status != L.FAILED or not due or split.status != S.PROCESSING:
+        if leg.status != L.FAILED or not due or split.status != S.PROCESSING or leg.payment_hash != payment_hash:
             return False
-        rearm_locked(leg, reason="backoff_elapsed")
+        rearm_locked(leg, reason="backoff_elapsed", invoice_state=state)
         return True
-
-
-def complete_if_done_locked(split: PaymentSplit, legs: list[PaymentLeg]) -> bool:
-    """Complete a locked processing split whose legs are all succeeded or resolved."""
-    if split.status != S.PROCESSING or any(leg.status not in DONE for leg in legs):
-        return False
-    merchant = next((leg for leg in legs if leg.kind == LegKind.MERCHANT), None)
-    tips = [leg for leg in legs if leg.kind == LegKind.TIP]
-    summary = {
-        "legs": len(legs),
-        "forwarded_sats": sum(leg.amount for leg in legs if leg.status == L.SUCCEEDED),
-        "resolved_sats": sum(leg.amount for leg in legs if leg.status == L.RESOLVED),
-        "fees_sats": sum(leg.fee_sats or 0 for leg in legs),
-    }
-    transition_split(
-        split,
-        S.COMPLETED,
-        event_type="forwarding_completed",
-        data=summary,
-        user_payment_hash=(merchant.payment_hash or "") if merchant else "",
-        tip_payment_hash=(tips[0].payment_hash or "") if tips else "",
-        processed_at=timezone.now(),
-        next_attempt_at=None,
-        error_message="",
-    )
-    record_event(split, "completed", summary, from_status=S.PROCESSING, to_status=S.COMPLETED)
-    log.info("forwarding.completed", split_id=split.pk, payment_hash=split.payment_hash, **summary)
-    return True
-
-
-def _fail_split(split: PaymentSplit, reason: str) -> None:
-    transition_split(split, S.FAILED, event_type="failed", data={"reason": reason}, error_message=reason[:1000])
-    log.error("forwarding.split_failed", split_id=split.pk, payment_hash=split.payment_hash, reason=reason)
-
-
-def settle_locked(split: PaymentSplit, legs: list[PaymentLeg]) -> str:
-    """After a pass: complete, fail for an operator (a leg that will not be retried and nothing in
-    flight), or note when the next retry is due."""
-    if split.status != S.PROCESSING:
-        return str(split.status)
-    if complete_if_done_locked(split, legs):
-        return "completed"
-    stuck = [leg for leg in legs if leg.status == L.FAILED and leg.next_attempt_at is None]
-    if stuck and not any(leg.status in IN_FLIGHT for leg in legs):
-        reasons = "; ".join(f"leg {leg.pk} @{leg.recipient_username}: {leg.last_error_code}" for leg in stuck)
-        _fail_split(split, f"Needs an operator: {reasons}")
-        return "failed"
-    due = [leg.next_attempt_at for leg in legs if leg.status == L.FAILED and leg.next_attempt_at]
-    next_at = min(due) if due else None
-    if split.next_attempt_at != next_at:
-        split.next_attempt_at = next_at
-        split.save(update_fields=["next_attempt_at"])
-    return "in_progress"

@@ -14,7 +14,8 @@ from fakeblink import FakeBlink
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus, TipRecipientStats
 from payments.services.detection import payment_detected
-from payments.services.forwarding import ForwardingError, forward_split
+from payments.services.forwarding import forward_split
+from payments.services.leg_outcomes import ForwardingError
 from payments.services.operator_actions import forwarding_retry, leg_resolve
 from payments.services.reconcile import reconcile_once
 from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants, net_debits

@@ -1,0 +1,126 @@
+"""Finding payments whose webhook never came (docs/ARCHITECTURE.md: money rule 7, Flows 2).
+
+Every invoice Blink could still settle is polled: ``pending`` splits, and ``expired`` / ``cancelled``
+ones until Blink itself, asked after the invoice's expiry plus ``UNPAID_POLL_MARGIN_SECONDS``, says it
+is not paid (``unpaid_confirmed_at``). Cancelled ones too: a local cancel goes ahead when Blink's cancel
+failed, so that invoice may still be paid.
+
+Local expiry (``maintenance.splits_expire``) does not ask Blink first, and does not need to: it only
+changes what a terminal shows, ``expired -> paid`` is allowed, and this poll goes on past Blink's own
+expiry until one answer given after it can no longer change. Beat being down around the expiry
+delays the poll; it cannot skip it, because the stop condition is an answer, not a time window.
+
+``invoices_poll`` is the one place that asks Blink, one status call per hash; it takes a whole batch
+and yields answers as they come, so it can be switched to listing the platform wallet's transactions
+(one call, many receipts) without touching the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from blinkpos.logging import get_logger
+from payments.models import PaymentSplit, SplitStatus
+from payments.services.claims import claim_ids, due, release
+from payments.services.detection import PAID_OUTCOMES, payment_detected
+from payments.wallet.errors import InvoiceNotFound, WalletError
+from payments.wallet.provider import get_wallet_provider
+from payments.wallet.types import InvoiceState, InvoiceStatus
+
+log = get_logger(__name__)
+
+S = SplitStatus
+LATE = (S.EXPIRED, S.CANCELLED)
+
+PollAnswer = InvoiceStatus | WalletError
+
+
+def margin() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "UNPAID_POLL_MARGIN_SECONDS", 600)))
+
+
+def invoices_poll(*, payment_hashes: Sequence[str], deadline: float) -> Iterator[tuple[str, PollAnswer]]:
+    """Blink's answer for each hash, yielded as it comes, until ``deadline`` (``time.monotonic()``): a
+    hash not yielded was not asked. A provider error is that hash's answer, not the batch's."""
+    provider = get_wallet_provider()
+    for payment_hash in payment_hashes:
+        if time.monotonic() >= deadline:
+            return
+        try:
+            yield payment_hash, provider.invoice_status(payment_hash=payment_hash)
+        except WalletError as exc:
+            yield payment_hash, exc
+
+
+def unpaid_reconcile(*, now: datetime, lease: datetime, batch_size: int, deadline: float) -> Counter[str]:
+    """Poll one batch of splits Blink could still settle; PAID runs ``payment_detected``. Each answer is
+    acted on as it comes, so an interrupted pass loses none; rows not reached are released."""
+    counts: Counter[str] = Counter()
+    ids = _claim(now, lease, batch_size)
+    found = PaymentSplit.objects.filter(pk__in=ids).values_list(
+        "pk", "payment_hash", "total_amount", "invoice_satoshis"
+    )
+    by_pk = {pk: (payment_hash, invoiced or total) for pk, payment_hash, total, invoiced in found}
+    rows = {payment_hash: (pk, amount) for pk, (payment_hash, amount) in by_pk.items()}
+    ordered = [by_pk[pk][0] for pk in ids if pk in by_pk]  # the claim's order: least recently polled first
+    asked_from = timezone.now()  # every answer below was given after this instant
+    left = set(ids)
+    try:
+        for payment_hash, answer in invoices_poll(payment_hashes=ordered, deadline=deadline):
+            pk, amount = rows[payment_hash]
+            counts.update(_act(pk, payment_hash, amount, answer, asked_from))
+            left.discard(pk)
+    except SoftTimeLimitExceeded:
+        release(PaymentSplit, left, lease)
+        raise
+    counts["poll_deferred"] += release(PaymentSplit, left, lease)
+    return +counts
+
+
+def _claim(now: datetime, lease: datetime, batch_size: int) -> list[int]:
+    lookback = timedelta(days=int(getattr(settings, "UNPAID_POLL_LOOKBACK_DAYS", 7)))
+    still_payable = Q(status=S.PENDING) | Q(
+        status__in=LATE, unpaid_confirmed_at__isnull=True, expires_at__gt=now - lookback
+    )
+    # Rows never polled (or released by an interrupted pass) first, then the least recently polled:
+    # a backlog larger than one pass is worked through, not starved at its tail.
+    qs = (
+        PaymentSplit.objects.filter(still_payable)
+        .filter(due(now))
+        .order_by(F("next_attempt_at").asc(nulls_first=True), "expires_at")
+    )
+    return claim_ids(qs, PaymentSplit, lease, batch_size)
+
+
+def _act(pk: int, payment_hash: str, amount: int, answer: PollAnswer, asked_from: datetime) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    if isinstance(answer, InvoiceNotFound):
+        log.error("reconcile.invoice_not_found", split_id=pk, payment_hash=payment_hash)
+        counts["errors"] += 1
+        return counts
+    if isinstance(answer, WalletError):
+        log.warning("reconcile.poll_failed", split_id=pk, error_code=answer.code)
+        counts["errors"] += 1
+        return counts
+    counts["polled"] += 1
+    if answer.state is InvoiceState.PAID:
+        outcome = payment_detected(
+            payment_hash=payment_hash, amount_sats=amount, source="reconciler", preimage=answer.preimage
+        )
+        counts["detected"] += outcome in PAID_OUTCOMES
+    elif answer.state is InvoiceState.EXPIRED:
+        # Final only when asked after Blink's expiry plus the margin; the update is conditional, so a
+        # split paid meanwhile is never marked.
+        confirmed = PaymentSplit.objects.filter(
+            pk=pk, status__in=LATE, unpaid_confirmed_at__isnull=True, expires_at__lte=asked_from - margin()
+        ).update(unpaid_confirmed_at=timezone.now())
+        counts["confirmed_unpaid"] += confirmed
+    return counts
