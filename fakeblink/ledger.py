@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fakeblink.limits import Limits
 from fakeblink.records import Account, BlinkFailure, Invoice, Tx, Wallet
 
 DEFAULT_EXPIRES_MINUTES = 240  # Blink's default for BTC invoices (invoice-expiration.ts)
@@ -48,6 +49,7 @@ class Ledger:
         self._by_request: dict[str, str] = {}
         self._pending: dict[str, _PendingSettlement] = {}
         self.pending_polls = 3
+        self.limits: Limits | None = None  # Blink's account limits (fakeblink/limits.py); None: none
 
     def now(self) -> float:
         return self._clock()
@@ -249,6 +251,8 @@ class Ledger:
                     "INSUFFICIENT_BALANCE",
                     f"Payment amount '{invoice.amount_sats}' exceeds balance '{payer.balance}'",
                 )
+            if self.limits is not None:  # the daily intraledger volume; counted only for a send that moves money
+                self.limits.charge_intraledger(payer.account_id, invoice.amount_sats)
             payer.balance -= invoice.amount_sats
             pending = mode in ("pending_success", "pending_failure")
             tx = self._new_tx(
