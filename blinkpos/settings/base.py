@@ -178,6 +178,12 @@ CELERY_TASK_ACKS_LATE = False
 # at an hour. The schedule lives in payment_legs.next_attempt_at, not in Celery countdowns.
 FORWARD_MAX_ATTEMPTS = env.int("FORWARD_MAX_ATTEMPTS", default=5)
 FORWARD_RETRY_BASE_SECONDS = env.int("FORWARD_RETRY_BASE_SECONDS", default=30)
+# A forward Blink refuses for the platform's daily intraledger limit (TRANSACTION_RESTRICTED) waits:
+# retried after each of these waits (seconds; ~28 h in all, past Blink's rolling 24 h), then left to an
+# operator (payments/provider_limits.py).
+FORWARD_LIMIT_RETRY_SECONDS: list[int] = env.list(
+    "FORWARD_LIMIT_RETRY_SECONDS", cast=int, default=[900, 1800, 3600, 7200, 14400, 28800, 43200]
+)
 
 # --- Blink wallet provider ---------------------------------------------------------------------
 BLINK_API_URL = env.str("BLINK_API_URL", default="https://api.blink.sv/graphql")
@@ -187,6 +193,9 @@ BLINK_CONNECT_TIMEOUT = env.float("BLINK_CONNECT_TIMEOUT", default=5.0)
 BLINK_READ_TIMEOUT = env.float("BLINK_READ_TIMEOUT", default=15.0)
 # Several secrets are accepted while an endpoint's secret is being rotated.
 BLINK_WEBHOOK_SECRETS: list[str] = env.list("BLINK_WEBHOOK_SECRET", default=[])
+# How long Blink blocks invoice creation after TOO_MANY_REQUEST (its limiter's block; Blink does not say
+# in the answer). Creates are refused with a 429 for this long without asking Blink again.
+BLINK_INVOICE_BLOCK_SECONDS = env.int("BLINK_INVOICE_BLOCK_SECONDS", default=300)
 
 # --- Business limits -----------------------------------------------------------------------------
 INVOICE_EXPIRY_MINUTES = env.int("INVOICE_EXPIRY_MINUTES", default=15)

@@ -49,6 +49,7 @@ from blinkpos.logging import get_logger
 from payments.faults import fault_point
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, TipRecipientStats
 from payments.models.splits import LegKind
+from payments.provider_limits import LIMIT_RESTRICTED_CODES, limit_retry_at
 from payments.services.leg_recipients import RECIPIENT_UNRESOLVED, leg_take_staff_wallet
 from payments.services.transitions import lock_legs, lock_split, record_event, transition_leg, transition_split
 from payments.wallet.errors import DuplicateExternalId, InvalidInput, WalletError, WalletUnavailable
@@ -364,6 +365,10 @@ def leg_fail_locked(leg: PaymentLeg, *, code: str, message: str, retryable: bool
     can fix; otherwise ``next_attempt_at`` stays empty: an operator decides."""
     retry = retryable and code not in NOT_RETRYABLE and leg.attempts < max_attempts()
     next_at = timezone.now() + backoff(leg.attempts) if retry else None
+    if code in LIMIT_RESTRICTED_CODES:
+        # Blink's daily volume limit: nothing moved and the window rolls on, so the leg waits on its own
+        # bounded schedule (payments/provider_limits.py), not the attempt count; None: an operator.
+        next_at = limit_retry_at(leg=leg)
     transition_leg(
         leg,
         L.FAILED,
