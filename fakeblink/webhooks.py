@@ -318,14 +318,15 @@ class WebhookDispatcher:
 
     def _attempt(self, message: Message, *, timestamp: datetime | None = None) -> DeliveryAttempt:
         when = timestamp or datetime.now(UTC)
+        started = self._clock()  # an attempt is dated when it is sent, as Svix logs it
         try:
             headers = sign_headers(secret=message.secret, svix_id=message.svix_id, timestamp=when, body=message.body)
             response = self._client().post(message.url, content=message.body, headers=headers)
-            attempt = DeliveryAttempt(at=self._clock(), status_code=response.status_code)
+            attempt = DeliveryAttempt(at=started, status_code=response.status_code)
         except Exception as exc:
             # Whatever goes wrong with a delivery (refused connection, bad URL, bad secret), the fake
             # keeps running: the attempt is recorded as failed and retried on schedule.
-            attempt = DeliveryAttempt(at=self._clock(), status_code=None, error=type(exc).__name__)
+            attempt = DeliveryAttempt(at=started, status_code=None, error=type(exc).__name__)
         with self._cond:
             message.attempts.append(attempt)
             if attempt.status_code is not None and 200 <= attempt.status_code < 300:
