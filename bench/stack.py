@@ -190,6 +190,7 @@ def build_stack(*, group: ProcessGroup, run_dir: Path, keep_db: bool) -> Stack:
         extra_env=env,
         autopay_seconds=None,
         fake_webhooks=False,
+        fake_limits=False,  # thousands of invoices a minute on the one platform account
         log_level=log_level,
         group=group,
         collect_static=False,

@@ -68,6 +68,7 @@ class Stack:
         fake_demo: bool = True,
         fake_webhooks: bool = True,
         fake_seed: int | None = None,
+        fake_limits: bool = True,
         web_workers: int = 2,
         web_threads: int = 4,
         worker_names: Sequence[str] = ("worker",),
@@ -81,6 +82,9 @@ class Stack:
         self.settings_module = settings_module
         self.autopay_seconds, self.fake_demo, self.fake_webhooks = autopay_seconds, fake_demo, fake_webhooks
         self.fake_seed = fake_seed
+        # Blink's invoice rate and daily intraledger limits in the fake (fakeblink/limits.py): on for the
+        # demo, so a merchant sees the real behaviour; load runs (bench, chaos) turn them off.
+        self.fake_limits = fake_limits
         self.web_workers, self.web_threads = web_workers, web_threads
         self.worker_names, self.worker_concurrency = tuple(worker_names), worker_concurrency
         self.log_level, self.log_dir, self.collect_static = log_level, log_dir, collect_static
@@ -165,6 +169,8 @@ class Stack:
             argv += ["--autopay", str(self.autopay_seconds)]
         if self.fake_seed is not None:
             argv += ["--seed", str(self.fake_seed)]
+        if not self.fake_limits:
+            argv.append("--no-limits")
         process = self.spawn("fake-blink", argv, env=env)
         self._wait_ready(process, ready_url, FAKE_READY_SECONDS)
         return process

@@ -118,6 +118,7 @@ class ChaosStack:
             autopay_seconds=None,
             fake_demo=False,
             fake_seed=self.seed,
+            fake_limits=False,  # far more than Blink's 60 invoices a minute on the one platform account
             web_workers=web_workers,
             worker_names=WORKER_NAMES,
             log_dir=self.run_dir / "logs",

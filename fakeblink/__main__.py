@@ -17,6 +17,8 @@ import threading
 from collections.abc import Sequence
 
 from fakeblink.blink import FakeBlink
+from fakeblink.limits import LEVEL_ONE_INTRALEDGER_CENTS, InvoiceRateLimit, LimitsConfig
+from fakeblink.webhooks import DEFAULT_STRING_AMOUNTS
 from payments.wallet.errors import WalletError
 
 DEMO_USERS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -41,6 +43,67 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _count_or_off(value: str) -> int | None:
+    """A limit: a whole number >= 0, or ``off``."""
+    if value.strip().lower() == "off":
+        return None
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be >= 0 or 'off'")
+    return number
+
+
+def _share(value: str) -> float:
+    share = float(value)
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return share
+
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "Blink's limits (on by default with Blink's values; see fakeblink/limits.py)",
+        "Load runs that create many invoices on one account turn them off with --no-limits or raise them.",
+    )
+    group.add_argument("--no-limits", action="store_true", help="No invoice rate limit, no daily intraledger limit")
+    group.add_argument(
+        "--invoice-rate-limit",
+        type=_count_or_off,
+        default=InvoiceRateLimit().points,
+        metavar="N|off",
+        help="Invoice creations per window per account before a block (default: 60)",
+    )
+    group.add_argument("--invoice-rate-window", type=float, default=InvoiceRateLimit().window_seconds, metavar="S")
+    group.add_argument("--invoice-rate-block", type=float, default=InvoiceRateLimit().block_seconds, metavar="S")
+    group.add_argument(
+        "--intraledger-daily-cents",
+        type=_count_or_off,
+        default=LEVEL_ONE_INTRALEDGER_CENTS,
+        metavar="N|off",
+        help="Rolling 24 h intraledger send volume per account, in US cents (default: 200000, level 1)",
+    )
+    group.add_argument(
+        "--webhook-string-amounts",
+        type=_share,
+        default=DEFAULT_STRING_AMOUNTS,
+        metavar="SHARE",
+        help="Share of webhook messages whose settlementAmount/settlementFee are strings (seeded; default 0.5)",
+    )
+
+
+def limits_from(args: argparse.Namespace) -> LimitsConfig:
+    if args.no_limits:
+        return LimitsConfig.off()
+    rate = None
+    if args.invoice_rate_limit is not None and args.invoice_rate_limit > 0:
+        rate = InvoiceRateLimit(
+            points=args.invoice_rate_limit,
+            window_seconds=args.invoice_rate_window,
+            block_seconds=args.invoice_rate_block,
+        )
+    return LimitsConfig(invoice_rate=rate, intraledger_daily_cents=args.intraledger_daily_cents)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fakeblink",
@@ -61,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--platform-wallet-id-env", default="BLINK_WALLET_ID", help="Env var with the wallet id")
     parser.add_argument("--seed", type=int, default=None, help="Seed ids and invoices for reproducible runs")
     parser.add_argument("--pending-polls", type=int, default=3, help="Lookups before a PENDING send settles")
+    _add_limit_options(parser)
     parser.add_argument(
         "--log-level", default=os.environ.get("LOG_LEVEL", "INFO"), help="Python logging level (default: $LOG_LEVEL)"
     )
@@ -81,8 +145,10 @@ def configure(args: argparse.Namespace, environ: dict[str, str]) -> FakeBlink:
             platform_wallet_id=wallet_id,
             seed=args.seed,
             pending_polls=args.pending_polls,
+            limits=limits_from(args),
+            webhook_string_amounts=args.webhook_string_amounts,
         )
-    except WalletError as exc:  # a malformed key or wallet id from the environment
+    except (WalletError, ValueError) as exc:  # a malformed key or wallet id from the environment
         raise UsageError(f"cannot configure the fake Blink: {exc}") from exc
     if args.webhook_url:
         # BLINK_WEBHOOK_SECRET may list several secrets (rotation); the first one signs.
@@ -112,6 +178,22 @@ def announcement(fake: FakeBlink, args: argparse.Namespace) -> str:
         lines.append(f"  webhooks -> {args.webhook_url}")
     if args.autopay is not None:
         lines.append(f"  autopay: new platform invoices are paid after {args.autopay} s")
+    config = fake.limits.config
+    rate = config.invoice_rate
+    lines.append(
+        "  limits: "
+        + (
+            f"{rate.points} invoices / {rate.window_seconds:g} s then {rate.block_seconds:g} s blocked"
+            if rate
+            else "no invoice rate limit"
+        )
+        + "; "
+        + (
+            f"{config.intraledger_daily_cents} cents / 24 h intraledger"
+            if config.intraledger_daily_cents is not None
+            else "no daily intraledger limit"
+        )
+    )
     if args.demo:
         for username, _ in DEMO_USERS:
             wallets = ", ".join(f"{cur} {wid}" for cur, wid in fake.wallets_of(username).items())

@@ -23,11 +23,18 @@ from typing import Any
 from fakeblink.control import ControlAPI
 from fakeblink.endpoint import GraphQLEndpoint
 from fakeblink.ledger import Ledger
-from fakeblink.prices import PriceBook
+from fakeblink.limits import Limits, LimitsConfig
+from fakeblink.prices import SAT_PRICE_OFFSET, PriceBook
 from fakeblink.records import Account, Invoice, Tx
 from fakeblink.scenarios import Scenarios
 from fakeblink.server import LOOPBACK, HTTPServerThread, Reply, json_reply
-from fakeblink.webhooks import DeliveryAttempt, WebhookDispatcher, event_body
+from fakeblink.webhooks import (
+    DEFAULT_STRING_AMOUNTS,
+    SVIX_RETRY_DELAYS,
+    DeliveryAttempt,
+    WebhookDispatcher,
+    event_body,
+)
 from payments.wallet import validation
 
 logger = logging.getLogger(__name__)
@@ -51,8 +58,12 @@ class FakeBlink:
         seed: int | None = None,
         pending_polls: int = 3,
         slow_seconds: float = 2.0,
-        webhook_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0),
+        webhook_retry_delays: tuple[float, ...] = SVIX_RETRY_DELAYS,
+        webhook_string_amounts: float = DEFAULT_STRING_AMOUNTS,
+        limits: LimitsConfig | None = None,
     ) -> None:
+        """``limits``: Blink's account limits (default: Blink's own values; ``LimitsConfig.off()`` for
+        none). ``webhook_retry_delays``: Svix's schedule unless a test needs a shorter one."""
         self._host, self._port = host, port
         self._rng = random.Random(seed)
         self._clock_offset = 0.0
@@ -62,10 +73,15 @@ class FakeBlink:
         self.scenarios = Scenarios()
         self.prices = PriceBook()
         self.webhooks = WebhookDispatcher(
-            rng=random.Random(self._rng.getrandbits(64)), retry_delays=webhook_retry_delays
+            rng=random.Random(self._rng.getrandbits(64)),
+            retry_delays=webhook_retry_delays,
+            clock=self.now,
+            string_amounts=webhook_string_amounts,
         )
         self.ledger = Ledger(clock=self.now, rng=self._rng, observer=self)
         self.ledger.pending_polls = pending_polls
+        self.limits = Limits(clock=self.now, cents_for_sats=self._cents_for_sats, config=limits)
+        self.ledger.limits = self.limits
         # Without a seed the key is unguessable; with one it is reproducible (tests, demos).
         key = platform_api_key or (
             "blink_" + (secrets.token_hex(16) if seed is None else f"{self._rng.getrandbits(128):032x}")
@@ -153,8 +169,30 @@ class FakeBlink:
         return time.time() + self._clock_offset
 
     def advance_clock(self, seconds: float) -> None:
-        """Move the fake's clock forward (invoice expiry) without sleeping."""
+        """Move the fake's clock forward (invoice expiry, limit windows, webhook retries) without sleeping."""
         self._clock_offset += seconds
+        self.webhooks.clock_changed()
+
+    # -- limits -------------------------------------------------------------------------------
+
+    def _cents_for_sats(self, sats: int) -> int:
+        """A send's value in US cents at the current price, rounded up (Blink counts limits in cents)."""
+        quote = self.prices.quote("USD")
+        if quote is None:
+            return 0
+        scale = 10**SAT_PRICE_OFFSET
+        return (sats * quote.base + scale - 1) // scale
+
+    def configure_limits(self, changes: Mapping[str, Any], *, reset_counters: bool = False) -> dict[str, Any]:
+        """Change some limits (``invoice_rate`` {points, window_seconds, block_seconds} or null,
+        ``intraledger_daily_cents`` or null); returns the state. ``reset_counters`` forgets blocks and volume."""
+        self.limits.configure(self.limits.config.updated(dict(changes)))
+        if reset_counters:
+            self.limits.reset_counters()
+        return self.limits.state()
+
+    def limits_state(self) -> dict[str, Any]:
+        return self.limits.state()
 
     # -- ledger setup -------------------------------------------------------------------------
 
@@ -270,6 +308,16 @@ class FakeBlink:
 
     def webhook_messages(self) -> list[dict[str, Any]]:
         return self.webhooks.messages()
+
+    def webhook_endpoints(self) -> dict[str, dict[str, Any]]:
+        """Per account id: url, failing_since and whether Svix's rule has disabled it."""
+        return self.webhooks.endpoints()
+
+    def set_webhook_string_amounts(self, share: float) -> None:
+        """The share (0..1) of new messages whose bigints are strings."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError("share must be between 0 and 1")
+        self.webhooks.string_amounts = share
 
     def wait_for_webhooks(self, timeout: float = 5.0) -> bool:
         return self.webhooks.wait_idle(timeout)

@@ -5,6 +5,8 @@ browser, a chaos driver). JSON in, JSON out; a bad request is a 400 with ``{"err
     GET  /control/ledger                                    -> FakeBlink.dump()
     GET  /control/webhooks                                  -> recorded messages and attempts
     GET  /control/requests                                  -> GraphQL requests seen
+    GET  /control/limits                                    -> limits, windows, blocks, 24 h volumes
+    GET  /control/webhook-endpoints                         -> per account: url, failing_since, disabled
     POST /control/accounts      {username, balance?, currencies?, receive_disabled?, api_key?, scopes?}
     POST /control/pay           {payment_hash, allow_expired?}          pay as a customer
     POST /control/script        {operation, outcomes: [...]}
@@ -22,6 +24,9 @@ browser, a chaos driver). JSON in, JSON out; a bad request is a 400 with ``{"err
     POST /control/redeliver     {svix_id}
     POST /control/deliver-raw   {body, svix_id?, timestamp?, url?, secret?}
     POST /control/reset         {}                                     drop scripts and latency
+    POST /control/limits        {invoice_rate?: {points, window_seconds, block_seconds} | null,
+                                 intraledger_daily_cents?: int | null, reset_counters?}
+    POST /control/webhook-amounts {string_share}                      share of bigints sent as strings
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class ControlAPI:
             "/control/ledger": f.dump,
             "/control/webhooks": f.webhook_messages,
             "/control/requests": f.requests,
+            "/control/limits": f.limits_state,
+            "/control/webhook-endpoints": f.webhook_endpoints,
         }
         self._post: dict[str, Route] = {
             "/control/accounts": self._add_account,
@@ -87,6 +94,10 @@ class ControlAPI:
                 )
             ),
             "/control/reset": lambda b: f.reset_scenarios(),
+            "/control/limits": lambda b: f.configure_limits(
+                {k: v for k, v in b.items() if k != "reset_counters"}, reset_counters=bool(b.get("reset_counters"))
+            ),
+            "/control/webhook-amounts": lambda b: f.set_webhook_string_amounts(float(b["string_share"])),
         }
 
     def _add_account(self, body: dict[str, Any]) -> dict[str, Any]:

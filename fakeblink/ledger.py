@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fakeblink.limits import Limits
 from fakeblink.records import Account, BlinkFailure, Invoice, Tx, Wallet
 
 DEFAULT_EXPIRES_MINUTES = 240  # Blink's default for BTC invoices (invoice-expiration.ts)
@@ -53,6 +54,7 @@ class Ledger:
         # Once the flow has expired (or another wallet paid) Blink rebuilds it and answers FAILURE
         # "Invoice is already paid". None keeps answering ALREADY_PAID forever (the lenient default).
         self.already_paid_flow_seconds: float | None = None
+        self.limits: Limits | None = None  # Blink's account limits (fakeblink/limits.py); None: none
 
     def now(self) -> float:
         return self._clock()
@@ -254,6 +256,8 @@ class Ledger:
                     "INSUFFICIENT_BALANCE",
                     f"Payment amount '{invoice.amount_sats}' exceeds balance '{payer.balance}'",
                 )
+            if self.limits is not None:  # the daily intraledger volume; counted only for a send that moves money
+                self.limits.charge_intraledger(payer.account_id, invoice.amount_sats)
             payer.balance -= invoice.amount_sats
             pending = mode in ("pending_success", "pending_failure")
             tx = self._new_tx(

@@ -254,6 +254,9 @@ def realtime_price(_root: None, info: GraphQLResolveInfo, currency: str = "USD")
 
 
 def _create_invoice(ctx: RequestContext, data: dict[str, Any], wallet: Wallet) -> dict[str, Any]:
+    if ctx.ledger.limits is not None:
+        # Keyed by the wallet's account: the creating account, or the recipient's for on-behalf creation.
+        ctx.ledger.limits.consume_invoice_create(wallet.account_id)
     invoice = ctx.ledger.create_invoice(
         wallet=wallet,
         amount=data["amount"],

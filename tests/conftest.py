@@ -13,6 +13,7 @@ import pytest
 from django_redis import get_redis_connection
 
 from fakeblink import FakeBlink
+from fakeblink.limits import LimitsConfig
 from payments import store
 from payments.terminal_keys import forget_local
 from payments.wallet.provider import reset_wallet_provider
@@ -32,8 +33,19 @@ def fake_blink(settings: Any) -> Iterator[FakeBlink]:
 
     Register recipients with ``fake_blink.add_account("alice")`` (returns the BTC wallet id). Other
     processes (Celery workers) reach it at ``fake_blink.url`` with ``fake_blink.platform_api_key``.
+
+    Blink's account limits are OFF here: many tests create invoices on the one platform account far
+    faster than 60 a minute. A test of the product's reaction turns them on with
+    ``fake_blink.configure_limits(...)``. Webhooks follow Svix's schedule on the fake's clock, and about
+    half of them carry ``settlementAmount`` as a string, as Blink's do.
     """
-    fake = FakeBlink(platform_api_key=settings.BLINK_API_KEY, seed=11, pending_polls=3, slow_seconds=2.5)
+    fake = FakeBlink(
+        platform_api_key=settings.BLINK_API_KEY,
+        seed=11,
+        pending_polls=3,
+        slow_seconds=2.5,
+        limits=LimitsConfig.off(),
+    )
     fake.start()
     settings.BLINK_API_URL = fake.url
     settings.BLINK_WALLET_ID = fake.platform_wallet_id

@@ -28,6 +28,7 @@ from blinkpos.logging import get_logger
 from payments import metrics as latency
 from payments import store
 from payments.models import PaymentSplit, SplitStatus
+from payments.provider_limits import LimitStatus, limit_status
 
 log = get_logger(__name__)
 
@@ -71,6 +72,7 @@ class Collected:
     queue_depth: int | None
     pool: dict[str, Any]
     redis_memory: dict[str, Any]
+    provider_limits: LimitStatus | None = None
 
 
 # --- collection ---------------------------------------------------------------------------------
@@ -122,6 +124,14 @@ def _safe(fn: Any) -> dict[str, Any]:
         return {"error": type(exc).__name__}
 
 
+def _limit_status() -> LimitStatus | None:
+    try:
+        return limit_status()
+    except Exception as exc:  # like _safe: one failing source must not stop the snapshot
+        log.warning("metrics.provider_limits_unavailable", error=type(exc).__name__)
+        return None
+
+
 def metrics_collect() -> Collected:
     counters = store.read_counters()
     ratio, window, lookups = _hit_ratio(counters)
@@ -148,6 +158,7 @@ def metrics_collect() -> Collected:
         queue_depth=queue_depth(),
         pool=_safe(health.pool_stats),
         redis_memory=_safe(health.redis_memory),
+        provider_limits=_limit_status(),
     )
 
 
@@ -219,6 +230,45 @@ def alerts_evaluate(collected: Collected) -> list[Alert]:
                 threshold=need_operator_max,
             )
         )
+    return alerts + _limit_alerts(collected.provider_limits)
+
+
+def _limit_alerts(status: LimitStatus | None) -> list[Alert]:
+    """Blink's account limits reached (payments/provider_limits.py): always worth an operator's look, and
+    the fix is Blink's (raise the platform account's limits), so any occurrence alerts."""
+    if status is None:
+        return []
+    alerts: list[Alert] = []
+    if status.invoice_block_seconds:
+        alerts.append(
+            Alert(
+                name="provider_invoice_rate_limited",
+                message=f"Blink refuses new invoices on the platform account for {status.invoice_block_seconds} s "
+                "more (invoice rate limit): terminals get 429; ask Blink to raise the limit",
+                value=float(status.invoice_block_seconds),
+                threshold=0.0,
+            )
+        )
+    if status.legs_waiting_for_limit:
+        alerts.append(
+            Alert(
+                name="forwards_waiting_for_daily_limit",
+                message=f"{status.legs_waiting_for_limit} payout(s) wait for the platform's daily intraledger limit "
+                "(TRANSACTION_RESTRICTED); they are retried; ask Blink to raise the limit",
+                value=float(status.legs_waiting_for_limit),
+                threshold=0.0,
+            )
+        )
+    if status.legs_given_up_on_limit:
+        alerts.append(
+            Alert(
+                name="forwards_stopped_by_daily_limit",
+                message=f"{status.legs_given_up_on_limit} payout(s) stopped retrying after the daily intraledger "
+                "limit; retry them from the payout queue once Blink has raised it",
+                value=float(status.legs_given_up_on_limit),
+                threshold=0.0,
+            )
+        )
     return alerts
 
 
@@ -260,6 +310,11 @@ def figures_from(collected: Collected) -> list[Figure]:
     figures.append(
         Figure(name="redis_memory_usage_ratio", value=collected.redis_memory.get("usage_ratio"), unit="ratio")
     )
+    if collected.provider_limits is not None:
+        limits = collected.provider_limits
+        figures.append(Figure(name="provider_invoice_block_seconds", value=limits.invoice_block_seconds or 0, unit="s"))
+        figures.append(Figure(name="legs_waiting_for_limit", value=limits.legs_waiting_for_limit, unit="count"))
+        figures.append(Figure(name="legs_given_up_on_limit", value=limits.legs_given_up_on_limit, unit="count"))
     return [f for f in figures if f.value is not None]
 
 

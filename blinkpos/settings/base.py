@@ -190,6 +190,12 @@ FORWARD_LOOKUP_MAX_FAILURES = env.int("FORWARD_LOOKUP_MAX_FAILURES", default=5)
 UNPAID_POLL_MARGIN_SECONDS = env.int("UNPAID_POLL_MARGIN_SECONDS", default=600)
 UNPAID_POLL_LOOKBACK_DAYS = env.int("UNPAID_POLL_LOOKBACK_DAYS", default=7)
 RECONCILE_BUDGET_SECONDS = env.float("RECONCILE_BUDGET_SECONDS", default=80.0)
+# A forward Blink refuses for the platform's daily intraledger limit (TRANSACTION_RESTRICTED) waits:
+# retried after each of these waits (seconds; ~28 h in all, past Blink's rolling 24 h), then left to an
+# operator (payments/provider_limits.py).
+FORWARD_LIMIT_RETRY_SECONDS: list[int] = env.list(
+    "FORWARD_LIMIT_RETRY_SECONDS", cast=int, default=[900, 1800, 3600, 7200, 14400, 28800, 43200]
+)
 
 # --- Blink wallet provider ---------------------------------------------------------------------
 BLINK_API_URL = env.str("BLINK_API_URL", default="https://api.blink.sv/graphql")
@@ -199,6 +205,9 @@ BLINK_CONNECT_TIMEOUT = env.float("BLINK_CONNECT_TIMEOUT", default=5.0)
 BLINK_READ_TIMEOUT = env.float("BLINK_READ_TIMEOUT", default=15.0)
 # Several secrets are accepted while an endpoint's secret is being rotated.
 BLINK_WEBHOOK_SECRETS: list[str] = env.list("BLINK_WEBHOOK_SECRET", default=[])
+# How long Blink blocks invoice creation after TOO_MANY_REQUEST (its limiter's block; Blink does not say
+# in the answer). Creates are refused with a 429 for this long without asking Blink again.
+BLINK_INVOICE_BLOCK_SECONDS = env.int("BLINK_INVOICE_BLOCK_SECONDS", default=300)
 
 # --- Business limits -----------------------------------------------------------------------------
 INVOICE_EXPIRY_MINUTES = env.int("INVOICE_EXPIRY_MINUTES", default=15)

@@ -16,10 +16,12 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from payments import terminal_keys
 from payments.admin.common import AdminStylesMixin, ReadOnlyAdmin, ReadOnlyTabularInline, run_service
 from payments.models import Merchant, SplitProfile, SplitProfileShare, Staff, Terminal
 
@@ -77,6 +79,12 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # merchants own payment history (PROTECT); deactivate instead
+
+    def save_model(self, request: HttpRequest, obj: Merchant, form: ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data:
+            # The merchant's terminal keys follow at once in every process (payments/terminal_keys.py).
+            transaction.on_commit(terminal_keys.forget_all)
 
     @admin.display(boolean=True, description="API key set")
     def has_blink_api_key(self, merchant: Merchant) -> bool:

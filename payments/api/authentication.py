@@ -34,8 +34,18 @@ class TerminalPrincipal:
         return f"terminal:{self.terminal_id}"
 
 
-def _valid(record: dict[str, Any] | None, key: str) -> TypeGuard[dict[str, Any]]:
-    """A record for an unrevoked terminal whose key hashes to the stored digest (compared in constant time)."""
+@dataclass(frozen=True, kw_only=True)
+class Remembered:
+    """A terminal this process remembers, and the auth generation its record was read under (valid
+    only while it is still Redis's current one: the fast path checks that in its Lua script)."""
+
+    principal: TerminalPrincipal
+    prefix: str
+    generation: str
+
+
+def _key_matches(record: dict[str, Any] | None, key: str) -> TypeGuard[dict[str, Any]]:
+    """A record for an unrevoked terminal whose key hashes to the stored digest (constant time)."""
     return (
         record is not None
         and not record["revoked"]
@@ -43,18 +53,28 @@ def _valid(record: dict[str, Any] | None, key: str) -> TypeGuard[dict[str, Any]]
     )
 
 
-def authenticate_remembered(key: str) -> TerminalPrincipal | None:
+def _valid(record: dict[str, Any] | None, key: str) -> TypeGuard[dict[str, Any]]:
+    """A matching key of an active merchant's terminal."""
+    return _key_matches(record, key) and record.get("merchant_active") is True
+
+
+def authenticate_remembered(key: str) -> Remembered | None:
     """The terminal behind ``key`` when this process remembers its record and the key matches; None
-    otherwise (not remembered, expired, unknown, revoked or wrong key). Never touches Redis or
-    PostgreSQL: the status poll's fast path (status_fast) uses it and hands every None to the regular
-    DRF path, which does the full lookup and answers (and counts) a 401 exactly as before."""
+    otherwise (not remembered, expired, unknown, revoked, deactivated or wrong key). Never touches
+    Redis or PostgreSQL: the status poll's fast path (status_fast) uses it, checks the generation in
+    its script, and hands every None to the regular DRF path, which does the full lookup and answers
+    (and counts) a 401 exactly as before."""
     prefix = terminal_keys.parse_prefix(key)
     if prefix is None:
         return None
     record = terminal_keys.remembered(prefix)
     if not _valid(record, key):
         return None
-    return TerminalPrincipal(terminal_id=record["id"], merchant_id=record["merchant_id"])
+    return Remembered(
+        principal=TerminalPrincipal(terminal_id=record["id"], merchant_id=record["merchant_id"]),
+        prefix=prefix,
+        generation=str(record.get("generation", "")),
+    )
 
 
 class TerminalKeyAuthentication(authentication.BaseAuthentication):
@@ -68,12 +88,12 @@ class TerminalKeyAuthentication(authentication.BaseAuthentication):
         key = key.strip()
         prefix = terminal_keys.parse_prefix(key)
         record = terminal_keys.lookup(prefix) if prefix else None
-        if (
-            record is None
-            or record["revoked"]
-            or not hmac.compare_digest(record["key_hash"], terminal_keys.hash_key(key))
-        ):
+        if not _key_matches(record, key):
             raise exceptions.AuthenticationFailed("Invalid or revoked terminal API key.")
+        if record.get("merchant_active") is not True:
+            # The right key of a deactivated merchant: refused before any view runs (403, not counted
+            # as a guessed key).
+            raise exceptions.PermissionDenied("This account has no active merchant.")
         return TerminalPrincipal(terminal_id=record["id"], merchant_id=record["merchant_id"]), key
 
     def authenticate_header(self, request: Request) -> str:

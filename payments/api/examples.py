@@ -90,6 +90,30 @@ ERR_429 = _error(
     "rate_limited",
     "Request was throttled. Expected available in 12 seconds.",
 )
+ERR_429_CREATE = OpenApiResponse(
+    response=ErrorSerializer,
+    description=(
+        "Too many requests for this terminal or merchant (`rate_limited`), or Blink is refusing new invoices "
+        "on the platform account for a few minutes (`provider_rate_limited`, its invoice rate limit). Nothing "
+        "was created and the Idempotency-Key is free again; retry after `Retry-After` seconds."
+    ),
+    examples=[
+        OpenApiExample(
+            code,
+            value={"error": {"code": code, "message": message, "fields": {}}},
+            status_codes=["429"],
+            response_only=True,
+        )
+        for code, message in (
+            ("rate_limited", "Request was throttled. Expected available in 12 seconds."),
+            (
+                "provider_rate_limited",
+                "The Lightning wallet provider is refusing new invoices for a few minutes (rate limit); "
+                "try again in 240 s.",
+            ),
+        )
+    ],
+)
 ERR_502 = _error(
     502,
     "The wallet provider refused the request (configuration problem).",

@@ -11,7 +11,10 @@ script does the whole Redis part atomically, in the order the DRF path does it:
 3. SET NX of the once-a-minute "last used" marker;
 4. unless a rate limit was exceeded: GET of ``tip:{hash}`` and, on a hit, INCR of the hits counter.
 
-The key is checked against this process's few-seconds memory of the terminal (no Redis, no SQL).
+The key is checked against this process's few-seconds memory of the terminal (no SQL), and that
+memory's auth generation against Redis's current one inside the same script (before anything is
+counted): a revocation or a merchant's deactivation in any process makes the next poll take the DRF
+path, which looks the key up again and refuses it (payments/terminal_keys.py).
 Everything unusual goes to the DRF view (``InvoiceDetailApi``), which stays the reference and the
 documented operation: a key this process does not remember (or a wrong/revoked one: the 401, its
 ``WWW-Authenticate`` and its counting happen there), another method, a query string, an unusual
@@ -41,9 +44,9 @@ from rest_framework import exceptions
 
 from blinkpos import auth_throttle
 from blinkpos.logging import get_logger
-from payments import selectors, store
+from payments import selectors, store, terminal_keys
 from payments.api import errors
-from payments.api.authentication import KEY_SCHEME, TerminalPrincipal, authenticate_remembered
+from payments.api.authentication import KEY_SCHEME, Remembered, authenticate_remembered
 from payments.api.common import touch_terminal
 from payments.api.invoices import InvoiceDetailApi
 from payments.api.status_payload import status_body
@@ -51,30 +54,34 @@ from payments.api.throttling import TOUCH_INTERVAL_SECONDS, TOUCH_KEY, parse_rat
 
 log = get_logger(__name__)
 
-# KEYS: auth-failure counter, n rate counters, touch marker, [tip:{hash}, hits counter]
-# ARGV: failure limit, n, touch TTL, then (limit, TTL) per rate counter
-# Returns {blocked} when blocked, else {0, touched, throttled, count_1..count_n[, document]}.
+# KEYS: auth-failure counter, auth generation, n rate counters, touch marker, [tip:{hash}, hits counter]
+# ARGV: failure limit, n, touch TTL, the remembered record's generation, then (limit, TTL) per counter
+# Returns {1} when blocked, {2} when the remembered record is stale (a revocation or deactivation since:
+# nothing counted, the DRF path decides), else {0, touched, throttled, count_1..count_n[, document]}.
 _SCRIPT = """
 if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
   return {1}
 end
+if redis.call('GET', KEYS[2]) ~= ARGV[4] then
+  return {2}
+end
 local n = tonumber(ARGV[2])
 local out = {0, 0, 0}
 for i = 1, n do
-  local count = redis.call('INCR', KEYS[1 + i])
-  redis.call('EXPIRE', KEYS[1 + i], ARGV[3 + 2 * i])
+  local count = redis.call('INCR', KEYS[2 + i])
+  redis.call('EXPIRE', KEYS[2 + i], ARGV[4 + 2 * i])
   out[3 + i] = count
-  if count > tonumber(ARGV[2 + 2 * i]) then
+  if count > tonumber(ARGV[3 + 2 * i]) then
     out[3] = 1
   end
 end
-if redis.call('SET', KEYS[n + 2], '1', 'NX', 'EX', ARGV[3]) then
+if redis.call('SET', KEYS[n + 3], '1', 'NX', 'EX', ARGV[3]) then
   out[2] = 1
 end
-if out[3] == 0 and #KEYS > n + 2 then
-  local document = redis.call('GET', KEYS[n + 3])
+if out[3] == 0 and #KEYS > n + 3 then
+  local document = redis.call('GET', KEYS[n + 4])
   if document then
-    redis.call('INCR', KEYS[n + 4])
+    redis.call('INCR', KEYS[n + 5])
     out[#out + 1] = document
   end
 end
@@ -123,7 +130,7 @@ class _Counter:
     window: int
 
 
-def _run_script(conn: Any, keys: list[str], args: list[int]) -> list[Any]:
+def _run_script(conn: Any, keys: list[str], args: list[int | str]) -> list[Any]:
     try:
         return list(conn.evalsha(_SCRIPT_SHA, len(keys), *keys, *args))
     except NoScriptError:
@@ -131,13 +138,15 @@ def _run_script(conn: Any, keys: list[str], args: list[int]) -> list[Any]:
         return list(conn.eval(_SCRIPT, len(keys), *keys, *args))
 
 
-def _fast(request: HttpRequest, principal: TerminalPrincipal, payment_hash: str) -> HttpResponse | None:
-    """The poll in one round trip, or None when Redis failed (the caller then takes the DRF path)."""
+def _fast(request: HttpRequest, remembered: Remembered, payment_hash: str) -> HttpResponse | None:
+    """The poll in one round trip, or None when Redis failed or the remembered record is stale (the
+    caller then takes the DRF path)."""
+    principal = remembered.principal
     now = time.time()
     ip = auth_throttle.client_ip(request)
     fail_limit, _ = auth_throttle.limits("api_key")
-    keys = [auth_throttle.failure_key("api_key", ip)]
-    args = [fail_limit, 0, TOUCH_INTERVAL_SECONDS]
+    keys = [auth_throttle.failure_key("api_key", ip), terminal_keys.AUTH_GENERATION_KEY]
+    args: list[int | str] = [fail_limit, 0, TOUCH_INTERVAL_SECONDS, remembered.generation]
     counters: list[_Counter] = []
     # Same counters, keys and TTLs as ApiRateThrottle (terminal first, then merchant).
     for scope, ident in (("terminal", f"t{principal.terminal_id}"), ("merchant", str(principal.merchant_id))):
@@ -160,6 +169,9 @@ def _fast(request: HttpRequest, principal: TerminalPrincipal, payment_hash: str)
         log.warning("status_fast.redis_unavailable", error=type(exc).__name__)
         return None
 
+    if result[0] == 2:
+        terminal_keys.forget_local(remembered.prefix)
+        return None
     if result[0]:
         return auth_throttle.api_key_throttled(ip)
     counts = result[3 : 3 + len(counters)]
@@ -207,12 +219,13 @@ def invoice_status_view(request: HttpRequest, payment_hash: str) -> HttpResponse
         return _drf_view(request, payment_hash=payment_hash)  # session users: nothing to check here
     header = str(request.META.get("HTTP_AUTHORIZATION", ""))
     scheme, _, key = header.partition(" ")
-    principal = authenticate_remembered(key.strip()) if scheme == KEY_SCHEME and _usable(request) else None
-    if principal is not None:
-        response = _fast(request, principal, payment_hash)
+    remembered = authenticate_remembered(key.strip()) if scheme == KEY_SCHEME and _usable(request) else None
+    if remembered is not None:
+        response = _fast(request, remembered, payment_hash)
         if response is not None:
             return response
-        # Redis failed: the DRF path fails open (a block check now would fail open too).
+        # Redis failed (the DRF path fails open; a block check now would fail open too), or the record
+        # is stale (the script checked the block first): the DRF path looks the key up again.
         return _drf_view(request, payment_hash=payment_hash)
     # The middleware left the API-key block check to this view (checks_api_key_block).
     refused = auth_throttle.api_key_blocked_response(request)

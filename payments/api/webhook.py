@@ -7,13 +7,16 @@ handed to a Celery worker that detects the payment and forwards it (``services/w
 
 Answers: 200 ``{"status": "accepted", "outcome": "queued" | <final classification>}``, 200
 ``{"status": "duplicate", "outcome": "duplicate"}`` for a redelivered svix-id, 401 (generic) for a
-signature that does not verify, 400 for a signed body that is not a JSON object. The detection's
+signature that does not verify, 400 for a signed body that is not a JSON object, 413 for a body over
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` (not read, not verified, nothing written). The detection's
 outcome (``paid``, ``already_handled``...) is not known at answer time; it is stored on the delivery
 row (``webhook_deliveries.outcome``) when the worker is done.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -31,7 +34,16 @@ def blink_webhook(request: HttpRequest) -> JsonResponse:
     source_ip = request.META.get("REMOTE_ADDR") or None
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
-        result = webhook_receive(body=request.body, headers=headers, source_ip=source_ip)
+        body = request.body
+    except RequestDataTooBig:
+        # Blink's events are a few KiB; Django refuses to read more (its own answer would be a 400).
+        log.warning("webhook.body_too_large", svix_id=headers.get("svix-id", "")[:100], source_ip=source_ip)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return JsonResponse(
+            error_body("request_too_large", f"The request body is larger than {limit} bytes."), status=413
+        )
+    try:
+        result = webhook_receive(body=body, headers=headers, source_ip=source_ip)
     except WebhookRejected as exc:
         # Generic answer: the caller learns nothing about why. The log has what an operator needs
         # (never the secret or the signature).

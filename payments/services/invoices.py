@@ -44,10 +44,11 @@ from payments.models import (
     Terminal,
 )
 from payments.models.splits import LegKind
+from payments.provider_limits import invoice_block_check, invoice_block_record
 from payments.services.pricing import ProviderError, ProviderUnavailable, price_get
 from payments.services.transitions import lock_split, record_event, transition_split
 from payments.wallet.conversion import fiat_to_sats, sats_to_fiat
-from payments.wallet.errors import InvalidInput, InvoiceNotFound, WalletError, WalletUnavailable
+from payments.wallet.errors import InvalidInput, InvoiceNotFound, RateLimited, WalletError, WalletUnavailable
 from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState, Price
 
@@ -263,7 +264,8 @@ def invoice_create(
     read here when not given. They are checked exactly as if read here.
 
     Raises ``ValidationError`` (field-keyed; nothing at the provider, nothing written),
-    ``ProviderUnavailable`` (retry later; nothing written) or ``ProviderError``.
+    ``ProviderRateLimited`` (the platform account is blocked by Blink's invoice limit: 429, nothing
+    written), ``ProviderUnavailable`` (retry later; nothing written) or ``ProviderError``.
     Side effects: one provider invoice; one split with its legs and ``created`` event; ``tip:{hash}``.
     """
     with timed("create_invoice"):
@@ -288,10 +290,14 @@ def invoice_create(
         total = amounts.base + amounts.tip
         external_id = uuid.uuid4().hex
         expiry_minutes = settings.INVOICE_EXPIRY_MINUTES
+        invoice_block_check()  # the platform account is blocked by Blink's rate limit: 429 at once
         try:
             invoice = get_wallet_provider().create_invoice(
                 amount_sats=total, memo=memo or None, expires_in_minutes=expiry_minutes, external_id=external_id
             )
+        except RateLimited as exc:
+            log.warning("invoice.provider_rate_limited", merchant_id=merchant.pk, code=exc.code, amount=total)
+            raise invoice_block_record(retry_after=exc.retry_after) from exc
         except WalletUnavailable as exc:
             log.warning("invoice.provider_unavailable", merchant_id=merchant.pk, code=exc.code, amount=total)
             raise ProviderUnavailable.from_wallet(exc) from exc

@@ -28,6 +28,7 @@ from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments.models import LegStatus, PaymentLeg, PaymentSplit, SplitStatus, TipRecipientStats
 from payments.models.splits import LegKind
+from payments.provider_limits import LIMIT_RESTRICTED_CODES, limit_retry_at
 from payments.services.leg_recipients import RECIPIENT_UNRESOLVED
 from payments.services.transitions import record_event, transition_leg, transition_split
 from payments.wallet.errors import WalletError
@@ -189,6 +190,10 @@ def leg_fail_locked(
     otherwise ``next_attempt_at`` stays empty: an operator decides."""
     retry = retryable and code not in NOT_RETRYABLE and leg.attempts < max_attempts()
     next_at = timezone.now() + (delay if delay is not None else backoff(leg.attempts)) if retry else None
+    if code in LIMIT_RESTRICTED_CODES:
+        # Blink's daily volume limit: nothing moved and the window rolls on, so the leg waits on its own
+        # bounded schedule (payments/provider_limits.py), not the attempt count; None: an operator.
+        next_at = limit_retry_at(leg=leg)
     transition_leg(
         leg,
         L.FAILED,

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from blinkpos.logging import get_logger
+from payments import terminal_keys
 from payments.crypto import encrypt_secret
 from payments.domain.allocation import FULL_WEIGHT_BPS
 from payments.models import Merchant, SplitProfile, SplitProfileShare, Staff
@@ -137,6 +138,19 @@ def merchant_update_settings(
         fields.append("tip_presets")
     if fields:
         merchant.save(update_fields=[*fields, "updated_at"])
+    return merchant
+
+
+def merchant_set_active(*, merchant: Merchant, active: bool) -> Merchant:
+    """(De)activate a merchant. Its terminal keys stop (or start again) authenticating with the very
+    next request in every process: after the commit every cached auth record is stale
+    (``terminal_keys.forget_all``)."""
+    if merchant.is_active != active:
+        with transaction.atomic():
+            merchant.is_active = active
+            merchant.save(update_fields=["is_active", "updated_at"])
+            transaction.on_commit(terminal_keys.forget_all)
+        log.info("merchant.activity_changed", merchant_id=merchant.pk, active=active)
     return merchant
 
 

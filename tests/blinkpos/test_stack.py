@@ -78,3 +78,21 @@ def test_a_process_that_dies_on_its_own_is_reported_until_it_is_restarted(tmp_pa
         assert stack.processes["quitter"].env["EXTRA_FOR_TESTS"] == "1"
 
     assert not sleeper.running()
+
+
+@pytest.mark.slow
+def test_the_demo_fake_keeps_blinks_limits_and_load_stacks_turn_them_off(tmp_path: Path) -> None:
+    # given the launcher's default (what `make run` uses) and a load run's opt-out
+    for fake_limits, expected in (
+        (True, {"points": 60, "window_seconds": 60.0, "block_seconds": 300.0}),
+        (False, None),
+    ):
+        with _stack(tmp_path, autopay_seconds=None, fake_demo=False, fake_limits=fake_limits) as stack:
+            # when the fake is started
+            fake = stack.start_fake()
+            limits = httpx.get(f"{stack.fake_control_url}/limits", timeout=5).json()
+
+            # then the demo has Blink's limits and the load stack none
+            assert limits["config"]["invoice_rate"] == expected
+            assert ("--no-limits" in fake.argv) is (not fake_limits)
+            assert (limits["config"]["intraledger_daily_cents"] is None) is (not fake_limits)

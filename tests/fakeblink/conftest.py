@@ -24,7 +24,15 @@ WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE="
 
 @pytest.fixture
 def fake_blink() -> Iterator[FakeBlink]:
-    fake = FakeBlink(platform_api_key=PLATFORM_KEY, seed=7, pending_polls=2, webhook_retry_delays=(0.05, 0.1, 0.2))
+    # Blink's limits stay on (tests/fakeblink/test_limits.py); retries are quick and amounts integers
+    # unless a test asks otherwise (test_webhooks_svix.py uses Svix's schedule and string amounts).
+    fake = FakeBlink(
+        platform_api_key=PLATFORM_KEY,
+        seed=7,
+        pending_polls=2,
+        webhook_retry_delays=(0.05, 0.1, 0.2),
+        webhook_string_amounts=0.0,
+    )
     fake.start()
     yield fake
     fake.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib import admin
@@ -292,3 +293,36 @@ def test_resolve_wallets_action_fills_in_an_unresolved_staff_member(operator: Cl
 
     staff.refresh_from_db()
     assert (staff.wallet_id, staff.wallet_check_ok, staff.wallet_check_error) == (wallet_id, True, "")
+
+
+def test_deactivating_a_merchant_in_the_admin_makes_cached_terminal_records_stale(
+    operator: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_redis import get_redis_connection
+
+    from payments import terminal_keys
+
+    # given a terminal whose auth record is cached under the current generation
+    terminal = TerminalFactory()
+    merchant = terminal.merchant
+    record = terminal_keys.lookup(terminal.key_prefix)
+    assert record is not None and record["merchant_active"] is True
+
+    # when an operator unticks "active" on the merchant
+    form = {
+        "name": merchant.name,
+        "user": merchant.user_id or "",
+        "blink_username": merchant.blink_username,
+        "display_currency": merchant.display_currency,
+        "tip_presets": "[10, 15, 20]",
+        "setup_note": "",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.post(_admin_url(Merchant, "change", merchant.pk), form)
+    assert response.status_code == 302, response.content
+
+    # then the generation changed: the cached record is not trusted, the fresh one says inactive
+    current = get_redis_connection("default").get(terminal_keys.AUTH_GENERATION_KEY).decode()
+    assert current != record["generation"]
+    fresh = terminal_keys.lookup(terminal.key_prefix)
+    assert fresh is not None and fresh["merchant_active"] is False

@@ -259,9 +259,8 @@ def test_bad_keys_are_401(api: Client, shop: Shop, fake_blink: FakeBlink, auth: 
     assert_nothing_written(fake_blink)
 
 
-@pytest.mark.parametrize(
-    "outcome", ["TOO_MANY_REQUEST", "HTTP_429", "TIMEOUT", "HTTP_503", "TIMEOUT_AFTER_APPLY_SLEEP"]
-)
+# Blink's rate limits (TOO_MANY_REQUEST, a gateway 429) are a 429 of their own: test_provider_limits.py.
+@pytest.mark.parametrize("outcome", ["TIMEOUT", "HTTP_503", "TIMEOUT_AFTER_APPLY_SLEEP"])
 def test_provider_failure_is_503_with_retry_after_and_nothing_written(
     api: Client, shop: Shop, fake_blink: FakeBlink, outcome: str
 ) -> None:

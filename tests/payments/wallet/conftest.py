@@ -31,6 +31,7 @@ def fake_blink() -> Iterator[FakeBlink]:
         pending_polls=2,
         slow_seconds=0.6,
         webhook_retry_delays=(0.05, 0.1, 0.2),
+        webhook_string_amounts=0.0,
     )
     fake.start()
     yield fake
