@@ -200,6 +200,11 @@ SUPPORTED_DISPLAY_CURRENCIES: list[str] = env.list(
 # Days to keep system_metrics rows and non-financial payment events; money events are never deleted.
 RETENTION_DAYS_METRICS = env.int("RETENTION_DAYS_METRICS", default=30)
 RETENTION_DAYS_EVENTS = env.int("RETENTION_DAYS_EVENTS", default=90)
+# Webhook deliveries with a final outcome (a delivery still queued is kept) and stored Idempotency-Key
+# answers. Deduplication does not depend on either once its payment is recorded (the split's status
+# decides), and a POS retries a create within minutes, so these only bound the audit trail's size.
+RETENTION_DAYS_WEBHOOK_DELIVERIES = env.int("RETENTION_DAYS_WEBHOOK_DELIVERIES", default=30)
+RETENTION_DAYS_IDEMPOTENCY_KEYS = env.int("RETENTION_DAYS_IDEMPOTENCY_KEYS", default=7)
 # /metrics answers a request with "Authorization: Bearer <METRICS_TOKEN>" or from METRICS_ALLOWED_IPS
 # (addresses or CIDR networks). Both empty: /metrics is closed.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

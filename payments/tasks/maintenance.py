@@ -42,4 +42,9 @@ def cleanup_old_data_task() -> dict[str, Any]:
     from payments.services.maintenance import old_data_cleanup
 
     result = old_data_cleanup()
-    return {"metrics_deleted": result.metrics_deleted, "events_deleted": result.events_deleted}
+    return {
+        "metrics_deleted": result.metrics_deleted,
+        "events_deleted": result.events_deleted,
+        "deliveries_deleted": result.deliveries_deleted,
+        "idempotency_deleted": result.idempotency_deleted,
+    }

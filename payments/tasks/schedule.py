@@ -24,7 +24,10 @@ JOBS = [
         task="payments.tasks.maintenance.cleanup_old_data_task",
         at_hour=3,
         at_minute=30,
-        description="Delete system_metrics and non-financial events past retention (never money rows).",
+        description=(
+            "Delete system_metrics, non-financial events, final webhook deliveries and idempotency answers "
+            "past retention (never money rows)."
+        ),
     ),
     ScheduledJob(
         name="check_recipients",
