@@ -35,4 +35,10 @@ JOBS = [
         at_hour=4,
         description="Resolve every active staff and merchant wallet; flag those that no longer resolve.",
     ),
+    ScheduledJob(
+        name="reconcile_books",
+        task="payments.tasks.books.reconcile_books_task",
+        at_hour=5,
+        description="Compare the platform wallet's Blink history and balance with our books; record differences.",
+    ),
 ]
