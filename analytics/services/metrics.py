@@ -28,6 +28,7 @@ from blinkpos.logging import get_logger
 from payments import metrics as latency
 from payments import store
 from payments.models import PaymentSplit, SplitStatus
+from payments.selectors import books_status
 
 log = get_logger(__name__)
 
@@ -71,6 +72,8 @@ class Collected:
     queue_depth: int | None
     pool: dict[str, Any]
     redis_memory: dict[str, Any]
+    # The latest books reconciliation (payments.selectors.books_status); empty before the first run.
+    books: dict[str, Any] = field(default_factory=dict)
 
 
 # --- collection ---------------------------------------------------------------------------------
@@ -148,6 +151,7 @@ def metrics_collect() -> Collected:
         queue_depth=queue_depth(),
         pool=_safe(health.pool_stats),
         redis_memory=_safe(health.redis_memory),
+        books=_safe(books_status),
     )
 
 
@@ -206,6 +210,34 @@ def alerts_evaluate(collected: Collected) -> list[Alert]:
                 threshold=mem_max,
             )
         )
+    alerts += books_alerts(collected.books)
+    return alerts
+
+
+def books_alerts(books: dict[str, Any]) -> list[Alert]:
+    """The books reconciliation: any difference between our books and Blink's, or a run that failed.
+    Thresholds are zero by design: a books difference is always worth an operator's look."""
+    alerts: list[Alert] = []
+    differences = books.get("differences")
+    if isinstance(differences, int) and differences > 0:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(books.get("by_kind", {}).items()))
+        alerts.append(
+            Alert(
+                name="books_differ",
+                message=f"Books run {books.get('run_id')}: {differences} difference(s) with Blink ({kinds})",
+                value=float(differences),
+                threshold=0.0,
+            )
+        )
+    if books.get("latest_run_failed"):
+        alerts.append(
+            Alert(
+                name="books_run_failed",
+                message=f"Books run {books.get('latest_run_id')} could not finish; see its error in the admin",
+                value=1.0,
+                threshold=0.0,
+            )
+        )
     return alerts
 
 
@@ -247,6 +279,9 @@ def figures_from(collected: Collected) -> list[Figure]:
     figures.append(
         Figure(name="redis_memory_usage_ratio", value=collected.redis_memory.get("usage_ratio"), unit="ratio")
     )
+    books = collected.books
+    figures.append(Figure(name="books_open_differences", value=books.get("differences"), unit="count"))
+    figures.append(Figure(name="books_balance_gap_sats", value=books.get("balance_difference_sats"), unit="sats"))
     return [f for f in figures if f.value is not None]
 
 
