@@ -130,6 +130,12 @@ class _LiveCollector:
         ):
             if isinstance(c.redis_memory.get(key), int | float):
                 yield GaugeMetricFamily(name, doc, value=c.redis_memory[key])
+        for key, name, doc in (
+            ("differences", "blinkpos_books_differences", "Open differences between our books and Blink's"),
+            ("balance_difference_sats", "blinkpos_books_balance_difference_sats", "Blink balance - books (sats)"),
+        ):
+            if isinstance(c.books.get(key), int):
+                yield GaugeMetricFamily(name, f"{doc} (latest complete books run)", value=c.books[key])
         alerts = GaugeMetricFamily("blinkpos_alert_active", "1 for each alert threshold crossed now", labels=["alert"])
         for alert in alerts_evaluate(c):
             alerts.add_metric([alert.name], 1)

@@ -5,7 +5,8 @@ Django-configured helper); ``ledger`` is ``FakeBlink.dump()`` (or ``GET /control
 ``check()`` is pure: it returns one ``Result`` per invariant with counts and the first offenders.
 
 1. every paid split completed exactly once (or failed with a reason an operator sees);
-2. at most one debit per leg at the fake (exactly one for a succeeded leg);
+2. at most one debit per leg at the fake (exactly one for a succeeded leg), counted over every payout
+   invoice ever committed for the leg (``leg_invoice_created`` events), not only its current one;
 3. every sat received is forwarded or owed with a reason: fake ledger and BlinkPOS ledger agree to the sat;
 4. nothing stuck: no split paid/processing, no leg in flight, no paid invoice left undetected;
 5. only legal transitions, and each entity's trail is a chain (one event's ``to`` is the next ``from``).
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models.fields.json import KeyTextTransform
 
 from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, UnmatchedPayment
 from payments.services.transitions import LEG_TRANSITIONS, SPLIT_TRANSITIONS
@@ -105,6 +107,8 @@ def _read_books(split_ids: Iterable[int] | None) -> Books:
         PaymentEvent.objects.filter(split_id__in=hashes)
         .order_by("id")
         .values("id", "split_id", "leg_id", "event_type", "from_status", "to_status")
+        # The payout invoice a leg_invoice_created event committed (None for every other event).
+        .annotate(payout_hash=KeyTextTransform("payout_hash", "event_data"))
     )
     unmatched = list(UnmatchedPayment.objects.values())
     return Books(splits=splits, legs=legs, events=events, unmatched=unmatched)
@@ -117,6 +121,20 @@ def _net_debits(txs: list[Mapping[str, Any]]) -> tuple[int, int]:
     count = len(sends) - len(refunds)
     sats = -sum(int(t["amount"]) for t in sends) - sum(int(t["amount"]) for t in refunds)
     return count, sats
+
+
+def payout_hashes_by_leg(books: Books) -> dict[Any, set[str]]:
+    """Every payout invoice ever committed per leg: the hash each ``leg_invoice_created`` event records
+    (an expired invoice is replaced by a new one) plus the leg's current hash. A leg's debits are
+    counted over all of them, so paying both an old invoice and its replacement is seen as two."""
+    hashes: dict[Any, set[str]] = defaultdict(set)
+    for event in books.events:
+        if event["event_type"] == "leg_invoice_created" and event.get("payout_hash") and event["leg_id"]:
+            hashes[event["leg_id"]].add(event["payout_hash"])
+    for leg in books.legs:
+        if leg["payment_hash"]:
+            hashes[leg["id"]].add(leg["payment_hash"])
+    return hashes
 
 
 def check(books: Books, ledger: Mapping[str, Any]) -> Report:
@@ -159,20 +177,26 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
             bad.append({"split": split["id"], "status": split["status"], "problem": "paid in BlinkPOS, not at Blink"})
     results.append(Result("paid_splits_completed_exactly_once", not bad, len(paid), dict(statuses), bad[:MAX_EXAMPLES]))
 
-    # 2. at most one debit per leg
+    # 2. at most one debit per leg, over every payout invoice ever committed for it
+    payout_hashes = payout_hashes_by_leg(books)
+
+    def leg_debits(leg: Mapping[str, Any]) -> tuple[int, int]:
+        counts = [_net_debits(platform_txs.get(h, [])) for h in payout_hashes.get(leg["id"], ())]
+        return sum(c for c, _ in counts), sum(s for _, s in counts)
+
     bad = []
     multi = 0
     for leg in books.legs:
-        if not leg["payment_hash"]:
+        if not payout_hashes.get(leg["id"]):
             continue
-        debits, _ = _net_debits(platform_txs.get(leg["payment_hash"], []))
+        debits, _ = leg_debits(leg)
         expected_max = 1
         if debits > expected_max:
             multi += 1
-            bad.append({"leg": leg["id"], "debits": debits})
+            bad.append({"leg": leg["id"], "debits": debits, "invoices": len(payout_hashes[leg["id"]])})
         if leg["status"] == "succeeded" and debits != 1:
             bad.append({"leg": leg["id"], "status": "succeeded", "debits": debits})
-    legs_with_invoice = sum(1 for leg in books.legs if leg["payment_hash"])
+    legs_with_invoice = sum(1 for leg in books.legs if payout_hashes.get(leg["id"]))
     results.append(Result("at_most_one_debit_per_leg", not bad, legs_with_invoice, {"over_debited": multi}, bad[:10]))
 
     # 3. the two ledgers reconcile to the sat
@@ -193,7 +217,7 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
                         "legs_sum": sum(leg["amount"] for leg in legs), "total": split["total_amount"]})  # fmt: skip
         for leg in legs:
             # Send amounts are the invoice amount; a routing fee (none intraledger) is a separate field.
-            _, sats = _net_debits(platform_txs.get(leg["payment_hash"], [])) if leg["payment_hash"] else (0, 0)
+            _, sats = leg_debits(leg)
             if leg["status"] == "succeeded":
                 forwarded_pos += leg["amount"]
                 forwarded_fake += sats

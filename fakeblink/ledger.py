@@ -358,6 +358,11 @@ class Ledger:
             found = [t for t in self.transactions if t.wallet_id == wallet_id and t.payment_hash == payment_hash]
             return sorted(found, key=lambda t: t.created_at, reverse=True)  # Blink: newest first
 
+    def history(self, wallet_id: str) -> list[Tx]:
+        """The wallet's transactions newest first, as Blink lists them (recording order breaks ties)."""
+        with self.lock:
+            return [t for t in reversed(self.transactions) if t.wallet_id == wallet_id]
+
     def debits_for(self, payment_hash: str, wallet_id: str) -> int:
         with self.lock:
             return sum(

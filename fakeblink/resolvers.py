@@ -25,6 +25,7 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 _EXTERNAL_ID = re.compile(r"[a-z0-9_-]{1,100}")
 _USERNAME = re.compile(r"(?!(1|3|bc1|lnbc1))[0-9a-z_]{3,50}", re.IGNORECASE)
 _MAX_MEMO_BYTES = 639
+MAX_PAGE = 100  # transactions per page, as Blink caps a connection
 _SEND_MODES = {
     "PENDING_THEN_SUCCESS": "pending_success",
     "PENDING_THEN_FAILURE": "pending_failure",
@@ -125,9 +126,47 @@ def tx_view(tx: Tx) -> dict[str, Any]:
     }
 
 
+def _connection(
+    txs: list[Tx], *, after: str | None, before: str | None, first: int | None, last: int | None
+) -> dict[str, Any]:
+    """Relay pagination over the wallet's history, newest first (Blink's order); the cursor is the id."""
+    ids = [t.id for t in txs]
+    for cursor in (after, before):
+        if cursor is not None and cursor not in ids:
+            raise _thrown("INVALID_INPUT", "Invalid value for cursor")
+    for count in (first, last):
+        if count is not None and not 0 <= count <= MAX_PAGE:
+            raise _thrown("INVALID_INPUT", f"Requesting {count} records exceeds the {MAX_PAGE} records limit")
+    start = ids.index(after) + 1 if after is not None else 0
+    end = ids.index(before) if before is not None else len(txs)
+    window = txs[start:end]
+    sliced = window[: first if first is not None else MAX_PAGE]
+    if last is not None:
+        sliced = sliced[max(0, len(sliced) - last) :]
+    edges = [{"cursor": t.id, "node": tx_view(t)} for t in sliced]
+    return {
+        "edges": edges,
+        "pageInfo": {
+            "startCursor": sliced[0].id if sliced else None,
+            "endCursor": sliced[-1].id if sliced else None,
+            "hasNextPage": len(window) > len(sliced) and (not sliced or sliced[-1] is not window[-1]),
+            "hasPreviousPage": start > 0 or (bool(sliced) and sliced[0] is not window[0]),
+        },
+    }
+
+
 def _wallet_view(ledger: Ledger, wallet: Wallet) -> dict[str, Any]:
-    def transactions(_info: GraphQLResolveInfo, paymentHash: str) -> list[dict[str, Any]]:
+    def transactions_by_hash(_info: GraphQLResolveInfo, paymentHash: str) -> list[dict[str, Any]]:
         return [tx_view(t) for t in ledger.transactions_for(wallet.id, paymentHash.lower())]
+
+    def transactions(
+        _info: GraphQLResolveInfo,
+        after: str | None = None,
+        before: str | None = None,
+        first: int | None = None,
+        last: int | None = None,
+    ) -> dict[str, Any]:
+        return _connection(ledger.history(wallet.id), after=after, before=before, first=first, last=last)
 
     return {
         "__typename": "BTCWallet" if wallet.currency == "BTC" else "UsdWallet",
@@ -135,7 +174,8 @@ def _wallet_view(ledger: Ledger, wallet: Wallet) -> dict[str, Any]:
         "accountId": wallet.account_id,
         "walletCurrency": wallet.currency,
         "balance": wallet.balance,
-        "transactionsByPaymentHash": transactions,
+        "transactions": transactions,
+        "transactionsByPaymentHash": transactions_by_hash,
     }
 
 

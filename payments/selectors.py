@@ -11,7 +11,16 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from payments import store
-from payments.models import PaymentLeg, PaymentSplit, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models import (
+    BooksRun,
+    BooksRunStatus,
+    PaymentLeg,
+    PaymentSplit,
+    SplitProfile,
+    SplitProfileShare,
+    Staff,
+    Terminal,
+)
 
 _PAYMENT_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -139,3 +148,29 @@ def split_profile_list(*, merchant_id: int) -> QuerySet[SplitProfile]:
         .prefetch_related(Prefetch("shares", queryset=shares))
         .order_by("name", "pk")
     )
+
+
+def books_status() -> dict[str, Any]:
+    """The books reconciliation for metrics and alerts: the latest complete run's differences and
+    balance gap, and whether the latest run of all failed. Empty before the first run."""
+    latest = BooksRun.objects.exclude(status=BooksRunStatus.RUNNING).order_by("-started_at", "-id").first()
+    if latest is None:
+        return {}
+    complete = (
+        latest
+        if latest.status == BooksRunStatus.COMPLETE
+        else BooksRun.objects.filter(status=BooksRunStatus.COMPLETE).order_by("-started_at", "-id").first()
+    )
+    status: dict[str, Any] = {"latest_run_id": latest.pk, "latest_run_failed": latest.status == BooksRunStatus.FAILED}
+    if complete is not None:
+        gap = None
+        if complete.balance_expected is not None and complete.balance_actual is not None:
+            gap = complete.balance_actual - complete.balance_expected
+        status |= {
+            "run_id": complete.pk,
+            "finished_at": complete.finished_at,
+            "differences": complete.differences,
+            "by_kind": dict(complete.by_kind or {}),
+            "balance_difference_sats": gap,
+        }
+    return status

@@ -29,6 +29,7 @@ from payments import metrics as latency
 from payments import store
 from payments.models import PaymentSplit, SplitStatus
 from payments.provider_limits import LimitStatus, limit_status
+from payments.selectors import books_status
 
 log = get_logger(__name__)
 
@@ -73,6 +74,8 @@ class Collected:
     pool: dict[str, Any]
     redis_memory: dict[str, Any]
     provider_limits: LimitStatus | None = None
+    # The latest books reconciliation (payments.selectors.books_status); empty before the first run.
+    books: dict[str, Any] = field(default_factory=dict)
 
 
 # --- collection ---------------------------------------------------------------------------------
@@ -159,6 +162,7 @@ def metrics_collect() -> Collected:
         pool=_safe(health.pool_stats),
         redis_memory=_safe(health.redis_memory),
         provider_limits=_limit_status(),
+        books=_safe(books_status),
     )
 
 
@@ -230,6 +234,7 @@ def alerts_evaluate(collected: Collected) -> list[Alert]:
                 threshold=need_operator_max,
             )
         )
+    alerts += books_alerts(collected.books)
     return alerts + _limit_alerts(collected.provider_limits)
 
 
@@ -266,6 +271,33 @@ def _limit_alerts(status: LimitStatus | None) -> list[Alert]:
                 message=f"{status.legs_given_up_on_limit} payout(s) stopped retrying after the daily intraledger "
                 "limit; retry them from the payout queue once Blink has raised it",
                 value=float(status.legs_given_up_on_limit),
+                threshold=0.0,
+            )
+        )
+    return alerts
+
+
+def books_alerts(books: dict[str, Any]) -> list[Alert]:
+    """The books reconciliation: any difference between our books and Blink's, or a run that failed.
+    Thresholds are zero by design: a books difference is always worth an operator's look."""
+    alerts: list[Alert] = []
+    differences = books.get("differences")
+    if isinstance(differences, int) and differences > 0:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(books.get("by_kind", {}).items()))
+        alerts.append(
+            Alert(
+                name="books_differ",
+                message=f"Books run {books.get('run_id')}: {differences} difference(s) with Blink ({kinds})",
+                value=float(differences),
+                threshold=0.0,
+            )
+        )
+    if books.get("latest_run_failed"):
+        alerts.append(
+            Alert(
+                name="books_run_failed",
+                message=f"Books run {books.get('latest_run_id')} could not finish; see its error in the admin",
+                value=1.0,
                 threshold=0.0,
             )
         )
@@ -315,6 +347,9 @@ def figures_from(collected: Collected) -> list[Figure]:
         figures.append(Figure(name="provider_invoice_block_seconds", value=limits.invoice_block_seconds or 0, unit="s"))
         figures.append(Figure(name="legs_waiting_for_limit", value=limits.legs_waiting_for_limit, unit="count"))
         figures.append(Figure(name="legs_given_up_on_limit", value=limits.legs_given_up_on_limit, unit="count"))
+    books = collected.books
+    figures.append(Figure(name="books_open_differences", value=books.get("differences"), unit="count"))
+    figures.append(Figure(name="books_balance_gap_sats", value=books.get("balance_difference_sats"), unit="sats"))
     return [f for f in figures if f.value is not None]
 
 

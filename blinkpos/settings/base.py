@@ -221,6 +221,21 @@ SUPPORTED_DISPLAY_CURRENCIES: list[str] = env.list(
 # Days to keep system_metrics rows and non-financial payment events; money events are never deleted.
 RETENTION_DAYS_METRICS = env.int("RETENTION_DAYS_METRICS", default=30)
 RETENTION_DAYS_EVENTS = env.int("RETENTION_DAYS_EVENTS", default=90)
+# Webhook deliveries with a final outcome (a delivery still queued is kept) and stored Idempotency-Key
+# answers. Deduplication does not depend on either once its payment is recorded (the split's status
+# decides), and a POS retries a create within minutes, so these only bound the audit trail's size.
+RETENTION_DAYS_WEBHOOK_DELIVERIES = env.int("RETENTION_DAYS_WEBHOOK_DELIVERIES", default=30)
+RETENTION_DAYS_IDEMPOTENCY_KEYS = env.int("RETENTION_DAYS_IDEMPOTENCY_KEYS", default=7)
+# Books reconciliation (manage.py reconcile_books, daily): transactions per Blink page and the most pages
+# one run walks back (the first run walks the whole history); a transaction younger than
+# BOOKS_SETTLE_SECONDS (or a payment recorded that recently) is judged at the next run; a run left
+# "running" longer than BOOKS_RUN_STALE_SECONDS was abandoned by a dead worker. BOOKS_HELD_SATS: sats an
+# operator deliberately keeps in (or, negative, took out of) the platform wallet outside BlinkPOS's books.
+BOOKS_PAGE_SIZE = env.int("BOOKS_PAGE_SIZE", default=100)
+BOOKS_MAX_PAGES = env.int("BOOKS_MAX_PAGES", default=2000)
+BOOKS_SETTLE_SECONDS = env.int("BOOKS_SETTLE_SECONDS", default=60)
+BOOKS_RUN_STALE_SECONDS = env.int("BOOKS_RUN_STALE_SECONDS", default=7200)
+BOOKS_HELD_SATS = env.int("BOOKS_HELD_SATS", default=0)
 # /metrics answers a request with "Authorization: Bearer <METRICS_TOKEN>" or from METRICS_ALLOWED_IPS
 # (addresses or CIDR networks). Both empty: /metrics is closed.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -1,7 +1,10 @@
 """Split allocation: pure integer arithmetic that conserves every satoshi.
 
-The merchant receives the base amount plus every rounding remainder (the deterministic party of
-money rule 6 in docs/ARCHITECTURE.md); each tip share receives ``floor(tip * weight / 10 000)``.
+The merchant receives the base amount; the tip belongs to staff, so it is divided among the tip
+shares alone by the largest-remainder method: each share first gets ``floor(tip * weight / 10 000)``,
+then the sats those floors leave over (fewer than the number of shares) go one each to the shares with
+the largest fractional remainders, ties going to the share listed first (the deterministic rule of
+money rule 6 in docs/ARCHITECTURE.md). With no shares the whole tip goes to the merchant.
 Allocations to the same recipient are merged (a merchant who also takes tips gets one transfer), and
 zero amounts are dropped, so ``sum(amounts) == base + tip`` always holds and no leg is empty.
 """
@@ -42,6 +45,22 @@ def tip_from_percent(*, base_amount: int, percent: Decimal) -> int:
     return int((Decimal(base_amount) * percent / Decimal(100)).to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def tip_amounts(*, tip_amount: int, tip_shares: Sequence[TipShare]) -> list[int]:
+    """The tip divided among the shares (one amount per share, in order), summing exactly to the tip.
+
+    Largest remainder: floors first, then one sat each to the shares with the largest remainder
+    ``tip * weight mod 10 000``; equal remainders go to the earlier share. Weights are checked by
+    ``allocate``.
+    """
+    exact = [tip_amount * share.weight_bps for share in tip_shares]
+    amounts = [value // FULL_WEIGHT_BPS for value in exact]
+    left_over = tip_amount - sum(amounts)
+    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] % FULL_WEIGHT_BPS), i))
+    for i in by_remainder[:left_over]:
+        amounts[i] += 1
+    return amounts
+
+
 def allocate(*, base_amount: int, tip_amount: int, merchant: str, tip_shares: Sequence[TipShare]) -> list[Allocation]:
     """Allocate ``base_amount + tip_amount`` between the merchant and the tip shares.
 
@@ -60,13 +79,11 @@ def allocate(*, base_amount: int, tip_amount: int, merchant: str, tip_shares: Se
 
     amounts: dict[str, int] = {merchant: base_amount}
     weights: dict[str, int] = {}
-    distributed = 0
-    for share in tip_shares:
-        amount = tip_amount * share.weight_bps // FULL_WEIGHT_BPS
+    if not tip_shares:
+        amounts[merchant] += tip_amount
+    for share, amount in zip(tip_shares, tip_amounts(tip_amount=tip_amount, tip_shares=tip_shares), strict=True):
         amounts[share.recipient] = amounts.get(share.recipient, 0) + amount
         weights[share.recipient] = weights.get(share.recipient, 0) + share.weight_bps
-        distributed += amount
-    amounts[merchant] += tip_amount - distributed
 
     allocations = [
         Allocation(

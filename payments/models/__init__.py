@@ -1,6 +1,15 @@
 """Payment models. Table and column names mirror the seed schema (``seeds/002``) so operators' SQL runs
 unchanged. Amounts are integer satoshis in BIGINT columns; display-currency amounts are Decimal."""
 
+from payments.models.books import (
+    BooksCheckpoint,
+    BooksDifference,
+    BooksRun,
+    BooksRunStatus,
+    BooksTransaction,
+    DifferenceKind,
+    DifferenceStatus,
+)
 from payments.models.events import PaymentEvent
 from payments.models.inbound import IdempotencyRecord, UnmatchedPayment, WebhookDelivery
 from payments.models.parties import Merchant, SplitProfile, SplitProfileShare, Staff, Terminal
@@ -8,6 +17,13 @@ from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitSta
 from payments.models.stats import TipRecipientStats
 
 __all__ = [
+    "BooksCheckpoint",
+    "BooksDifference",
+    "BooksRun",
+    "BooksRunStatus",
+    "BooksTransaction",
+    "DifferenceKind",
+    "DifferenceStatus",
     "IdempotencyRecord",
     "LegStatus",
     "Merchant",

@@ -19,6 +19,7 @@ from django.utils import timezone
 from blinkpos.logging import get_logger
 from payments.models import Merchant, PaymentSplit, SplitStatus, Staff
 from payments.models.events import MONEY_EVENT_TYPES
+from payments.models.inbound import DELIVERY_QUEUED
 from payments.services.transitions import transition_split
 from payments.wallet import errors as we
 from payments.wallet.provider import get_wallet_provider
@@ -30,6 +31,12 @@ log = get_logger(__name__)
 # retention addresses the table by its (seed-fixed) name.
 SYSTEM_METRICS_TABLE = "system_metrics"
 EVENTS_TABLE = "payment_events"
+DELIVERIES_TABLE = "webhook_deliveries"
+IDEMPOTENCY_TABLE = "idempotency_keys"
+# A delivery still ``queued`` has not been acted on yet (its payment may still be undetected): kept
+# whatever its age. Every other outcome is final and only an audit record.
+_DELIVERIES_WHERE = "received_at < %s AND outcome <> %s"
+_IDEMPOTENCY_WHERE = "created_at < %s"
 
 
 # --- expiry -------------------------------------------------------------------------------------
@@ -90,6 +97,10 @@ class CleanupResult:
     dry_run: bool
     metrics_cutoff: datetime
     events_cutoff: datetime
+    deliveries_deleted: int = 0
+    idempotency_deleted: int = 0
+    deliveries_cutoff: datetime | None = None
+    idempotency_cutoff: datetime | None = None
 
 
 _MONEY_TYPES = tuple(MONEY_EVENT_TYPES)
@@ -124,27 +135,40 @@ def _delete_in_batches(table: str, where: str, params: list[Any], batch_size: in
 
 
 def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000) -> CleanupResult:
-    """Delete ``system_metrics`` rows older than ``RETENTION_DAYS_METRICS`` and non-financial payment
-    events older than ``RETENTION_DAYS_EVENTS``. Never touches a split, a leg or a money event (the
-    database trigger would refuse a money-event delete anyway). ``dry_run`` only counts."""
+    """Delete, past their retention: ``system_metrics`` rows (``RETENTION_DAYS_METRICS``), non-financial
+    payment events (``RETENTION_DAYS_EVENTS``), webhook deliveries whose outcome is final
+    (``RETENTION_DAYS_WEBHOOK_DELIVERIES``) and stored ``Idempotency-Key`` answers
+    (``RETENTION_DAYS_IDEMPOTENCY_KEYS``). Never touches a split, a leg, a money event (the database
+    trigger would refuse a money-event delete anyway), an unmatched payment or a delivery still
+    ``queued``. ``dry_run`` only counts."""
     now = now or timezone.now()
     metrics_cutoff = now - timedelta(days=settings.RETENTION_DAYS_METRICS)
     events_cutoff = now - timedelta(days=settings.RETENTION_DAYS_EVENTS)
-    metrics_params: list[Any] = [metrics_cutoff]
-    events_params: list[Any] = [events_cutoff, *_MONEY_TYPES]
+    deliveries_cutoff = now - timedelta(days=settings.RETENTION_DAYS_WEBHOOK_DELIVERIES)
+    idempotency_cutoff = now - timedelta(days=settings.RETENTION_DAYS_IDEMPOTENCY_KEYS)
+    jobs: list[tuple[str, str, list[Any]]] = [
+        (SYSTEM_METRICS_TABLE, "timestamp < %s", [metrics_cutoff]),
+        (EVENTS_TABLE, _events_where(), [events_cutoff, *_MONEY_TYPES]),
+        (DELIVERIES_TABLE, _DELIVERIES_WHERE, [deliveries_cutoff, DELIVERY_QUEUED]),
+        (IDEMPOTENCY_TABLE, _IDEMPOTENCY_WHERE, [idempotency_cutoff]),
+    ]
     if dry_run:
-        metrics = _count(SYSTEM_METRICS_TABLE, "timestamp < %s", metrics_params)
-        events = _count(EVENTS_TABLE, _events_where(), events_params)
+        metrics, events, deliveries, keys = (_count(table, where, params) for table, where, params in jobs)
     else:
-        metrics = _delete_in_batches(SYSTEM_METRICS_TABLE, "timestamp < %s", metrics_params, batch_size)
-        events = _delete_in_batches(EVENTS_TABLE, _events_where(), events_params, batch_size)
+        metrics, events, deliveries, keys = (
+            _delete_in_batches(table, where, params, batch_size) for table, where, params in jobs
+        )
     log.info(
         "maintenance.old_data_cleanup",
         dry_run=dry_run,
         metrics_deleted=metrics,
         events_deleted=events,
+        deliveries_deleted=deliveries,
+        idempotency_deleted=keys,
         metrics_cutoff=metrics_cutoff.isoformat(),
         events_cutoff=events_cutoff.isoformat(),
+        deliveries_cutoff=deliveries_cutoff.isoformat(),
+        idempotency_cutoff=idempotency_cutoff.isoformat(),
     )
     return CleanupResult(
         metrics_deleted=metrics,
@@ -152,6 +176,10 @@ def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batc
         dry_run=dry_run,
         metrics_cutoff=metrics_cutoff,
         events_cutoff=events_cutoff,
+        deliveries_deleted=deliveries,
+        idempotency_deleted=keys,
+        deliveries_cutoff=deliveries_cutoff,
+        idempotency_cutoff=idempotency_cutoff,
     )
 
 

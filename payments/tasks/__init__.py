@@ -1,6 +1,7 @@
 """Celery tasks. Each task takes ids only, calls one service and classifies errors; business decisions
-live in ``payments.services``. Split by concern: ``forwarding`` (the money path) and ``maintenance``
-(beat jobs)."""
+live in ``payments.services``. Split by concern: ``forwarding`` (the money path), ``maintenance``
+(beat jobs) and ``books`` (the daily reconciliation with Blink's ledger)."""
 
+from payments.tasks.books import *  # noqa: F403
 from payments.tasks.forwarding import *  # noqa: F403
 from payments.tasks.maintenance import *  # noqa: F403

@@ -42,7 +42,12 @@ def cleanup_old_data_task() -> dict[str, Any]:
     from payments.services.maintenance import old_data_cleanup
 
     result = old_data_cleanup()
-    return {"metrics_deleted": result.metrics_deleted, "events_deleted": result.events_deleted}
+    return {
+        "metrics_deleted": result.metrics_deleted,
+        "events_deleted": result.events_deleted,
+        "deliveries_deleted": result.deliveries_deleted,
+        "idempotency_deleted": result.idempotency_deleted,
+    }
 
 
 @shared_task(name="payments.tasks.maintenance.hotstore_repair_task", soft_time_limit=15, time_limit=18)

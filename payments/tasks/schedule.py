@@ -31,12 +31,21 @@ JOBS = [
         task="payments.tasks.maintenance.cleanup_old_data_task",
         at_hour=3,
         at_minute=30,
-        description="Delete system_metrics and non-financial events past retention (never money rows).",
+        description=(
+            "Delete system_metrics, non-financial events, final webhook deliveries and idempotency answers "
+            "past retention (never money rows)."
+        ),
     ),
     ScheduledJob(
         name="check_recipients",
         task="payments.tasks.maintenance.check_recipients_task",
         at_hour=4,
         description="Resolve every active staff and merchant wallet; flag those that no longer resolve.",
+    ),
+    ScheduledJob(
+        name="reconcile_books",
+        task="payments.tasks.books.reconcile_books_task",
+        at_hour=5,
+        description="Compare the platform wallet's Blink history and balance with our books; record differences.",
     ),
 ]

@@ -34,7 +34,11 @@ from payments.wallet.types import (
     Price,
     SendResult,
     SendStatus,
+    TransactionPage,
+    TxDirection,
+    TxStatus,
     WalletRef,
+    WalletTransaction,
 )
 
 __all__ = [
@@ -56,10 +60,14 @@ __all__ = [
     "RecipientNotFound",
     "SendResult",
     "SendStatus",
+    "TransactionPage",
+    "TxDirection",
+    "TxStatus",
     "WalletError",
     "WalletProtocolError",
     "WalletProvider",
     "WalletRef",
+    "WalletTransaction",
     "WalletUnavailable",
     "WrongCurrency",
     "fiat_to_sats",

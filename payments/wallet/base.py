@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from payments.wallet.types import CreatedInvoice, InvoiceStatus, KeyInfo, PaymentLookup, Price, SendResult, WalletRef
+from payments.wallet.types import (
+    CreatedInvoice,
+    InvoiceStatus,
+    KeyInfo,
+    PaymentLookup,
+    Price,
+    SendResult,
+    TransactionPage,
+    WalletRef,
+)
 
 
 @runtime_checkable
@@ -56,6 +65,15 @@ class WalletProvider(Protocol):
 
     def payment_lookup(self, *, payment_hash: str) -> PaymentLookup:
         """What the platform wallet's ledger holds for a send with this hash (reconciliation)."""
+        ...
+
+    def wallet_transactions(self, *, after: str | None = None, first: int = 50) -> TransactionPage:
+        """One page of the platform wallet's history, NEWEST FIRST (Blink's order), and its balance.
+
+        ``first`` is 1-100 transactions; ``after`` is the ``end_cursor`` of the previous page (None: start
+        from the newest). Walking back stops at a transaction id already seen (a checkpoint) or when
+        ``has_next_page`` is False. Read-only: needs the READ scope, moves nothing.
+        """
         ...
 
     def btc_price(self, *, currency: str) -> Price:

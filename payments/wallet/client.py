@@ -11,14 +11,10 @@ have reached Blink is ``SendStatus.UNKNOWN``, to be settled with ``payment_looku
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +23,7 @@ import httpx
 from payments.wallet import documents, mapping, validation
 from payments.wallet import errors as e
 from payments.wallet.mapping import Subject
+from payments.wallet.transport import decode, log_event
 from payments.wallet.types import (
     CreatedInvoice,
     InvoiceStatus,
@@ -35,6 +32,7 @@ from payments.wallet.types import (
     Price,
     SendResult,
     SendStatus,
+    TransactionPage,
     WalletRef,
 )
 
@@ -42,25 +40,6 @@ logger = logging.getLogger(__name__)
 
 # Enough of a bolt11 to recognise it in logs (network + amount), far too little to pay it.
 _REQUEST_LOG_PREFIX = 12
-
-
-def _log(level: int, event: str, **fields: Any) -> None:
-    """One line per event, readable as text and as ``extra`` fields for structured handlers."""
-    text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    logger.log(level, "%s %s", event, text, extra={k: v for k, v in fields.items() if v is not None})
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class BlinkClient:
@@ -113,42 +92,19 @@ class BlinkClient:
                 self._url, json={"query": document, "variables": dict(variables)}, headers=headers
             )
             http_status = response.status_code
-            return self._decode(response)
+            return decode(response)
         except httpx.TimeoutException as exc:
             raise e.WalletUnavailable("TIMEOUT", f"{operation}: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
             raise e.WalletUnavailable("TRANSPORT_ERROR", f"{operation}: {type(exc).__name__}") from exc
         finally:
-            _log(
+            log_event(
                 logging.INFO,
                 "blink.http",
                 operation=operation,
                 http_status=http_status,
                 duration_ms=round((time.monotonic() - started) * 1000),
             )
-
-    @staticmethod
-    def _decode(response: httpx.Response) -> Any:
-        status = response.status_code
-        if status == 429:
-            raise e.RateLimited("HTTP_429", "rate limited by the gateway", retry_after=_retry_after(response))
-        if status >= 500:
-            raise e.WalletUnavailable(f"HTTP_{status}", "Blink gateway error", retry_after=_retry_after(response))
-        if status in (401, 403):
-            raise e.NotAuthorized(f"HTTP_{status}", "API key refused")
-        try:
-            # parse_float=Decimal: no float ever enters money code, even from an odd answer.
-            body = json.loads(response.content, parse_float=Decimal)
-        except ValueError as exc:
-            if status == 200:
-                raise e.WalletUnavailable("MALFORMED_RESPONSE", "answer is not JSON") from exc
-            raise e.WalletProtocolError(f"HTTP_{status}", "unexpected non-JSON answer") from exc
-        if not isinstance(body, dict):
-            raise e.WalletUnavailable("MALFORMED_RESPONSE", "answer is not a JSON object")
-        # Apollo answers 400 with a GraphQL errors list for documents it refuses; map those below.
-        if status != 200 and not (status == 400 and body.get("errors")):
-            raise e.WalletProtocolError(f"HTTP_{status}", "unexpected HTTP status")
-        return body
 
     def _query(
         self,
@@ -175,7 +131,7 @@ class BlinkClient:
                 if btc is None:
                     raise e.WrongCurrency("NO_BTC_WALLET", "the platform API key's account has no BTC wallet")
                 self._wallet_id = btc.wallet_id
-                _log(logging.INFO, "blink.platform_wallet_discovered", wallet_id=btc.wallet_id)
+                log_event(logging.INFO, "blink.platform_wallet_discovered", wallet_id=btc.wallet_id)
             return self._wallet_id
 
     # -- invoices -----------------------------------------------------------------------------
@@ -228,7 +184,7 @@ class BlinkClient:
 
     @staticmethod
     def _log_invoice(operation: str, invoice: CreatedInvoice) -> None:
-        _log(
+        log_event(
             logging.INFO,
             "blink.invoice_created",
             operation=operation,
@@ -246,7 +202,7 @@ class BlinkClient:
             subject=Subject.INVOICE,
         )
         status = mapping.invoice_status(data.get("lnInvoicePaymentStatusByHash"), payment_hash=payment_hash)
-        _log(logging.INFO, "blink.invoice_status", payment_hash=payment_hash, state=status.state.value)
+        log_event(logging.INFO, "blink.invoice_status", payment_hash=payment_hash, state=status.state.value)
         return status
 
     def cancel_invoice(self, *, payment_hash: str) -> bool:
@@ -264,7 +220,7 @@ class BlinkClient:
         else:
             mapping.raise_for_errors(payload.get("errors"), subject=Subject.INVOICE)
             cancelled = payload.get("success") is True
-        _log(logging.INFO, "blink.invoice_cancel", payment_hash=payment_hash, cancelled=cancelled)
+        log_event(logging.INFO, "blink.invoice_cancel", payment_hash=payment_hash, cancelled=cancelled)
         return cancelled
 
     # -- recipients ---------------------------------------------------------------------------
@@ -283,7 +239,7 @@ class BlinkClient:
             raise e.WalletProtocolError("UNEXPECTED_RESPONSE", "accountDefaultWallet without id/currency")
         if currency != "BTC":
             raise e.WrongCurrency("WRONG_CURRENCY", f"{username} has no BTC wallet (got {currency})")
-        _log(logging.INFO, "blink.username_resolved", username=username, wallet_id=wallet_id)
+        log_event(logging.INFO, "blink.username_resolved", username=username, wallet_id=wallet_id)
         return WalletRef(wallet_id=wallet_id, currency=currency, username=username)
 
     # -- sends --------------------------------------------------------------------------------
@@ -311,7 +267,7 @@ class BlinkClient:
             # could misread): the payment may have gone through, so it is UNKNOWN and logged loudly.
             logger.exception("blink.pay_invoice_client_error request=%s", request_prefix)
             result = SendResult(status=SendStatus.UNKNOWN, error_code="CLIENT_ERROR", message=type(exc).__name__)
-        _log(
+        log_event(
             logging.INFO if result.status is not SendStatus.UNKNOWN else logging.WARNING,
             "blink.pay_invoice",
             request=request_prefix,
@@ -343,7 +299,7 @@ class BlinkClient:
         )
         wallet = mapping.mapping_at(mapping.mapping_at(mapping.mapping_at(data, "me"), "defaultAccount"), "walletById")
         lookup = mapping.payment_lookup(wallet.get("transactionsByPaymentHash"), payment_hash=payment_hash)
-        _log(
+        log_event(
             logging.INFO,
             "blink.payment_lookup",
             payment_hash=payment_hash,
@@ -352,13 +308,33 @@ class BlinkClient:
         )
         return lookup
 
+    def wallet_transactions(self, *, after: str | None = None, first: int = 50) -> TransactionPage:
+        first = validation.page_size(first)
+        after = validation.cursor(after)
+        data = self._query(
+            "walletTransactions",
+            documents.WALLET_TRANSACTIONS,
+            {"walletId": self._platform_wallet_id(), "first": first, "after": after},
+            subject=Subject.OTHER,
+        )
+        wallet = mapping.mapping_at(mapping.mapping_at(mapping.mapping_at(data, "me"), "defaultAccount"), "walletById")
+        page = mapping.transaction_page(wallet)
+        log_event(
+            logging.INFO,
+            "blink.wallet_transactions",
+            count=len(page.transactions),
+            has_next_page=page.has_next_page,
+            balance_sats=page.balance_sats,
+        )
+        return page
+
     # -- price and keys -----------------------------------------------------------------------
 
     def btc_price(self, *, currency: str) -> Price:
         currency = validation.currency(currency)
         data = self._query("realtimePrice", documents.REALTIME_PRICE, {"currency": currency}, subject=Subject.OTHER)
         price = mapping.price(data.get("realtimePrice"), currency=currency)
-        _log(logging.INFO, "blink.price", currency=currency, base=price.base, offset=price.offset)
+        log_event(logging.INFO, "blink.price", currency=currency, base=price.base, offset=price.offset)
         return price
 
     def key_info(self, *, api_key: str) -> KeyInfo:
@@ -367,5 +343,5 @@ class BlinkClient:
     def _key_info(self, *, api_key: str | None) -> KeyInfo:
         data = self._query("keyInfo", documents.KEY_INFO, {}, subject=Subject.OTHER, api_key=api_key)
         info = mapping.key_info(data)
-        _log(logging.INFO, "blink.key_info", scopes=",".join(sorted(info.scopes)), wallets=len(info.wallets))
+        log_event(logging.INFO, "blink.key_info", scopes=",".join(sorted(info.scopes)), wallets=len(info.wallets))
         return info

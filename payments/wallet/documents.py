@@ -105,6 +105,42 @@ query TransactionsByPaymentHash($walletId: WalletId!, $paymentHash: PaymentHash!
 }}
 """
 
+# The platform wallet's history, newest first, one page per call (Relay cursors), with the balance in
+# the same answer. No preimage: the books compare amounts and hashes, and a listing never needs a secret.
+WALLET_TRANSACTIONS: Final = """
+query WalletTransactions($walletId: WalletId!, $first: Int, $after: String) {
+  me {
+    defaultAccount {
+      walletById(walletId: $walletId) {
+        id
+        walletCurrency
+        balance
+        transactions(first: $first, after: $after) {
+          edges {
+            cursor
+            node {
+              id
+              createdAt
+              direction
+              status
+              externalId
+              settlementAmount
+              settlementFee
+              settlementCurrency
+              initiationVia {
+                __typename
+                ... on InitiationViaLn { paymentHash }
+              }
+            }
+          }
+          pageInfo { hasNextPage endCursor }
+        }
+      }
+    }
+  }
+}
+"""
+
 # realtimePrice, not currencyConversionEstimation: the latter takes the amount as a GraphQL Float and
 # answers only in sats and USD cents, while realtimePrice prices one sat in minor units of any
 # display currency as an exact integer pair (base / 10^offset). One cached price converts any amount.
@@ -142,6 +178,7 @@ ALL_DOCUMENTS: Final[dict[str, str]] = {
     "accountDefaultWallet": ACCOUNT_DEFAULT_WALLET,
     "lnInvoicePaymentSend": LN_INVOICE_PAYMENT_SEND,
     "transactionsByPaymentHash": TRANSACTIONS_BY_PAYMENT_HASH,
+    "walletTransactions": WALLET_TRANSACTIONS,
     "realtimePrice": REALTIME_PRICE,
     "keyInfo": KEY_INFO,
 }

@@ -24,7 +24,11 @@ from payments.wallet.types import (
     Price,
     SendResult,
     SendStatus,
+    TransactionPage,
+    TxDirection,
+    TxStatus,
     WalletRef,
+    WalletTransaction,
     preimage_matches,
 )
 
@@ -262,6 +266,69 @@ def payment_lookup(transactions: object, *, payment_hash: str) -> PaymentLookup:
     if any(tx.get("status") == "PENDING" for tx in sends):
         return PaymentLookup(payment_hash=payment_hash, status=SendStatus.PENDING)
     return PaymentLookup(payment_hash=payment_hash, status=SendStatus.FAILED)
+
+
+def _wallet_transaction(edge: object) -> WalletTransaction:
+    if not isinstance(edge, Mapping):
+        raise _protocol("transaction edge is not an object")
+    node = mapping_at(edge, "node")
+    try:
+        direction, status = TxDirection(node.get("direction")), TxStatus(node.get("status"))
+    except ValueError:
+        raise _protocol(f"transaction direction/status {node.get('direction')!r}/{node.get('status')!r}") from None
+    amount, fee = as_int(node.get("settlementAmount")), as_int(node.get("settlementFee"))
+    created_at = _timestamp(node.get("createdAt"))
+    if amount is None or fee is None or created_at is None:
+        raise _protocol("transaction settlementAmount/settlementFee/createdAt")
+    initiation = node.get("initiationVia")
+    payment_hash = initiation.get("paymentHash") if isinstance(initiation, Mapping) else None
+    external_id = node.get("externalId")
+    return WalletTransaction(
+        id=_str_at(node, "id"),
+        cursor=_str_at(edge, "cursor"),
+        created_at=created_at,
+        direction=direction,
+        status=status,
+        amount_sats=amount,
+        fee_sats=abs(fee),
+        currency=str(node.get("settlementCurrency") or ""),
+        payment_hash=payment_hash.lower() if isinstance(payment_hash, str) and payment_hash else None,
+        external_id=external_id if isinstance(external_id, str) and external_id else None,
+    )
+
+
+def transaction_page(wallet: Mapping[str, Any]) -> TransactionPage:
+    """``walletById { id balance transactions { edges pageInfo } }`` -> ``TransactionPage``."""
+    if wallet.get("walletCurrency") != "BTC":
+        raise e.WrongCurrency("WRONG_CURRENCY", f"the platform wallet is {wallet.get('walletCurrency')!r}, not BTC")
+    balance = as_int(wallet.get("balance"))
+    if balance is None:
+        raise _protocol("wallet balance")
+    connection = wallet.get("transactions")
+    if connection is None:  # Blink's TransactionConnection is nullable: no history to list
+        return TransactionPage(
+            wallet_id=_str_at(wallet, "id"), balance_sats=balance, transactions=(), has_next_page=False, end_cursor=None
+        )
+    if not isinstance(connection, Mapping):
+        raise _protocol("transactions is not an object")
+    edges = connection.get("edges") or []
+    if not isinstance(edges, Sequence) or isinstance(edges, str):
+        raise _protocol("transactions.edges is not a list")
+    page_info = mapping_at(connection, "pageInfo")
+    has_next = page_info.get("hasNextPage")
+    end_cursor = page_info.get("endCursor")
+    if not isinstance(has_next, bool) or not (end_cursor is None or isinstance(end_cursor, str)):
+        raise _protocol("transactions.pageInfo")
+    transactions = tuple(_wallet_transaction(edge) for edge in edges)
+    if has_next and not end_cursor:
+        raise _protocol("transactions.pageInfo: a next page without a cursor")
+    return TransactionPage(
+        wallet_id=_str_at(wallet, "id"),
+        balance_sats=balance,
+        transactions=transactions,
+        has_next_page=has_next,
+        end_cursor=end_cursor or None,
+    )
 
 
 def price(payload: object, *, currency: str) -> Price:

@@ -145,3 +145,55 @@ def preimage_matches(*, preimage: str, payment_hash: str) -> bool:
     except ValueError:
         return False
     return hashlib.sha256(raw).hexdigest() == payment_hash.lower()
+
+
+class TxDirection(enum.Enum):
+    """Blink's ``TxDirection``: money into (RECEIVE) or out of (SEND) the wallet."""
+
+    RECEIVE = "RECEIVE"
+    SEND = "SEND"
+
+
+class TxStatus(enum.Enum):
+    """Blink's ``TxStatus``. PENDING may still become SUCCESS or FAILURE under the same id."""
+
+    SUCCESS = "SUCCESS"
+    PENDING = "PENDING"
+    FAILURE = "FAILURE"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalletTransaction:
+    """One entry of the platform wallet's history (Blink's ``Transaction``), without its secrets.
+
+    ``amount_sats`` is Blink's signed ``settlementAmount``: positive for a receive, negative for a send
+    (the wallet's debit, fee included). ``fee_sats`` is ``settlementFee`` as a non-negative number.
+    ``payment_hash`` is set when the transaction was initiated over Lightning (every invoice BlinkPOS
+    creates or pays), None for intraledger-by-wallet-id and on-chain ones.
+    """
+
+    id: str
+    cursor: str
+    created_at: datetime
+    direction: TxDirection
+    status: TxStatus
+    amount_sats: int
+    fee_sats: int
+    currency: str
+    payment_hash: str | None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionPage:
+    """One page of ``wallet_transactions``, newest first, and the wallet's balance when it was read.
+
+    Blink lists a wallet's transactions newest first: to walk back in time, ask again with
+    ``after=end_cursor`` while ``has_next_page``.
+    """
+
+    wallet_id: str
+    balance_sats: int
+    transactions: tuple[WalletTransaction, ...]
+    has_next_page: bool
+    end_cursor: str | None

@@ -30,6 +30,10 @@ _WALLET_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 _PAYMENT_REQUEST = re.compile(r"ln[0-9a-z]{10,7087}", re.IGNORECASE)
 # Printable ASCII without spaces: anything else could not be a Blink key and might split a header.
 _API_KEY = re.compile(r"[\x21-\x7e]{1,512}")
+# A Relay cursor is opaque; Blink's are ledger ids. Printable ASCII, bounded, is all we pass back.
+_CURSOR = re.compile(r"[\x21-\x7e]{1,512}")
+# Transactions per page: Blink serves at most 100 per request.
+MAX_PAGE_SIZE = 100
 
 
 def _fail(field: str, message: str) -> InvalidInput:
@@ -109,4 +113,18 @@ def payment_request(value: object, *, field: str = "payment_request") -> str:
 def api_key(value: object, *, field: str = "api_key") -> str:
     if not isinstance(value, str) or not _API_KEY.fullmatch(value):
         raise _fail(field, "must be a non-empty printable string without spaces")
+    return value
+
+
+def page_size(value: object, *, field: str = "first") -> int:
+    if type(value) is not int or not 1 <= value <= MAX_PAGE_SIZE:
+        raise _fail(field, f"must be an int from 1 to {MAX_PAGE_SIZE}")
+    return value
+
+
+def cursor(value: object, *, field: str = "after") -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CURSOR.fullmatch(value):
+        raise _fail(field, "must be a cursor a previous page returned")
     return value

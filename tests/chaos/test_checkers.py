@@ -13,7 +13,7 @@ from chaos.invariants import Books, check
 from chaos.secrets_scan import SecretScanner
 
 P, R = "platform-wallet", "recipient-wallet"
-H_SPLIT, H_LEG = "a" * 64, "b" * 64
+H_SPLIT, H_LEG, H_OLD = "a" * 64, "b" * 64, "c" * 64
 
 
 def _books() -> tuple[Books, dict[str, Any]]:
@@ -55,6 +55,48 @@ def test_a_second_debit_fails_the_debit_and_ledger_invariants() -> None:
     books, ledger = _books()
     ledger["transactions"].append(copy.deepcopy(ledger["transactions"][1]))
     assert {"at_most_one_debit_per_leg", "ledgers_reconcile_to_the_sat"} <= _failed(books, ledger)
+
+
+def _with_replaced_payout_invoice() -> tuple[Books, dict[str, Any]]:
+    """The leg's first payout invoice (H_OLD) expired unpaid after a failed send and was replaced by
+    H_LEG, which was paid: two ``leg_invoice_created`` events, one debit."""
+    books, ledger = _books()
+    first = {"id": 90, "split_id": H_SPLIT, "leg_id": 1, "event_type": "leg_invoice_created",
+             "from_status": "planned", "to_status": "invoice_ready", "payout_hash": H_OLD}  # fmt: skip
+    books.events[3]["payout_hash"] = H_LEG
+    replaced = [("leg_sent", "invoice_ready", "sending"), ("leg_failed", "sending", "failed"),
+                ("leg_retry", "failed", "planned")]  # fmt: skip
+    books.events[3:3] = [first] + [
+        {"id": 91 + i, "split_id": H_SPLIT, "leg_id": 1, "event_type": t, "from_status": f, "to_status": to}
+        for i, (t, f, to) in enumerate(replaced)
+    ]
+    ledger["invoices"].append({"payment_hash": H_OLD, "status": "EXPIRED"})
+    return books, ledger
+
+
+def test_a_replaced_payout_invoice_still_counts_one_debit() -> None:
+    # given a leg whose expired payout invoice was replaced, and only the replacement paid
+    books, ledger = _with_replaced_payout_invoice()
+
+    # when the books are checked, then every invariant holds
+    assert _failed(books, ledger) == set()
+
+
+def test_paying_the_old_and_the_new_payout_invoice_of_one_leg_is_a_double_debit() -> None:
+    # given the same leg, but the old invoice was paid as well (the double payment the current hash alone
+    # cannot see: the leg's payment_hash is the new invoice, which was paid once)
+    books, ledger = _with_replaced_payout_invoice()
+    ledger["transactions"].append(
+        {"wallet_id": P, "direction": "SEND", "status": "SUCCESS", "amount": -110, "payment_hash": H_OLD}
+    )
+
+    # when the books are checked, then the leg's debits are two and the sats do not reconcile
+    report = check(books, ledger)
+    failed = {r.name for r in report.results if not r.ok}
+    assert {"at_most_one_debit_per_leg", "ledgers_reconcile_to_the_sat"} <= failed
+    debit = next(r for r in report.results if r.name == "at_most_one_debit_per_leg")
+    assert debit.detail == {"over_debited": 1}
+    assert {"leg": 1, "debits": 2, "invoices": 2} in debit.examples
 
 
 def test_a_leg_left_unknown_is_stuck_and_the_split_not_completed() -> None:

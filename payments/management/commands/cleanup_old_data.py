@@ -1,4 +1,5 @@
-"""``manage.py cleanup_old_data [--dry-run]``: retention cleanup of metrics and non-financial events."""
+"""``manage.py cleanup_old_data [--dry-run]``: retention cleanup of metrics, non-financial events,
+final webhook deliveries and stored idempotency answers."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from payments.services.maintenance import old_data_cleanup
 
 class Command(BaseCommand):
     help = (
-        "Delete system_metrics and non-financial payment events older than RETENTION_DAYS_METRICS / "
-        "RETENTION_DAYS_EVENTS, in batches. Never deletes a split, a leg or a money event."
+        "Delete system_metrics, non-financial payment events, webhook deliveries with a final outcome and "
+        "stored Idempotency-Key answers past RETENTION_DAYS_METRICS / _EVENTS / _WEBHOOK_DELIVERIES / "
+        "_IDEMPOTENCY_KEYS, in batches. Never deletes a split, a leg, a money event or a queued delivery."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,3 +31,9 @@ class Command(BaseCommand):
             f"{verb} {result.events_deleted} non-financial event(s) older than "
             f"{result.events_cutoff:%Y-%m-%d %H:%M} UTC"
         )
+        for count, what, cutoff in (
+            (result.deliveries_deleted, "webhook deliveries with a final outcome", result.deliveries_cutoff),
+            (result.idempotency_deleted, "stored idempotency answer(s)", result.idempotency_cutoff),
+        ):
+            when = f" older than {cutoff:%Y-%m-%d %H:%M} UTC" if cutoff else ""
+            self.stdout.write(f"{verb} {count} {what}{when}")

@@ -83,7 +83,7 @@ def test_create_fiat_with_team_tip_then_poll(api: Client, shop: Shop, fake_blink
     assert split.terminal_id == shop.terminal.pk and split.sats_per_unit == Decimal(1000)
     legs = {leg.recipient_username: leg for leg in split.legs.all()}
     assert {u: (leg.kind, leg.amount) for u, leg in legs.items()} == {
-        "shopa_owner": ("merchant", 6500),  # base + the rounding remainder of 975 * 0.6/0.4 (none here)
+        "shopa_owner": ("merchant", 6500),  # the base; the tip divides exactly (975 * 0.6 / 0.4)
         "shopa_alice": ("tip", 585),
         "shopa_bob": ("tip", 390),
     }
@@ -102,7 +102,7 @@ def test_create_fiat_with_team_tip_then_poll(api: Client, shop: Shop, fake_blink
     }  # fmt: skip
 
 
-def test_create_in_sats_with_one_staff_and_remainder_to_merchant(api: Client, shop: Shop) -> None:
+def test_create_in_sats_with_one_staff(api: Client, shop: Shop) -> None:
     response = post(api, shop, {"amount_sats": 1001, "tip_sats": 333, "staff_id": shop.alice.pk})
     assert response.status_code == 201, response.content
     body = response.json()

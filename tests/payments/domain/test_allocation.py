@@ -15,6 +15,7 @@ from payments.domain.allocation import (
     AllocationError,
     TipShare,
     allocate,
+    tip_amounts,
     tip_from_percent,
 )
 
@@ -55,17 +56,21 @@ def amounts(draw: st.DrawFn) -> tuple[int, int]:
 
 
 def _expected(base: int, tip: int, shares: list[TipShare]) -> dict[str, int]:
-    """The rule, written independently: each share floor(tip * w / 10 000), merged by recipient;
-    the merchant gets base + whatever the floors left over; zero amounts dropped."""
+    """The rule, written independently: the merchant gets the base; each share floor(tip * w / 10 000);
+    the sats the floors leave over go one each to the shares with the largest remainder (earlier share
+    first on a tie); merged by recipient; zero amounts dropped. No shares: the tip is the merchant's."""
     per_recipient: dict[str, int] = {MERCHANT: base}
-    floors = 0
-    for share in shares:
-        amount = (tip * share.weight_bps) // FULL_WEIGHT_BPS
-        floors += amount
-        per_recipient[share.recipient] = per_recipient.get(share.recipient, 0) + amount
-    per_recipient[MERCHANT] += tip - floors
     if not shares:
         per_recipient[MERCHANT] = base + tip
+    floors = [(tip * s.weight_bps) // FULL_WEIGHT_BPS for s in shares]
+    remainders = [(tip * s.weight_bps) % FULL_WEIGHT_BPS for s in shares]
+    left_over = tip - sum(floors) if shares else 0
+    for _ in range(left_over):
+        best = max(range(len(shares)), key=lambda i: (remainders[i], -i))
+        floors[best] += 1
+        remainders[best] = -1  # at most one extra sat per share
+    for share, amount in zip(shares, floors, strict=True):
+        per_recipient[share.recipient] = per_recipient.get(share.recipient, 0) + amount
     return {r: a for r, a in per_recipient.items() if a > 0}
 
 
@@ -92,7 +97,7 @@ def test_allocation_conserves_and_follows_the_rule(amounts: tuple[int, int], sha
     # one allocation per recipient (the leg table is unique per (split, recipient))
     recipients = [a.recipient for a in allocations]
     assert len(recipients) == len(set(recipients))
-    # the merchant gets base + remainders, each share its floor, merged
+    # the merchant gets the base, the shares the tip by largest remainder, merged
     assert {a.recipient: a.amount for a in allocations} == _expected(base, tip, shares)
     # the merchant's allocation (if any) comes first and is the only one flagged
     assert [a.is_merchant for a in allocations] == [a.recipient == MERCHANT for a in allocations]
@@ -107,20 +112,53 @@ def test_allocation_conserves_and_follows_the_rule(amounts: tuple[int, int], sha
 
 
 @given(amounts=amounts(), shares=tip_shares())
-def test_rounding_remainder_to_the_merchant_is_below_one_sat_per_share(
+@example(
+    amounts=(1_250, 125),
+    shares=[
+        TipShare(recipient="wallet-alice", weight_bps=5_000),
+        TipShare(recipient="wallet-bob", weight_bps=3_000),
+        TipShare(recipient="wallet-carol", weight_bps=2_000),
+    ],
+)
+def test_the_tip_goes_to_the_tip_shares_and_the_base_to_the_merchant(
     amounts: tuple[int, int], shares: list[TipShare]
 ) -> None:
     base, tip = amounts
+
+    per_share = tip_amounts(tip_amount=tip, tip_shares=shares)
     allocations = {
         a.recipient: a.amount for a in allocate(base_amount=base, tip_amount=tip, merchant=MERCHANT, tip_shares=shares)
     }
-    remainder = (
-        allocations.get(MERCHANT, 0)
-        - base
-        - sum((tip * s.weight_bps) // FULL_WEIGHT_BPS for s in shares if s.recipient == MERCHANT)
-    )
-    # rounding remainders are below one sat per share
-    assert 0 <= remainder < max(1, len(shares))
+
+    # the tip shares sum exactly to the tip: no rounding remainder leaves the staff
+    assert sum(per_share) == tip
+    # each share is its exact fraction of the tip, rounded down or up by less than one sat
+    for share, amount in zip(shares, per_share, strict=True):
+        assert abs(amount * FULL_WEIGHT_BPS - tip * share.weight_bps) < FULL_WEIGHT_BPS
+    # the merchant gets exactly the base (plus only what a share to the merchant's own wallet carries)
+    merchant_tips = sum(a for s, a in zip(shares, per_share, strict=True) if s.recipient == MERCHANT)
+    assert allocations.get(MERCHANT, 0) == base + merchant_tips
+
+
+def test_a_125_sat_tip_split_50_30_20_pays_staff_all_125() -> None:
+    # given the issue's example: 1 250 + 125 sats, the tip split 50/30/20
+    shares = [
+        TipShare(recipient="wallet-alice", weight_bps=5_000),
+        TipShare(recipient="wallet-bob", weight_bps=3_000),
+        TipShare(recipient="wallet-carol", weight_bps=2_000),
+    ]
+
+    # when it is allocated
+    allocations = allocate(base_amount=1_250, tip_amount=125, merchant=MERCHANT, tip_shares=shares)
+
+    # then 62.5 / 37.5 / 25 become 63 / 37 / 25 (the tie on .5 goes to the share listed first) and the
+    # merchant gets the base only
+    assert [(a.recipient, a.amount) for a in allocations] == [
+        (MERCHANT, 1_250),
+        ("wallet-alice", 63),
+        ("wallet-bob", 37),
+        ("wallet-carol", 25),
+    ]
 
 
 def test_the_order_of_shares_is_preserved_after_the_merchant() -> None:
@@ -130,10 +168,11 @@ def test_the_order_of_shares_is_preserved_after_the_merchant() -> None:
         TipShare(recipient="wallet-carol", weight_bps=3_000),
     ]
     allocations = allocate(base_amount=1_000, tip_amount=101, merchant=MERCHANT, tip_shares=shares)
+    # 20.2 + 50.5 + 30.3: the one sat the floors leave goes to alice (largest remainder)
     assert allocations == [
-        Allocation(recipient=MERCHANT, amount=1_001, is_merchant=True, weight_bps=None),
+        Allocation(recipient=MERCHANT, amount=1_000, is_merchant=True, weight_bps=None),
         Allocation(recipient="wallet-carol", amount=50, is_merchant=False, weight_bps=5_000),
-        Allocation(recipient="wallet-alice", amount=50, is_merchant=False, weight_bps=5_000),
+        Allocation(recipient="wallet-alice", amount=51, is_merchant=False, weight_bps=5_000),
     ]
 
 

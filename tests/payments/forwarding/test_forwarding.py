@@ -4,10 +4,12 @@ explicit failures, receive-disabled recipients), plus the operator actions."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from django_redis import get_redis_connection
 
 from fakeblink import FakeBlink
@@ -18,7 +20,12 @@ from payments.services.forwarding import forward_split
 from payments.services.leg_outcomes import ForwardingError
 from payments.services.operator_actions import forwarding_retry, leg_resolve
 from payments.services.reconcile import reconcile_once
-from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants, net_debits
+from tests.payments.forwarding.conftest import (
+    MakeSplit,
+    assert_money_invariants,
+    committed_payout_hashes,
+    net_debits,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -284,3 +291,42 @@ def test_forward_refuses_splits_that_are_not_paid(make_split: MakeSplit) -> None
     assert forward_split(split_id=split.pk) == "not_forwardable:pending"
     assert forward_split(split_id=10**9) == "missing"
     assert all(leg.status == LegStatus.PLANNED for leg in _legs(split.pk))
+
+
+def test_a_replaced_payout_invoice_counts_once_and_paying_both_is_caught(
+    fake_blink: FakeBlink, make_split: MakeSplit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a paid split whose only leg's first send failed explicitly
+    split = _paid(fake_blink, make_split, tips=())
+    fake_blink.script("lnInvoicePaymentSend", ["ROUTE_FINDING_ERROR"])
+    assert forward_split(split_id=split.pk) == "in_progress"
+    (leg,) = _legs(split.pk)
+    old_hash = leg.payment_hash
+    assert leg.status == LegStatus.FAILED and old_hash
+
+    # when a day passes (both clocks), so the payout invoice expires and the retry replaces it
+    later = timezone.now() + timedelta(days=1, minutes=5)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    fake_blink.advance_clock(timedelta(days=1, minutes=5).total_seconds())
+    assert forward_split(split_id=split.pk) == "completed"
+
+    # then the leg has two committed payout invoices, only the new one paid: one debit in all
+    (leg,) = _legs(split.pk)
+    assert leg.payment_hash != old_hash and fake_blink.invoice(old_hash)["status"] == "EXPIRED"
+    assert committed_payout_hashes(leg) == {old_hash, leg.payment_hash}
+    assert_money_invariants(fake_blink, [split.pk], reconcile=False)
+
+    # and when the old invoice is paid as well (made payable again inside the fake, then paid from the
+    # platform wallet: a double payment the leg's current hash alone does not show)
+    with fake_blink.ledger.lock:
+        old = fake_blink.ledger.invoices[old_hash]
+        old.expires_at = fake_blink.now() + 3600
+        platform = fake_blink.ledger.wallets[fake_blink.platform_wallet_id]
+        assert fake_blink.ledger.pay_invoice(payer=platform, payment_request=old.payment_request, memo=None)[0] == (
+            "SUCCESS"
+        )
+    assert fake_blink.debits_for(leg.payment_hash or "") == 1
+
+    # then the invariants flag the leg
+    with pytest.raises(AssertionError):
+        assert_money_invariants(fake_blink, [split.pk], reconcile=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,8 +12,9 @@ from django.db import connection
 from django.utils import timezone
 
 from analytics.models import SystemMetric
-from payments.models import PaymentEvent, PaymentLeg, PaymentSplit
+from payments.models import IdempotencyRecord, PaymentEvent, PaymentLeg, PaymentSplit, UnmatchedPayment, WebhookDelivery
 from payments.models.events import MONEY_EVENT_TYPES
+from payments.models.inbound import DELIVERY_QUEUED
 from payments.services.maintenance import old_data_cleanup
 from tests.factories import PaymentLegFactory, PaymentSplitFactory
 from tests.payments.maintenance.conftest import run_concurrently
@@ -108,3 +110,69 @@ def test_recent_data_is_untouched() -> None:
     result = old_data_cleanup()
     assert (result.metrics_deleted, result.events_deleted) == (0, 0)
     assert PaymentEvent.objects.count() == 1
+
+
+# --- webhook deliveries and idempotency answers ------------------------------------------------------
+
+
+@pytest.fixture
+def aged_inbound(settings: object) -> dict[str, int]:
+    """Deliveries and idempotency answers of several ages and outcomes, beside a split, a leg and an
+    unmatched payment that must all survive."""
+    settings.RETENTION_DAYS_WEBHOOK_DELIVERIES = 30  # type: ignore[attr-defined]
+    settings.RETENTION_DAYS_IDEMPOTENCY_KEYS = 7  # type: ignore[attr-defined]
+    leg = PaymentLegFactory()
+    merchant = leg.split.merchant
+    UnmatchedPayment.objects.create(payment_hash="ab" * 32, amount=500)
+    UnmatchedPayment.objects.filter().update(received_at=timezone.now() - timedelta(days=400))
+
+    def delivery(outcome: str, days_old: int) -> None:
+        row = WebhookDelivery.objects.create(svix_id=f"msg_{uuid.uuid4().hex}", event_type="receive.lightning",
+                                             payment_hash=leg.split.payment_hash, outcome=outcome)  # fmt: skip
+        WebhookDelivery.objects.filter(pk=row.pk).update(received_at=timezone.now() - timedelta(days=days_old))
+
+    for outcome in ("paid", "already_handled", "ignored_event_type", "rejected"):
+        delivery(outcome, days_old=45)  # final and old: deleted
+    delivery("paid", days_old=5)  # final, recent: kept
+    delivery(DELIVERY_QUEUED, days_old=45)  # not acted on yet: kept however old
+    for i, days_old in enumerate((12, 9, 8, 1)):
+        row = IdempotencyRecord.objects.create(merchant=merchant, key=f"key-{i}", request_fingerprint="f" * 64)
+        IdempotencyRecord.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(days=days_old))
+    return {"splits": PaymentSplit.objects.count(), "legs": PaymentLeg.objects.count()}
+
+
+def test_final_old_deliveries_and_old_idempotency_answers_go_queued_and_money_rows_stay(
+    aged_inbound: dict[str, int],
+) -> None:
+    # given old and recent deliveries (one old one still queued) and idempotency answers
+    # when the cleanup runs in small batches
+    result = old_data_cleanup(batch_size=2)
+
+    # then the four final deliveries older than 30 days and the three answers older than 7 days went
+    assert (result.deliveries_deleted, result.idempotency_deleted) == (4, 3)
+    assert sorted(WebhookDelivery.objects.values_list("outcome", flat=True)) == ["paid", DELIVERY_QUEUED]
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["key-3"]
+    # and no money row was touched
+    assert PaymentSplit.objects.count() == aged_inbound["splits"]
+    assert PaymentLeg.objects.count() == aged_inbound["legs"]
+    assert UnmatchedPayment.objects.count() == 1
+    # and a second run finds nothing more
+    again = old_data_cleanup()
+    assert (again.deliveries_deleted, again.idempotency_deleted) == (0, 0)
+
+
+def test_delivery_and_idempotency_retention_follow_the_settings(aged_inbound: dict[str, int], settings: object) -> None:
+    # given longer retention settings
+    settings.RETENTION_DAYS_WEBHOOK_DELIVERIES = 60  # type: ignore[attr-defined]
+    settings.RETENTION_DAYS_IDEMPOTENCY_KEYS = 10  # type: ignore[attr-defined]
+
+    # when the command runs dry, then for real
+    out = io.StringIO()
+    call_command("cleanup_old_data", "--dry-run", stdout=out)
+    result = old_data_cleanup()
+
+    # then the dry run said what the real run then did: only the answer older than 10 days goes
+    assert "would delete 0 webhook deliveries with a final outcome" in out.getvalue()
+    assert "would delete 1 stored idempotency answer(s)" in out.getvalue()
+    assert (result.deliveries_deleted, result.idempotency_deleted) == (0, 1)
+    assert WebhookDelivery.objects.count() == 6

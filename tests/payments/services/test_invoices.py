@@ -32,15 +32,16 @@ def merchant(fake_blink: FakeBlink):  # type: ignore[no-untyped-def]
     return MerchantFactory(blink_username="owner", wallet_id=fake_blink.add_account("owner"), display_currency="EUR")
 
 
-def test_team_tip_remainder_goes_to_the_merchant(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+def test_team_tip_remainder_goes_to_the_tip_recipients(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
     staff = [StaffFactory(merchant=merchant, wallet_id=fake_blink.add_account(f"crew{i}")) for i in range(3)]
     profile = split_profile_save(
         merchant=merchant, name="Crew", shares=[(staff[0], 3333), (staff[1], 3333), (staff[2], 3334)]
     )
     split = invoice_create(merchant=merchant, terminal=None, amount_sats=5000, tip_sats=1001, split_profile=profile)
     legs = sorted((leg.kind, leg.amount) for leg in split.legs.all())
-    # 1001 * 3333 // 10000 = 333 (twice), 1001 * 3334 // 10000 = 333: 2 sats left over → merchant
-    assert legs == [("merchant", 5002), ("tip", 333), ("tip", 333), ("tip", 333)]
+    # 1001 * 3333 / 10000 = 333.63 (twice), 1001 * 3334 / 10000 = 333.73: the 2 sats the floors leave
+    # go to the largest remainders (the 3334 share, then the first 3333 share); the merchant gets the base
+    assert legs == [("merchant", 5000), ("tip", 333), ("tip", 334), ("tip", 334)]
     assert sum(a for _, a in legs) == split.total_amount == 6001
     assert split.display_currency == "EUR" and split.sats_per_unit is not None
 
@@ -128,8 +129,9 @@ def test_preloaded_profile_shares_give_the_same_legs_without_reading_them_again(
     reference = invoice_create(merchant=merchant, terminal=None, amount_sats=1000, tip_sats=101, split_profile=profile)
     legs = sorted((leg.kind, leg.recipient_wallet_id, leg.amount) for leg in split.legs.all())
     assert legs == sorted((leg.kind, leg.recipient_wallet_id, leg.amount) for leg in reference.legs.all())
-    assert legs == sorted([("merchant", merchant.wallet_id, 1001), *(
-        ("tip", s.wallet_id, amount) for s, amount in zip(staff, (50, 30, 20), strict=True)
+    # 50.5 / 30.3 / 20.2: the sat the floors leave goes to the largest remainder, never the merchant
+    assert legs == sorted([("merchant", merchant.wallet_id, 1000), *(
+        ("tip", s.wallet_id, amount) for s, amount in zip(staff, (51, 30, 20), strict=True)
     )])  # fmt: skip
 
 
