@@ -13,12 +13,11 @@ waiting, so the next fault can land inside it. Every fault is logged with its ti
     fake_pending         sends answer PENDING, then settle as success on later lookups
     fake_too_many        TOO_MANY_REQUEST on payout invoices and sends
     webhook_redeliver    already-delivered webhooks again, shuffled, several times each, concurrently
-
-Optional kinds (not in ``ALL_FAULTS``; name them with ``--faults``):
-
     fake_already_paid_failure  Blink's payment-flow cache: a paid invoice sent again answers FAILURE
-                               "Invoice is already paid" (at once for a few seconds, then after Blink's 300 s)
+                         "Invoice is already paid" (at once for a few seconds, then after Blink's 300 s)
     fake_error_after_apply     sends are recorded in Blink's ledger, then answered FAILURE with an error
+    fake_daily_limit     the platform's daily intraledger limit is reached for a few seconds: sends answer
+                         TRANSACTION_RESTRICTED and wait on their limit schedule (short in the soak)
 """
 
 from __future__ import annotations
@@ -46,10 +45,10 @@ ALL_FAULTS = (
     "fake_pending",
     "fake_too_many",
     "webhook_redeliver",
+    "fake_already_paid_failure",
+    "fake_error_after_apply",
+    "fake_daily_limit",
 )
-
-
-OPTIONAL_FAULTS = ("fake_already_paid_failure", "fake_error_after_apply")
 
 
 @dataclass
@@ -68,7 +67,7 @@ class FaultDriver:
         kinds: tuple[str, ...] = ALL_FAULTS,
         interval: tuple[float, float] = (1.5, 5.0),
     ) -> None:
-        unknown = set(kinds) - set(ALL_FAULTS) - set(OPTIONAL_FAULTS)
+        unknown = set(kinds) - set(ALL_FAULTS)
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         self.stack = stack
@@ -85,6 +84,9 @@ class FaultDriver:
     # -- control --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if "fake_already_paid_failure" in self.kinds:
+            # As strict as Blink from the first sale: ALREADY_PAID only inside its 300 s flow cache.
+            self._fake("/control/already-paid", {"flow_seconds": 300})
         self._started = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="faults", daemon=True)
         self._thread.start()
@@ -101,7 +103,13 @@ class FaultDriver:
             self._thread.join(timeout=120)
         for timer in self._timers:
             timer.cancel()
+        # Undo what a cancelled timer would have undone: scripts and latency, the daily limit, and the
+        # already-paid window (back to Blink's 300 s).
         self._fake("/control/reset", {})
+        if "fake_daily_limit" in self.kinds:
+            self._fake("/control/limits", {"intraledger_daily_cents": None})
+        if "fake_already_paid_failure" in self.kinds:
+            self._fake("/control/already-paid", {"flow_seconds": 300})
         for name in list(self.stack.expect_exit):  # a fault-point worker that never reached a send
             if self.stack.procs[name].proc.poll() is None:
                 self.stack.kill(name)
@@ -202,6 +210,12 @@ class FaultDriver:
         self._fake("/control/already-paid", {"flow_seconds": 0})
         self._later(duration, lambda: self._fake("/control/already-paid", {"flow_seconds": 300}))
         return {"for_s": round(duration, 2), "then_flow_s": 300}
+
+    def _fake_daily_limit(self) -> dict[str, Any]:
+        duration = self.rng.uniform(2.0, 6.0)
+        self._fake("/control/limits", {"intraledger_daily_cents": 1})  # every send is over it
+        self._later(duration, lambda: self._fake("/control/limits", {"intraledger_daily_cents": None}))
+        return {"for_s": round(duration, 2)}
 
     def _fake_error_after_apply(self) -> dict[str, Any]:
         return self._script("lnInvoicePaymentSend", "ERROR_AFTER_APPLY", self.rng.randint(1, 3))

@@ -111,6 +111,8 @@ class ChaosStack:
                 "API_RATE_LIMITS_JSON": json.dumps({"terminal": "1000000/min", "merchant": "1000000/min"}),
                 "CACHE_TTLS_JSON": json.dumps({"lock": 5}),
                 "FORWARD_RETRY_BASE_SECONDS": "2",
+                # The daily-limit fault lasts seconds, not Blink's rolling 24 h: its waits are short too.
+                "FORWARD_LIMIT_RETRY_SECONDS": "3,5,8,13,21",
                 "PG_POOL_MIN": "1",
                 "PG_POOL_MAX": "4",
                 "PYTHONDONTWRITEBYTECODE": "1",
