@@ -10,9 +10,11 @@ changes what a terminal shows, ``expired -> paid`` is allowed, and this poll goe
 expiry until one answer given after it can no longer change. Beat being down around the expiry
 delays the poll; it cannot skip it, because the stop condition is an answer, not a time window.
 
-``invoices_poll`` is the one place that asks Blink, one status call per hash; it takes a whole batch
-and yields answers as they come, so it can be switched to listing the platform wallet's transactions
-(one call, many receipts) without touching the rest.
+``invoices_poll`` is the one place that asks Blink. It lists the platform wallet's transactions back
+to the oldest invoice of the batch (one call answers for every receipt in it) and asks for one invoice's
+status only where the list cannot answer: an invoice older than the part of the history it walked, and
+an expired or cancelled one whose final "not paid" is due (that answer must be Blink's own, given after
+its expiry plus the margin). If the list cannot be read, every invoice is asked for on its own.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from payments.services.claims import claim_ids, due, release
 from payments.services.detection import PAID_OUTCOMES, payment_detected
 from payments.wallet.errors import InvoiceNotFound, WalletError
 from payments.wallet.provider import get_wallet_provider
-from payments.wallet.types import InvoiceState, InvoiceStatus
+from payments.wallet.types import InvoiceState, InvoiceStatus, TxDirection, TxStatus
 
 log = get_logger(__name__)
 
@@ -41,23 +43,71 @@ S = SplitStatus
 LATE = (S.EXPIRED, S.CANCELLED)
 
 PollAnswer = InvoiceStatus | WalletError
+# Pages of the wallet's history one pass may read (100 transactions each); past them, invoices older
+# than what was read are asked for one by one.
+LISTING_MAX_PAGES = 10
+LISTING_PAGE_SIZE = 100
+# Blink's clock and ours may differ: the history is read this much further back than the oldest invoice.
+LISTING_CLOCK_SKEW = timedelta(minutes=10)
 
 
 def margin() -> timedelta:
     return timedelta(seconds=int(getattr(settings, "UNPAID_POLL_MARGIN_SECONDS", 600)))
 
 
-def invoices_poll(*, payment_hashes: Sequence[str], deadline: float) -> Iterator[tuple[str, PollAnswer]]:
+def invoices_poll(
+    *, payment_hashes: Sequence[str], deadline: float, created: dict[str, datetime], must_ask: frozenset[str]
+) -> Iterator[tuple[str, PollAnswer]]:
     """Blink's answer for each hash, yielded as it comes, until ``deadline`` (``time.monotonic()``): a
-    hash not yielded was not asked. A provider error is that hash's answer, not the batch's."""
+    hash not yielded was not asked. ``created`` gives each invoice's creation time (how far back the
+    history must be read); ``must_ask`` the hashes that need Blink's own status answer even when the
+    history shows no receipt. A provider error is that hash's answer, not the batch's."""
     provider = get_wallet_provider()
+    oldest = min(created.values(), default=timezone.now())
+    receipts, covered_from = _receipts(since=oldest - LISTING_CLOCK_SKEW, deadline=deadline)
     for payment_hash in payment_hashes:
         if time.monotonic() >= deadline:
             return
+        receipt = receipts.get(payment_hash)
+        if receipt is not None:
+            yield payment_hash, receipt
+            continue
+        if created[payment_hash] - LISTING_CLOCK_SKEW >= covered_from and payment_hash not in must_ask:
+            # The history back to this invoice's creation holds no receipt for it: not paid (yet).
+            yield payment_hash, InvoiceStatus(payment_hash=payment_hash, state=InvoiceState.PENDING)
+            continue
         try:
             yield payment_hash, provider.invoice_status(payment_hash=payment_hash)
         except WalletError as exc:
             yield payment_hash, exc
+
+
+def _receipts(*, since: datetime, deadline: float) -> tuple[dict[str, InvoiceStatus], datetime]:
+    """Settled receipts in the platform wallet's history back to ``since``, by payment hash, and the
+    oldest instant the walk covers (now, when the history could not be read at all)."""
+    provider = get_wallet_provider()
+    found: dict[str, InvoiceStatus] = {}
+    after: str | None = None
+    covered_from = timezone.now()
+    for _ in range(LISTING_MAX_PAGES):
+        if time.monotonic() >= deadline:
+            break
+        try:
+            page = provider.wallet_transactions(after=after, first=LISTING_PAGE_SIZE)
+        except WalletError as exc:
+            log.warning("reconcile.listing_failed", error_code=exc.code)
+            return found, covered_from
+        for tx in page.transactions:
+            covered_from = min(covered_from, tx.created_at)
+            if tx.direction is TxDirection.RECEIVE and tx.status is TxStatus.SUCCESS and tx.payment_hash:
+                paid = tx.payment_hash.lower()
+                found.setdefault(paid, InvoiceStatus(payment_hash=paid, state=InvoiceState.PAID))
+        if not page.has_next_page:
+            return found, datetime.min.replace(tzinfo=covered_from.tzinfo)  # the whole history was read
+        if covered_from < since:
+            return found, covered_from
+        after = page.end_cursor
+    return found, covered_from
 
 
 def unpaid_reconcile(*, now: datetime, lease: datetime, batch_size: int, deadline: float) -> Counter[str]:
@@ -66,15 +116,23 @@ def unpaid_reconcile(*, now: datetime, lease: datetime, batch_size: int, deadlin
     counts: Counter[str] = Counter()
     ids = _claim(now, lease, batch_size)
     found = PaymentSplit.objects.filter(pk__in=ids).values_list(
-        "pk", "payment_hash", "total_amount", "invoice_satoshis"
+        "pk", "payment_hash", "total_amount", "invoice_satoshis", "status", "created_at", "expires_at"
     )
-    by_pk = {pk: (payment_hash, invoiced or total) for pk, payment_hash, total, invoiced in found}
+    by_pk = {pk: (payment_hash, invoiced or total) for pk, payment_hash, total, invoiced, *_ in found}
     rows = {payment_hash: (pk, amount) for pk, (payment_hash, amount) in by_pk.items()}
     ordered = [by_pk[pk][0] for pk in ids if pk in by_pk]  # the claim's order: least recently polled first
+    created = {payment_hash: created_at for _pk, payment_hash, *_rest, created_at, _e in found}
+    # Only Blink's own answer, given after the expiry plus the margin, ends an invoice's polling.
+    final_due = now - margin()
+    must_ask = frozenset(
+        payment_hash for _pk, payment_hash, _t, _i, status, _c, expires_at in found
+        if status in LATE and expires_at <= final_due
+    )  # fmt: skip
     asked_from = timezone.now()  # every answer below was given after this instant
     left = set(ids)
     try:
-        for payment_hash, answer in invoices_poll(payment_hashes=ordered, deadline=deadline):
+        polled = invoices_poll(payment_hashes=ordered, deadline=deadline, created=created, must_ask=must_ask)
+        for payment_hash, answer in polled:
             pk, amount = rows[payment_hash]
             counts.update(_act(pk, payment_hash, amount, answer, asked_from))
             left.discard(pk)

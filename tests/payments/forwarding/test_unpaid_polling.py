@@ -96,8 +96,10 @@ def test_polling_stops_only_once_blink_says_unpaid_after_its_expiry_plus_the_mar
 
 
 def test_a_pass_out_of_time_resumes_with_what_it_did_not_reach(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
-    # given four unpaid sales and a Blink answering each status call in 0.4 s
-    splits = [make_split(tips=()) for _ in range(4)]
+    # given four unpaid sales past their expiry and margin, whose polling only Blink's own status answer
+    # can end, and a Blink answering each status call in 0.4 s
+    splits = [_expired(make_split, timedelta(minutes=20)) for _ in range(4)]
+    fake_blink.advance_clock(20 * 60)
     fake_blink.set_latency("lnInvoicePaymentStatusByHash", 0.4)
 
     # when a pass has 1 s (half of it for polling)
@@ -132,8 +134,9 @@ def soft_time_limit() -> Iterator[None]:
 def test_the_soft_time_limit_is_caught_and_the_next_pass_resumes(
     fake_blink: FakeBlink, make_split: MakeSplit, request: pytest.FixtureRequest
 ) -> None:
-    # given four unpaid sales and a slow Blink
-    splits = [make_split(tips=()) for _ in range(4)]
+    # given four unpaid sales whose final answer is due from Blink, and a slow Blink
+    splits = [_expired(make_split, timedelta(minutes=20)) for _ in range(4)]
+    fake_blink.advance_clock(20 * 60)
     fake_blink.set_latency("lnInvoicePaymentStatusByHash", 0.4)
 
     # when the task's soft time limit strikes in the middle of the polls
