@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=None, help="Seed ids and invoices for reproducible runs")
     parser.add_argument("--pending-polls", type=int, default=3, help="Lookups before a PENDING send settles")
     parser.add_argument(
+        "--outside-lnurl-port",
+        type=int,
+        default=None,
+        help="Also run a second LNURL host (outside Lightning addresses, scriptable misbehaviours) on this port",
+    )
+    parser.add_argument(
         "--log-level", default=os.environ.get("LOG_LEVEL", "INFO"), help="Python logging level (default: $LOG_LEVEL)"
     )
     return parser
@@ -81,6 +87,7 @@ def configure(args: argparse.Namespace, environ: dict[str, str]) -> FakeBlink:
             platform_wallet_id=wallet_id,
             seed=args.seed,
             pending_polls=args.pending_polls,
+            outside_lnurl_port=args.outside_lnurl_port,
         )
     except WalletError as exc:  # a malformed key or wallet id from the environment
         raise UsageError(f"cannot configure the fake Blink: {exc}") from exc
@@ -108,6 +115,9 @@ def announcement(fake: FakeBlink, args: argparse.Namespace) -> str:
         f"  BLINK_WALLET_ID={fake.platform_wallet_id}",
         f"  platform API key: from ${args.platform_api_key_env} (not printed)",
     ]
+    lines.append(f"  Lightning addresses: <username>@{fake.base_url.split('://', 1)[1]}")
+    if fake.outside is not None:
+        lines.append(f"  outside LNURL host: <name>@{fake.outside.domain} (POST /control/outside/users)")
     if args.webhook_url:
         lines.append(f"  webhooks -> {args.webhook_url}")
     if args.autopay is not None:

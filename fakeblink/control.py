@@ -20,6 +20,9 @@ browser, a chaos driver). JSON in, JSON out; a bad request is a 400 with ``{"err
     POST /control/redeliver     {svix_id}
     POST /control/deliver-raw   {body, svix_id?, timestamp?, url?, secret?}
     POST /control/reset         {}                                     drop scripts and latency
+    POST /control/migrate       {username}              to self-custodial (wallets gone, address resolves)
+    POST /control/outside/users {name, comment_allowed?}       a user of the outside LNURL host
+    POST /control/outside/misbehave {name, behaviours: [...]}  see lnurl_host.BEHAVIOURS
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from fakeblink.lnurl_host import control_routes as lnurl_control_routes
 from fakeblink.server import Reply, json_reply
 
 if TYPE_CHECKING:
@@ -82,6 +86,7 @@ class ControlAPI:
             ),
             "/control/reset": lambda b: f.reset_scenarios(),
         }
+        self._post.update(lnurl_control_routes(fake))  # migrate, outside LNURL host (lnurl_host.py)
 
     def _add_account(self, body: dict[str, Any]) -> dict[str, Any]:
         f = self._fake

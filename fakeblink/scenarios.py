@@ -26,6 +26,7 @@ OPERATIONS = frozenset(
         "lnInvoiceCancel",
         "lnInvoiceCreate",
         "lnInvoiceCreateOnBehalfOfRecipient",
+        "lnInvoiceFeeProbe",
         "lnInvoicePaymentSend",
         "lnInvoicePaymentStatusByHash",
         "me",
