@@ -3,7 +3,7 @@ unchanged. Amounts are integer satoshis in BIGINT columns; display-currency amou
 
 from payments.models.events import PaymentEvent
 from payments.models.inbound import IdempotencyRecord, UnmatchedPayment, WebhookDelivery
-from payments.models.parties import Merchant, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models.parties import Merchant, PayoutRouteKind, SplitProfile, SplitProfileShare, Staff, Terminal
 from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.stats import TipRecipientStats
 

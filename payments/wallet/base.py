@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from payments.wallet.fees import FeeProbe
 from payments.wallet.types import CreatedInvoice, InvoiceStatus, KeyInfo, PaymentLookup, Price, SendResult, WalletRef
 
 
@@ -56,6 +57,11 @@ class WalletProvider(Protocol):
 
     def payment_lookup(self, *, payment_hash: str) -> PaymentLookup:
         """What the platform wallet's ledger holds for a send with this hash (reconciliation)."""
+        ...
+
+    def fee_probe(self, *, payment_request: str) -> FeeProbe:
+        """``lnInvoiceFeeProbe`` from the platform wallet: 0 for Blink-internal invoices, the routing
+        fee estimate otherwise; a refusal (no route) comes back in ``FeeProbe.error_code``."""
         ...
 
     def btc_price(self, *, currency: str) -> Price:
