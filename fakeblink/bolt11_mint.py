@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 import bolt11
-from bolt11 import Feature, Features, FeatureState, MilliSatoshi, Tags, TagChar
+from bolt11 import Feature, Features, FeatureState, MilliSatoshi, TagChar, Tags
 from coincurve import PrivateKey
 
 MIN_FINAL_CLTV_EXPIRY = 40

@@ -147,7 +147,11 @@ class ExternalLightning:
             payer.balance -= amount + fee
             pending = mode in ("pending_success", "pending_failure")
             tx = self._tx(
-                invoice, wallet=payer, direction="SEND", status="PENDING" if pending else "SUCCESS", amount=-(amount + fee)
+                invoice,
+                wallet=payer,
+                direction="SEND",
+                status="PENDING" if pending else "SUCCESS",
+                amount=-(amount + fee),
             )
             tx.fee, tx.memo = fee, memo
             if not pending:

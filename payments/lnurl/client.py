@@ -149,7 +149,9 @@ def _check_callback(raw: object, policy: SafeHttpPolicy) -> str:
     return raw
 
 
-def fetch_pay_params(address: LightningAddress, *, policy: SafeHttpPolicy, now: datetime | None = None) -> LnurlPayParams:
+def fetch_pay_params(
+    address: LightningAddress, *, policy: SafeHttpPolicy, now: datetime | None = None
+) -> LnurlPayParams:
     """The validated payRequest behind ``address`` (one GET of its well-known URL)."""
     body = _get(address.pay_url(policy), policy, None, "pay request")
     if body.get("tag") != "payRequest":

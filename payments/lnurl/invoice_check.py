@@ -76,7 +76,9 @@ def check_payout_invoice(
     if isinstance(decoded, InvoiceRefusal):
         return decoded
     if decoded.currency != MAINNET:
-        return InvoiceRefusal(code="wrong_network", reason=f"the invoice is for network {decoded.currency!r}, not bitcoin")
+        return InvoiceRefusal(
+            code="wrong_network", reason=f"the invoice is for network {decoded.currency!r}, not bitcoin"
+        )
     if decoded.amount_msat is None:
         return InvoiceRefusal(code="no_amount", reason="the invoice has no amount")
     if int(decoded.amount_msat) != amount_msat:
@@ -89,9 +91,7 @@ def check_payout_invoice(
     if expires_at <= now:
         return InvoiceRefusal(code="expired", reason=f"the invoice expired at {expires_at.isoformat()}")
     if expires_at - now < timedelta(seconds=min_remaining_seconds):
-        return InvoiceRefusal(
-            code="expires_too_soon", reason=f"the invoice expires in under {min_remaining_seconds} s"
-        )
+        return InvoiceRefusal(code="expires_too_soon", reason=f"the invoice expires in under {min_remaining_seconds} s")
     expected = metadata_hash(metadata)
     if (decoded.description_hash or "").lower() != expected:
         return InvoiceRefusal(

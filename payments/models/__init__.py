@@ -14,6 +14,7 @@ __all__ = [
     "PaymentEvent",
     "PaymentLeg",
     "PaymentSplit",
+    "PayoutRouteKind",
     "SplitProfile",
     "SplitProfileShare",
     "SplitStatus",

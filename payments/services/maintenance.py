@@ -225,7 +225,10 @@ def recipients_check(
             for m in merchants
             if not m.has_placeholder_username
         ),
-        *(("staff", s.pk, s.blink_username or s.lightning_address, s.wallet_id, PayoutDestination.of(s)) for s in staff_qs),
+        *(
+            ("staff", s.pk, s.blink_username or s.lightning_address, s.wallet_id, PayoutDestination.of(s))
+            for s in staff_qs
+        ),
     ]
     resolved: dict[PayoutDestination, PayoutRoute | RouteUnresolvable] = {}  # one resolution per destination
     for index, (kind, pk, username, wallet_id, destination) in enumerate(rows):
@@ -260,7 +263,10 @@ def recipients_check(
         error = _resolve_outcome(username.lower(), wallet_id, outcome)
         model = Merchant if kind == "merchant" else Staff
         model.objects.filter(pk=pk).update(
-            wallet_check_ok=not error, wallet_check_error=error, wallet_checked_at=timezone.now(), **_route_fields(outcome)
+            wallet_check_ok=not error,
+            wallet_check_error=error,
+            wallet_checked_at=timezone.now(),
+            **_route_fields(outcome),
         )
         result.checked += 1
         if error:

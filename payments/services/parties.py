@@ -192,7 +192,9 @@ def _resolve_destination(destination: PayoutDestination, *, field: str) -> Payou
         raise ProviderUnavailable.from_wallet(exc) from exc
     except WalletError as exc:
         log.error("parties.route_failed", code=exc.code)
-        raise ProviderError(provider_code=exc.code, message="The wallet provider could not check the destination.") from exc
+        raise ProviderError(
+            provider_code=exc.code, message="The wallet provider could not check the destination."
+        ) from exc
 
 
 def staff_create(

@@ -13,6 +13,7 @@ the recipient's, and must not flag anyone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,10 +153,8 @@ def payout_route_resolve(*, destination: PayoutDestination, use_cache: bool = Tr
 
 def payout_route_forget(*, destination: PayoutDestination) -> None:
     """Drop a cached LNURL route (e.g. after its invoice was refused, before asking again)."""
-    try:
+    with contextlib.suppress(InvalidAddress):
         cache.delete(_cache_key(destination.address()))
-    except InvalidAddress:
-        pass
 
 
 def payout_route_record(*, party: Merchant | Staff, route: PayoutRoute) -> None:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from payments.wallet import mapping, validation
 from payments.wallet import errors as e
+from payments.wallet import mapping, validation
 from payments.wallet.mapping import Subject
 
 LN_INVOICE_FEE_PROBE: Final = """
