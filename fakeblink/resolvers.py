@@ -84,12 +84,14 @@ def _is_external_id(value: Any) -> bool:
     return value is None or (isinstance(value, str) and _EXTERNAL_ID.fullmatch(value) is not None)
 
 
+def _is_hex32(value: Any) -> bool:
+    return value is None or _HASH.fullmatch(str(value)) is not None
+
+
 def _invoice_input_problem(data: dict[str, Any]) -> str | None:
     return (
         _scalar_problem(data.get("amount"), _is_sats, "SatAmount")
-        or _scalar_problem(
-            data.get("descriptionHash"), lambda v: v is None or _HASH.fullmatch(str(v)) is not None, "Hex32Bytes"
-        )
+        or _scalar_problem(data.get("descriptionHash"), _is_hex32, "Hex32Bytes")
         or _scalar_problem(data.get("memo"), _is_memo, "Memo")
         or _scalar_problem(data.get("externalId"), _is_external_id, "TxExternalId")
         or _scalar_problem(data.get("expiresIn"), lambda v: v is None or (type(v) is int and v >= 0), "Minutes")

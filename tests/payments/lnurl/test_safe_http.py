@@ -93,12 +93,10 @@ def test_user_info_in_a_url_is_refused() -> None:
 
 
 def test_an_allowed_host_port_skips_the_private_check_for_exactly_that_pair(server: tuple[Recorder, str]) -> None:
-    recorder, hostport = server
+    _, hostport = server
     host, port = hostport.split(":")
-    assert (
-        safe_get(f"http://{hostport}/a?k=v", policy=SafeHttpPolicy(allow_http_hosts=frozenset({hostport}))).status_code
-        == 200
-    )
+    allowed = SafeHttpPolicy(allow_http_hosts=frozenset({hostport}))
+    assert safe_get(f"http://{hostport}/a?k=v", policy=allowed).status_code == 200
     other_port = SafeHttpPolicy(allow_http_hosts=frozenset({f"{host}:{int(port) + 1}"}))
     with pytest.raises(UnsafeUrl, match="insecure_scheme"):
         safe_get(f"http://{hostport}/a", policy=other_port)
