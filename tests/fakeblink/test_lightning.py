@@ -193,3 +193,17 @@ def test_control_endpoints_migrate_and_script_the_outside_host(world: FakeBlink)
     assert _get(f"http://{world.outside.domain}/.well-known/lnurlp/zed")["status"] == "ERROR"
     with pytest.raises(urllib.error.HTTPError):
         post("/control/outside/misbehave", {"name": "zed", "behaviours": ["explode"]})
+
+
+def test_a_fee_reimbursement_is_not_read_as_a_refund_but_a_full_one_is(world: FakeBlink, client: BlinkClient) -> None:
+    assert world.outside is not None
+    world.outside.add_user("olga")
+    _, paid = _lud16(world.outside.domain, "olga", 10_000_000)
+    charged = client.pay_invoice(payment_request=paid).fee_sats or 0
+    lookup = client.payment_lookup(payment_hash=bolt11.decode(paid).payment_hash)
+    # Paid once: re-planning it as failed would pay the recipient twice. The fee is net of what came back.
+    assert (lookup.status, lookup.fee_sats) == (SendStatus.SUCCEEDED, actual_fee(charged))
+    _, refunded = _lud16(world.outside.domain, "olga", 10_000_000)
+    world.script("lnInvoicePaymentSend", ["REIMBURSED_AFTER_SUCCESS"])
+    assert client.pay_invoice(payment_request=refunded).status is SendStatus.SUCCEEDED
+    assert client.payment_lookup(payment_hash=bolt11.decode(refunded).payment_hash).status is SendStatus.FAILED
