@@ -92,7 +92,24 @@ class MerchantSettingsForm(forms.Form):
 
 class StaffForm(forms.Form):
     display_name = forms.CharField(max_length=120)
-    blink_username = forms.CharField(max_length=50, help_text="Their Blink username; tips go to its BTC wallet")
+    payout_destination = forms.CharField(
+        max_length=255,
+        label="Blink username or Lightning address",
+        help_text="A Blink username (tips go to its wallet) or any Lightning address, e.g. name@walletofsatoshi.com",
+    )
+
+
+class StaffPayoutForm(forms.Form):
+    payout_destination = forms.CharField(max_length=255, label="Blink username or Lightning address")
+
+
+class MerchantPayoutForm(forms.Form):
+    lightning_address = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Lightning address for base amounts",
+        help_text="Empty: your Blink wallet. Any Lightning address (name@domain) otherwise.",
+    )
 
 
 class SplitProfileForm(forms.Form):

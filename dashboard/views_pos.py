@@ -53,6 +53,13 @@ def pos(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             "profiles": SplitProfile.objects.filter(merchant=merchant, is_active=True),
             "presets": merchant.tip_presets,
             "status_url_prefix": "/api/v1/invoices/",
+            # Shown before a sale: people whose payout destination stopped resolving (recipient check).
+            "unpayable": [
+                *(["the merchant's own payout destination"] if not merchant.wallet_check_ok else []),
+                *Staff.objects.filter(merchant=merchant, is_active=True, wallet_check_ok=False).values_list(
+                    "display_name", flat=True
+                ),
+            ],
         },
     )
 

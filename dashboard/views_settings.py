@@ -18,7 +18,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from blinkpos.errors import USER_ERRORS, user_error_fields
 from dashboard.access import merchant_required
-from dashboard.forms import ApiKeyForm, MerchantSettingsForm, SplitProfileForm, StaffForm, TerminalForm
+from dashboard.forms import (
+    ApiKeyForm,
+    MerchantPayoutForm,
+    MerchantSettingsForm,
+    SplitProfileForm,
+    StaffForm,
+    StaffPayoutForm,
+    TerminalForm,
+)
 from dashboard.selectors import staff_get, terminal_get
 from payments.models import Merchant, SplitProfile, Staff, Terminal
 
@@ -34,6 +42,8 @@ def _page(request: HttpRequest, merchant: Merchant, status: int = 200, **forms_:
             }
         ),
         "staff_form": StaffForm(),
+        "merchant_payout_form": MerchantPayoutForm(initial={"lightning_address": merchant.lightning_address}),
+        "staff_payout_form": StaffPayoutForm(),
         "profile_form": SplitProfileForm(merchant=merchant),
         "terminal_form": TerminalForm(),
         "api_key_form": ApiKeyForm(),
@@ -103,9 +113,44 @@ def staff_add(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         lambda: staff_create(
             merchant=merchant,
             display_name=form.cleaned_data["display_name"],
-            blink_username=form.cleaned_data["blink_username"],
+            payout_destination=form.cleaned_data["payout_destination"],
         ),
-        "Staff member added; their Blink username was checked.",
+        "Staff member added; their payout destination was checked.",
+    )
+
+
+@require_POST
+@merchant_required
+def staff_payout(request: HttpRequest, merchant: Merchant, staff_id: int) -> HttpResponse:
+    from payments.services.parties import staff_set_payout_destination
+
+    staff = staff_get(merchant=merchant, staff_id=staff_id)
+    form = StaffPayoutForm(request.POST)
+    return _apply(
+        request,
+        merchant,
+        "staff_payout_form",
+        form,
+        lambda: staff_set_payout_destination(staff=staff, payout_destination=form.cleaned_data["payout_destination"]),
+        f"{staff.display_name}'s tips now go to the checked destination.",
+    )
+
+
+@require_POST
+@merchant_required
+def merchant_payout(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    from payments.services.parties import merchant_set_payout_address
+
+    form = MerchantPayoutForm(request.POST)
+    return _apply(
+        request,
+        merchant,
+        "merchant_payout_form",
+        form,
+        lambda: merchant_set_payout_address(
+            merchant=merchant, lightning_address=form.cleaned_data["lightning_address"]
+        ),
+        "Payout destination for base amounts saved; it was checked.",
     )
 
 

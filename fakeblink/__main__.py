@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pending-polls", type=int, default=3, help="Lookups before a PENDING send settles")
     _add_limit_options(parser)
     parser.add_argument(
+        "--outside-lnurl-port",
+        type=int,
+        default=None,
+        help="Also run a second LNURL host (outside Lightning addresses, scriptable misbehaviours) on this port",
+    )
+    parser.add_argument(
         "--log-level", default=os.environ.get("LOG_LEVEL", "INFO"), help="Python logging level (default: $LOG_LEVEL)"
     )
     return parser
@@ -147,6 +153,7 @@ def configure(args: argparse.Namespace, environ: dict[str, str]) -> FakeBlink:
             pending_polls=args.pending_polls,
             limits=limits_from(args),
             webhook_string_amounts=args.webhook_string_amounts,
+            outside_lnurl_port=args.outside_lnurl_port,
         )
     except (WalletError, ValueError) as exc:  # a malformed key or wallet id from the environment
         raise UsageError(f"cannot configure the fake Blink: {exc}") from exc
@@ -174,6 +181,9 @@ def announcement(fake: FakeBlink, args: argparse.Namespace) -> str:
         f"  BLINK_WALLET_ID={fake.platform_wallet_id}",
         f"  platform API key: from ${args.platform_api_key_env} (not printed)",
     ]
+    lines.append(f"  Lightning addresses: <username>@{fake.base_url.split('://', 1)[1]}")
+    if fake.outside is not None:
+        lines.append(f"  outside LNURL host: <name>@{fake.outside.domain} (POST /control/outside/users)")
     if args.webhook_url:
         lines.append(f"  webhooks -> {args.webhook_url}")
     if args.autopay is not None:

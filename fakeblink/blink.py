@@ -20,10 +20,12 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from fakeblink.bolt11_mint import SimulatedNode
 from fakeblink.control import ControlAPI
 from fakeblink.endpoint import GraphQLEndpoint
 from fakeblink.ledger import Ledger
 from fakeblink.limits import Limits, LimitsConfig
+from fakeblink.lnurl_host import BlinkLud16, OutsideLnurlHost
 from fakeblink.prices import SAT_PRICE_OFFSET, PriceBook
 from fakeblink.records import Account, Invoice, Tx
 from fakeblink.scenarios import Scenarios
@@ -61,6 +63,8 @@ class FakeBlink:
         webhook_retry_delays: tuple[float, ...] = SVIX_RETRY_DELAYS,
         webhook_string_amounts: float = DEFAULT_STRING_AMOUNTS,
         limits: LimitsConfig | None = None,
+        outside_lnurl: bool = False,
+        outside_lnurl_port: int | None = None,
     ) -> None:
         """``limits``: Blink's account limits (default: Blink's own values; ``LimitsConfig.off()`` for
         none). ``webhook_retry_delays``: Svix's schedule unless a test needs a shorter one."""
@@ -78,7 +82,15 @@ class FakeBlink:
             clock=self.now,
             string_amounts=webhook_string_amounts,
         )
-        self.ledger = Ledger(clock=self.now, rng=self._rng, observer=self)
+        # Simulated Lightning nodes (real BOLT11 signatures): keys reproducible with a seed.
+        node_seed: int | str = seed if seed is not None else secrets.token_hex(16)
+        self.ledger = Ledger(
+            clock=self.now, rng=self._rng, observer=self, node=SimulatedNode.derive("blink", node_seed)
+        )
+        self.lud16 = BlinkLud16(self, SimulatedNode.derive("spark", node_seed))
+        self.outside: OutsideLnurlHost | None = None
+        if outside_lnurl or outside_lnurl_port is not None:
+            self.outside = OutsideLnurlHost(self, SimulatedNode.derive("outside", node_seed), port=outside_lnurl_port)
         self.ledger.pending_polls = pending_polls
         self.limits = Limits(clock=self.now, cents_for_sats=self._cents_for_sats, config=limits)
         self.ledger.limits = self.limits
@@ -110,6 +122,8 @@ class FakeBlink:
         self._server = HTTPServerThread(self._dispatch, host=self._host, port=self._port)
         self.webhooks.start()
         self._server.start()
+        if self.outside is not None:
+            self.outside.start()
         logger.info("fakeblink.started url=%s", self.url)
         return self
 
@@ -120,6 +134,8 @@ class FakeBlink:
             timer.cancel()
         if self._server is not None:
             self._server.stop()
+        if self.outside is not None:
+            self.outside.stop()
         self.webhooks.stop()
 
     def __enter__(self) -> FakeBlink:
@@ -161,6 +177,8 @@ class FakeBlink:
             return self._endpoint.handle(headers, body)
         if route.startswith("/control/"):
             return self._control.handle(method, route, body)
+        if (lud16 := self.lud16.handle(method, path)) is not None:
+            return lud16
         return json_reply(404, {"error": "not found"})
 
     # -- clock --------------------------------------------------------------------------------
@@ -244,6 +262,20 @@ class FakeBlink:
             raise ValueError("seconds must be >= 0")
         self.ledger.already_paid_flow_seconds = seconds
 
+    def migrate_to_self_custodial(self, username: str) -> dict[str, Any]:
+        """Blink's Spark migration: the custodial wallets are gone (``accountDefaultWallet`` finds
+        nothing, invoices still open on them answer RECEIVE_DISABLED), the Lightning address keeps
+        resolving and is now paid over Lightning to the account's self-custodial node."""
+        with self.ledger.lock:
+            account = self._account(username)
+            account.receive_disabled = True
+            account.wallet_ids = []  # the wallets stay in the books (history), no longer the account's
+            self.lud16.migrated.add(account.username)
+        return {"username": account.username, "address": f"{account.username}@{self.lud16.lud16.domain()}"}
+
+    def lightning_address(self, username: str) -> str:
+        return f"{username.lower()}@{self.lud16.lud16.domain()}"
+
     def set_balance(self, wallet_id: str, amount: int) -> None:
         with self.ledger.lock:
             self.ledger.wallets[wallet_id].balance = amount
@@ -278,7 +310,8 @@ class FakeBlink:
         self.ledger.pending_polls = polls
 
     def settle_pending(self, payment_hash: str) -> bool:
-        return self.ledger.settle_pending(payment_hash.lower())
+        payment_hash = payment_hash.lower()
+        return self.ledger.settle_pending(payment_hash) or self.ledger.external.settle(payment_hash)
 
     def reset_scenarios(self) -> None:
         self.scenarios.reset()

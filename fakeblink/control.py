@@ -27,6 +27,9 @@ browser, a chaos driver). JSON in, JSON out; a bad request is a 400 with ``{"err
     POST /control/limits        {invoice_rate?: {points, window_seconds, block_seconds} | null,
                                  intraledger_daily_cents?: int | null, reset_counters?}
     POST /control/webhook-amounts {string_share}                      share of bigints sent as strings
+    POST /control/migrate       {username}              to self-custodial (wallets gone, address resolves)
+    POST /control/outside/users {name, comment_allowed?}       a user of the outside LNURL host
+    POST /control/outside/misbehave {name, behaviours: [...]}  see lnurl_host.BEHAVIOURS
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from fakeblink.lnurl_host import control_routes as lnurl_control_routes
 from fakeblink.server import Reply, json_reply
 
 if TYPE_CHECKING:
@@ -99,6 +103,7 @@ class ControlAPI:
             ),
             "/control/webhook-amounts": lambda b: f.set_webhook_string_amounts(float(b["string_share"])),
         }
+        self._post.update(lnurl_control_routes(fake))  # migrate, outside LNURL host (lnurl_host.py)
 
     def _add_account(self, body: dict[str, Any]) -> dict[str, Any]:
         f = self._fake

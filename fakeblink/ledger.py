@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fakeblink.bolt11_mint import SimulatedNode
+from fakeblink.external import ExternalLightning
 from fakeblink.limits import Limits
 from fakeblink.records import Account, BlinkFailure, Invoice, Tx, Wallet
 
 DEFAULT_EXPIRES_MINUTES = 240  # Blink's default for BTC invoices (invoice-expiration.ts)
-_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
 
 @dataclass
@@ -37,7 +38,14 @@ class LedgerObserver(Protocol):
 
 
 class Ledger:
-    def __init__(self, *, clock: Callable[[], float], rng: random.Random, observer: LedgerObserver) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        rng: random.Random,
+        observer: LedgerObserver,
+        node: SimulatedNode | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self._clock = clock
         self._rng = rng
@@ -55,6 +63,9 @@ class Ledger:
         # "Invoice is already paid". None keeps answering ALREADY_PAID forever (the lenient default).
         self.already_paid_flow_seconds: float | None = None
         self.limits: Limits | None = None  # Blink's account limits (fakeblink/limits.py); None: none
+        # The simulated Blink node that signs every invoice of this ledger (real BOLT11).
+        self.node = node or SimulatedNode.derive("blink", uuid.uuid4().hex)
+        self.external = ExternalLightning(self)
 
     def now(self) -> float:
         return self._clock()
@@ -66,6 +77,8 @@ class Ledger:
 
     def _hex(self, nbytes: int) -> str:
         return self._rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
+
+    random_hex = _hex
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -122,7 +135,14 @@ class Ledger:
     # -- invoices -----------------------------------------------------------------------------
 
     def create_invoice(
-        self, *, wallet: Wallet, amount: int, memo: str | None, external_id: str | None, expires_in: int | None
+        self,
+        *,
+        wallet: Wallet,
+        amount: int,
+        memo: str | None,
+        external_id: str | None,
+        expires_in: int | None,
+        description_hash: str | None = None,
     ) -> Invoice:
         if wallet.currency != "BTC":
             raise BlinkFailure("INVALID_INPUT", "Unsupported operation for wallet's currency.")
@@ -137,13 +157,21 @@ class Ledger:
             )
             if taken:
                 raise BlinkFailure("INVALID_INPUT", "External id for invoice or transaction already exists")
-            tail = "".join(self._rng.choice(_BECH32) for _ in range(180))
             now = self._clock()
+            payment_secret = self._hex(32)
             invoice = Invoice(
                 payment_hash=payment_hash,
-                payment_request=f"lnbc{amount * 10}n1p{tail}",  # 1 sat = 10 nano-BTC
+                payment_request=self.node.mint(
+                    payment_hash=payment_hash,
+                    payment_secret=payment_secret,
+                    amount_sats=amount,
+                    created_at=int(now),
+                    expiry_seconds=minutes * 60,
+                    memo=memo,
+                    description_hash=description_hash,
+                ),
                 preimage=preimage,
-                payment_secret=self._hex(32),
+                payment_secret=payment_secret,
                 wallet_id=wallet.id,
                 account_id=wallet.account_id,
                 amount_sats=amount,
@@ -159,7 +187,8 @@ class Ledger:
 
     def invoice_by_request(self, payment_request: str) -> Invoice | None:
         with self.lock:
-            payment_hash = self._by_request.get(payment_request)
+            # BOLT11 is case-insensitive; the fake hands out lower case.
+            payment_hash = self._by_request.get(payment_request.strip().lower())
             return self.invoices.get(payment_hash) if payment_hash else None
 
     def invoice_state(self, invoice: Invoice) -> str:
@@ -203,6 +232,12 @@ class Ledger:
         self._observer.transaction_recorded(account, tx, event_type)
         return tx
 
+    record_tx = _record
+
+    def notify_tx(self, tx: Tx, event_type: str) -> None:
+        """Tell the observer a recorded transaction changed (a pending send settled)."""
+        self._observer.transaction_recorded(self.accounts[self.wallets[tx.wallet_id].account_id], tx, event_type)
+
     def _settle_to_recipient(self, invoice: Invoice, *, payer: Wallet | None) -> None:
         """Credit the invoice owner and mark the invoice paid (payer None: an outside customer)."""
         recipient = self.wallets[invoice.wallet_id]
@@ -236,8 +271,8 @@ class Ledger:
         with self.lock:
             invoice = self.invoice_by_request(payment_request)
             if invoice is None:
-                # Not one of ours: on Blink it would leave over Lightning; the fake has no route.
-                raise BlinkFailure("ROUTE_FINDING_ERROR", "Unable to find a route for payment.")
+                # Not one of ours: it leaves over (simulated) Lightning, or finds no route.
+                return self.external.pay(payer=payer, payment_request=payment_request, memo=memo, mode=mode)
             if invoice.account_id == payer.account_id:
                 raise BlinkFailure("CANT_PAY_SELF", "User tried to pay themselves")
             if invoice.paid:
@@ -328,6 +363,7 @@ class Ledger:
         with self.lock:
             pending = self._pending.get(payment_hash)
             if pending is None:
+                self.external.touch(payment_hash)
                 return
             if pending.polls_left > 0:
                 pending.polls_left -= 1

@@ -85,9 +85,14 @@ def _is_external_id(value: Any) -> bool:
     return value is None or (isinstance(value, str) and _EXTERNAL_ID.fullmatch(value) is not None)
 
 
+def _is_hex32(value: Any) -> bool:
+    return value is None or _HASH.fullmatch(str(value)) is not None
+
+
 def _invoice_input_problem(data: dict[str, Any]) -> str | None:
     return (
         _scalar_problem(data.get("amount"), _is_sats, "SatAmount")
+        or _scalar_problem(data.get("descriptionHash"), _is_hex32, "Hex32Bytes")
         or _scalar_problem(data.get("memo"), _is_memo, "Memo")
         or _scalar_problem(data.get("externalId"), _is_external_id, "TxExternalId")
         or _scalar_problem(data.get("expiresIn"), lambda v: v is None or (type(v) is int and v >= 0), "Minutes")
@@ -303,6 +308,7 @@ def _create_invoice(ctx: RequestContext, data: dict[str, Any], wallet: Wallet) -
         memo=data.get("memo"),
         external_id=data.get("externalId"),
         expires_in=data.get("expiresIn"),
+        description_hash=data.get("descriptionHash"),
     )
     return {"errors": [], "invoice": _invoice_view(ctx.ledger, invoice)}
 
@@ -380,6 +386,23 @@ def ln_invoice_payment_send(_root: None, info: GraphQLResolveInfo, input: dict[s
     return {"errors": [], "status": status, "transaction": tx_view(tx) if tx else None}
 
 
+def ln_invoice_fee_probe(_root: None, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Intraledger targets (an invoice of this ledger) cost 0; outside ones the simulated route's fee."""
+    ctx = _ctx(info)
+    account = _authorize(ctx, "WRITE")
+    if scripted := _scripted_error(ctx, "lnInvoiceFeeProbe"):
+        return {"errors": [_error(*scripted)], "amount": None}
+    request = input.get("paymentRequest")
+    if not isinstance(request, str) or not request.lower().startswith("ln"):
+        return {"errors": [_error(None, "Invalid value for LnPaymentRequest")], "amount": None}
+    try:
+        ctx.ledger.owned_wallet(account, str(input.get("walletId")))
+        fee = 0 if ctx.ledger.invoice_by_request(request) else ctx.ledger.external.probe(request)
+    except BlinkFailure as failure:
+        return {"errors": [_error(failure.code, failure.message)], "amount": None}
+    return {"errors": [], "amount": fee}
+
+
 QUERY_RESOLVERS: dict[str, Callable[..., Any]] = {
     "accountDefaultWallet": account_default_wallet,
     "authorization": authorization,
@@ -391,5 +414,6 @@ MUTATION_RESOLVERS: dict[str, Callable[..., Any]] = {
     "lnInvoiceCancel": ln_invoice_cancel,
     "lnInvoiceCreate": ln_invoice_create,
     "lnInvoiceCreateOnBehalfOfRecipient": ln_invoice_create_on_behalf,
+    "lnInvoiceFeeProbe": ln_invoice_fee_probe,
     "lnInvoicePaymentSend": ln_invoice_payment_send,
 }

@@ -28,6 +28,7 @@ OPERATIONS = frozenset(
         "lnInvoiceCancel",
         "lnInvoiceCreate",
         "lnInvoiceCreateOnBehalfOfRecipient",
+        "lnInvoiceFeeProbe",
         "lnInvoicePaymentSend",
         "lnInvoicePaymentStatusByHash",
         "me",

@@ -17,6 +17,7 @@ from fakeblink.limits import LimitsConfig
 from payments import store
 from payments.terminal_keys import forget_local
 from payments.wallet.provider import reset_wallet_provider
+from tests.lnurl_support import point_lnurl_at
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +52,7 @@ def fake_blink(settings: Any) -> Iterator[FakeBlink]:
     settings.BLINK_WALLET_ID = fake.platform_wallet_id
     settings.BLINK_READ_TIMEOUT = 1.5
     settings.BLINK_CONNECT_TIMEOUT = 1.0
+    point_lnurl_at(settings, fake)
     reset_wallet_provider()
     yield fake
     reset_wallet_provider()

@@ -209,6 +209,24 @@ BLINK_WEBHOOK_SECRETS: list[str] = env.list("BLINK_WEBHOOK_SECRET", default=[])
 # in the answer). Creates are refused with a 429 for this long without asking Blink again.
 BLINK_INVOICE_BLOCK_SECONDS = env.int("BLINK_INVOICE_BLOCK_SECONDS", default=300)
 
+# --- Payout destinations (Lightning addresses, LNURL-pay; README "Payout destinations") -------------
+# Lightning-address domains that are Blink's own: for these the custodial wallet is tried first.
+BLINK_LIGHTNING_DOMAINS: list[str] = [
+    d.lower() for d in env.list("BLINK_LIGHTNING_DOMAINS", default=["blink.sv", "pay.blink.sv"])
+]
+# Where a bare Blink username's Lightning address lives (``<username>@<this>``): the LNURL fallback
+# for an account without a custodial wallet (migrated to self-custodial).
+BLINK_LIGHTNING_ADDRESS_DOMAIN = env.str("BLINK_LIGHTNING_ADDRESS_DOMAIN", default="blink.sv").lower()
+# host:port pairs the SSRF-safe client may fetch over plain http, private addresses included. Tests and
+# the local demo only: production settings refuse to boot with any.
+LNURL_ALLOW_HTTP_HOSTS: list[str] = [h.lower() for h in env.list("LNURL_ALLOW_HTTP_HOSTS", default=[])]
+LNURL_HTTP_TIMEOUT_SECONDS = env.float("LNURL_HTTP_TIMEOUT_SECONDS", default=5.0)
+LNURL_MAX_RESPONSE_BYTES = 64 * 1024
+# How long a resolved LNURL route is reused (Redis); custodial routes are never cached.
+LNURL_ROUTE_CACHE_SECONDS = env.int("LNURL_ROUTE_CACHE_SECONDS", default=300)
+# A payout invoice must still have this long to live when it is checked (before it is committed).
+PAYOUT_INVOICE_MIN_REMAINING_SECONDS = env.int("PAYOUT_INVOICE_MIN_REMAINING_SECONDS", default=120)
+
 # --- Business limits -----------------------------------------------------------------------------
 INVOICE_EXPIRY_MINUTES = env.int("INVOICE_EXPIRY_MINUTES", default=15)
 MAX_INVOICE_SATS = env.int("MAX_INVOICE_SATS", default=10_000_000)

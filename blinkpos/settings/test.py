@@ -13,6 +13,10 @@ BLINK_API_KEY = env.str("TEST_BLINK_API_KEY", default="blink_testplatformkey0000
 BLINK_API_URL = "http://127.0.0.1:1/graphql"  # replaced by the fake Blink fixture; never the internet
 # A fresh Svix secret per test run, so none is committed; tests sign with settings.BLINK_WEBHOOK_SECRETS[0].
 BLINK_WEBHOOK_SECRETS = ["whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()]
+# Lightning addresses of bare Blink usernames point nowhere reachable until a test points them at the
+# fake Blink (tests/lnurl_support.py); never at the real blink.sv.
+BLINK_LIGHTNING_ADDRESS_DOMAIN = "127.0.0.1:1"
+LNURL_ALLOW_HTTP_HOSTS = ["127.0.0.1:1"]
 # Fault points (SIGKILL before/after a send) exist only when a test turns them on.
 FAULT_POINTS_ENABLED = True
 LOG_FORMAT = "console"

@@ -35,6 +35,7 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
         "is_active",
         "needs_setup",
         "wallet_check_ok",
+        "payout_route",
         "has_blink_api_key",
         "created_at",
     )
@@ -62,11 +63,19 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
         "wallet_check_ok",
         "wallet_checked_at",
         "wallet_check_error",
+        "lightning_address",
+        "payout_route",
+        "payout_route_detail",
+        "payout_route_checked_at",
         "created_at",
         "updated_at",
     )
     readonly_fields = (
         "wallet_id",
+        "lightning_address",
+        "payout_route",
+        "payout_route_detail",
+        "payout_route_checked_at",
         "has_blink_api_key",
         "blink_api_key_scopes",
         "wallet_check_ok",
@@ -96,14 +105,17 @@ class StaffAdmin(AdminStylesMixin, admin.ModelAdmin):
     list_display = (
         "display_name",
         "blink_username",
+        "lightning_address",
         "merchant",
         "is_active",
+        "payout_route",
+        "payout_route_checked_at",
         "wallet_check_ok",
         "wallet_checked_at",
         "wallet_check_error",
     )
     list_filter = ("is_active", "wallet_check_ok", "merchant")
-    search_fields = ("display_name", "blink_username", "wallet_id")
+    search_fields = ("display_name", "blink_username", "lightning_address", "wallet_id")
     list_select_related = ("merchant",)
     fields = (
         "merchant",
@@ -114,8 +126,19 @@ class StaffAdmin(AdminStylesMixin, admin.ModelAdmin):
         "wallet_check_ok",
         "wallet_checked_at",
         "wallet_check_error",
+        "lightning_address",
+        "payout_route",
+        "payout_route_detail",
+        "payout_route_checked_at",
     )
-    readonly_fields = ("wallet_id", "wallet_check_ok", "wallet_checked_at", "wallet_check_error")
+    # Where money goes is changed only through the services (dashboard, API), which resolve it first.
+    readonly_fields = (
+        "wallet_id",
+        "wallet_check_ok",
+        "wallet_checked_at",
+        "wallet_check_error",
+        *("lightning_address", "payout_route", "payout_route_detail", "payout_route_checked_at"),
+    )
     actions = ("resolve_wallets", "deactivate")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

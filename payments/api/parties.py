@@ -12,6 +12,7 @@ from payments import selectors
 from payments.api import schema as _schema  # noqa: F401  (registers the auth scheme)
 from payments.api.common import MerchantApiView
 from payments.api.examples import COMMON_ERRORS, MERCHANT_EXAMPLES, SPLIT_PROFILE_EXAMPLES, STAFF_EXAMPLES
+from payments.api.payouts import PayoutRouteSerializer
 from payments.api.principal import request_merchant, request_merchant_id
 
 
@@ -26,6 +27,7 @@ class MerchantDetailApi(MerchantApiView):
         display_currency = serializers.CharField(help_text="Default currency for amounts entered at the POS.")
         tip_presets = serializers.ListField(child=serializers.IntegerField(), help_text="Tip percents to offer.")
         has_blink_api_key = serializers.BooleanField(help_text="Whether a (read-only) Blink API key is stored.")
+        payout = PayoutRouteSerializer(source="*", help_text="Where base amounts are paid and the last check.")
 
     @extend_schema(
         operation_id="merchant_retrieve",
@@ -46,7 +48,8 @@ class StaffListApi(MerchantApiView):
 
         id = serializers.IntegerField()
         display_name = serializers.CharField()
-        blink_username = serializers.CharField()
+        blink_username = serializers.CharField(help_text="Empty for someone paid only to a Lightning address.")
+        payout = PayoutRouteSerializer(source="*", help_text="Where their tips are paid and the last check.")
 
     @extend_schema(
         operation_id="staff_list",

@@ -6,6 +6,7 @@ from payments.api.check import InvoiceCheckApi
 from payments.api.invoice_qr import InvoiceQrApi
 from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi
 from payments.api.parties import MerchantDetailApi, SplitProfileListApi, StaffListApi
+from payments.api.payouts import MerchantPayoutDestinationApi, StaffPayoutDestinationApi
 from payments.api.status_fast import invoice_status_view
 
 urlpatterns: list = [
@@ -16,6 +17,8 @@ urlpatterns: list = [
     path("invoices/<str:payment_hash>/check", InvoiceCheckApi.as_view(), name="api-invoice-check"),
     path("invoices/<str:payment_hash>/qr.svg", InvoiceQrApi.as_view(), name="api-invoice-qr"),
     path("merchant", MerchantDetailApi.as_view(), name="api-merchant"),
+    path("merchant/payout-destination", MerchantPayoutDestinationApi.as_view(), name="api-merchant-payout"),
     path("staff", StaffListApi.as_view(), name="api-staff"),
+    path("staff/<str:staff_id>/payout-destination", StaffPayoutDestinationApi.as_view(), name="api-staff-payout"),
     path("split-profiles", SplitProfileListApi.as_view(), name="api-split-profiles"),
 ]

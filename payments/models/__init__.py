@@ -12,7 +12,7 @@ from payments.models.books import (
 )
 from payments.models.events import PaymentEvent
 from payments.models.inbound import IdempotencyRecord, UnmatchedPayment, WebhookDelivery
-from payments.models.parties import Merchant, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models.parties import Merchant, PayoutRouteKind, SplitProfile, SplitProfileShare, Staff, Terminal
 from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.stats import TipRecipientStats
 
@@ -30,6 +30,7 @@ __all__ = [
     "PaymentEvent",
     "PaymentLeg",
     "PaymentSplit",
+    "PayoutRouteKind",
     "SplitProfile",
     "SplitProfileShare",
     "SplitStatus",

@@ -15,7 +15,39 @@ def default_tip_presets() -> list[int]:
     return [10, 15, 20]
 
 
-class Merchant(models.Model):
+class PayoutRouteKind(models.TextChoices):
+    """How a person's share reaches them (payments/services/payout_routes.py)."""
+
+    CUSTODIAL = "custodial", "Blink wallet"
+    LNURL = "lnurl", "Lightning address (LNURL-pay)"
+
+
+class PayoutDestinationFields(models.Model):
+    """Where a party is paid and what the last resolution found. ``lightning_address`` empty: the
+    Blink username's custodial wallet, falling back to ``<username>@blink.sv``. db_default keeps raw
+    inserts (bench, legacy SQL) working."""
+
+    lightning_address = models.CharField(
+        max_length=255, blank=True, default="", db_default="", help_text="name@domain; empty: the Blink username"
+    )
+    payout_route = models.CharField(
+        max_length=10, choices=PayoutRouteKind.choices, blank=True, default="", db_default=""
+    )
+    # Wallet id (custodial) or the LNURL callback's host (lnurl); never a secret.
+    payout_route_detail = models.CharField(max_length=255, blank=True, default="", db_default="")
+    payout_route_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def payout_destination(self) -> str:
+        """What the merchant entered, for display: the address, else @username."""
+        username = getattr(self, "blink_username", "")
+        return self.lightning_address or (f"@{username}" if username else "")
+
+
+class Merchant(PayoutDestinationFields):
     """A business taking payments. Its base amounts are forwarded to ``wallet_id`` (a Blink BTC wallet)."""
 
     user = models.OneToOneField(
@@ -57,8 +89,9 @@ class Merchant(models.Model):
         return self.blink_username.startswith(PLACEHOLDER_USERNAME_PREFIX)
 
 
-class Staff(models.Model):
-    """A tip recipient working for one merchant, paid to the BTC wallet behind ``blink_username``.
+class Staff(PayoutDestinationFields):
+    """A tip recipient working for one merchant, paid to the BTC wallet behind ``blink_username`` or
+    to ``lightning_address`` (one of the two is set; see ``PayoutDestinationFields``).
 
     ``wallet_id`` is empty only for staff the legacy import could not resolve at the provider: no new
     tip can name them and their imported tips wait for an operator until the wallet is resolved.
@@ -66,7 +99,7 @@ class Staff(models.Model):
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="staff")
     display_name = models.CharField(max_length=120)
-    blink_username = models.CharField(max_length=50)
+    blink_username = models.CharField(max_length=50, blank=True)
     wallet_id = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
     wallet_check_ok = models.BooleanField(default=True)
@@ -80,12 +113,25 @@ class Staff(models.Model):
         verbose_name_plural = "staff"
         ordering = ["display_name"]
         constraints = [
-            models.UniqueConstraint(fields=["merchant", "blink_username"], name="staff_unique_username_per_merchant"),
+            models.UniqueConstraint(
+                fields=["merchant", "blink_username"],
+                condition=~models.Q(blink_username=""),
+                name="staff_unique_username_per_merchant",
+            ),
+            models.UniqueConstraint(
+                fields=["merchant", "lightning_address"],
+                condition=~models.Q(lightning_address=""),
+                name="staff_unique_address_per_merchant",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(blink_username="") | ~models.Q(lightning_address=""),
+                name="staff_has_payout_destination",
+            ),
         ]
         indexes = [models.Index(fields=["blink_username"], name="idx_staff_username")]
 
     def __str__(self) -> str:
-        return f"{self.display_name} (@{self.blink_username})"
+        return f"{self.display_name} ({self.payout_destination})"
 
 
 class SplitProfile(models.Model):

@@ -20,10 +20,10 @@ from blinkpos.logging import get_logger
 from payments.models import Merchant, PaymentSplit, SplitStatus, Staff
 from payments.models.events import MONEY_EVENT_TYPES
 from payments.models.inbound import DELIVERY_QUEUED
+from payments.models.parties import PayoutRouteKind
+from payments.services.payout_routes import PayoutDestination, PayoutRoute, RouteUnresolvable, payout_route_resolve
 from payments.services.transitions import transition_split
 from payments.wallet import errors as we
-from payments.wallet.provider import get_wallet_provider
-from payments.wallet.types import WalletRef
 
 log = get_logger(__name__)
 
@@ -201,22 +201,35 @@ class RecipientCheckResult:
         return not self.provider_error
 
 
-def _resolve_outcome(username: str, stored_wallet_id: str, resolved: dict[str, object]) -> str:
+def _resolve_outcome(username: str, stored_wallet_id: str, outcome: PayoutRoute | RouteUnresolvable) -> str:
     """'' when fine, else the error to show on the row."""
-    outcome = resolved[username]
-    if isinstance(outcome, we.WalletError):
-        return f"{outcome.code}: {outcome.message}"[:255]
-    wallet_id = getattr(outcome, "wallet_id", "")
+    if isinstance(outcome, RouteUnresolvable):
+        return outcome.reason[:255]
+    if outcome.kind is not PayoutRouteKind.CUSTODIAL:
+        return ""  # paid through the Lightning address: no custodial wallet to compare
+    wallet_id = outcome.wallet_id or ""
     if wallet_id != stored_wallet_id:
         return f"WALLET_CHANGED: @{username} now resolves to wallet {wallet_id}, stored {stored_wallet_id}"[:255]
     return ""
 
 
+def _route_fields(outcome: PayoutRoute | RouteUnresolvable) -> dict[str, Any]:
+    """The route columns a check writes: the route found, or none (the row is flagged)."""
+    if isinstance(outcome, RouteUnresolvable):
+        return {"payout_route": "", "payout_route_detail": "", "payout_route_checked_at": timezone.now()}
+    return {
+        "payout_route": outcome.kind.value,
+        "payout_route_detail": outcome.detail[:255],
+        "payout_route_checked_at": outcome.checked_at,
+    }
+
+
 def recipients_check(
     *, staff_ids: list[int] | None = None, merchant_ids: list[int] | None = None
 ) -> RecipientCheckResult:
-    """Resolve every active staff and merchant username at the provider and flag the rows whose wallet
-    no longer resolves, is not a BTC wallet, refuses receipts, or changed since it was recorded.
+    """Resolve every active staff member's and merchant's payout route (payments/services/payout_routes.py:
+    custodial wallet first, else the Lightning address), record it, and flag the rows that no longer
+    resolve either way, or whose custodial wallet changed since it was recorded.
 
     Staff the legacy import created without a wallet get the wallet their username resolves to now:
     that username is who the tips were for, so this is the fix their held tips wait for (an operator
@@ -234,18 +247,25 @@ def recipients_check(
     result = RecipientCheckResult()
     merchants = list(merchant_qs)
     result.placeholders = sum(m.has_placeholder_username for m in merchants)
-    rows: list[tuple[str, int, str, str]] = [
-        *(("merchant", m.pk, m.blink_username, m.wallet_id) for m in merchants if not m.has_placeholder_username),
-        *(("staff", s.pk, s.blink_username, s.wallet_id) for s in staff_qs),
+    rows: list[tuple[str, int, str, str, PayoutDestination]] = [
+        *(
+            ("merchant", m.pk, m.blink_username, m.wallet_id, PayoutDestination.of(m))
+            for m in merchants
+            if not m.has_placeholder_username
+        ),
+        *(
+            ("staff", s.pk, s.blink_username or s.lightning_address, s.wallet_id, PayoutDestination.of(s))
+            for s in staff_qs
+        ),
     ]
-    resolved: dict[str, object] = {}  # one provider call per username per run
-    provider = get_wallet_provider()
-    for index, (kind, pk, username, wallet_id) in enumerate(rows):
-        key = username.lower()
+    resolved: dict[PayoutDestination, PayoutRoute | RouteUnresolvable] = {}  # one resolution per destination
+    for index, (kind, pk, username, wallet_id, destination) in enumerate(rows):
+        key = destination
         if key not in resolved:
             try:
-                resolved[key] = provider.resolve_username(username=username)
-            except (we.RecipientNotFound, we.WrongCurrency, we.ReceiveDisabled, we.InvalidInput) as exc:
+                # Never the cached LNURL route: this job is what notices an address that stopped working.
+                resolved[key] = payout_route_resolve(destination=destination, use_cache=False)
+            except RouteUnresolvable as exc:
                 resolved[key] = exc
             except we.WalletError as exc:
                 # Unavailable, rate-limited, not authorised, protocol error: a platform problem, not the
@@ -260,7 +280,7 @@ def recipients_check(
                 )
                 break
         outcome = resolved[key]
-        if kind == "staff" and not wallet_id and isinstance(outcome, WalletRef):
+        if kind == "staff" and not wallet_id and isinstance(outcome, PayoutRoute) and outcome.wallet_id:
             # Conditional: an operator (or a concurrent check) that filled it meanwhile wins.
             if Staff.objects.filter(pk=pk, wallet_id="").update(wallet_id=outcome.wallet_id):
                 wallet_id = outcome.wallet_id
@@ -268,10 +288,13 @@ def recipients_check(
                 log.info("maintenance.staff_wallet_resolved", id=pk, username=username, wallet_id=wallet_id)
             else:
                 wallet_id = Staff.objects.filter(pk=pk).values_list("wallet_id", flat=True).first() or ""
-        error = _resolve_outcome(key, wallet_id, resolved)
+        error = _resolve_outcome(username.lower(), wallet_id, outcome)
         model = Merchant if kind == "merchant" else Staff
         model.objects.filter(pk=pk).update(
-            wallet_check_ok=not error, wallet_check_error=error, wallet_checked_at=timezone.now()
+            wallet_check_ok=not error,
+            wallet_check_error=error,
+            wallet_checked_at=timezone.now(),
+            **_route_fields(outcome),
         )
         result.checked += 1
         if error:

@@ -19,6 +19,14 @@ from payments import terminal_keys
 from payments.crypto import encrypt_secret
 from payments.domain.allocation import FULL_WEIGHT_BPS
 from payments.models import Merchant, SplitProfile, SplitProfileShare, Staff
+from payments.services.payout_routes import (
+    PayoutDestination,
+    PayoutRoute,
+    RouteUnresolvable,
+    payout_destination_parse,
+    payout_route_record,
+    payout_route_resolve,
+)
 from payments.services.pricing import ProviderError, ProviderUnavailable
 from payments.wallet import validation
 from payments.wallet.errors import (
@@ -188,20 +196,89 @@ def merchant_set_api_key(*, merchant: Merchant, api_key: str) -> Merchant:
     return merchant
 
 
-def staff_create(*, merchant: Merchant, display_name: str, blink_username: str) -> Staff:
-    """Add a tip recipient; the username must resolve to a BTC wallet at the provider."""
+def _resolve_destination(destination: PayoutDestination, *, field: str) -> PayoutRoute:
+    """The route a new destination would be paid by, or a field error. Provider outages raise."""
+    try:
+        return payout_route_resolve(destination=destination, use_cache=False)
+    except RouteUnresolvable as exc:
+        raise _invalid(field, f"This destination cannot be paid: {exc.reason}"[:300]) from exc
+    except WalletUnavailable as exc:
+        raise ProviderUnavailable.from_wallet(exc) from exc
+    except WalletError as exc:
+        log.error("parties.route_failed", code=exc.code)
+        raise ProviderError(
+            provider_code=exc.code, message="The wallet provider could not check the destination."
+        ) from exc
+
+
+def staff_create(
+    *, merchant: Merchant, display_name: str, blink_username: str | None = None, payout_destination: str | None = None
+) -> Staff:
+    """Add a tip recipient paid to a Blink username (its BTC wallet must resolve) or, with
+    ``payout_destination``, to a Blink username or any Lightning address that resolves now."""
     display_name = _check_name(display_name, "display_name")
-    wallet = _resolve(blink_username, field="blink_username")
-    username = wallet.username or blink_username.lower()
+    if payout_destination is None:
+        wallet = _resolve(blink_username, field="blink_username")
+        destination = PayoutDestination(blink_username=wallet.username or str(blink_username).lower())
+        route: PayoutRoute | None = None
+        wallet_id, field = wallet.wallet_id, "blink_username"
+    else:
+        field = "payout_destination"
+        destination = payout_destination_parse(payout_destination, field=field)
+        route = _resolve_destination(destination, field=field)
+        wallet_id = route.wallet_id or ""
     try:
         with transaction.atomic():
             staff = Staff.objects.create(
-                merchant=merchant, display_name=display_name, blink_username=username, wallet_id=wallet.wallet_id
+                merchant=merchant,
+                display_name=display_name,
+                blink_username=destination.blink_username,
+                lightning_address=destination.lightning_address,
+                wallet_id=wallet_id,
             )
     except IntegrityError as exc:
-        raise _invalid("blink_username", "This merchant already has a staff member with this username.") from exc
-    log.info("staff.created", staff_id=staff.pk, merchant_id=merchant.pk, username=username)
+        raise _invalid(field, "This merchant already has a staff member with this destination.") from exc
+    if route is not None:
+        payout_route_record(party=staff, route=route)
+    log.info("staff.created", staff_id=staff.pk, merchant_id=merchant.pk, destination=staff.payout_destination)
     return staff
+
+
+def staff_set_payout_destination(*, staff: Staff, payout_destination: str) -> Staff:
+    """Change where a staff member's future tips go. Checked (syntax, then resolution) before any write."""
+    destination = payout_destination_parse(payout_destination, field="payout_destination")
+    route = _resolve_destination(destination, field="payout_destination")
+    staff.blink_username, staff.lightning_address = destination.blink_username, destination.lightning_address
+    if route.wallet_id:
+        staff.wallet_id = route.wallet_id
+    try:
+        with transaction.atomic():
+            staff.save(update_fields=["blink_username", "lightning_address", "wallet_id"])
+    except IntegrityError as exc:
+        staff.refresh_from_db()
+        raise _invalid("payout_destination", "This merchant already has a staff member with this destination.") from exc
+    payout_route_record(party=staff, route=route)
+    staff.refresh_from_db()
+    log.info("staff.destination_set", staff_id=staff.pk, destination=staff.payout_destination, route=route.kind.value)
+    return staff
+
+
+def merchant_set_payout_address(*, merchant: Merchant, lightning_address: str) -> Merchant:
+    """Pay the merchant's base to a Lightning address instead of its Blink wallet ("" goes back to
+    the Blink username). Checked before any write."""
+    if isinstance(lightning_address, str) and not lightning_address.strip():
+        destination = PayoutDestination(blink_username=merchant.blink_username)
+    else:
+        destination = payout_destination_parse(lightning_address, field="lightning_address")
+        if not destination.lightning_address:
+            raise _invalid("lightning_address", "Give a Lightning address (name@domain), or leave it empty.")
+    route = _resolve_destination(destination, field="lightning_address")
+    merchant.lightning_address = destination.lightning_address
+    merchant.save(update_fields=["lightning_address", "updated_at"])
+    payout_route_record(party=merchant, route=route)
+    merchant.refresh_from_db()
+    log.info("merchant.payout_address_set", merchant_id=merchant.pk, route=route.kind.value)
+    return merchant
 
 
 def staff_deactivate(*, staff: Staff) -> Staff:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from payments.wallet.fees import FeeProbe
 from payments.wallet.types import (
     CreatedInvoice,
     InvoiceStatus,
@@ -74,6 +75,11 @@ class WalletProvider(Protocol):
         from the newest). Walking back stops at a transaction id already seen (a checkpoint) or when
         ``has_next_page`` is False. Read-only: needs the READ scope, moves nothing.
         """
+        ...
+
+    def fee_probe(self, *, payment_request: str) -> FeeProbe:
+        """``lnInvoiceFeeProbe`` from the platform wallet: 0 for Blink-internal invoices, the routing
+        fee estimate otherwise; a refusal (no route) comes back in ``FeeProbe.error_code``."""
         ...
 
     def btc_price(self, *, currency: str) -> Price:

@@ -20,8 +20,9 @@ from typing import Any
 
 import httpx
 
-from payments.wallet import documents, mapping, validation
+from payments.wallet import documents, fees, mapping, validation
 from payments.wallet import errors as e
+from payments.wallet.fees import FeeProbe
 from payments.wallet.mapping import Subject
 from payments.wallet.transport import decode, log_event
 from payments.wallet.types import (
@@ -327,6 +328,19 @@ class BlinkClient:
             balance_sats=page.balance_sats,
         )
         return page
+
+    # -- fee probe (payments/wallet/fees.py) ---------------------------------------------------
+
+    def fee_probe(self, *, payment_request: str) -> FeeProbe:
+        probe = fees.probe_fee(self._query, wallet_id=self._platform_wallet_id(), payment_request=payment_request)
+        log_event(
+            logging.INFO,
+            "blink.fee_probe",
+            request=payment_request[:_REQUEST_LOG_PREFIX],
+            fee_sats=probe.fee_sats,
+            error_code=probe.error_code,
+        )
+        return probe
 
     # -- price and keys -----------------------------------------------------------------------
 

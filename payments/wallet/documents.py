@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from payments.wallet import fees as _fees
+
 _INVOICE_FIELDS = "createdAt externalId paymentHash paymentRequest paymentStatus satoshis"
 
 # The preimage lives on the settlement (SettlementViaLn / SettlementViaIntraLedger), the hash on the
@@ -181,4 +183,6 @@ ALL_DOCUMENTS: Final[dict[str, str]] = {
     "walletTransactions": WALLET_TRANSACTIONS,
     "realtimePrice": REALTIME_PRICE,
     "keyInfo": KEY_INFO,
+    # Defined beside its typed result (fees.py); listed here so the contract tests validate it too.
+    "lnInvoiceFeeProbe": _fees.LN_INVOICE_FEE_PROBE,
 }

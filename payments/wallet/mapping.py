@@ -234,11 +234,22 @@ def send_result(payload: object) -> SendResult:
     return SendResult(status=SendStatus.UNKNOWN, error_code=code or "NO_STATUS", message=message)
 
 
+def _is_fee_reimbursement(receive: Mapping[str, Any], send: Mapping[str, Any]) -> bool:
+    """A RECEIVE smaller than the send's principal (its debit less its fee) can only be part of the
+    fee coming back; a refund returns at least the principal."""
+    back = abs(as_int(receive.get("settlementAmount")) or 0)
+    debit = abs(as_int(send.get("settlementAmount")) or 0)
+    fee = abs(as_int(send.get("settlementFee")) or 0)
+    return fee > 0 and 0 < back <= fee and back < debit - fee
+
+
 def payment_lookup(transactions: object, *, payment_hash: str) -> PaymentLookup:
     """The platform wallet's transactions for one hash -> the send's fate.
 
     A RECEIVE with the hash at or after a SUCCESS send is a reimbursement (Blink issue #4022): that
-    send's money came back. Refunds are matched to sends in time order, so a send that succeeded
+    send's money came back, unless it is no more than the send's fee: then it is the unused part of
+    the routing fee Blink returns after an outside payment, and the send stands (fee reduced).
+    Refunds are matched to sends in time order, so a send that succeeded
     after an earlier one was refunded still counts. No SEND at all means Blink never debited us:
     UNKNOWN, and paying the same invoice again is safe.
     """
@@ -255,13 +266,22 @@ def payment_lookup(transactions: object, *, payment_hash: str) -> PaymentLookup:
         key=lambda tx: (as_int(tx.get("createdAt")) or 0, tx.get("direction") != "SEND"),
     )
     standing: list[Mapping[str, Any]] = []  # successful sends not (yet) refunded
+    reimbursed: dict[int, int] = {}  # id(send) -> fee given back
     for tx in events:
         if tx.get("direction") == "SEND":
             standing.append(tx)
         elif tx.get("direction") == "RECEIVE" and standing:
-            standing.pop(0)
+            if _is_fee_reimbursement(tx, standing[0]):
+                # Blink charges the probed fee up front and returns what the route did not use: the
+                # payment stands (reading it as a refund would pay the recipient twice).
+                key = id(standing[0])
+                reimbursed[key] = reimbursed.get(key, 0) + abs(as_int(tx.get("settlementAmount")) or 0)
+            else:
+                standing.pop(0)
     if standing:
         fee, preimage = _settlement(standing[-1], expected_hash=payment_hash)
+        if fee is not None and id(standing[-1]) in reimbursed:
+            fee = max(0, fee - reimbursed[id(standing[-1])])
         return PaymentLookup(payment_hash=payment_hash, status=SendStatus.SUCCEEDED, fee_sats=fee, preimage=preimage)
     if any(tx.get("status") == "PENDING" for tx in sends):
         return PaymentLookup(payment_hash=payment_hash, status=SendStatus.PENDING)

@@ -49,15 +49,17 @@ def test_add_staff_resolves_the_username_at_the_provider(
     fake_blink: FakeBlink, client_a: Client, merchant: Merchant
 ) -> None:
     wallet_id = fake_blink.add_account("erin_tips")
-    response = client_a.post(reverse("dashboard:staff-add"), {"display_name": "Erin", "blink_username": "erin_tips"})
+    response = client_a.post(
+        reverse("dashboard:staff-add"), {"display_name": "Erin", "payout_destination": "erin_tips"}
+    )
     assert response.status_code == 302
     assert Staff.objects.get(merchant=merchant, display_name="Erin").wallet_id == wallet_id
 
 
 def test_add_staff_with_an_unknown_username_is_a_400(fake_blink: FakeBlink, client_a: Client) -> None:
-    response = client_a.post(reverse("dashboard:staff-add"), {"display_name": "X", "blink_username": "nobody_here"})
+    response = client_a.post(reverse("dashboard:staff-add"), {"display_name": "X", "payout_destination": "nobody_here"})
     assert response.status_code == 400
-    assert "blink_username" in response.context["staff_form"].errors
+    assert "payout_destination" in response.context["staff_form"].errors
     assert not Staff.objects.exists()
 
 
@@ -132,7 +134,7 @@ def test_api_key_refused_by_the_provider_is_a_400(fake_blink: FakeBlink, client_
     ("name", "args", "data"),
     [
         ("settings-general", [], {"display_currency": "EUR", "tip_presets": "5"}),
-        ("staff-add", [], {"display_name": "X", "blink_username": "xyz"}),
+        ("staff-add", [], {"display_name": "X", "payout_destination": "xyz"}),
         ("profile-save", [], {"name": "T"}),
         ("terminal-add", [], {"name": "T"}),
         ("api-key", [], {"api_key": "blink_x"}),

@@ -128,6 +128,17 @@ def test_session_user_isolation(shop: Shop, other_shop: Shop) -> None:
     assert client.get(f"{URL}/{split.payment_hash}").status_code == 200
 
 
+def _unchecked_payout(destination: str) -> dict[str, object]:
+    return {
+        "payout_destination": destination,
+        "lightning_address": "",
+        "payout_route": "",
+        "payout_route_checked_at": None,
+        "payout_check_ok": True,
+        "payout_check_error": "",
+    }
+
+
 def test_merchant_staff_and_profiles_for_the_picker(api: Client, shop: Shop) -> None:
     shop.bob.is_active = False
     shop.bob.save()
@@ -139,9 +150,15 @@ def test_merchant_staff_and_profiles_for_the_picker(api: Client, shop: Shop) -> 
         "display_currency": "USD",
         "tip_presets": [10, 15, 20],
         "has_blink_api_key": False,
+        "payout": _unchecked_payout("@shopa_owner"),
     }
     assert api.get("/api/v1/staff", **shop.auth).json() == [
-        {"id": shop.alice.pk, "display_name": shop.alice.display_name, "blink_username": "shopa_alice"}
+        {
+            "id": shop.alice.pk,
+            "display_name": shop.alice.display_name,
+            "blink_username": "shopa_alice",
+            "payout": _unchecked_payout("@shopa_alice"),
+        }
     ]
     profiles = api.get("/api/v1/split-profiles", **shop.auth).json()
     assert profiles[0]["name"] == "Floor"

@@ -12,6 +12,7 @@ from django.db import connection
 
 from fakeblink import FakeBlink
 from payments.wallet.provider import reset_wallet_provider
+from tests.lnurl_support import point_lnurl_at
 
 
 def run_concurrently(fn: Callable[[], Any], *, threads: int = 2) -> list[Any]:
@@ -47,6 +48,7 @@ def blink(settings: Any) -> Iterator[FakeBlink]:
     settings.BLINK_API_URL = fake.url
     settings.BLINK_API_KEY = fake.platform_api_key
     settings.BLINK_WALLET_ID = fake.platform_wallet_id
+    point_lnurl_at(settings, fake)
     reset_wallet_provider()
     try:
         yield fake

@@ -63,12 +63,31 @@ def test_flags_recipients_that_cannot_be_paid(parties: dict[str, int]) -> None:
 
 
 def test_receive_disabled_is_flagged(blink: FakeBlink) -> None:
+    # In the wind-down and not migrated: no custodial wallet to pay, and the address refuses too.
     staff = StaffFactory(blink_username="windown", wallet_id=blink.add_account("windown"))
+    blink.set_receive_disabled("windown")
     blink.script("accountDefaultWallet", ["RECEIVE_DISABLED"])
     recipients_check(staff_ids=[staff.pk], merchant_ids=[])
     staff.refresh_from_db()
     assert staff.wallet_check_ok is False
     assert staff.wallet_check_error.startswith("RECEIVE_DISABLED")
+    assert "lightning address" in staff.wallet_check_error
+    assert staff.payout_route == "" and staff.payout_route_checked_at is not None
+
+
+def test_migrated_account_is_routed_through_its_lightning_address(blink: FakeBlink) -> None:
+    # Migrated to self-custodial: the custodial wallet is gone, the address still resolves: no flag.
+    staff = StaffFactory(blink_username="spark_user", wallet_id=blink.add_account("spark_user"))
+    recipients_check(staff_ids=[staff.pk], merchant_ids=[])
+    staff.refresh_from_db()
+    assert (staff.payout_route, staff.payout_route_detail) == ("custodial", staff.wallet_id)
+    blink.migrate_to_self_custodial("spark_user")
+    recipients_check(staff_ids=[staff.pk], merchant_ids=[])
+    staff.refresh_from_db()
+    assert (staff.wallet_check_ok, staff.wallet_check_error) == (True, "")
+    assert staff.payout_route == "lnurl"
+    assert staff.payout_route_detail.startswith(f"spark_user@{blink.base_url.split('://')[1]} via ")
+    assert staff.payout_route_checked_at is not None
 
 
 def test_a_flag_clears_when_the_wallet_resolves_again(blink: FakeBlink) -> None:

@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import bolt11
 import pytest
 
 from fakeblink import FakeBlink
@@ -24,7 +25,15 @@ def test_create_invoice_on_the_platform_wallet(fake_blink: FakeBlink, blink_clie
     # then
     assert invoice.amount_sats == 2_500
     assert invoice.external_id == "sale-1"
-    assert invoice.payment_request.startswith("lnbc25000n1p")
+    # A real BOLT11 (2 500 sats = 25 micro-BTC): amount, hash, memo and expiry are in the signed invoice.
+    assert invoice.payment_request.startswith("lnbc25u1p")
+    decoded = bolt11.decode(invoice.payment_request)
+    assert (decoded.amount_msat, decoded.payment_hash, decoded.description) == (
+        2_500_000,
+        invoice.payment_hash,
+        "Coffee",
+    )
+    assert decoded.expiry == 15 * 60
     assert invoice.expires_at is not None
     assert abs(invoice.expires_at - (datetime.now(UTC) + timedelta(minutes=15))) < timedelta(seconds=5)
     stored = fake_blink.invoice(invoice.payment_hash)
