@@ -23,6 +23,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from analytics.models import SystemMetric
+from analytics.services.alerts import Alert, alerts_evaluate
 from blinkpos import health
 from blinkpos.logging import get_logger
 from payments import metrics as latency
@@ -41,7 +42,6 @@ SNAPSHOT_MARKER = "snapshot"
 ALERT_METRIC = "alert"
 STATS_REPAIRED_METRIC = "stats_repaired"
 # Fewer lookups than this in a window say nothing about the hit ratio (one miss would be 0 %).
-MIN_LOOKUPS_FOR_RATIO_ALERT = 20
 _LOCK_KEY = zlib.crc32(b"blinkpos.snapshot_metrics")
 
 
@@ -51,14 +51,6 @@ class Figure:
     value: float | None
     unit: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Alert:
-    name: str
-    message: str
-    value: float
-    threshold: float
 
 
 @dataclass(kw_only=True)
@@ -167,141 +159,6 @@ def metrics_collect() -> Collected:
 
 
 # --- alerts -------------------------------------------------------------------------------------
-
-
-def alerts_evaluate(collected: Collected) -> list[Alert]:
-    """The seed documents' thresholds (settings.ALERT_THRESHOLDS)."""
-    limits = settings.ALERT_THRESHOLDS
-    alerts: list[Alert] = []
-    ratio_min = float(limits["hotstore_hit_ratio_min"])
-    if (
-        collected.hit_ratio is not None
-        and collected.lookups_in_window >= MIN_LOOKUPS_FOR_RATIO_ALERT
-        and collected.hit_ratio < ratio_min
-    ):
-        alerts.append(
-            Alert(
-                name="hotstore_hit_ratio_low",
-                message=f"Hot-store hit ratio {collected.hit_ratio:.0%} is below {ratio_min:.0%}",
-                value=collected.hit_ratio,
-                threshold=ratio_min,
-            )
-        )
-    p95_max = float(limits["latency_p95_ms_max"])
-    for op, values in collected.latency.items():
-        p95 = values.get("p95")
-        if p95 is not None and float(p95) > p95_max:
-            alerts.append(
-                Alert(
-                    name=f"latency_{op}_p95_high",
-                    message=f"{op} p95 latency {float(p95):.0f} ms is above {p95_max:.0f} ms",
-                    value=float(p95),
-                    threshold=p95_max,
-                )
-            )
-    pool_max = float(limits["pg_pool_usage_max"])
-    pool_ratio = collected.pool.get("usage_ratio")
-    if isinstance(pool_ratio, int | float) and pool_ratio > pool_max:
-        alerts.append(
-            Alert(
-                name="pg_pool_usage_high",
-                message=f"PostgreSQL pool usage {pool_ratio:.0%} is above {pool_max:.0%}",
-                value=float(pool_ratio),
-                threshold=pool_max,
-            )
-        )
-    mem_max = float(limits["redis_memory_usage_max"])
-    mem_ratio = collected.redis_memory.get("usage_ratio")
-    if isinstance(mem_ratio, int | float) and mem_ratio > mem_max:
-        alerts.append(
-            Alert(
-                name="redis_memory_high",
-                message=f"Redis memory usage {mem_ratio:.0%} of maxmemory is above {mem_max:.0%}",
-                value=float(mem_ratio),
-                threshold=mem_max,
-            )
-        )
-    # Forwarding gave up on these (a leg past its retry or lookup cap, or one a retry cannot fix): the
-    # admin's payout queue shows why. Not in the seed thresholds, so it defaults to "any at all".
-    need_operator = int(collected.payments_open.get(SplitStatus.FAILED, 0))
-    need_operator_max = float(limits.get("payouts_need_operator_max", 0))
-    if need_operator > need_operator_max:
-        alerts.append(
-            Alert(
-                name="payouts_need_operator",
-                message=f"{need_operator} payment(s) need an operator in the payout queue",
-                value=float(need_operator),
-                threshold=need_operator_max,
-            )
-        )
-    alerts += books_alerts(collected.books)
-    return alerts + _limit_alerts(collected.provider_limits)
-
-
-def _limit_alerts(status: LimitStatus | None) -> list[Alert]:
-    """Blink's account limits reached (payments/provider_limits.py): always worth an operator's look, and
-    the fix is Blink's (raise the platform account's limits), so any occurrence alerts."""
-    if status is None:
-        return []
-    alerts: list[Alert] = []
-    if status.invoice_block_seconds:
-        alerts.append(
-            Alert(
-                name="provider_invoice_rate_limited",
-                message=f"Blink refuses new invoices on the platform account for {status.invoice_block_seconds} s "
-                "more (invoice rate limit): terminals get 429; ask Blink to raise the limit",
-                value=float(status.invoice_block_seconds),
-                threshold=0.0,
-            )
-        )
-    if status.legs_waiting_for_limit:
-        alerts.append(
-            Alert(
-                name="forwards_waiting_for_daily_limit",
-                message=f"{status.legs_waiting_for_limit} payout(s) wait for the platform's daily intraledger limit "
-                "(TRANSACTION_RESTRICTED); they are retried; ask Blink to raise the limit",
-                value=float(status.legs_waiting_for_limit),
-                threshold=0.0,
-            )
-        )
-    if status.legs_given_up_on_limit:
-        alerts.append(
-            Alert(
-                name="forwards_stopped_by_daily_limit",
-                message=f"{status.legs_given_up_on_limit} payout(s) stopped retrying after the daily intraledger "
-                "limit; retry them from the payout queue once Blink has raised it",
-                value=float(status.legs_given_up_on_limit),
-                threshold=0.0,
-            )
-        )
-    return alerts
-
-
-def books_alerts(books: dict[str, Any]) -> list[Alert]:
-    """The books reconciliation: any difference between our books and Blink's, or a run that failed.
-    Thresholds are zero by design: a books difference is always worth an operator's look."""
-    alerts: list[Alert] = []
-    differences = books.get("differences")
-    if isinstance(differences, int) and differences > 0:
-        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(books.get("by_kind", {}).items()))
-        alerts.append(
-            Alert(
-                name="books_differ",
-                message=f"Books run {books.get('run_id')}: {differences} difference(s) with Blink ({kinds})",
-                value=float(differences),
-                threshold=0.0,
-            )
-        )
-    if books.get("latest_run_failed"):
-        alerts.append(
-            Alert(
-                name="books_run_failed",
-                message=f"Books run {books.get('latest_run_id')} could not finish; see its error in the admin",
-                value=1.0,
-                threshold=0.0,
-            )
-        )
-    return alerts
 
 
 # --- snapshot -----------------------------------------------------------------------------------
