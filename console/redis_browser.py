@@ -90,8 +90,9 @@ class KeySurvey:
     families: list[PrefixCount]
 
 
-def survey(*, limit: int = SCAN_LIMIT, match: str | None = None) -> KeySurvey:
-    """Counts and TTL buckets per key family, from at most ``limit`` keys found by SCAN."""
+def survey(*, limit: int | None = None, match: str | None = None) -> KeySurvey:
+    """Counts and TTL buckets per key family, from at most ``limit`` (``SCAN_LIMIT``) keys found by SCAN."""
+    limit = SCAN_LIMIT if limit is None else limit
     client = _client()
     meanings = dict(PREFIXES)
     meanings[OTHER] = "anything else"
@@ -101,7 +102,9 @@ def survey(*, limit: int = SCAN_LIMIT, match: str | None = None) -> KeySurvey:
     truncated = False
     while True:
         cursor, keys = client.scan(cursor=cursor, match=match, count=SCAN_BATCH)
-        keys = keys[: max(0, limit - scanned)]
+        room = max(0, limit - scanned)
+        if len(keys) > room:
+            keys, truncated = keys[:room], True
         if keys:
             pipe = client.pipeline(transaction=False)
             for key in keys:
@@ -114,9 +117,10 @@ def survey(*, limit: int = SCAN_LIMIT, match: str | None = None) -> KeySurvey:
                 bucket = ttl_bucket(int(ttl))
                 entry.ttls[bucket] = entry.ttls.get(bucket, 0) + 1
             scanned += len(keys)
-        if cursor == 0:
+        if cursor == 0 or truncated:
             break
         if scanned >= limit:
+            # the bound is reached with the walk unfinished: more keys may exist
             truncated = True
             break
     order = [p for p, _ in PREFIXES] + [OTHER]

@@ -4,7 +4,8 @@ audit trail, a day's and the last hours' statistics) as named, parameterised, re
 There is no free-form SQL: each report is fixed SQL with named parameters, each parameter a form field
 that is validated before anything runs (a bad value is a form error naming the field). Reports run
 through ``console.readonly`` (READ ONLY transaction, statement timeout); every cell shown or exported
-passes through ``console.masking``.
+passes through ``console.masking``. Ages use ``clock_timestamp()`` (when the report runs), not ``now()``
+(when the enclosing transaction began, which inside a caller's transaction can be long before).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.utils import timezone
 
-from console.masking import mask
+from console.masking import mask_cell
 from console.readonly import DEFAULT_TIMEOUT_MS, read_only_query
 from payments.models import SplitStatus
 
@@ -95,10 +96,10 @@ REPORTS: tuple[Report, ...] = (
         "has not reached.",
         sql="""
 SELECT id, payment_hash, username AS merchant, total_amount, tip_amount, tip_recipient, created_at, expires_at,
-       EXTRACT(EPOCH FROM (now() - created_at))::bigint AS age_seconds
+       EXTRACT(EPOCH FROM (clock_timestamp() - created_at))::bigint AS age_seconds
   FROM payment_splits
  WHERE status = 'pending'
-   AND created_at <= now() - make_interval(mins => %(older_than_minutes)s)
+   AND created_at <= clock_timestamp() - make_interval(mins => %(older_than_minutes)s)
    AND (%(merchant)s = '' OR username = %(merchant)s)
  ORDER BY created_at
  LIMIT %(limit)s
@@ -161,7 +162,7 @@ SELECT COUNT(*) FILTER (WHERE status = 'pending') AS pending_count,
        COUNT(*) FILTER (WHERE status = 'expired') AS expired_count,
        COALESCE(SUM(tip_amount) FILTER (WHERE status = 'completed'), 0) AS total_tips_processed
   FROM payment_splits
- WHERE created_at > now() - make_interval(hours => %(hours)s)
+ WHERE created_at > clock_timestamp() - make_interval(hours => %(hours)s)
 """,
         form=RecentStatisticsForm,
         params=_identity,
@@ -184,4 +185,4 @@ class ReportResult:
 def run(report: Report, cleaned: dict[str, Any], *, timeout_ms: int | None = None) -> ReportResult:
     """Run a report with validated parameters. Raises ``console.readonly.ReadOnlyQueryError``."""
     columns, rows = read_only_query(report.sql, report.params(cleaned), timeout_ms=timeout_ms or report.timeout_ms)
-    return ReportResult(columns=columns, rows=[[mask(value) for value in row] for row in rows])
+    return ReportResult(columns=columns, rows=[[mask_cell(value) for value in row] for row in rows])
