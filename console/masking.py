@@ -18,6 +18,8 @@ import re
 from typing import Any
 
 MASK = "••••••"
+# A cache-backed session's value is the signed-in user's session (auth hash included): never shown.
+SESSION_KEY_PREFIX = "django.contrib.sessions"
 
 # Lower-cased, with ``-`` and ``_`` removed before comparing, so apiKey, api_key and X-API-KEY all match.
 _SECRET_NAME_PARTS = (
@@ -70,8 +72,8 @@ def mask(value: Any) -> Any:
 
 def mask_raw(raw: str, *, key: str = "") -> str:
     """A Redis string value as an operator may see it: JSON is parsed, masked and pretty-printed; other
-    text is masked by shape. A key whose own name names a secret is masked whole."""
-    if key and is_secret_name(key.split(":", 1)[0] if ":" in key else key):
+    text is masked by shape. A key whose own name names a secret, or a session's, is masked whole."""
+    if key and (is_secret_name(key.split(":", 1)[0]) or key.startswith(SESSION_KEY_PREFIX)):
         return MASK
     try:
         decoded = json.loads(raw)

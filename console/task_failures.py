@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import Error as DatabaseLayerError
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
@@ -40,7 +40,7 @@ def record(*, task_name: str, task_id: str, kind: str, exc: BaseException | None
             message=mask_text(str(exc) if exc else "")[:500],
         )
         trim()
-    except DatabaseError as error:
+    except DatabaseLayerError as error:  # any database trouble, a closed connection included
         log.warning("console.task_failure_not_recorded", task=task_name, error=type(error).__name__)
 
 

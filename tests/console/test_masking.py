@@ -88,3 +88,8 @@ def test_raw_json_values_are_parsed_masked_and_pretty_printed() -> None:
 def test_plain_text_values_are_masked_by_shape() -> None:
     assert mask_raw("blink_AbCdEf0123456789xyz", key="provider:x") == MASK
     assert mask_raw("42", key="ratelimit:terminal:1:100") == "42"
+
+
+def test_a_whole_value_is_masked_for_secret_or_session_keys() -> None:
+    assert mask_raw('{"_auth_user_hash": "abc"}', key="django.contrib.sessions.cacheabc123") == MASK
+    assert mask_raw("anything", key="webhook_secret:current") == MASK
