@@ -33,7 +33,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy blinkpos payments analytics dashboard fakeblink
+	$(BIN)/mypy blinkpos payments analytics dashboard console fakeblink
 
 check: lint typecheck test
 

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "payments.apps.PaymentsConfig",
     "analytics.apps.AnalyticsConfig",
     "dashboard.apps.DashboardConfig",
+    # The operators' console (the views' lists, database, Redis, queues, saved reports) inside the admin.
+    "console.apps.ConsoleConfig",
 ]
 
 MIDDLEWARE = [
