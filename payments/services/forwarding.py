@@ -155,7 +155,9 @@ def _forward(split_id: int) -> str:
         if problem:
             fail_split(split, problem)
             return "failed"
-        todo = [leg.pk for leg in legs if leg.status not in DONE]
+        # A merchant absorbing the tips' fees is paid last, once they are known (payout_plan).
+        last = split.merchant.absorbs_payout_fees
+        todo = [leg.pk for leg in sorted(legs, key=lambda x: last and x.kind == "merchant") if leg.status not in DONE]
     for leg_id in todo:
         _advance_leg(split_id, leg_id)
     with transaction.atomic():
@@ -176,7 +178,7 @@ def _conservation_problem(split: PaymentSplit, legs: list[PaymentLeg]) -> str:
 
 def _advance_leg(split_id: int, leg_id: int) -> str:
     """Walk one leg forward as far as it goes now: planned -> invoice_ready -> sending -> outcome."""
-    for _ in range(4):
+    for _ in range(6):
         leg = PaymentLeg.objects.get(pk=leg_id)
         if leg.status == L.PLANNED:
             if leg.next_attempt_at and leg.next_attempt_at > timezone.now():
@@ -190,7 +192,10 @@ def _advance_leg(split_id: int, leg_id: int) -> str:
                 return leg.status
             continue
         if leg.status == L.INVOICE_READY:
-            return _leg_send(split_id, leg_id)
+            outcome = _leg_send(split_id, leg_id)
+            if PaymentLeg.objects.filter(pk=leg_id, status=L.PLANNED).exists():
+                continue  # rerouted after a migration: a new invoice through the recipient's route
+            return outcome
         if leg.status == L.FAILED and leg.next_attempt_at and leg.next_attempt_at <= timezone.now():
             if not _leg_rearm(split_id, leg_id):
                 return "failed"
