@@ -3,8 +3,9 @@
 Per leg, in id order, each step a short transaction with the split locked first and its legs after
 (the lock order of ``transitions``), and every provider call OUTSIDE any transaction:
 
-1. ``planned``: create the recipient's payout invoice (``lnInvoiceCreateOnBehalfOfRecipient``), then
-   commit its bolt11 and hash (``invoice_ready``). The commit is conditional on the leg still being
+1. ``planned``: obtain the recipient's payout invoice through their route (``payout_plan``: an
+   on-behalf invoice on their Blink wallet, or a checked invoice from their Lightning address with the
+   routing fee probed and capped), then commit its bolt11, hash, route and fee parts (``invoice_ready``). The commit is conditional on the leg still being
    ``planned``: if two workers raced, the loser's invoice is never committed and so never paid (an
    unpaid orphan invoice on the recipient's account costs nothing and expires).
 2. ``invoice_ready`` -> ``sending`` (commit: the attempt is written down before the side effect),
@@ -21,8 +22,11 @@ Per leg, in id order, each step a short transaction with the split locked first 
 
 Why retries cannot pay twice: every send of a leg pays the SAME committed bolt11; Blink settles an
 invoice once and answers ALREADY_PAID (or that "already paid" FAILURE) afterwards. A new payout
-invoice is only created for a leg with no committed invoice or whose invoice Blink says EXPIRED
-(``leg_outcomes.rearm_locked``).
+invoice is only created for a leg with no committed invoice, whose invoice Blink says EXPIRED, whose
+outside invoice Blink's ledger says our send FAILED or that expired with no send of ours
+(``payout_outside``), or whose custodial wallet Blink confirmed cannot receive and whose recipient now
+resolves to a Lightning address (a migration: ``_reroute_locked``); every committed hash stays in the
+leg's ``leg_invoice_created`` events (``leg_outcomes.rearm_locked``).
 
 Payout ``externalId`` (unique per recipient account): the leg's ``external_id``, then
 ``{external_id}-r{n}`` with n = invoices already committed for the leg. A crash between Blink's create
@@ -39,7 +43,6 @@ transaction too. The hot key is evicted after commit by ``transition_split``.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 
 from django.conf import settings
@@ -55,7 +58,6 @@ from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, S
 from payments.models.parties import PayoutRouteKind
 from payments.services.leg_outcomes import (
     DONE,
-    PAID_NOT_BY_US,
     backoff,
     fail_split,
     leg_fail_locked,
@@ -66,6 +68,7 @@ from payments.services.leg_outcomes import (
     settle_locked,
 )
 from payments.services.leg_recipients import leg_take_staff_wallet
+from payments.services.payout_ledger import confirm_failure, with_reimbursement
 from payments.services.payout_outside import outside_may_replace
 from payments.services.payout_plan import (
     MIGRATED_CODES,
@@ -77,9 +80,9 @@ from payments.services.payout_plan import (
     payout_plan,
 )
 from payments.services.transitions import lock_legs, lock_split, transition_leg, transition_split
-from payments.wallet.errors import InvalidInput, WalletError
+from payments.wallet.errors import InvalidInput
 from payments.wallet.provider import get_wallet_provider
-from payments.wallet.types import InvoiceState, SendResult, SendStatus
+from payments.wallet.types import SendResult, SendStatus
 
 log = get_logger(__name__)
 
@@ -311,7 +314,7 @@ def _leg_send(split_id: int, leg_id: int) -> str:
             result = confirm_failure(payment_hash=leg.payment_hash or "", result=result)
             source = "ledger_after_failure"
         elif result.status is SendStatus.SUCCEEDED and leg.route_kind == PayoutRouteKind.LNURL:
-            result = _with_reimbursement(leg.payment_hash or "", result)
+            result = with_reimbursement(leg.payment_hash or "", result)
     fault_point("after_send")
     # Blink confirmed (its ledger holds no send) that the custodial wallet cannot receive: the recipient
     # migrated. A new invoice through their route (payout_plan re-resolves without cache) is safe now.
@@ -324,53 +327,6 @@ def _leg_send(split_id: int, leg_id: int) -> str:
     return record_send(
         split_id=split_id, leg_id=leg_id, attempt=attempt, result=result, source=source, migrated=migrated
     )
-
-
-def _with_reimbursement(payment_hash: str, result: SendResult) -> SendResult:
-    """An outside payment's unused fee comes back as a RECEIVE under its hash: read it from the ledger
-    so the leg records charged and reimbursed (the books balance uses both). Best effort: Blink not
-    answering leaves it unknown, which the books then report as a fee difference to look at."""
-    try:
-        lookup = get_wallet_provider().payment_lookup(payment_hash=payment_hash)
-    except WalletError:
-        return result
-    if lookup.status is not SendStatus.SUCCEEDED:
-        return result
-    return dataclasses.replace(result, fee_reimbursed_sats=lookup.fee_reimbursed_sats)
-
-
-def confirm_failure(*, payment_hash: str, result: SendResult) -> SendResult:
-    """What Blink's ledger says about a send Blink answered FAILURE (outside any transaction).
-
-    A send of ours in the platform wallet's ledger wins over the answer (the flow-expired "Invoice is
-    already paid", an error after the ledger entry): SUCCEEDED or PENDING. No send and the invoice
-    not paid: the failure stands. No send but the invoice paid: someone else paid it, never ours to
-    re-send (``unknown``, for an operator). Blink not answering: ``unknown``, settled by the
-    reconciler's lookup; a FAILURE is never recorded unconfirmed."""
-    provider = get_wallet_provider()
-    try:
-        lookup = provider.payment_lookup(payment_hash=payment_hash)
-        state = None
-        if lookup.status is SendStatus.UNKNOWN:
-            state = provider.invoice_status(payment_hash=payment_hash).state
-    except WalletError as exc:  # InvoiceNotFound included: nothing to confirm the failure with
-        log.warning("forwarding.failure_unconfirmed", payout_hash=payment_hash, error_code=exc.code)
-        return SendResult(status=SendStatus.UNKNOWN, error_code=result.error_code, message=result.message)
-    log.info("forwarding.failure_checked", payout_hash=payment_hash, ledger=lookup.status.value, invoice=str(state))
-    if lookup.status is SendStatus.SUCCEEDED:
-        return SendResult(
-            status=SendStatus.SUCCEEDED,
-            fee_sats=None if lookup.fee_sats is None else lookup.fee_sats + lookup.fee_reimbursed_sats,
-            preimage=lookup.preimage,
-            fee_reimbursed_sats=lookup.fee_reimbursed_sats,
-        )
-    if lookup.status is SendStatus.PENDING:
-        return SendResult(status=SendStatus.PENDING, error_code=result.error_code, message=result.message)
-    if state is InvoiceState.PAID:
-        return SendResult(
-            status=SendStatus.UNKNOWN, error_code=PAID_NOT_BY_US, message="Paid, but not by the platform wallet."
-        )
-    return result
 
 
 def record_send(
