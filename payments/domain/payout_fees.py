@@ -3,9 +3,11 @@ invoice asks for, the cap, and the merchant's absorption budget (README "Payout 
 
 The rule behind every function here: what leaves the platform wallet for a split (each payout
 invoice's amount plus the fee Blink charges for it, less what Blink gives back) never exceeds what the
-split received. Blink charges the fee its probe estimated for that invoice (docs/ARCHITECTURE.md,
-"Blink, as BlinkPOS uses it"), and the planner probes the very invoice it commits, so "charged <=
-estimate" holds for every committed invoice; with that, the amounts below keep the rule:
+split received. Blink charges the fee its probe estimated for an outside payment up front and returns
+the unused part (payments/wallet/mapping.py, payment lookup; modelled by fakeblink/external.py), and the
+planner probes the very invoice it commits, so "charged <= estimate" holds for every committed invoice
+as long as Blink's estimate does not rise between the probe and the send (seconds apart); with that,
+the amounts below keep the rule:
 
 - recipient pays: the invoice asks for ``share - estimate``; debit ``share - estimate + fee <= share``;
 - merchant absorbs: a tip invoice asks for the whole share, its fee is taken out of the base leg, which
