@@ -92,9 +92,14 @@ class Stack:
         self.processes: dict[str, Process] = {}
         self.env: dict[str, str] = dict(os.environ if env is None else env)
         self.env["DJANGO_SETTINGS_MODULE"] = settings_module
+        # The fake's outside LNURL host (Lightning addresses beyond Blink), two ports above the fake.
+        self.outside_lnurl_port = fake_port + 2 if fake_port is not None else None
         if fake_port is not None:
             self.env.update(fresh_credentials())
             self.env["BLINK_API_URL"] = self.fake_graphql_url
+            # Exactly that host may be fetched over plain http on loopback (never in production).
+            self.env["LNURL_ALLOW_HTTP_HOSTS"] = self.outside_lnurl_host
+            self.env["DEMO_OUTSIDE_LIGHTNING_ADDRESS"] = f"dave@{self.outside_lnurl_host}"
         self.env.update(extra_env or {})
 
     # -- addresses ------------------------------------------------------------------------------
@@ -109,6 +114,10 @@ class Stack:
         if self.fake_port is None:
             raise RuntimeError("this stack runs without the fake Blink")
         return f"http://127.0.0.1:{self.fake_port}"
+
+    @property
+    def outside_lnurl_host(self) -> str:
+        return f"127.0.0.1:{self.outside_lnurl_port}"
 
     @property
     def fake_graphql_url(self) -> str:
@@ -163,6 +172,8 @@ class Stack:
         argv += ["--platform-api-key-env", "BLINK_API_KEY", "--webhook-secret-env", "BLINK_WEBHOOK_SECRET"]
         if self.fake_demo:
             argv.append("--demo")
+        if self.outside_lnurl_port is not None:
+            argv += ["--outside-lnurl-port", str(self.outside_lnurl_port)]
         if self.fake_webhooks:
             argv += ["--webhook-url", f"{self.base_url}/webhooks/blink"]
         if self.autopay_seconds is not None:

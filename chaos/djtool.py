@@ -32,7 +32,7 @@ from payments.models import PaymentLeg, PaymentSplit  # noqa: E402
 IN_FLIGHT = ("invoice_ready", "sending", "pending", "unknown")
 
 
-def setup(fake_url: str, merchants: int, staff: int, tag: str) -> dict[str, Any]:
+def setup(fake_url: str, merchants: int, staff: int, tag: str, outside_host: str = "") -> dict[str, Any]:
     from payments.services.parties import merchant_create, split_profile_save, staff_create
     from payments.services.terminals import terminal_create
 
@@ -46,6 +46,16 @@ def setup(fake_url: str, merchants: int, staff: int, tag: str) -> dict[str, Any]
             members = []
             for s in range(staff):
                 username = f"s{m}x{s}_{tag}"
+                if s == staff - 1 and outside_host:
+                    # One member per shop keeps their tips at an outside Lightning address (LNURL-pay).
+                    name = f"o{m}{tag}"
+                    fake.post("/control/outside/users", json={"name": name}).raise_for_status()
+                    members.append(
+                        staff_create(
+                            merchant=merchant, display_name=f"Staff {s}", payout_destination=f"{name}@{outside_host}"
+                        )
+                    )
+                    continue
                 fake.post("/control/accounts", json={"username": username}).raise_for_status()
                 members.append(staff_create(merchant=merchant, display_name=f"Staff {s}", blink_username=username))
             weights = [10_000 // staff] * staff
@@ -99,6 +109,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--merchants", type=int, default=2)
     p.add_argument("--staff", type=int, default=3)
     p.add_argument("--tag", default="c")
+    p.add_argument("--outside-host", default="", help="host:port of the fake's outside LNURL host")
     p = sub.add_parser("reconcile")
     p.add_argument("--times", type=int, default=1)
     sub.add_parser("state")
@@ -107,7 +118,7 @@ def main(argv: list[str]) -> int:
     sub.add_parser("preimages")
     args = parser.parse_args(argv)
     if args.command == "setup":
-        result = setup(args.fake_url, args.merchants, args.staff, args.tag)
+        result = setup(args.fake_url, args.merchants, args.staff, args.tag, args.outside_host)
     elif args.command == "reconcile":
         result = reconcile(args.times)
     elif args.command == "state":

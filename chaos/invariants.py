@@ -100,7 +100,7 @@ def _read_books(split_ids: Iterable[int] | None) -> Books:
     legs = list(
         PaymentLeg.objects.filter(split_id__in=ids).values(
             "id", "split_id", "status", "amount", "payment_hash", "recipient_wallet_id", "last_error_code",
-            "last_error", "resolution_note",
+            "last_error", "resolution_note", "payout_amount", "fee_sats", "fee_reimbursed_sats", "route_kind",
         )
     )  # fmt: skip
     events = list(
@@ -115,11 +115,16 @@ def _read_books(split_ids: Iterable[int] | None) -> Books:
 
 
 def _net_debits(txs: list[Mapping[str, Any]]) -> tuple[int, int]:
-    """(debits, sats) a payout invoice cost the platform: successful sends minus refunds."""
+    """(debits, sats) a payout invoice cost the platform: successful sends minus refunds. A RECEIVE no
+    larger than a send's fee is the unused routing fee Blink returns after an outside payment: it
+    lowers the sats, it is not a refund of the send (payments/wallet/mapping.py)."""
     sends = [t for t in txs if t["direction"] == "SEND" and t["status"] in ("SUCCESS", "PENDING")]
-    refunds = [t for t in txs if t["direction"] == "RECEIVE"]
+    max_fee = max((int(t.get("fee") or 0) for t in sends), default=0)
+    receives = [t for t in txs if t["direction"] == "RECEIVE"]
+    refunds = [t for t in receives if not 0 < int(t["amount"]) <= max_fee]
+    fee_back = sum(int(t["amount"]) for t in receives if 0 < int(t["amount"]) <= max_fee)
     count = len(sends) - len(refunds)
-    sats = -sum(int(t["amount"]) for t in sends) - sum(int(t["amount"]) for t in refunds)
+    sats = -sum(int(t["amount"]) for t in sends) - sum(int(t["amount"]) for t in refunds) - fee_back
     return count, sats
 
 
@@ -215,14 +220,20 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
             conserve_bad += 1
             bad.append({"split": split["id"], "fake_received": fake_in, "pos_received": pos_in,
                         "legs_sum": sum(leg["amount"] for leg in legs), "total": split["total_amount"]})  # fmt: skip
+        outflow = 0
         for leg in legs:
-            # Send amounts are the invoice amount; a routing fee (none intraledger) is a separate field.
+            # What a succeeded leg cost the platform by our books: its payout invoice (the share, or the
+            # share less the routing fee the recipient pays) plus the fee charged less what came back.
             _, sats = leg_debits(leg)
+            outflow += sats
             if leg["status"] == "succeeded":
-                forwarded_pos += leg["amount"]
+                payout = leg.get("payout_amount") if leg.get("payout_amount") is not None else leg["amount"]
+                cost = payout + (leg.get("fee_sats") or 0) - (leg.get("fee_reimbursed_sats") or 0)
+                forwarded_pos += cost
                 forwarded_fake += sats
-                if sats != leg["amount"]:
-                    bad.append({"leg": leg["id"], "amount": leg["amount"], "fake_sent": sats})
+                if sats != cost:
+                    bad.append({"leg": leg["id"], "amount": leg["amount"], "cost": cost, "fake_sent": sats})
+                owed += leg["amount"] - cost  # kept by the platform for the fee (never negative: below)
             else:
                 reason = leg["last_error_code"] or leg["resolution_note"] or leg["last_error"] or split["error_message"]
                 owed += leg["amount"]
@@ -230,6 +241,8 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
                 owed_reasons[f"{leg['status']}:{label}"] += 1
                 if not reason or sats:
                     bad.append({"leg": leg["id"], "status": leg["status"], "reason": reason, "fake_sent": sats})
+        if outflow > pos_in:  # the platform never pays out more than the split brought in
+            bad.append({"split": split["id"], "outflow": outflow, "received": pos_in})
     if received_pos != forwarded_pos + owed:
         bad.append({"received": received_pos, "forwarded": forwarded_pos, "owed": owed})
     results.append(

@@ -154,7 +154,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         stack.start()
         parties = stack.djtool("setup", "--fake-url", stack.fake_url, "--merchants", str(args.merchants),
-                               "--staff", str(args.staff), "--tag", f"s{args.seed}")["merchants"]  # fmt: skip
+                               "--staff", str(args.staff), "--tag", f"s{args.seed}",
+                               "--outside-host", stack.outside_lnurl_host)["merchants"]  # fmt: skip
         _log(f"stack up: web {stack.base_url}, fake {stack.fake_url}; {args.sales} sales, seed {args.seed}")
         sampler = RedisSampler(stack)
         sampler.start()

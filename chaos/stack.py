@@ -86,6 +86,11 @@ class ChaosStack:
     def fake_url(self) -> str:
         return self.launcher.fake_url
 
+    @property
+    def outside_lnurl_host(self) -> str:
+        """The fake's outside LNURL host (blinkpos/stack.py starts it and allows exactly it)."""
+        return self.launcher.outside_lnurl_host
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self, *, web_workers: int = 2) -> None:

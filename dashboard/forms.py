@@ -72,6 +72,12 @@ class MerchantSettingsForm(forms.Form):
     tip_presets = forms.CharField(
         max_length=60, help_text="Tip percents offered at the POS, comma separated (e.g. 10, 15, 20)"
     )
+    absorbs_payout_fees = forms.BooleanField(
+        required=False,
+        label="I pay the Lightning routing fees",
+        help_text="Staff paid at a Lightning address receive their whole tip; the routing fee comes out of "
+        "your base amount. Unticked: each tip pays its own fee (shown on the statement).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

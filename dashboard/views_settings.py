@@ -39,6 +39,7 @@ def _page(request: HttpRequest, merchant: Merchant, status: int = 200, **forms_:
             initial={
                 "display_currency": merchant.display_currency,
                 "tip_presets": ", ".join(str(p) for p in merchant.tip_presets),
+                "absorbs_payout_fees": merchant.absorbs_payout_fees,
             }
         ),
         "staff_form": StaffForm(),
@@ -94,6 +95,7 @@ def settings_general(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             merchant=merchant,
             display_currency=form.cleaned_data["display_currency"],
             tip_presets=form.cleaned_data["tip_presets"],
+            absorbs_payout_fees=form.cleaned_data["absorbs_payout_fees"],
         ),
         "Settings saved.",
     )

@@ -28,6 +28,7 @@ DEMO_USERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("carol", ("BTC",)),
     ("dave_usd", ("USD",)),  # no BTC wallet: shows the WrongCurrency path
 )
+DEMO_OUTSIDE_USER = "dave"  # on the outside LNURL host (--outside-lnurl-port): dave@127.0.0.1:<port>
 
 
 class UsageError(Exception):
@@ -169,6 +170,8 @@ def configure(args: argparse.Namespace, environ: dict[str, str]) -> FakeBlink:
     if args.demo:
         for username, currencies in DEMO_USERS:
             fake.add_account(username, currencies=currencies)
+        if fake.outside is not None:
+            fake.outside.add_user(DEMO_OUTSIDE_USER)  # the demo's staff member paid at an outside address
     if args.autopay is not None:
         fake.set_autopay(args.autopay)
     return fake

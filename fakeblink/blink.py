@@ -433,4 +433,6 @@ class FakeBlink:
                 "transactions": self.transactions(),
                 "scripts": self.scenarios.pending(),
                 "autopay_seconds": self._autopay_seconds,
+                # msat settled to receivers outside the ledger ("spark:<user>", "outside:<name>")
+                "outside_received_msat": dict(self.ledger.external.received_msat),
             }

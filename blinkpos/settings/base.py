@@ -365,3 +365,7 @@ LOGGING: dict[str, Any] = {
     },
 }
 FAULT_POINTS_ENABLED = False
+# Routing fees of Lightning-address payouts (README "Payout destinations"): a leg whose probed fee is
+# above max(PAYOUT_FEE_CAP_SATS, share x PAYOUT_FEE_CAP_BPS / 10 000) waits for an operator.
+PAYOUT_FEE_CAP_BPS = env.int("PAYOUT_FEE_CAP_BPS", default=100)
+PAYOUT_FEE_CAP_SATS = env.int("PAYOUT_FEE_CAP_SATS", default=10)

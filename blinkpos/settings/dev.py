@@ -11,3 +11,7 @@ DEBUG = env.bool("DEBUG", default=True)
 ADMIN_OTP_REQUIRED = env.bool("ADMIN_OTP_REQUIRED", default=False)
 # Static files straight from the apps, so a fresh clone needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
+# ``make run``: the fake Blink's outside LNURL host (blinkpos/stack.py, two ports above the fake) is
+# the one host Lightning addresses may be fetched from over plain http; the demo's "Dave" lives there.
+LNURL_ALLOW_HTTP_HOSTS = env.list("LNURL_ALLOW_HTTP_HOSTS", default=["127.0.0.1:8091"])
+DEMO_OUTSIDE_LIGHTNING_ADDRESS = env.str("DEMO_OUTSIDE_LIGHTNING_ADDRESS", default="dave@127.0.0.1:8091")

@@ -195,6 +195,7 @@ MERCHANT_EXAMPLES = [
             "display_currency": "USD",
             "tip_presets": [10, 15, 20],
             "has_blink_api_key": False,
+            "absorbs_payout_fees": False,
         },
         response_only=True,
     )

@@ -28,6 +28,10 @@ class MerchantDetailApi(MerchantApiView):
         tip_presets = serializers.ListField(child=serializers.IntegerField(), help_text="Tip percents to offer.")
         has_blink_api_key = serializers.BooleanField(help_text="Whether a (read-only) Blink API key is stored.")
         payout = PayoutRouteSerializer(source="*", help_text="Where base amounts are paid and the last check.")
+        absorbs_payout_fees = serializers.BooleanField(
+            help_text="True: the merchant pays Lightning-address routing fees out of the base; false: each "
+            "share pays its own (changed in the dashboard's settings)."
+        )
 
     @extend_schema(
         operation_id="merchant_retrieve",

@@ -163,6 +163,19 @@ class PaymentLeg(models.Model):
     succeeded_at = models.DateTimeField(null=True, blank=True)
     resolution_note = models.TextField(blank=True, default="")
 
+    # The route the committed payout invoice was obtained through (payments/services/payout_plan.py):
+    # custodial (on-behalf invoice on the recipient's Blink wallet) or lnurl (the address's callback).
+    route_kind = models.CharField(max_length=10, blank=True, default="", db_default="")
+    route_address = models.CharField(max_length=255, blank=True, default="", db_default="")
+    # Sats on the committed payout invoice: ``amount`` less the routing fee estimate when the recipient
+    # pays the fee; null for legs planned before routes existed (then it is ``amount``).
+    payout_amount = models.BigIntegerField(null=True, blank=True)
+    fee_estimate_sats = models.BigIntegerField(null=True, blank=True)
+    # "recipient" (out of this share) or "merchant" (out of the base leg); empty: intraledger, no fee.
+    fee_payer = models.CharField(max_length=10, blank=True, default="", db_default="")
+    # ``fee_sats`` is what Blink charged on the send (its settlementFee); this is what Blink gave back.
+    fee_reimbursed_sats = models.BigIntegerField(null=True, blank=True)
+
     class Meta:
         db_table = "payment_legs"
         ordering = ["split_id", "id"]
@@ -171,11 +184,20 @@ class PaymentLeg(models.Model):
             models.Index(fields=["recipient_username"], name="idx_leg_recipient"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["split", "recipient_wallet_id"], name="leg_unique_recipient"),
+            # Legs paid to a Lightning address have no wallet id: only known wallets must be distinct.
+            models.UniqueConstraint(
+                fields=["split", "recipient_wallet_id"],
+                name="leg_unique_recipient",
+                condition=~Q(recipient_wallet_id=""),
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="leg_amount_positive"),
             models.CheckConstraint(condition=_in("status", LegStatus), name="leg_status_valid"),
             models.CheckConstraint(condition=_in("kind", LegKind), name="leg_kind_valid"),
             models.CheckConstraint(condition=Q(fee_sats__isnull=True) | Q(fee_sats__gte=0), name="leg_fee_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(payout_amount__isnull=True) | Q(payout_amount__gt=0, payout_amount__lte=F("amount")),
+                name="leg_payout_within_share",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -80,7 +80,11 @@ def _legs_with_blink_totals() -> QuerySet[Any]:
     """Legs with what Blink shows for every payout invoice committed for them: successful sends, their
     reimbursements, the sats that reached the recipient and the fees."""
     send_ok = Q(books_transactions__direction=SEND, books_transactions__status=SUCCESS)
-    refund = Q(books_transactions__direction=RECEIVE, books_transactions__status=SUCCESS)
+    # A RECEIVE smaller than the payout invoice is the unused routing fee Blink gives back after an
+    # outside payment (payments/wallet/mapping.py): the send stands. A refund returns at least that.
+    receive = Q(books_transactions__direction=RECEIVE, books_transactions__status=SUCCESS)
+    fee_back = receive & Q(books_transactions__amount_sats__lt=Coalesce(F("payout_amount"), F("amount")))
+    refund = receive & ~Q(books_transactions__amount_sats__lt=Coalesce(F("payout_amount"), F("amount")))
     principal = ExpressionWrapper(
         -F("books_transactions__amount_sats") - F("books_transactions__fee_sats"), output_field=IntegerField()
     )
@@ -90,6 +94,7 @@ def _legs_with_blink_totals() -> QuerySet[Any]:
         sent=Coalesce(Sum(principal, filter=send_ok), _ZERO),
         refunded=Coalesce(Sum("books_transactions__amount_sats", filter=refund), _ZERO),
         blink_fees=Coalesce(Sum("books_transactions__fee_sats", filter=send_ok), _ZERO),
+        fees_back=Coalesce(Sum("books_transactions__amount_sats", filter=fee_back), _ZERO),
     ).annotate(net_sends=F("sends") - F("refunds"), net_sent=F("sent") - F("refunded"))
 
 
@@ -248,7 +253,7 @@ def balance_measure(*, actual: int, opening: int, held: int) -> Balance:
     splits = PaymentSplit.objects.filter(status__in=PAID_STATES)
     succeeded = PaymentLeg.objects.filter(status=LegStatus.SUCCEEDED)
     open_legs = _legs_with_blink_totals().exclude(status=LegStatus.SUCCEEDED).filter(net_sends__gt=0)
-    sent_open = sum(leg.net_sent + leg.blink_fees for leg in open_legs)
+    sent_open = sum(leg.net_sent + leg.blink_fees - leg.fees_back for leg in open_legs)
     reimbursed = BooksTransaction.objects.filter(direction=RECEIVE, leg__isnull=False).values("payment_hash")
     pending = BooksTransaction.objects.filter(direction=SEND, status=PENDING, leg__isnull=False).exclude(
         leg__status=LegStatus.SUCCEEDED
@@ -260,8 +265,10 @@ def balance_measure(*, actual: int, opening: int, held: int) -> Balance:
         # A reimbursement of one of our sends may also be in unmatched payments (the webhook found no
         # split for its hash): it is counted with its leg instead.
         "unmatched": _sum(UnmatchedPayment.objects.exclude(payment_hash__in=reimbursed), "amount"),
-        "forwarded": _sum(succeeded, "amount"),
-        "fees": _sum(succeeded, Coalesce("fee_sats", _ZERO)),
+        # What reached the recipient: the payout invoice (less than the share when they paid its fee).
+        "forwarded": _sum(succeeded, Coalesce("payout_amount", "amount")),
+        # Charged less what Blink gave back of it (an outside payment's unused routing fee).
+        "fees": _sum(succeeded, Coalesce("fee_sats", _ZERO) - Coalesce("fee_reimbursed_sats", _ZERO)),
         # A PENDING send is already debited by Blink: count it with the leg it belongs to.
         "sent_for_legs_not_succeeded": sent_open + -_sum(pending, "amount_sats"),
     }

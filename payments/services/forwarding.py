@@ -3,8 +3,9 @@
 Per leg, in id order, each step a short transaction with the split locked first and its legs after
 (the lock order of ``transitions``), and every provider call OUTSIDE any transaction:
 
-1. ``planned``: create the recipient's payout invoice (``lnInvoiceCreateOnBehalfOfRecipient``), then
-   commit its bolt11 and hash (``invoice_ready``). The commit is conditional on the leg still being
+1. ``planned``: obtain the recipient's payout invoice through their route (``payout_plan``: an
+   on-behalf invoice on their Blink wallet, or a checked invoice from their Lightning address with the
+   routing fee probed and capped), then commit its bolt11, hash, route and fee parts (``invoice_ready``). The commit is conditional on the leg still being
    ``planned``: if two workers raced, the loser's invoice is never committed and so never paid (an
    unpaid orphan invoice on the recipient's account costs nothing and expires).
 2. ``invoice_ready`` -> ``sending`` (commit: the attempt is written down before the side effect),
@@ -21,8 +22,11 @@ Per leg, in id order, each step a short transaction with the split locked first 
 
 Why retries cannot pay twice: every send of a leg pays the SAME committed bolt11; Blink settles an
 invoice once and answers ALREADY_PAID (or that "already paid" FAILURE) afterwards. A new payout
-invoice is only created for a leg with no committed invoice or whose invoice Blink says EXPIRED
-(``leg_outcomes.rearm_locked``).
+invoice is only created for a leg with no committed invoice, whose invoice Blink says EXPIRED, whose
+outside invoice Blink's ledger says our send FAILED or that expired with no send of ours
+(``payout_outside``), or whose custodial wallet Blink confirmed cannot receive and whose recipient now
+resolves to a Lightning address (a migration: ``_reroute_locked``); every committed hash stays in the
+leg's ``leg_invoice_created`` events (``leg_outcomes.rearm_locked``).
 
 Payout ``externalId`` (unique per recipient account): the leg's ``external_id``, then
 ``{external_id}-r{n}`` with n = invoices already committed for the leg. A crash between Blink's create
@@ -48,30 +52,42 @@ from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from blinkpos.logging import get_logger
+from payments.domain.payout_fees import MERCHANT
 from payments.faults import fault_point
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
-from payments.models.splits import LegKind
+from payments.models.parties import PayoutRouteKind
 from payments.services.leg_outcomes import (
     DONE,
-    PAID_NOT_BY_US,
+    backoff,
     fail_split,
     leg_fail_locked,
     leg_succeed_locked,
+    max_attempts,
     payout_invoice_state,
     rearm_locked,
     settle_locked,
 )
 from payments.services.leg_recipients import leg_take_staff_wallet
+from payments.services.payout_ledger import confirm_failure, with_reimbursement
+from payments.services.payout_outside import outside_may_replace
+from payments.services.payout_plan import (
+    MIGRATED_CODES,
+    PlanRefusal,
+    base_leg_committed,
+    base_waits_for_fees,
+    migrated_leg_reroutes,
+    outflow_problem,
+    payout_plan,
+)
 from payments.services.transitions import lock_legs, lock_split, transition_leg, transition_split
-from payments.wallet.errors import DuplicateExternalId, InvalidInput, WalletError, WalletUnavailable
+from payments.wallet.errors import InvalidInput
 from payments.wallet.provider import get_wallet_provider
-from payments.wallet.types import InvoiceState, SendResult, SendStatus
+from payments.wallet.types import SendResult, SendStatus
 
 log = get_logger(__name__)
 
 L, S = LegStatus, SplitStatus
-MAX_EXTERNAL_ID_SUFFIXES = 5
-PAYOUT_INVOICE_MINUTES = 1440  # Blink's maximum; a payout invoice waiting on a retry stays payable
+OUTFLOW_EXCEEDED = "OUTFLOW_EXCEEDED"
 
 
 # --- the advisory Redis lock ----------------------------------------------------------------------
@@ -142,7 +158,9 @@ def _forward(split_id: int) -> str:
         if problem:
             fail_split(split, problem)
             return "failed"
-        todo = [leg.pk for leg in legs if leg.status not in DONE]
+        # A merchant absorbing the tips' fees is paid last, once they are known (payout_plan).
+        last = split.merchant.absorbs_payout_fees
+        todo = [leg.pk for leg in sorted(legs, key=lambda x: last and x.kind == "merchant") if leg.status not in DONE]
     for leg_id in todo:
         _advance_leg(split_id, leg_id)
     with transaction.atomic():
@@ -163,18 +181,24 @@ def _conservation_problem(split: PaymentSplit, legs: list[PaymentLeg]) -> str:
 
 def _advance_leg(split_id: int, leg_id: int) -> str:
     """Walk one leg forward as far as it goes now: planned -> invoice_ready -> sending -> outcome."""
-    for _ in range(4):
+    for _ in range(6):
         leg = PaymentLeg.objects.get(pk=leg_id)
         if leg.status == L.PLANNED:
             if leg.next_attempt_at and leg.next_attempt_at > timezone.now():
                 return "not_due"
-            if not leg.recipient_wallet_id and not leg_take_staff_wallet(split_id=split_id, leg=leg):
+            # A leg that never committed an invoice and has no wallet: a legacy import's unresolved staff
+            # (an operator resolves it) or an address-only staff member (paid through the route).
+            unrouted = not leg.recipient_wallet_id and not leg.route_kind
+            if unrouted and not leg_take_staff_wallet(split_id=split_id, leg=leg):
                 return "failed"
             if _leg_create_invoice(split_id, leg) != "created":
                 return leg.status
             continue
         if leg.status == L.INVOICE_READY:
-            return _leg_send(split_id, leg_id)
+            outcome = _leg_send(split_id, leg_id)
+            if PaymentLeg.objects.filter(pk=leg_id, status=L.PLANNED).exists():
+                continue  # rerouted after a migration: a new invoice through the recipient's route
+            return outcome
         if leg.status == L.FAILED and leg.next_attempt_at and leg.next_attempt_at <= timezone.now():
             if not _leg_rearm(split_id, leg_id):
                 return "failed"
@@ -183,60 +207,80 @@ def _advance_leg(split_id: int, leg_id: int) -> str:
     return "stepped"
 
 
-def payout_external_id(base: str, n: int) -> str:
-    return base if n == 0 else f"{base[: 100 - len(f'-r{n}')]}-r{n}"
-
-
 def _leg_create_invoice(split_id: int, leg: PaymentLeg) -> str:
-    """Create the payout invoice outside any transaction, then commit it if the leg is still planned."""
-    committed = PaymentEvent.objects.filter(leg_id=leg.pk, event_type="leg_invoice_created").count()
-    provider = get_wallet_provider()
-    memo = "BlinkPOS tip" if leg.kind == LegKind.TIP else "BlinkPOS payment"
-    invoice = None
-    external_id = ""
-    for n in range(committed, committed + MAX_EXTERNAL_ID_SUFFIXES):
-        external_id = payout_external_id(leg.external_id, n)
-        try:
-            invoice = provider.create_invoice_for_recipient(
-                recipient_wallet_id=leg.recipient_wallet_id,
-                amount_sats=leg.amount,
-                memo=memo,
-                external_id=external_id,
-                expires_in_minutes=PAYOUT_INVOICE_MINUTES,
-            )
-            break
-        except DuplicateExternalId:
-            # An earlier attempt created it and died before committing: never committed, never paid.
-            log.warning("forwarding.payout_external_id_taken", leg_id=leg.pk, external_id=external_id)
-        except WalletUnavailable:
-            raise
-        except WalletError as exc:
-            _fail_leg_now(split_id, leg.pk, code=exc.code, message=exc.message, retryable=False)
-            return "failed"
-    if invoice is None:
-        _fail_leg_now(split_id, leg.pk, code="DUPLICATE_EXTERNAL_ID", message="No free payout externalId.")
-        return "failed"
-    if invoice.amount_sats != leg.amount:
-        _fail_leg_now(split_id, leg.pk, code="AMOUNT_MISMATCH", message=f"Invoice for {invoice.amount_sats} sats.")
+    """Plan the payout invoice outside any transaction (``payout_plan``: the route, the checked
+    invoice, the fee), then commit it if the leg is still planned; a refusal is recorded on the leg."""
+    split = PaymentSplit.objects.select_related("merchant").get(pk=split_id)
+    legs = list(PaymentLeg.objects.filter(split_id=split_id).select_related("staff").order_by("pk"))
+    current = next(x for x in legs if x.pk == leg.pk)
+    if base_waits_for_fees(split, legs, current):
+        return "waiting_for_fees"
+    planned = payout_plan(leg=current, split=split, legs=legs)
+    if isinstance(planned, PlanRefusal):
+        _refuse_plan(split_id, leg.pk, planned)
         return "failed"
     with transaction.atomic():
-        split = lock_split(split_id=split_id)
-        assert split is not None
-        current = next(x for x in lock_legs(split) if x.pk == leg.pk)
+        locked = lock_split(split_id=split_id)
+        assert locked is not None
+        legs = lock_legs(locked)
+        current = next(x for x in legs if x.pk == leg.pk)
         if current.status != L.PLANNED:
-            log.info("forwarding.payout_invoice_orphaned", leg_id=leg.pk, payout_hash=invoice.payment_hash)
+            log.info("forwarding.payout_invoice_orphaned", leg_id=leg.pk, payout_hash=planned.payment_hash)
             return "raced"
+        if planned.fee_payer == MERCHANT and base_leg_committed(legs):
+            # The base was committed meanwhile (an operator's action): it can no longer absorb this fee.
+            log.info("forwarding.payout_invoice_orphaned", leg_id=leg.pk, payout_hash=planned.payment_hash)
+            return "raced"
+        if problem := outflow_problem(locked, legs, planned=planned, leg_id=leg.pk):
+            log.error("forwarding.outflow_exceeded", leg_id=leg.pk, problem=problem)
+            leg_fail_locked(current, code=OUTFLOW_EXCEEDED, message=problem, retryable=False)
+            return "failed"
         transition_leg(
             current,
             L.INVOICE_READY,
             event_type="leg_invoice_created",
-            data={"payout_hash": invoice.payment_hash, "external_id": external_id, "amount": leg.amount},
-            payment_request=invoice.payment_request,
-            payment_hash=invoice.payment_hash,
+            data={
+                "payout_hash": planned.payment_hash,
+                "external_id": planned.external_id,
+                "amount": current.amount,
+                "payout_amount": planned.amount_sats,
+                "route": planned.route_kind,
+                "address": planned.route_address,
+                "fee_estimate": planned.fee_estimate,
+                "fee_payer": planned.fee_payer,
+            },
+            payment_request=planned.payment_request,
+            payment_hash=planned.payment_hash,
+            payout_amount=planned.amount_sats,
+            route_kind=planned.route_kind,
+            route_address=planned.route_address[:255],
+            fee_estimate_sats=planned.fee_estimate,
+            fee_payer=planned.fee_payer,
             next_attempt_at=None,
         )
-    log.info("forwarding.payout_invoice_committed", leg_id=leg.pk, payout_hash=invoice.payment_hash)
+    log.info(
+        "forwarding.payout_invoice_committed", leg_id=leg.pk, payout_hash=planned.payment_hash, route=planned.route_kind
+    )
     return "created"
+
+
+def _refuse_plan(split_id: int, leg_id: int, refusal: PlanRefusal) -> None:
+    """A refused plan (nothing committed, nothing paid): retried after a backoff when the refusal may
+    clear by itself, at most FORWARD_MAX_ATTEMPTS times; otherwise the leg waits for an operator."""
+    refused_before = PaymentEvent.objects.filter(
+        leg_id=leg_id, event_type="leg_failed", event_data__plan_refused=True
+    ).count()
+    retryable = refusal.retryable and refused_before + 1 < max_attempts()
+    with transaction.atomic():
+        split = lock_split(split_id=split_id)
+        assert split is not None
+        leg = next(x for x in lock_legs(split) if x.pk == leg_id)
+        if leg.status == L.PLANNED:
+            delay = backoff(refused_before + 1) if retryable else None
+            leg_fail_locked(
+                leg, code=refusal.code, message=refusal.reason, retryable=retryable, delay=delay, plan_refused=True
+            )
+    log.warning("forwarding.payout_plan_refused", leg_id=leg_id, code=refusal.code, retry=retryable)
 
 
 def _leg_send(split_id: int, leg_id: int) -> str:
@@ -269,40 +313,25 @@ def _leg_send(split_id: int, leg_id: int) -> str:
         if result.status is SendStatus.FAILED:
             result = confirm_failure(payment_hash=leg.payment_hash or "", result=result)
             source = "ledger_after_failure"
+        elif result.status is SendStatus.SUCCEEDED and leg.route_kind == PayoutRouteKind.LNURL:
+            result = with_reimbursement(leg.payment_hash or "", result)
     fault_point("after_send")
-    return record_send(split_id=split_id, leg_id=leg_id, attempt=attempt, result=result, source=source)
+    # Blink confirmed (its ledger holds no send) that the custodial wallet cannot receive: the recipient
+    # migrated. A new invoice through their route (payout_plan re-resolves without cache) is safe now.
+    migrated = (
+        result.status is SendStatus.FAILED
+        and (result.error_code or "") in MIGRATED_CODES
+        and leg.route_kind != PayoutRouteKind.LNURL
+        and migrated_leg_reroutes(leg_id=leg_id)
+    )
+    return record_send(
+        split_id=split_id, leg_id=leg_id, attempt=attempt, result=result, source=source, migrated=migrated
+    )
 
 
-def confirm_failure(*, payment_hash: str, result: SendResult) -> SendResult:
-    """What Blink's ledger says about a send Blink answered FAILURE (outside any transaction).
-
-    A send of ours in the platform wallet's ledger wins over the answer (the flow-expired "Invoice is
-    already paid", an error after the ledger entry): SUCCEEDED or PENDING. No send and the invoice
-    not paid: the failure stands. No send but the invoice paid: someone else paid it, never ours to
-    re-send (``unknown``, for an operator). Blink not answering: ``unknown``, settled by the
-    reconciler's lookup; a FAILURE is never recorded unconfirmed."""
-    provider = get_wallet_provider()
-    try:
-        lookup = provider.payment_lookup(payment_hash=payment_hash)
-        state = None
-        if lookup.status is SendStatus.UNKNOWN:
-            state = provider.invoice_status(payment_hash=payment_hash).state
-    except WalletError as exc:  # InvoiceNotFound included: nothing to confirm the failure with
-        log.warning("forwarding.failure_unconfirmed", payout_hash=payment_hash, error_code=exc.code)
-        return SendResult(status=SendStatus.UNKNOWN, error_code=result.error_code, message=result.message)
-    log.info("forwarding.failure_checked", payout_hash=payment_hash, ledger=lookup.status.value, invoice=str(state))
-    if lookup.status is SendStatus.SUCCEEDED:
-        return SendResult(status=SendStatus.SUCCEEDED, fee_sats=lookup.fee_sats, preimage=lookup.preimage)
-    if lookup.status is SendStatus.PENDING:
-        return SendResult(status=SendStatus.PENDING, error_code=result.error_code, message=result.message)
-    if state is InvoiceState.PAID:
-        return SendResult(
-            status=SendStatus.UNKNOWN, error_code=PAID_NOT_BY_US, message="Paid, but not by the platform wallet."
-        )
-    return result
-
-
-def record_send(*, split_id: int, leg_id: int, attempt: int, result: SendResult, source: str = "send") -> str:
+def record_send(
+    *, split_id: int, leg_id: int, attempt: int, result: SendResult, source: str = "send", migrated: bool = False
+) -> str:
     """Record a send's outcome for the attempt that made it. If the leg was taken over meanwhile (the
     reconciler judged the send abandoned), only a success is still applied; anything else is left
     to the lookup, which asks Blink instead of trusting a stale answer."""
@@ -332,24 +361,34 @@ def record_send(*, split_id: int, leg_id: int, attempt: int, result: SendResult,
             )
         else:
             leg_fail_locked(leg, code=result.error_code or "FAILURE", message=result.message or "")
+            if migrated:
+                _reroute_locked(leg)
     log.info("forwarding.leg_recorded", leg_id=leg_id, attempt=attempt, outcome=result.status.value)
     return result.status.value.lower()
 
 
-def _fail_leg_now(split_id: int, leg_id: int, *, code: str, message: str, retryable: bool = False) -> None:
-    with transaction.atomic():
-        split = lock_split(split_id=split_id)
-        assert split is not None
-        leg = next(x for x in lock_legs(split) if x.pk == leg_id)
-        if leg.status == L.PLANNED:
-            leg_fail_locked(leg, code=code, message=message, retryable=retryable)
+def _reroute_locked(leg: PaymentLeg) -> None:
+    """The failed custodial payout of a migrated recipient: the pinned wallet is dropped and the leg
+    planned again (a new invoice through the recipient's route, in the same leg's history)."""
+    leg.recipient_wallet_id = ""
+    leg.save(update_fields=["recipient_wallet_id", "updated_at"])
+    rearm_locked(leg, reason="recipient_migrated", invoice_state=None, replace=True)
+    log.info("forwarding.leg_rerouted", leg_id=leg.pk)
 
 
 def _leg_rearm(split_id: int, leg_id: int) -> bool:
     """A failed leg whose backoff elapsed: same bolt11 again, or a new invoice when Blink (asked first,
-    outside the transaction) says the committed one expired."""
-    payment_hash = PaymentLeg.objects.filter(pk=leg_id).values_list("payment_hash", flat=True).first()
-    state = payout_invoice_state(payment_hash)
+    outside the transaction) says the committed one expired; for an outside invoice, when Blink's
+    ledger says our send of it failed, or it expired by its own clock with no send of ours
+    (``payout_outside``)."""
+    row = PaymentLeg.objects.filter(pk=leg_id).values("payment_hash", "payment_request", "route_kind").first()
+    payment_hash = row["payment_hash"] if row else None
+    replace = False
+    state = None
+    if row and payment_hash and row["route_kind"] == PayoutRouteKind.LNURL:
+        replace = bool(outside_may_replace(payment_hash=payment_hash, payment_request=row["payment_request"]))
+    else:
+        state = payout_invoice_state(payment_hash)
     with transaction.atomic():
         split = lock_split(split_id=split_id)
         assert split is not None
@@ -357,5 +396,5 @@ def _leg_rearm(split_id: int, leg_id: int) -> bool:
         due = leg.next_attempt_at is not None and leg.next_attempt_at <= timezone.now()
         if leg.status != L.FAILED or not due or split.status != S.PROCESSING or leg.payment_hash != payment_hash:
             return False
-        rearm_locked(leg, reason="backoff_elapsed", invoice_state=state)
+        rearm_locked(leg, reason="backoff_elapsed", invoice_state=state, replace=replace)
         return True

@@ -57,6 +57,7 @@ log = get_logger(__name__)
 MAX_MEMO_BYTES = 639  # Blink's limit for an invoice memo, in UTF-8 bytes
 # One message for unknown, deactivated and other merchants' staff: the answer must not reveal which.
 UNKNOWN_STAFF = "Unknown staff member."
+ADDRESS_KEY = "address:"
 UNRESOLVED_STAFF = "This staff member's Blink wallet is not resolved yet; ask an operator."
 UNKNOWN_PROFILE = "Unknown split profile."
 DISPLAY_PLACES = Decimal("0.00000001")  # the display columns keep 8 decimal places
@@ -143,9 +144,9 @@ def _check_recipient(
     if staff is not None:
         if staff.merchant_id != merchant.pk or not staff.is_active:
             raise _invalid("staff_id", UNKNOWN_STAFF)
-        if not staff.wallet_id:  # imported and not resolved yet: a tip would have nowhere to go
+        if not _payable(staff):  # imported and not resolved yet: a tip would have nowhere to go
             raise _invalid("staff_id", UNRESOLVED_STAFF)
-        return [TipShare(recipient=staff.wallet_id, weight_bps=10_000)], {staff.wallet_id: staff}
+        return [TipShare(recipient=_share_key(staff), weight_bps=10_000)], {_share_key(staff): staff}
     if split_profile is not None:
         if split_profile.merchant_id != merchant.pk or not split_profile.is_active:
             raise _invalid("split_profile_id", UNKNOWN_PROFILE)
@@ -158,11 +159,23 @@ def _check_recipient(
             raise _invalid("split_profile_id", "This split profile has no members.")
         if any(not s.staff.is_active or s.staff.merchant_id != merchant.pk for s in shares):
             raise _invalid("split_profile_id", "This split profile includes a deactivated staff member; update it.")
-        if any(not s.staff.wallet_id for s in shares):
+        if any(not _payable(s.staff) for s in shares):
             raise _invalid("split_profile_id", UNRESOLVED_STAFF)
-        wallets = {s.staff.wallet_id: s.staff for s in shares}
-        return [TipShare(recipient=s.staff.wallet_id, weight_bps=s.weight_bps) for s in shares], wallets
+        wallets = {_share_key(s.staff): s.staff for s in shares}
+        return [TipShare(recipient=_share_key(s.staff), weight_bps=s.weight_bps) for s in shares], wallets
     return [], {}
+
+
+def _payable(staff: Staff) -> bool:
+    """A Blink wallet resolved, or a Lightning address to pay through (payout_plan resolves it at the
+    forward). Neither: nowhere to send a tip (UNRESOLVED_STAFF)."""
+    return bool(staff.wallet_id or staff.lightning_address)
+
+
+def _share_key(staff: Staff) -> str:
+    # The allocation merges shares by recipient: a wallet id, or for an address-only member a key of
+    # their own (the leg then carries no wallet id).
+    return staff.wallet_id or f"{ADDRESS_KEY}{staff.pk}"
 
 
 def _amounts(
@@ -233,8 +246,10 @@ def _legs(
                 external_id=uuid.uuid4().hex,
                 kind=LegKind.MERCHANT if alloc.is_merchant else LegKind.TIP,
                 staff=person,
-                recipient_username=merchant.blink_username if person is None else person.blink_username,
-                recipient_wallet_id=alloc.recipient,
+                recipient_username=(
+                    merchant.blink_username if person is None else (person.blink_username or person.lightning_address)
+                )[:50],
+                recipient_wallet_id="" if alloc.recipient.startswith(ADDRESS_KEY) else alloc.recipient,
                 amount=alloc.amount,
                 weight_bps=alloc.weight_bps,
             )

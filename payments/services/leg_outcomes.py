@@ -113,13 +113,17 @@ def payout_invoice_state(payment_hash: str | None) -> InvoiceState | None:
         return None
 
 
-def rearm_locked(leg: PaymentLeg, *, reason: str, invoice_state: InvoiceState | None, actor: str = "") -> None:
+def rearm_locked(
+    leg: PaymentLeg, *, reason: str, invoice_state: InvoiceState | None, actor: str = "", replace: bool = False
+) -> None:
     """failed -> invoice_ready (pay the SAME bolt11 again: ALREADY_PAID protects) or -> planned for a
     new invoice, only when there is no committed invoice or Blink itself says it EXPIRED. Never judged
     from our own clock: an invoice Blink still considers payable may have a send of ours on its way,
     and a second invoice would let both be paid. ``invoice_state`` None (Blink did not answer): the
-    same bolt11, whose send fails explicitly if it really expired."""
-    new_invoice = not leg.payment_hash or invoice_state is InvoiceState.EXPIRED
+    same bolt11, whose send fails explicitly if it really expired. ``replace``: the caller holds Blink's
+    word that the committed invoice can no longer be paid by us (an outside invoice whose send Blink
+    failed, or a custodial wallet that cannot receive: ``forwarding``)."""
+    new_invoice = replace or not leg.payment_hash or invoice_state is InvoiceState.EXPIRED
     target = L.PLANNED if new_invoice else L.INVOICE_READY
     data: dict[str, object] = {
         "reason": reason,
@@ -135,11 +139,20 @@ def rearm_locked(leg: PaymentLeg, *, reason: str, invoice_state: InvoiceState | 
 
 
 def leg_succeed_locked(
-    split: PaymentSplit, legs: list[PaymentLeg], leg: PaymentLeg, *, result: SendResult | None, source: str
+    split: PaymentSplit,
+    legs: list[PaymentLeg],
+    leg: PaymentLeg,
+    *,
+    result: SendResult | None,
+    source: str,
+    reimbursed: int | None = None,
 ) -> None:
     """Mark a locked leg succeeded; tip legs also count in ``tip_recipient_stats`` (same transaction);
-    completes the split when this was the last leg."""
+    completes the split when this was the last leg. ``result.fee_sats`` is the fee Blink CHARGED (the
+    send's settlementFee, what the books compare); ``reimbursed`` what it gave back, when known."""
     preimage = result.preimage if result else None
+    if reimbursed is None and result is not None:
+        reimbursed = result.fee_reimbursed_sats
     if preimage and not (leg.payment_hash and preimage_matches(preimage=preimage, payment_hash=leg.payment_hash)):
         preimage = None  # never store a "proof" that proves nothing
     now = timezone.now()
@@ -151,10 +164,13 @@ def leg_succeed_locked(
             "source": source,
             "fee_sats": result.fee_sats if result else None,
             "already_paid": bool(result and result.already_paid),
+            "fee_reimbursed_sats": reimbursed,
+            "payout_amount": leg.payout_amount,
         },
         succeeded_at=now,
         fee_sats=result.fee_sats if result and result.fee_sats is not None else leg.fee_sats,
         preimage=preimage or leg.preimage,
+        fee_reimbursed_sats=reimbursed if reimbursed is not None else leg.fee_reimbursed_sats,
         next_attempt_at=None,
         last_error_code="",
         last_error="",
@@ -183,12 +199,19 @@ def _stats_add(leg: PaymentLeg, when: datetime) -> None:
 
 
 def leg_fail_locked(
-    leg: PaymentLeg, *, code: str, message: str, retryable: bool = True, delay: timedelta | None = None
+    leg: PaymentLeg,
+    *,
+    code: str,
+    message: str,
+    retryable: bool = True,
+    delay: timedelta | None = None,
+    plan_refused: bool = False,
 ) -> None:
     """An explicit failure (or a send Blink confirms never happened). Retried after ``delay`` (default:
     the backoff for the attempts made) while sends remain and the error is one a retry can fix;
-    otherwise ``next_attempt_at`` stays empty: an operator decides."""
-    retry = retryable and code not in NOT_RETRYABLE and leg.attempts < max_attempts()
+    otherwise ``next_attempt_at`` stays empty: an operator decides. ``plan_refused``: no invoice was
+    committed (the payout planning refused it; its retries are bounded by the caller)."""
+    retry = retryable and code not in NOT_RETRYABLE and (plan_refused or leg.attempts < max_attempts())
     next_at = timezone.now() + (delay if delay is not None else backoff(leg.attempts)) if retry else None
     if code in LIMIT_RESTRICTED_CODES:
         # Blink's daily volume limit: nothing moved and the window rolls on, so the leg waits on its own
@@ -198,7 +221,12 @@ def leg_fail_locked(
         leg,
         L.FAILED,
         event_type="leg_failed",
-        data={"error_code": code, "attempt": leg.attempts, "retry_at": next_at.isoformat() if next_at else None},
+        data={
+            "error_code": code,
+            "attempt": leg.attempts,
+            "retry_at": next_at.isoformat() if next_at else None,
+            **({"plan_refused": True, "reason": message[:500]} if plan_refused else {}),
+        },
         last_error_code=code[:50],
         last_error=message[:500],
         next_attempt_at=next_at,
@@ -248,7 +276,7 @@ def settle_locked(split: PaymentSplit, legs: list[PaymentLeg]) -> str:
     if complete_if_done_locked(split, legs):
         return "completed"
     stuck = [leg for leg in legs if needs_operator(leg)]
-    if stuck and not any(_progressing(leg) for leg in legs):
+    if stuck and not any(_progressing(leg) and not _base_waiting(split, leg) for leg in legs):
         reasons = "; ".join(f"leg {leg.pk} @{leg.recipient_username}: {_why(leg)}" for leg in stuck)
         fail_split(split, f"Needs an operator: {reasons}")
         return "failed"
@@ -258,6 +286,12 @@ def settle_locked(split: PaymentSplit, legs: list[PaymentLeg]) -> str:
         split.next_attempt_at = next_at
         split.save(update_fields=["next_attempt_at"])
     return "in_progress"
+
+
+def _base_waiting(split: PaymentSplit, leg: PaymentLeg) -> bool:
+    """A base leg planned last because its merchant absorbs the tips' fees (payout_plan): it cannot
+    progress while a tip leg waits for an operator, so it does not keep the split from one."""
+    return leg.kind == LegKind.MERCHANT and leg.status == L.PLANNED and split.merchant.absorbs_payout_fees
 
 
 def _why(leg: PaymentLeg) -> str:

@@ -27,7 +27,10 @@ def leg_take_staff_wallet(*, split_id: int, leg: PaymentLeg) -> bool:
     whose retry after resolving the member's wallet pays the right person. Locks split then legs."""
     wallet_id = ""
     if leg.staff_id is not None:
-        wallet_id = Staff.objects.filter(pk=leg.staff_id).values_list("wallet_id", flat=True).first() or ""
+        row = Staff.objects.filter(pk=leg.staff_id).values_list("wallet_id", "lightning_address").first()
+        wallet_id, address = row or ("", "")
+        if not wallet_id and address:
+            return True  # paid through their Lightning address (payments/services/payout_plan.py)
     with transaction.atomic():
         split = lock_split(split_id=split_id)
         assert split is not None

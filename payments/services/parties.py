@@ -135,9 +135,19 @@ def merchant_create(
 
 
 def merchant_update_settings(
-    *, merchant: Merchant, display_currency: str | None = None, tip_presets: Sequence[int] | None = None
+    *,
+    merchant: Merchant,
+    display_currency: str | None = None,
+    tip_presets: Sequence[int] | None = None,
+    absorbs_payout_fees: bool | None = None,
 ) -> Merchant:
+    """``absorbs_payout_fees``: the merchant pays the routing fees of staff paid at Lightning
+    addresses out of the base, instead of each share paying its own (payments/domain/payout_fees.py).
+    Applies to sales forwarded after the change."""
     fields = []
+    if absorbs_payout_fees is not None:
+        merchant.absorbs_payout_fees = bool(absorbs_payout_fees)
+        fields.append("absorbs_payout_fees")
     if display_currency is not None:
         merchant.display_currency = _check_currency(display_currency)
         fields.append("display_currency")

@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from blinkpos.logging import get_logger
 from payments.models import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
+from payments.models.parties import PayoutRouteKind
 from payments.services.claims import claim_ids, due, release
 from payments.services.enqueue import enqueue_forward
 from payments.services.leg_outcomes import (
@@ -55,6 +56,7 @@ from payments.services.leg_outcomes import (
     resume_if_unblocked_locked,
     settle_locked,
 )
+from payments.services.payout_outside import outside_invoice_state
 from payments.services.transitions import lock_legs, lock_split, record_event, transition_leg
 from payments.services.unpaid import unpaid_reconcile
 from payments.services.webhooks import deliveries_sweep
@@ -236,7 +238,10 @@ def leg_resolve_pending(*, leg_id: int) -> str:
     invoice_state: InvoiceState | None = None
     try:
         lookup = provider.payment_lookup(payment_hash=leg.payment_hash)
-        if lookup.status is SendStatus.UNKNOWN:
+        if lookup.status is SendStatus.UNKNOWN and leg.route_kind == PayoutRouteKind.LNURL:
+            # Blink keeps no status for an invoice outside it: no send of ours, so its own expiry decides.
+            invoice_state = outside_invoice_state(leg.payment_request)
+        elif lookup.status is SendStatus.UNKNOWN:
             try:
                 invoice_state = provider.invoice_status(payment_hash=leg.payment_hash).state
             except InvoiceNotFound:
@@ -252,7 +257,12 @@ def leg_resolve_pending(*, leg_id: int) -> str:
         if leg.status != seen_status or leg.attempts != seen_attempts:
             return "changed"
         if lookup.status is SendStatus.SUCCEEDED:
-            result = SendResult(status=SendStatus.SUCCEEDED, fee_sats=lookup.fee_sats, preimage=lookup.preimage)
+            result = SendResult(
+                status=SendStatus.SUCCEEDED,
+                fee_sats=None if lookup.fee_sats is None else lookup.fee_sats + lookup.fee_reimbursed_sats,
+                preimage=lookup.preimage,
+                fee_reimbursed_sats=lookup.fee_reimbursed_sats,
+            )
             leg_succeed_locked(split, legs, leg, result=result, source="lookup")
             outcome = "succeeded"
         elif lookup.status is SendStatus.FAILED:

@@ -280,9 +280,17 @@ def payment_lookup(transactions: object, *, payment_hash: str) -> PaymentLookup:
                 standing.pop(0)
     if standing:
         fee, preimage = _settlement(standing[-1], expected_hash=payment_hash)
-        if fee is not None and id(standing[-1]) in reimbursed:
-            fee = max(0, fee - reimbursed[id(standing[-1])])
-        return PaymentLookup(payment_hash=payment_hash, status=SendStatus.SUCCEEDED, fee_sats=fee, preimage=preimage)
+        back = reimbursed.get(id(standing[-1]), 0) if fee is not None else 0
+        if fee is not None:
+            back = min(back, fee)
+            fee -= back
+        return PaymentLookup(
+            payment_hash=payment_hash,
+            status=SendStatus.SUCCEEDED,
+            fee_sats=fee,
+            preimage=preimage,
+            fee_reimbursed_sats=back,
+        )
     if any(tx.get("status") == "PENDING" for tx in sends):
         return PaymentLookup(payment_hash=payment_hash, status=SendStatus.PENDING)
     return PaymentLookup(payment_hash=payment_hash, status=SendStatus.FAILED)

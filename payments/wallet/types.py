@@ -77,6 +77,8 @@ class SendResult:
     already_paid: bool = False
     # Seconds to wait before trying again, when the gateway said so (HTTP 429 Retry-After).
     retry_after: float | None = None
+    # What Blink gave back of ``fee_sats`` (charged) after an outside payment, when known.
+    fee_reimbursed_sats: int | None = None
 
     @property
     def ok(self) -> bool | None:
@@ -98,8 +100,10 @@ class PaymentLookup:
 
     payment_hash: str
     status: SendStatus
-    fee_sats: int | None = None
+    fee_sats: int | None = None  # net of any fee reimbursement
     preimage: str | None = field(default=None, repr=False)
+    # The unused routing fee Blink gave back after an outside payment (charged = fee_sats + this).
+    fee_reimbursed_sats: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

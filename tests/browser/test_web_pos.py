@@ -93,6 +93,7 @@ def test_a_tipped_sale_on_the_web_pos_end_to_end(
 
     # when: the customer pays at the fake Blink (its webhook reaches the app; a worker forwards)
     before = _balances(live_stack)
+    before_outside = httpx.get(f"{live_stack.fake_control_url}/ledger", timeout=10).json()["outside_received_msat"]
     httpx.post(f"{live_stack.fake_control_url}/pay", json={"payment_hash": payment_hash}, timeout=10).raise_for_status()
 
     # then: the page turns paid by itself
@@ -113,18 +114,24 @@ def test_a_tipped_sale_on_the_web_pos_end_to_end(
         return rows if rows and all(row[3] == "succeeded" for row in rows) else None
 
     legs = _wait(browser, legs_done)
-    assert sorted((row[0], int(row[2])) for row in legs) == [
-        ("@alice", 250),
+    dave = f"dave@{live_stack.outside_lnurl_host}"  # the team member paid at an outside Lightning address
+    assert sorted((row[0].split(" (")[0], int(row[2])) for row in legs) == [
+        ("@alice", 200),
         ("@bob", 150),
         ("@carol", 100),
         ("@demo_merchant", 2500),
+        (dave, 50),
     ]
     assert "completed" in browser.find_element(By.TAG_NAME, "h1").text
     network.assert_all_loaded()
     screenshot("05-transaction-detail")
     after = _balances(live_stack)
     received = {name: after[name] - before.get(name, 0) for name in ("demo_merchant", "alice", "bob", "carol")}
-    assert received == {"demo_merchant": 2500, "alice": 250, "bob": 150, "carol": 100}
+    assert received == {"demo_merchant": 2500, "alice": 200, "bob": 150, "carol": 100}
+    # Dave's 50-sat share reached his outside wallet exactly once, less the routing fee he pays (the
+    # fake's probe: 1 sat + 0.5 %, so 2 sats): 48 sats, not 96
+    outside = httpx.get(f"{live_stack.fake_control_url}/ledger", timeout=10).json()["outside_received_msat"]
+    assert outside.get("outside:dave", 0) - before_outside.get("outside:dave", 0) == 48_000
 
     # and: the merchant's other pages render, styled, with every asset
     pages = [

@@ -26,6 +26,18 @@ def test_update_currency_and_presets(client_a: Client, merchant: Merchant) -> No
     assert (merchant.display_currency, merchant.tip_presets) == ("EUR", [5, 10])
 
 
+def test_the_merchant_chooses_who_pays_lightning_routing_fees(client_a: Client, merchant: Merchant) -> None:
+    assert merchant.absorbs_payout_fees is False  # by default each share pays its own fee
+    payload = {"display_currency": "USD", "tip_presets": "10", "absorbs_payout_fees": "on"}
+    assert client_a.post(reverse("dashboard:settings-general"), payload).status_code == 302
+    merchant.refresh_from_db()
+    assert merchant.absorbs_payout_fees is True
+    payload.pop("absorbs_payout_fees")  # an unticked box is absent from the post
+    assert client_a.post(reverse("dashboard:settings-general"), payload).status_code == 302
+    merchant.refresh_from_db()
+    assert merchant.absorbs_payout_fees is False
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -25,8 +26,11 @@ DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-pos-1234"  # noqa: S105  (documented demo credential, demo data only)
 MERCHANT_USERNAME = "demo_merchant"
 STAFF = (("Alice", "alice"), ("Bob", "bob"), ("Carol", "carol"))
+# Dave keeps his tips in an outside wallet: only a Lightning address (DEMO_OUTSIDE_LIGHTNING_ADDRESS,
+# the fake's outside LNURL host under ``make run``); left out when that setting is empty.
+OUTSIDE_NAME, OUTSIDE_KEY = "Dave", "dave"
 TEAM_NAME = "Floor team"
-TEAM_WEIGHTS = {"alice": 5000, "bob": 3000, "carol": 2000}
+TEAM_WEIGHTS = {"alice": 4000, "bob": 3000, "carol": 2000, OUTSIDE_KEY: 1000}
 TERMINAL_NAME = "Demo till"
 
 
@@ -50,11 +54,16 @@ class Command(BaseCommand):
         else:
             self._refresh_wallet(merchant)
         staff = {username: self._staff(merchant, name, username) for name, username in STAFF}
+        address = getattr(settings, "DEMO_OUTSIDE_LIGHTNING_ADDRESS", "")
+        if address:
+            staff[OUTSIDE_KEY] = self._outside_staff(merchant, address)
+        weights = {u: w for u, w in TEAM_WEIGHTS.items() if u in staff}
+        if OUTSIDE_KEY not in staff:
+            weights["alice"] += TEAM_WEIGHTS[OUTSIDE_KEY]
         if not SplitProfile.objects.filter(merchant=merchant, name=TEAM_NAME).exists():
-            split_profile_save(
-                merchant=merchant, name=TEAM_NAME, shares=[(staff[u], w) for u, w in TEAM_WEIGHTS.items()]
-            )
-            self._say(f"split profile {TEAM_NAME!r} created (alice 50 %, bob 30 %, carol 20 %)")
+            split_profile_save(merchant=merchant, name=TEAM_NAME, shares=[(staff[u], w) for u, w in weights.items()])
+            split = ", ".join(f"{u} {w // 100} %" for u, w in weights.items())
+            self._say(f"split profile {TEAM_NAME!r} created ({split})")
         if not Terminal.objects.filter(merchant=merchant, name=TERMINAL_NAME, revoked_at__isnull=True).exists():
             _terminal, key = terminal_create(merchant=merchant, name=TERMINAL_NAME)
             self._say(f"terminal {TERMINAL_NAME!r} created; its API key (shown once): {key}")
@@ -75,6 +84,13 @@ class Command(BaseCommand):
             return existing
         self._say(f"staff @{username} created")
         return staff_create(merchant=merchant, display_name=name, blink_username=username)
+
+    def _outside_staff(self, merchant: Merchant, address: str) -> Staff:
+        existing = Staff.objects.filter(merchant=merchant, display_name=OUTSIDE_NAME).first()
+        if existing is not None:
+            return existing
+        self._say(f"staff {OUTSIDE_NAME} created, paid at the Lightning address {address}")
+        return staff_create(merchant=merchant, display_name=OUTSIDE_NAME, payout_destination=address)
 
     @staticmethod
     def _refresh_wallet(party: Merchant | Staff) -> None:

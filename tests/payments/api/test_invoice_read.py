@@ -151,6 +151,7 @@ def test_merchant_staff_and_profiles_for_the_picker(api: Client, shop: Shop) -> 
         "tip_presets": [10, 15, 20],
         "has_blink_api_key": False,
         "payout": _unchecked_payout("@shopa_owner"),
+        "absorbs_payout_fees": False,
     }
     assert api.get("/api/v1/staff", **shop.auth).json() == [
         {

@@ -170,3 +170,17 @@ def test_profile_without_members_is_found_and_refused_by_the_service(fake_blink:
         )  # fmt: skip
     assert exc.value.message_dict == {"split_profile_id": ["This split profile has no members."]}
     assert creates(fake_blink) == 0
+
+
+def test_address_only_staff_can_be_tipped_and_staff_paid_nowhere_cannot(fake_blink: FakeBlink, merchant) -> None:  # type: ignore[no-untyped-def]
+    # two staff paid only at outside Lightning addresses (no Blink wallet), in one team
+    a = StaffFactory(merchant=merchant, blink_username="", wallet_id="", lightning_address="ann@example.com")
+    b = StaffFactory(merchant=merchant, blink_username="", wallet_id="", lightning_address="bo@example.org")
+    profile = split_profile_save(merchant=merchant, name="Outside", shares=[(a, 5000), (b, 5000)])
+    split = invoice_create(merchant=merchant, terminal=None, amount_sats=1000, tip_sats=100, split_profile=profile)
+    tips = sorted((leg.staff_id, leg.recipient_wallet_id, leg.amount) for leg in split.legs.filter(kind="tip"))
+    assert tips == sorted([(a.pk, "", 50), (b.pk, "", 50)])
+    # a member with neither a wallet nor an address is still refused (UNRESOLVED_STAFF)
+    nowhere = StaffFactory(merchant=merchant, blink_username="legacy_x", wallet_id="", lightning_address="")
+    with pytest.raises(ValidationError, match="not resolved"):
+        invoice_create(merchant=merchant, terminal=None, amount_sats=1000, tip_sats=100, staff=nowhere)
