@@ -5,9 +5,10 @@ Per leg, in id order, each step a short transaction with the split locked first 
 
 1. ``planned``: obtain the recipient's payout invoice through their route (``payout_plan``: an
    on-behalf invoice on their Blink wallet, or a checked invoice from their Lightning address with the
-   routing fee probed and capped), then commit its bolt11, hash, route and fee parts (``invoice_ready``). The commit is conditional on the leg still being
-   ``planned``: if two workers raced, the loser's invoice is never committed and so never paid (an
-   unpaid orphan invoice on the recipient's account costs nothing and expires).
+   routing fee probed and capped), then commit its bolt11, hash, route and fee parts
+   (``invoice_ready``). The commit is conditional on the leg still being ``planned``: if two workers
+   raced, the loser's invoice is never committed and so never paid (an unpaid orphan invoice on the
+   recipient's account costs nothing and expires).
 2. ``invoice_ready`` -> ``sending`` (commit: the attempt is written down before the side effect),
    then ``pay_invoice`` of that committed bolt11, then record the outcome. The status is the claim:
    only one worker moves a leg out of ``invoice_ready``.
