@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
-from payments.models import PaymentSplit, SplitStatus, UnmatchedPayment
+from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, UnmatchedPayment
 from payments.services.enqueue import enqueue_forward
 from payments.services.transitions import lock_split, transition_split
 from payments.wallet.provider import get_wallet_provider
@@ -40,8 +40,9 @@ def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str,
     """Record that the platform wallet received the payment for ``payment_hash``.
 
     Returns ``paid`` / ``paid_late`` (a transition happened; forwarding enqueued after commit),
-    ``already_handled``, ``unmatched`` / ``unmatched_duplicate`` (no split: recorded for an operator)
-    or ``rejected`` (a preimage that does not hash to the payment hash: nothing recorded; the
+    ``already_handled``, ``unmatched`` / ``unmatched_duplicate`` (no split: recorded for an operator),
+    ``payout_refund`` (money Blink returned under one of our payout invoices' hashes: that leg's) or
+    ``rejected`` (a preimage that does not hash to the payment hash: nothing recorded; the
     reconciler's own status poll still finds a real payment).
 
     Runs in its own transaction, or inside the caller's. Never calls the provider.
@@ -68,6 +69,12 @@ def detect(
     with transaction.atomic(savepoint=False):
         split = lock_split(payment_hash=payment_hash)
         if split is None:
+            if _our_payout_invoice(payment_hash):
+                # Blink returning part of a routing fee (or all of a failed outside payment) to the
+                # platform wallet under a payout invoice's hash: that leg's money, which the forward reads
+                # from the ledger and the books match to the leg, not a stranger's payment.
+                log.info("detection.payout_refund", payment_hash=payment_hash, amount_sats=amount_sats, source=source)
+                return Detection("payout_refund")
             return Detection(_unmatched(payment_hash=payment_hash, amount_sats=amount_sats, source=source))
         if split.status == S.PENDING:
             event_type = "paid"
@@ -101,6 +108,14 @@ def detect(
             transaction.on_commit(lambda: enqueue_forward(split_id))
     log.info("detection.paid", payment_hash=payment_hash, split_id=split_id, source=source, outcome=event_type)
     return Detection(event_type, split_id)
+
+
+def _our_payout_invoice(payment_hash: str) -> bool:
+    """Whether this is the hash of a payout invoice we committed for a leg (its current one, or any
+    earlier one its events record)."""
+    if PaymentLeg.objects.filter(payment_hash=payment_hash).exists():
+        return True
+    return PaymentEvent.objects.filter(event_type="leg_invoice_created", event_data__payout_hash=payment_hash).exists()
 
 
 def _unmatched(*, payment_hash: str, amount_sats: int | None, source: str) -> str:

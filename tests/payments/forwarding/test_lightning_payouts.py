@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from fakeblink import FakeBlink
 from fakeblink.limits import LimitsConfig
-from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
+from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, UnmatchedPayment
 from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.reconcile import reconcile_once
@@ -344,3 +344,28 @@ def test_a_merchant_absorbing_fees_is_paid_last_and_waits_with_a_stuck_tip(
     assert dave.status == LegStatus.FAILED and merchant_leg.status == LegStatus.PLANNED
     assert fake_blink.balance(world.merchant.wallet_id) == 0  # not paid before its fees are known
     assert_money_invariants(fake_blink, [split.pk])
+
+
+def test_a_routing_fee_blink_returns_is_the_legs_money_not_an_unmatched_payment(fake_blink: FakeBlink) -> None:
+    # given: an outside payout whose probed fee was partly returned to the platform wallet
+    world = World(fake_blink)
+    split = world.split(base=1000, tips=[(world.dave, 500)])
+    assert forward_split(split_id=split.pk) == "completed"
+    dave = _legs(split)[1]
+    refunds = [
+        t
+        for t in fake_blink.transactions(fake_blink.platform_wallet_id)
+        if t["payment_hash"] == dave.payment_hash and t["direction"] == "RECEIVE"
+    ]
+    assert refunds and dave.fee_reimbursed_sats == sum(t["amount"] for t in refunds)
+
+    # when: that receipt reaches detection (its webhook, or the reconciler's history read)
+    outcome = payment_detected(payment_hash=dave.payment_hash or "", amount_sats=refunds[0]["amount"], source="test")
+
+    # then: it is recognised as the leg's returned fee, and nothing is left for an operator to chase
+    assert outcome == "payout_refund"
+    assert not UnmatchedPayment.objects.filter(payment_hash=dave.payment_hash).exists()
+    # and a payment for a hash that is truly nobody's still is
+    stranger = "ab" * 32
+    assert payment_detected(payment_hash=stranger, amount_sats=21, source="test") == "unmatched"
+    assert UnmatchedPayment.objects.filter(payment_hash=stranger, amount=21).exists()
