@@ -1,6 +1,6 @@
 """Blink's public schema as a pytest fixture, for the contract tests of the client and of the fake.
 
-It is reference material kept beside the repository (``../shared/blink/schema.graphql``), not a copy in
+It is reference material kept beside the repository (the shared folder's ``blink/schema.graphql``), not a copy in
 it; where it is absent the contract tests skip and say so."""
 
 from __future__ import annotations
