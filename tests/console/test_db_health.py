@@ -15,27 +15,17 @@ from django.utils import timezone
 
 from console import db_health
 from payments.models import PaymentSplit, SplitStatus
+from tests.database_url import database_url_for_tests
 from tests.factories import PaymentSplitFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def _conninfo() -> str:
-    s = connection.settings_dict
-    return psycopg.conninfo.make_conninfo(
-        dbname=s["NAME"],
-        user=s["USER"] or None,
-        password=s["PASSWORD"] or None,
-        host=s["HOST"] or None,
-        port=str(s["PORT"]) if s["PORT"] else None,
-    )
 
 
 @pytest.fixture
 def idle_transaction() -> Iterator[tuple[psycopg.Connection, str]]:
     """Another session that begins a transaction, reads a payment by its hash and then sits idle."""
     payment_hash = "c0ffee" + "0" * 58
-    with psycopg.connect(_conninfo(), application_name="console-test-idle") as other:
+    with psycopg.connect(database_url_for_tests(), application_name="console-test-idle") as other:
         other.execute(f"SELECT 1 AS payment /* {payment_hash} */")
         yield other, payment_hash
         other.rollback()

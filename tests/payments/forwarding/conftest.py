@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -31,6 +30,7 @@ from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, S
 from payments.services.reconcile import reconcile_once
 from payments.services.transitions import LEG_TRANSITIONS, SPLIT_TRANSITIONS
 from payments.wallet.provider import get_wallet_provider, reset_wallet_provider
+from tests.database_url import database_url_for_tests
 from tests.factories import MerchantFactory, PaymentLegFactory, PaymentSplitFactory, StaffFactory
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -181,21 +181,6 @@ def queued_messages() -> list[dict[str, Any]]:
 # --- Celery worker processes -------------------------------------------------------------------------
 
 
-def _database_url() -> str:
-    """The URL this test process uses, pointed at pytest-django's test database.
-
-    Built from DATABASE_URL itself (not from HOST/PORT) so every form keeps working, including the
-    embedded PostgreSQL's Unix-socket URL (``postgresql://postgres:@/blinkpos?host=/path``)."""
-    db = settings.DATABASES["default"]
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        return urlunsplit(urlsplit(configured)._replace(path="/" + quote(db["NAME"])))
-    auth = quote(db.get("USER") or "postgres")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    return f"postgres://{auth}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
 @dataclass
 class Worker:
     proc: subprocess.Popen[bytes]
@@ -240,7 +225,7 @@ def start_worker(fake_blink: FakeBlink, tmp_path: Path) -> Iterator[StartWorker]
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.payments.forwarding.worker_settings",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url_for_tests(),
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "BLINK_API_URL": fake_blink.url,
