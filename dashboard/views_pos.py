@@ -118,7 +118,7 @@ def invoice_create_view(request: HttpRequest, merchant: Merchant) -> JsonRespons
 @merchant_required
 def invoice_cancel_view(request: HttpRequest, merchant: Merchant, payment_hash: str) -> JsonResponse:
     split = split_get(merchant=merchant, payment_hash=payment_hash)
-    from payments.services.invoices import invoice_cancel
+    from payments.services.invoice_cancel import invoice_cancel
 
     try:
         invoice_cancel(split=split)

@@ -40,7 +40,8 @@ from payments.api.status_payload import InvoiceStatusSerializer, status_body, st
 from payments.models import Merchant, PaymentSplit, SplitStatus, Terminal
 from payments.qr import invoice_qr_svg
 from payments.services.idempotency import idempotency_run
-from payments.services.invoices import UNKNOWN_PROFILE, UNKNOWN_STAFF, invoice_cancel, invoice_create
+from payments.services.invoice_cancel import invoice_cancel
+from payments.services.invoices import UNKNOWN_PROFILE, UNKNOWN_STAFF, invoice_create
 
 # Opt-in extras of the create response (query parameter ``include``).
 INCLUDE_QR_SVG = "qr_svg"

@@ -1,4 +1,4 @@
-"""Creating and cancelling customer invoices (docs/ARCHITECTURE.md, Flows 1).
+"""Creating customer invoices (docs/ARCHITECTURE.md, Flows 1); cancelling is ``invoice_cancel``.
 
 Order of work in ``invoice_create``, and why:
 
@@ -28,7 +28,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments import store
 from payments.domain.allocation import Allocation, TipShare, allocate, tip_from_percent
@@ -46,11 +45,11 @@ from payments.models import (
 from payments.models.splits import LegKind
 from payments.provider_limits import invoice_block_check, invoice_block_record
 from payments.services.pricing import ProviderError, ProviderUnavailable, price_get
-from payments.services.transitions import lock_split, record_event, transition_split
+from payments.services.transitions import record_event
 from payments.wallet.conversion import fiat_to_sats, sats_to_fiat
-from payments.wallet.errors import InvalidInput, InvoiceNotFound, RateLimited, WalletError, WalletUnavailable
+from payments.wallet.errors import InvalidInput, RateLimited, WalletError, WalletUnavailable
 from payments.wallet.provider import get_wallet_provider
-from payments.wallet.types import InvoiceState, Price
+from payments.wallet.types import Price
 
 log = get_logger(__name__)
 
@@ -61,17 +60,6 @@ ADDRESS_KEY = "address:"
 UNRESOLVED_STAFF = "This staff member's Blink wallet is not resolved yet; ask an operator."
 UNKNOWN_PROFILE = "Unknown split profile."
 DISPLAY_PLACES = Decimal("0.00000001")  # the display columns keep 8 decimal places
-
-
-class InvoiceNotCancellable(ApplicationError):
-    """The split has moved past ``pending`` (or was paid at the provider) and cannot be cancelled."""
-
-    code = "not_cancellable"
-    http_status = 409
-
-    def __init__(self, status: str) -> None:
-        super().__init__(f"An invoice in status {status!r} cannot be cancelled.")
-        self.status = status
 
 
 def _invalid(field: str, message: str) -> ValidationError:
@@ -401,51 +389,3 @@ def _metadata(amounts: _Amounts, from_display: bool, expiry_minutes: int) -> dic
         "price": {"base": amounts.price.base, "offset": amounts.price.offset, "digits": amounts.price.fraction_digits},
         "expires_in_minutes": expiry_minutes,
     }
-
-
-def invoice_cancel(*, split: PaymentSplit) -> PaymentSplit:
-    """Cancel an abandoned sale: at the provider when it can, then ``pending → cancelled`` here.
-
-    Cancelling at the provider is best effort: if the provider cannot be reached the split is still
-    cancelled locally, which is safe because a payment that arrives later moves ``cancelled → paid``
-    and is forwarded (money rule 7 in docs/ARCHITECTURE.md). A provider that says the invoice was
-    already paid wins: the sale is not cancelled. Already cancelled: returned unchanged (idempotent).
-    Raises ``InvoiceNotCancellable``. Side effects: evicts ``tip:{hash}`` (via the transition).
-    """
-    if split.status == SplitStatus.CANCELLED:
-        return split
-    if split.status != SplitStatus.PENDING:
-        raise InvoiceNotCancellable(split.status)
-    cancelled_at_provider = _cancel_at_provider(split.payment_hash)
-    with transaction.atomic():
-        locked = lock_split(payment_hash=split.payment_hash)
-        if locked is None:  # deleted under us: impossible with PROTECT, but never a 500
-            raise InvoiceNotCancellable("missing")
-        if locked.status == SplitStatus.CANCELLED:
-            return locked
-        if locked.status != SplitStatus.PENDING:
-            raise InvoiceNotCancellable(locked.status)
-        transition_split(
-            locked,
-            SplitStatus.CANCELLED,
-            event_type="cancelled",
-            data={"cancelled_at_provider": cancelled_at_provider},
-        )
-    log.info("invoice.cancelled", payment_hash=locked.payment_hash, at_provider=cancelled_at_provider)
-    return locked
-
-
-def _cancel_at_provider(payment_hash: str) -> bool:
-    """True when the provider cancelled the invoice. Raises ``InvoiceNotCancellable`` when it was paid."""
-    provider = get_wallet_provider()
-    try:
-        if provider.cancel_invoice(payment_hash=payment_hash):
-            return True
-        # "Already processed": paid or cancelled before. Only a paid invoice blocks the cancel.
-        if provider.invoice_status(payment_hash=payment_hash).state is InvoiceState.PAID:
-            raise InvoiceNotCancellable("paid")
-    except InvoiceNotFound:
-        log.warning("invoice.cancel_not_at_provider", payment_hash=payment_hash)
-    except WalletError as exc:
-        log.warning("invoice.cancel_provider_failed", payment_hash=payment_hash, code=exc.code)
-    return False

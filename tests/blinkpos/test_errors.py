@@ -8,7 +8,7 @@ import json
 from django.core.exceptions import ValidationError
 
 from blinkpos.errors import ApplicationError, user_error_fields, user_error_response
-from payments.services.invoices import InvoiceNotCancellable
+from payments.services.invoice_cancel import InvoiceNotCancellable
 from payments.services.pricing import ProviderUnavailable
 
 

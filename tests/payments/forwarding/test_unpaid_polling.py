@@ -15,7 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from fakeblink import FakeBlink
 from payments.models import PaymentSplit, SplitStatus
 from payments.services.forwarding import forward_split
-from payments.services.invoices import invoice_cancel
+from payments.services.invoice_cancel import invoice_cancel
 from payments.services.maintenance import splits_expire
 from payments.services.reconcile import reconcile_once
 from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants

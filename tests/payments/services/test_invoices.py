@@ -15,7 +15,8 @@ from fakeblink import FakeBlink
 from payments.metrics import latency_samples
 from payments.models import PaymentEvent, PaymentSplit, SplitProfile, SplitStatus
 from payments.selectors import split_profile_with_shares_for_merchant
-from payments.services.invoices import InvoiceNotCancellable, invoice_cancel, invoice_create
+from payments.services.invoice_cancel import InvoiceNotCancellable, invoice_cancel
+from payments.services.invoices import invoice_create
 from payments.services.parties import split_profile_save
 from payments.services.pricing import ProviderUnavailable
 from tests.factories import MerchantFactory, PaymentSplitFactory, StaffFactory
