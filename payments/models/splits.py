@@ -151,7 +151,7 @@ class PaymentLeg(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     # Lookups at Blink that failed in a row for a pending/unknown leg; at FORWARD_LOOKUP_MAX_FAILURES the
     # leg needs an operator (payments.services.leg_outcomes). Reset by a new send or a known outcome.
-    lookup_failures = models.PositiveIntegerField(default=0)
+    lookup_failures = models.PositiveIntegerField(default=0, db_default=0)
     last_error_code = models.CharField(max_length=50, blank=True, default="")
     last_error = models.TextField(blank=True, default="")
     fee_sats = models.BigIntegerField(null=True, blank=True)

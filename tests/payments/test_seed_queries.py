@@ -314,3 +314,47 @@ def test_seed_event_insert_runs_unchanged() -> None:
     assert event.event_data == {"source": "seed tooling"}
     assert (event.from_status, event.to_status) == ("", "")
     assert event.timestamp is not None
+
+
+# The columns a row must name (NOT NULL, no database default) as the schema stood when operators' and the
+# benchmark's raw SQL inserts were written. A column added since then needs a database default
+# (``db_default``), or those inserts break: this list only changes with a reason.
+REQUIRED_COLUMNS = {
+    "merchants": {
+        "blink_api_key_encrypted", "blink_api_key_scopes", "blink_username", "created_at", "display_currency",
+        "is_active", "name", "tip_presets", "updated_at", "wallet_check_error", "wallet_check_ok", "wallet_id",
+    },
+    "staff_members": {
+        "blink_username", "created_at", "display_name", "is_active", "merchant_id", "wallet_check_error",
+        "wallet_check_ok", "wallet_id",
+    },
+    "payment_splits": {
+        "base_amount", "created_at", "display_currency", "error_message", "expires_at", "external_id", "memo",
+        "merchant_id", "metadata", "payment_hash", "payment_request", "status", "tip_amount", "tip_payment_hash",
+        "tip_recipient", "total_amount", "user_api_key_encrypted", "user_payment_hash", "user_wallet_id", "username",
+    },
+    "payment_legs": {
+        "amount", "attempts", "created_at", "external_id", "kind", "last_error", "last_error_code",
+        "payment_request", "preimage", "recipient_username", "recipient_wallet_id", "resolution_note", "split_id",
+        "status", "updated_at",
+    },
+}  # fmt: skip
+
+
+def test_columns_added_since_the_seed_schema_have_database_defaults() -> None:
+    # given the migrated schema
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT table_name, column_name FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = ANY(%s)
+               AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'
+            """,
+            [list(REQUIRED_COLUMNS)],
+        )
+        required: dict[str, set[str]] = {}
+        for table, column in cursor.fetchall():
+            required.setdefault(table, set()).add(column)
+
+    # then raw inserts naming the original columns still work
+    assert required == REQUIRED_COLUMNS
