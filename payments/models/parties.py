@@ -68,11 +68,15 @@ class Merchant(PayoutDestinationFields):
     wallet_check_error = models.CharField(max_length=255, blank=True, default="")
     # Set on merchants the legacy import created (no login user; maybe a placeholder username); an
     # operator completes the record in the admin and clears it. Informational: payouts do not wait on it.
-    needs_setup = models.BooleanField(default=False, db_default=False, help_text="An operator still has to complete this merchant")
+    needs_setup = models.BooleanField(
+        default=False, db_default=False, help_text="An operator still has to complete this merchant"
+    )
     # Routing fees of Lightning-address payouts: False, each recipient's share pays its own fee; True,
-    # the merchant absorbs them out of the base (payments/services/payout_fees.py).
+    # the merchant absorbs them out of the base (payments/domain/payout_fees.py).
     absorbs_payout_fees = models.BooleanField(default=False, db_default=False)
-    setup_note = models.CharField(max_length=255, blank=True, default="", db_default="", help_text="What is missing, and why")
+    setup_note = models.CharField(
+        max_length=255, blank=True, default="", db_default="", help_text="What is missing, and why"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
