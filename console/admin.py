@@ -11,6 +11,7 @@ order, every page), and is written to the admin log.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from django.contrib import admin
@@ -139,42 +140,29 @@ class ActivePaymentAdmin(ConsoleViewAdmin):
         return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
 
 
+# The view's figures, shown and exported in this order (the day is a link in the list, a date in the CSV).
+_STATISTIC_FIGURES = (
+    "total_payments",
+    "completed_payments",
+    "pending_payments",
+    "processing_payments",
+    "failed_payments",
+    "expired_payments",
+    "total_volume",
+    "total_base",
+    "total_tips",
+    "average_tip_percent",
+    "unique_tip_recipients",
+)
+
+
 @admin.register(PaymentStatistic)
 class PaymentStatisticAdmin(ConsoleViewAdmin):
-    list_display = (
-        "day",
-        "total_payments",
-        "completed_payments",
-        "pending_payments",
-        "processing_payments",
-        "failed_payments",
-        "expired_payments",
-        "total_volume",
-        "total_base",
-        "total_tips",
-        "average_tip_percent",
-        "unique_tip_recipients",
-    )
+    list_display = ("day", *_STATISTIC_FIGURES)
     list_filter = (("date", admin.DateFieldListFilter),)
     date_hierarchy = "date"
     ordering = ("-date",)
-    csv_columns = [
-        (name, (lambda field: lambda r: getattr(r, field))(name))
-        for name in (
-            "date",
-            "total_payments",
-            "completed_payments",
-            "pending_payments",
-            "processing_payments",
-            "failed_payments",
-            "expired_payments",
-            "total_volume",
-            "total_base",
-            "total_tips",
-            "average_tip_percent",
-            "unique_tip_recipients",
-        )
-    ]
+    csv_columns = [(name, attrgetter(name)) for name in ("date", *_STATISTIC_FIGURES)]
 
     @admin.display(description="day (UTC)", ordering="date")
     def day(self, row: PaymentStatistic) -> SafeString:
