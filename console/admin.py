@@ -25,10 +25,10 @@ from django.utils.safestring import SafeString
 from console import audit, urls
 from console.access import can_use_console
 from console.models import ActivePayment, PaymentStatistic, TopTipRecipient
-from payments.admin.common import AdminStylesMixin, csv_response, short_hash, status_badge
+from payments.admin.common import ReadOnlyAdmin, csv_response, short_hash, status_badge
 
 
-class ConsoleViewAdmin(AdminStylesMixin, admin.ModelAdmin):
+class ConsoleViewAdmin(ReadOnlyAdmin):
     """A read-only list over a SQL view, for console users only, with a CSV export of the current list."""
 
     list_display_links = None
@@ -40,15 +40,6 @@ class ConsoleViewAdmin(AdminStylesMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return can_use_console(request)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}
