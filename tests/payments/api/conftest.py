@@ -3,6 +3,7 @@ as real accounts at the suite's fake Blink (root ``fake_blink`` fixture, real HT
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,3 +67,13 @@ def api() -> Client:
 
 def tip_keys() -> list[bytes]:
     return list(get_redis_connection("hot").scan_iter("tip:*"))
+
+
+@pytest.fixture
+def inside_one_rate_window() -> None:
+    """Start a rate-limit test with at least 10 s left in the current minute: the limits are fixed
+    per-minute windows (``int(now // 60)``), and a test that counts requests across a window's edge
+    would see its counter start again."""
+    left = 60 - time.time() % 60
+    if left < 10:
+        time.sleep(left + 0.05)

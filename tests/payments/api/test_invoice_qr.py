@@ -148,6 +148,7 @@ def test_other_merchants_unknown_and_malformed_hashes_are_the_same_404(
     assert "ETag" not in response
 
 
+@pytest.mark.usefixtures("inside_one_rate_window")
 def test_throttled_like_the_other_invoice_endpoints(api: Client, shop: Shop, settings: Any) -> None:
     created = create(api, shop)
     settings.API_RATE_LIMITS = {"terminal": "2/min", "merchant": "100/min"}

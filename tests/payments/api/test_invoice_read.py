@@ -267,6 +267,7 @@ def test_cancel_refused_after_payment_recorded(api: Client, shop: Shop, fake_bli
     assert fake_blink.request_count == 0  # refused before asking the provider
 
 
+@pytest.mark.usefixtures("inside_one_rate_window")
 def test_terminal_throttle_answers_429_with_retry_after(api: Client, shop: Shop, settings: Any) -> None:
     settings.API_RATE_LIMITS = {"terminal": "3/min", "merchant": "100/min"}
     split = hot_split(shop)
@@ -278,6 +279,7 @@ def test_terminal_throttle_answers_429_with_retry_after(api: Client, shop: Shop,
     assert any(k.startswith(b"ratelimit:terminal:") for k in get_redis_connection("default").scan_iter("ratelimit:*"))
 
 
+@pytest.mark.usefixtures("inside_one_rate_window")
 def test_merchant_throttle_spans_terminals(api: Client, shop: Shop, other_shop: Shop, settings: Any) -> None:
     settings.API_RATE_LIMITS = {"terminal": "100/min", "merchant": "3/min"}
     second = TerminalFactory(merchant=shop.merchant)

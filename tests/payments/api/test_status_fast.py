@@ -232,6 +232,7 @@ def test_unknown_and_other_merchants_hash_are_the_same_404(
     assert poll(api, other, theirs.payment_hash).status_code == 200
 
 
+@pytest.mark.usefixtures("inside_one_rate_window")
 @pytest.mark.parametrize("scope", ["terminal", "merchant"])
 def test_rate_limit_is_429_with_retry_after(
     api: Client, shop: Shop, settings: Any, round_trips: list[bytes], scope: str
