@@ -84,10 +84,11 @@ def _own_database(database_url: str) -> str:
 
 
 def _own_redis_db(redis_url: str) -> str:
-    """Another Redis database on the same server: the suite flushes its own before every test."""
+    """Another Redis database on the same server: the suite flushes its own before every test. Eight
+    above the suite's (mod 16), so suites on databases 0-7 running side by side never share one."""
     parts = urlsplit(redis_url)
     current = int(parts.path.lstrip("/") or 0)
-    url = urlunsplit(parts._replace(path=f"/{15 if current != 15 else 14}"))
+    url = urlunsplit(parts._replace(path=f"/{(current + 8) % 16}"))
     redis.Redis.from_url(url).flushdb()
     return url
 
