@@ -89,6 +89,9 @@ class PaymentSplit(models.Model):
     # The customer's bolt11. Stored so a terminal can redisplay it; never logged, never in Redis.
     payment_request = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
+    # The customer's receipt link (/r/<token>/): unguessable, no login. Null for rows written by raw
+    # SQL (bench, legacy); those get one the first time a receipt is asked for.
+    receipt_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
     # When the forwarder may try again (backoff lives in the row, not in Celery countdowns).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # When Blink, asked after it could no longer settle the invoice (its expiry plus a margin), said it

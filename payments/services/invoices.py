@@ -16,6 +16,7 @@ Field names in validation errors are the API's input names (``amount_sats``, ``s
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -350,6 +351,7 @@ def invoice_create(
                 expires_at=expires_at,
                 memo=memo,
                 payment_request=invoice.payment_request,
+                receipt_token=secrets.token_urlsafe(32),
                 metadata=_metadata(amounts, amount_display is not None, expiry_minutes),
             )
             legs = PaymentLeg.objects.bulk_create(
