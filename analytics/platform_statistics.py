@@ -8,17 +8,18 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from blinkpos.db_router import read_alias
 from payments.models import PaymentSplit, SplitStatus
 
 CHART_DAYS = 14
 
 
 def _rows(sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(sql, params or [])
         names = [c.name for c in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -22,6 +22,7 @@ from analytics import platform_statistics
 from analytics.charts import Series, bar_chart
 from analytics.selectors import active_alerts
 from blinkpos import health
+from blinkpos.db_router import replica_reads
 from blinkpos.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,8 +50,16 @@ def _safe(name: str, fn: Callable[[], Any]) -> dict[str, Any]:
 
 
 def ops_overview() -> dict[str, Any]:
-    """Everything the landing page shows, each block wrapped as ``{"ok", "value" | "error"}``."""
-    series = _safe("daily", platform_statistics.daily_series)
+    """Everything the landing page shows, each block wrapped as ``{"ok", "value" | "error"}``. The
+    statistics only show figures, so they may come from a read replica (blinkpos/db_router.py)."""
+    with replica_reads():
+        series = _safe("daily", platform_statistics.daily_series)
+        statistics = {
+            "today": _safe("today", platform_statistics.statistics_today),
+            "last_24h": _safe("24h", platform_statistics.statistics_24h),
+            "active": _safe("active", platform_statistics.active_payments),
+            "top_recipients": _safe("top", platform_statistics.top_tip_recipients),
+        }
     chart = None
     if series["ok"]:
         days = series["value"]
@@ -63,10 +72,7 @@ def ops_overview() -> dict[str, Any]:
             title="Completed volume and tips per day",
         )
     return {
-        "today": _safe("today", platform_statistics.statistics_today),
-        "last_24h": _safe("24h", platform_statistics.statistics_24h),
-        "active": _safe("active", platform_statistics.active_payments),
-        "top_recipients": _safe("top", platform_statistics.top_tip_recipients),
+        **statistics,
         "hot_store": _safe("hot_store", health.hot_store_stats),
         "components": _safe("components", health.components),
         "pool": _safe("pool", health.pool_stats),

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connections, transaction
+
+from blinkpos.db_router import read_alias
 
 DEFAULT_TIMEOUT_MS = 5000
 
@@ -50,17 +52,18 @@ def read_only_query(
 
     Raises ``ReadOnlyQueryError`` with code ``read_only`` (the SQL tried to write), ``timeout`` (it ran
     longer than ``timeout_ms``) or ``database`` (any other database error)."""
+    alias = read_alias()  # a replica when the caller asked for one (blinkpos/db_router.py)
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=alias):
             try:
-                with connection.cursor() as cursor:
+                with connections[alias].cursor() as cursor:
                     cursor.execute("SET TRANSACTION READ ONLY")
                     cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))])
                     cursor.execute(sql, params)
                     names = [column.name for column in cursor.description or []]
                     return names, [tuple(row) for row in cursor.fetchall()]
             finally:
-                transaction.set_rollback(True)
+                transaction.set_rollback(True, using=alias)
     except DatabaseError as exc:
         state = _sqlstate(exc)
         if state == READ_ONLY_VIOLATION:

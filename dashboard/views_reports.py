@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from analytics.charts import Series, bar_chart
 from analytics.merchant_reports import daily_totals, day_bounds, end_of_day, staff_statement, tips_by_staff
+from blinkpos.db_router import reads_from_replica
 from dashboard.access import merchant_required
 from dashboard.forms import DayForm, PeriodForm, TransactionFilterForm
 from dashboard.selectors import split_detail, staff_get
@@ -71,6 +72,7 @@ def _filtered(request: HttpRequest, merchant: Merchant) -> tuple[TransactionFilt
 
 @require_GET
 @merchant_required
+@reads_from_replica
 def transactions(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     form, qs = _filtered(request, merchant)
     context: dict[str, Any] = {"nav": "transactions", "merchant": merchant, "form": form}
@@ -85,6 +87,7 @@ def transactions(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 
 @require_GET
 @merchant_required
+@reads_from_replica
 def transactions_csv(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     form, qs = _filtered(request, merchant)
     if qs is None:
@@ -108,6 +111,7 @@ def _period(request: HttpRequest) -> tuple[PeriodForm, date | None, date | None]
 
 @require_GET
 @merchant_required
+@reads_from_replica
 def tips(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     form, date_from, date_to = _period(request)
     context = {
@@ -123,6 +127,7 @@ def tips(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 
 @require_GET
 @merchant_required
+@reads_from_replica
 def statement(request: HttpRequest, merchant: Merchant, staff_id: int) -> HttpResponse:
     form, date_from, date_to = _period(request)
     staff = staff_get(merchant=merchant, staff_id=staff_id)
@@ -136,6 +141,7 @@ def statement(request: HttpRequest, merchant: Merchant, staff_id: int) -> HttpRe
 
 @require_GET
 @merchant_required
+@reads_from_replica
 def statement_csv(request: HttpRequest, merchant: Merchant, staff_id: int) -> HttpResponse:
     form, date_from, date_to = _period(request)
     if request.GET and not form.is_valid():
@@ -147,6 +153,7 @@ def statement_csv(request: HttpRequest, merchant: Merchant, staff_id: int) -> Ht
 
 @require_GET
 @merchant_required
+@reads_from_replica
 def report(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     form = DayForm(request.GET or None)
     if request.GET and not form.is_valid():
@@ -159,6 +166,7 @@ def report(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 
 @require_GET
 @merchant_required
+@reads_from_replica
 def charts(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     days = daily_totals(merchant=merchant, days=14)
     daily = bar_chart(

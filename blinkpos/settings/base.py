@@ -101,6 +101,21 @@ if env.bool("PG_POOL_ENABLED", default=True):
         "timeout": env.float("PG_POOL_TIMEOUT", default=10.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Read replicas (blinkpos/db_router.py): comma-separated URLs, aliases replica1, replica2, ... Only
+# views that merely show figures read from them; a replica lagging more than the limit is skipped.
+for _number, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):
+    _replica = env.db_url_config(_url)
+    _replica.update(
+        ENGINE="django.db.backends.postgresql",
+        ATOMIC_REQUESTS=False,
+        CONN_MAX_AGE=0,
+        OPTIONS={**DATABASES["default"]["OPTIONS"]},
+        TEST={"MIRROR": "default"},
+    )
+    DATABASES[f"replica{_number}"] = _replica
+DATABASE_ROUTERS = ["blinkpos.db_router.ReplicaRouter"]
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
+REPLICA_LAG_CHECK_SECONDS = env.float("REPLICA_LAG_CHECK_SECONDS", default=5.0)
 
 # --- Redis (django-redis) -----------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from blinkpos.db_router import reads_from_replica
 from console import audit
 from console.access import context
 from console.readonly import ReadOnlyQueryError
@@ -64,6 +65,7 @@ def _csv(report: Report, result: ReportResult) -> HttpResponse:
 
 
 @require_GET
+@reads_from_replica
 def report_page(request: HttpRequest, slug: str) -> HttpResponse:
     report = _report(slug)
     params = request.GET.copy()
