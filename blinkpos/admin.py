@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
@@ -24,6 +23,7 @@ from analytics.selectors import active_alerts
 from blinkpos import health
 from blinkpos.db_router import replica_reads
 from blinkpos.logging import get_logger
+from blinkpos.redis_config import broker_client
 
 log = get_logger(__name__)
 
@@ -34,7 +34,7 @@ def queue_depths() -> dict[str, int]:
     for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
         if isinstance(route, dict) and route.get("queue"):
             names.add(route["queue"])
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
+    client = broker_client(timeout=0.5)
     try:
         return {name: int(client.llen(name)) for name in sorted(names)}
     finally:

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_celery_beat.models import PeriodicTask
 
+from blinkpos.redis_config import broker_client
 from console.masking import mask_text
 from console.models import TaskFailure
 from console.task_failures import PUBLISHED_AT_HEADER
@@ -64,7 +64,7 @@ def _oldest(raw: bytes | str | None) -> dict[str, Any]:
 
 
 def queues() -> list[QueueState]:
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
+    client = broker_client(timeout=0.5)
     now = timezone.now()
     try:
         out = []

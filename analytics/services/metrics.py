@@ -15,8 +15,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import redis
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -26,6 +24,7 @@ from analytics.models import SystemMetric
 from analytics.services.alerts import Alert, alerts_evaluate
 from blinkpos import health
 from blinkpos.logging import get_logger
+from blinkpos.redis_config import broker_client
 from payments import metrics as latency
 from payments import store
 from payments.models import PaymentSplit, SplitStatus
@@ -102,7 +101,7 @@ def _hit_ratio(counters: dict[str, int]) -> tuple[float | None, str, int]:
 def queue_depth() -> int | None:
     """Messages waiting in the broker's Celery queues (LLEN of the kombu Redis lists)."""
     try:
-        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+        client = broker_client(timeout=1)
         try:
             return int(sum(client.llen(name) for name in CELERY_QUEUES))
         finally:

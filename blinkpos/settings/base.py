@@ -12,6 +12,8 @@ from typing import Any
 
 import environ
 
+from blinkpos.redis_config import RedisTarget, cache_location_and_options, celery_broker, parse_sentinels
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 env = environ.Env()
@@ -119,6 +121,14 @@ REPLICA_LAG_CHECK_SECONDS = env.float("REPLICA_LAG_CHECK_SECONDS", default=5.0)
 
 # --- Redis (django-redis) -----------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Sentinel (blinkpos/redis_config.py): every Redis client follows the master these Sentinels name;
+# REDIS_URL then only gives the database number (and password).
+REDIS_TARGET = RedisTarget(
+    url=REDIS_URL,
+    sentinels=parse_sentinels(env.list("REDIS_SENTINELS", default=[])),
+    master=env.str("REDIS_SENTINEL_MASTER", default="blinkpos"),
+)
+_redis_location, _sentinel_options = cache_location_and_options(REDIS_TARGET)
 _redis_options: dict[str, Any] = {
     "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
     "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
@@ -127,16 +137,16 @@ CACHES = {
     # A plain cache (rate-limit counters, prices, stats): a Redis error degrades, never decides.
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": _redis_location,
         "KEY_PREFIX": "",
-        "OPTIONS": {**_redis_options, "IGNORE_EXCEPTIONS": True},
+        "OPTIONS": {**_redis_options, **_sentinel_options, "IGNORE_EXCEPTIONS": True},
     },
     # The hot split store: errors must surface so callers fall back to PostgreSQL and count it.
     "hot": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": _redis_location,
         "KEY_PREFIX": "",
-        "OPTIONS": {**_redis_options, "IGNORE_EXCEPTIONS": False},
+        "OPTIONS": {**_redis_options, **_sentinel_options, "IGNORE_EXCEPTIONS": False},
     },
 }
 # Keys are written exactly as docs/ARCHITECTURE.md (Redis keyspace) names them (``tip:{hash}``), so no
@@ -164,7 +174,8 @@ FIELD_ENCRYPTION_KEYS: list[str] = env.list(
 )
 
 # --- Celery -----------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+_broker_url, _broker_sentinel_options = celery_broker(REDIS_TARGET)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_broker_url)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -177,6 +188,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
+    **(_broker_sentinel_options if CELERY_BROKER_URL.startswith("sentinel://") else {}),
 }
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
