@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
@@ -21,6 +20,7 @@ from analytics import platform_statistics
 from analytics.charts import Series, bar_chart
 from analytics.selectors import active_alerts
 from blinkpos import health
+from blinkpos.celery_queues import queue_names
 from blinkpos.db_router import replica_reads
 from blinkpos.logging import get_logger
 from blinkpos.redis_config import broker_client
@@ -30,10 +30,7 @@ log = get_logger(__name__)
 
 def queue_depths() -> dict[str, int]:
     """Messages waiting in each Celery queue (Redis lists named after the queue on the broker)."""
-    names = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery") or "celery"}
-    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
-        if isinstance(route, dict) and route.get("queue"):
-            names.add(route["queue"])
+    names = queue_names()
     client = broker_client(timeout=0.5)
     try:
         return {name: int(client.llen(name)) for name in sorted(names)}

@@ -29,11 +29,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from blinkpos.celery_queues import FORWARDING, MAINTENANCE, WEBHOOKS_IN, WEBHOOKS_OUT
 from blinkpos.processes import ROOT, Process, ProcessGroup, free_port, wait_http
 
 PY = sys.executable
 DEFAULT_SETTINGS = "blinkpos.settings.dev"
 FAKE_READY_SECONDS = 30.0
+# The Celery workers of a stack, by the queues they consume (blinkpos/celery_queues.py): forwarding
+# never waits behind maintenance or a merchant's slow webhook receiver. The money worker keeps the
+# name "worker" (bench and tests address it).
+QUEUE_WORKERS: dict[str, tuple[str, ...]] = {
+    "worker": (FORWARDING, WEBHOOKS_IN),
+    "worker-webhooks": (WEBHOOKS_OUT,),
+    "worker-maintenance": (MAINTENANCE,),
+}
+# Background queues need less than the stack's default concurrency.
+WORKER_CONCURRENCY = {"worker-webhooks": 1, "worker-maintenance": 1}
 WEB_READY_SECONDS = 120.0  # gunicorn imports Django in every worker; a shared 2-core machine is slow
 
 
@@ -71,7 +82,7 @@ class Stack:
         fake_limits: bool = True,
         web_workers: int = 2,
         web_threads: int = 4,
-        worker_names: Sequence[str] = ("worker",),
+        workers: Mapping[str, Sequence[str]] | None = None,
         worker_concurrency: int = 2,
         log_level: str = "INFO",
         log_dir: Path | None = None,
@@ -86,7 +97,9 @@ class Stack:
         # demo, so a merchant sees the real behaviour; load runs (bench, chaos) turn them off.
         self.fake_limits = fake_limits
         self.web_workers, self.web_threads = web_workers, web_threads
-        self.worker_names, self.worker_concurrency = tuple(worker_names), worker_concurrency
+        # name -> the queues it consumes (empty: all of them); default: a worker per group of queues.
+        self.workers = dict(QUEUE_WORKERS if workers is None else workers)
+        self.worker_concurrency = worker_concurrency
         self.log_level, self.log_dir, self.collect_static = log_level, log_dir, collect_static
         self.group = group if group is not None else ProcessGroup(log_dir)
         self.processes: dict[str, Process] = {}
@@ -190,16 +203,19 @@ class Stack:
         self,
         name: str = "worker",
         *,
+        queues: Sequence[str] = (),
         concurrency: int | None = None,
         nice: int = 0,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> Process:
         """A Celery worker. ``nice`` > 0 lowers its CPU priority below the web tier's (background work
-        measured in seconds beside requests answered in milliseconds)."""
+        measured in seconds beside requests answered in milliseconds). ``queues`` empty: every queue."""
         argv = ["nice", "-n", str(nice)] if nice > 0 else []
         argv += [PY, "-m", "celery", "-A", "blinkpos", "worker", "-n", f"{name}@%h"]
         argv += ["--concurrency", str(concurrency or self.worker_concurrency), "--loglevel", self.log_level]
+        if queues:
+            argv += ["-Q", ",".join(queues)]
         # A local stack has no peer workers to synchronise with; skipping that makes startup faster.
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat", *extra_args]
         return self.spawn(name, argv, env=env)
@@ -247,8 +263,8 @@ class Stack:
             self.start_fake()
             if self.fake_demo:
                 self.manage("seed_demo")
-        for name in self.worker_names:
-            self.start_worker(name)
+        for name, queues in self.workers.items():
+            self.start_worker(name, queues=queues, concurrency=WORKER_CONCURRENCY.get(name))
         self.start_beat()
         self.start_web()
         return self

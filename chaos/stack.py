@@ -127,7 +127,7 @@ class ChaosStack:
             fake_seed=self.seed,
             fake_limits=False,  # far more than Blink's 60 invoices a minute on the one platform account
             web_workers=web_workers,
-            worker_names=WORKER_NAMES,
+            workers={name: () for name in WORKER_NAMES},  # both consume every queue; chaos kills either
             log_dir=self.run_dir / "logs",
             collect_static=False,
         )

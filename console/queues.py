@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_celery_beat.models import PeriodicTask
 
+from blinkpos.celery_queues import queue_names
 from blinkpos.redis_config import broker_client
 from console.masking import mask_text
 from console.models import TaskFailure
@@ -28,14 +28,6 @@ from payments.models import LegStatus, PaymentLeg
 
 INSPECT_TIMEOUT = 1.0  # seconds the page waits for workers to answer
 LATE_GRACE = timedelta(seconds=60)  # a schedule is late once it is this far past its due time
-
-
-def queue_names() -> list[str]:
-    names = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery") or "celery"}
-    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
-        if isinstance(route, dict) and route.get("queue"):
-            names.add(route["queue"])
-    return sorted(names)
 
 
 @dataclass

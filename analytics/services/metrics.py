@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from analytics.models import SystemMetric
 from analytics.services.alerts import Alert, alerts_evaluate
 from blinkpos import health
+from blinkpos.celery_queues import queue_names
 from blinkpos.logging import get_logger
 from blinkpos.redis_config import broker_client
 from payments import metrics as latency
@@ -36,7 +37,6 @@ log = get_logger(__name__)
 LATENCY_OPERATIONS = ("create_invoice", "forward_leg")
 PERCENTILES = (50, 95, 99)
 OPEN_STATUSES = (SplitStatus.PENDING, SplitStatus.PAID, SplitStatus.PROCESSING, SplitStatus.FAILED)
-CELERY_QUEUES = ("celery",)
 SNAPSHOT_MARKER = "snapshot"
 ALERT_METRIC = "alert"
 STATS_REPAIRED_METRIC = "stats_repaired"
@@ -103,7 +103,7 @@ def queue_depth() -> int | None:
     try:
         client = broker_client(timeout=1)
         try:
-            return int(sum(client.llen(name) for name in CELERY_QUEUES))
+            return int(sum(client.llen(name) for name in queue_names()))
         finally:
             client.close()
     except (RedisError, ValueError) as exc:

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from kombu import Queue
 
+from blinkpos.celery_queues import ALL_QUEUES, MAINTENANCE, TASK_ROUTES
 from blinkpos.redis_config import RedisTarget, cache_location_and_options, celery_broker, parse_sentinels
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -197,6 +199,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queues by kind of work (blinkpos/celery_queues.py). Declaring them makes a worker without -Q consume
+# all of them; make run and docker-compose start one worker per group with -Q.
+CELERY_TASK_QUEUES = [Queue(name) for name in ALL_QUEUES]
+CELERY_TASK_DEFAULT_QUEUE = MAINTENANCE
+CELERY_TASK_ROUTES = TASK_ROUTES
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The periodic jobs each app declares in code (blinkpos/beat.py syncs them into the scheduler's tables).
 BEAT_SCHEDULE_MODULES = ["payments.tasks.schedule.JOBS", "analytics.schedule.JOBS"]

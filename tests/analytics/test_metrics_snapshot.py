@@ -39,7 +39,8 @@ def test_snapshot_writes_the_figures() -> None:
         latency.observe_latency("create_invoice", float(ms))
     PaymentSplitFactory.create_batch(2)
     PaymentSplitFactory(status=SplitStatus.COMPLETED)
-    get_redis_connection("default").rpush("celery", "a", "b", "c")
+    get_redis_connection("default").rpush("maintenance", "a", "b")
+    get_redis_connection("default").rpush("forwarding", "c")
     # when
     result = metrics_snapshot()
     # then

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from celery.signals import task_failure, task_retry
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -36,7 +37,7 @@ def test_the_page_answers_within_its_timeout_when_no_worker_responds(
 
 def test_a_waiting_message_shows_in_its_queue_with_its_age() -> None:
     app.send_task("payments.tasks.nothing_here", args=[1])  # published, never consumed: no worker runs here
-    state = {q.name: q for q in queues.queues()}["celery"]
+    state = {q.name: q for q in queues.queues()}[settings.CELERY_TASK_DEFAULT_QUEUE]  # unrouted: the default
     assert state.depth == 1
     assert state.oldest_task == "payments.tasks.nothing_here"
     assert state.oldest_age_seconds is not None and 0 <= state.oldest_age_seconds < 60

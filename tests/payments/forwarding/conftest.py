@@ -25,6 +25,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from svix.webhooks import Webhook
 
+from blinkpos.celery_queues import ALL_QUEUES
 from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.services.reconcile import reconcile_once
@@ -162,15 +163,17 @@ def paid_body(fake: FakeBlink, split_hash: str) -> tuple[bytes, str]:
 
 
 def queue_length() -> int:
-    """Messages waiting in the broker's default queue (the test process's Redis db)."""
-    return int(get_redis_connection("hot").llen("celery"))
+    """Messages waiting in the broker's queues (the test process's Redis db)."""
+    client = get_redis_connection("hot")
+    return sum(int(client.llen(name)) for name in ALL_QUEUES)
 
 
 def queued_messages() -> list[dict[str, Any]]:
     """The broker's waiting messages, decoded: ``{"task", "args", "kwargs", "raw"}`` where ``raw`` is
     everything the message carries (headers and decoded body) as text, to search for secrets."""
     out = []
-    for item in get_redis_connection("hot").lrange("celery", 0, -1):
+    client = get_redis_connection("hot")
+    for item in (item for name in ALL_QUEUES for item in client.lrange(name, 0, -1)):
         envelope = json.loads(item)
         body = base64.b64decode(envelope["body"]).decode()
         args, kwargs, _embed = json.loads(body)
