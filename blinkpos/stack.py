@@ -313,7 +313,9 @@ class Stack:
 def running_stack(**options: Any) -> Iterator[Stack]:
     """A started stack on free loopback ports below 32768, stopped when the block ends (also when
     starting fails half-way). ``options`` are ``Stack``'s; ports not given are picked here."""
-    web_port = options.pop("web_port", None) or free_port(18000)
+    # Concurrent suites on one machine (CI, parallel checkouts) start their search at different ports,
+    # so two stacks rarely race for the same free port.
+    web_port = options.pop("web_port", None) or free_port(18000 + (os.getpid() * 7) % 10000)
     fake_port = options.pop("fake_port", None) or free_port(web_port + 1)
     with Stack(web_port=web_port, fake_port=fake_port, **options) as stack:
         yield stack.start()
