@@ -275,6 +275,8 @@ SUPPORTED_DISPLAY_CURRENCIES: list[str] = env.list(
 # Days to keep system_metrics rows and non-financial payment events; money events are never deleted.
 RETENTION_DAYS_METRICS = env.int("RETENTION_DAYS_METRICS", default=30)
 RETENTION_DAYS_EVENTS = env.int("RETENTION_DAYS_EVENTS", default=90)
+# payment_events is partitioned by month: how many months ahead the daily job keeps created.
+EVENT_PARTITIONS_AHEAD_MONTHS = env.int("EVENT_PARTITIONS_AHEAD_MONTHS", default=3)
 # Webhook deliveries with a final outcome (a delivery still queued is kept) and stored Idempotency-Key
 # answers. Deduplication does not depend on either once its payment is recorded (the split's status
 # decides), and a POS retries a create within minutes, so these only bound the audit trail's size.

@@ -1,10 +1,17 @@
 """The append-only audit trail. A trigger (see migrations) refuses UPDATE, and DELETE of money events;
-only non-financial events past retention may be deleted."""
+only non-financial events past retention are dropped, a month at a time.
+
+The table is partitioned by ``retention_class`` and then by month (migration 0014,
+payments/services/event_partitions.py). Two once-only rules are enforced by the database through
+small guard tables a trigger fills, under these constraint names: ``event_terminal_once_per_payment``
+(each ``TERMINAL_EVENT_TYPES`` at most once per payment) and ``event_leg_completion_once``
+(``leg_succeeded`` / ``leg_resolved`` at most once per leg). A duplicate insert fails with an
+IntegrityError naming the constraint, which means "already handled".
+"""
 
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
 
 # Each of these happens at most once per payment; a duplicate insert means "already handled".
 TERMINAL_EVENT_TYPES = ("created", "paid", "paid_late", "forwarding_completed", "completed", "expired", "cancelled")
@@ -32,6 +39,15 @@ MONEY_EVENT_TYPES = (
 )
 
 
+MONEY = "money"
+OPS = "ops"
+
+
+def retention_class_for(event_type: str) -> str:
+    """'money' events are kept for ever; 'ops' events are dropped with their month after retention."""
+    return MONEY if event_type in MONEY_EVENT_TYPES else OPS
+
+
 class PaymentEvent(models.Model):
     split = models.ForeignKey(
         "payments.PaymentSplit",
@@ -48,6 +64,9 @@ class PaymentEvent(models.Model):
     from_status = models.CharField(max_length=20, blank=True, default="")
     to_status = models.CharField(max_length=20, blank=True, default="")
     timestamp = models.DateTimeField(auto_now_add=True)
+    # The partition the row lives in (see the module docstring). The database default keeps raw SQL
+    # inserts in 'money' (kept); a CHECK refuses a money event in 'ops'.
+    retention_class = models.CharField(max_length=10, default=MONEY, db_default=MONEY, editable=False)
 
     class Meta:
         db_table = "payment_events"
@@ -55,18 +74,6 @@ class PaymentEvent(models.Model):
         indexes = [
             models.Index(fields=["event_type"], name="idx_event_type"),
             models.Index(fields=["timestamp"], name="idx_timestamp"),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["split", "event_type"],
-                condition=Q(event_type__in=TERMINAL_EVENT_TYPES),
-                name="event_terminal_once_per_payment",
-            ),
-            models.UniqueConstraint(
-                fields=["leg", "event_type"],
-                condition=Q(event_type__in=("leg_succeeded", "leg_resolved")),
-                name="event_leg_completion_once",
-            ),
         ]
 
     def __str__(self) -> str:

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from blinkpos.logging import get_logger
 from payments.models import Merchant, PaymentSplit, SplitStatus, Staff
-from payments.models.events import MONEY_EVENT_TYPES
 from payments.models.inbound import DELIVERY_QUEUED
 from payments.models.parties import PayoutRouteKind
+from payments.services.event_partitions import event_partitions_drop_expired
 from payments.services.payout_routes import PayoutDestination, PayoutRoute, RouteUnresolvable, payout_route_resolve
 from payments.services.transitions import transition_split
 from payments.wallet import errors as we
@@ -30,7 +30,6 @@ log = get_logger(__name__)
 # The seed schema's metrics table. Written by ``analytics``; payments never imports analytics, so
 # retention addresses the table by its (seed-fixed) name.
 SYSTEM_METRICS_TABLE = "system_metrics"
-EVENTS_TABLE = "payment_events"
 DELIVERIES_TABLE = "webhook_deliveries"
 IDEMPOTENCY_TABLE = "idempotency_keys"
 # A delivery still ``queued`` has not been acted on yet (its payment may still be undetected): kept
@@ -103,14 +102,6 @@ class CleanupResult:
     idempotency_cutoff: datetime | None = None
 
 
-_MONEY_TYPES = tuple(MONEY_EVENT_TYPES)
-
-
-def _events_where() -> str:
-    placeholders = ", ".join(["%s"] * len(_MONEY_TYPES))
-    return f"timestamp < %s AND event_type NOT IN ({placeholders})"
-
-
 def _count(table: str, where: str, params: list[Any]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)  # noqa: S608 - constants only
@@ -148,16 +139,17 @@ def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batc
     idempotency_cutoff = now - timedelta(days=settings.RETENTION_DAYS_IDEMPOTENCY_KEYS)
     jobs: list[tuple[str, str, list[Any]]] = [
         (SYSTEM_METRICS_TABLE, "timestamp < %s", [metrics_cutoff]),
-        (EVENTS_TABLE, _events_where(), [events_cutoff, *_MONEY_TYPES]),
         (DELIVERIES_TABLE, _DELIVERIES_WHERE, [deliveries_cutoff, DELIVERY_QUEUED]),
         (IDEMPOTENCY_TABLE, _IDEMPOTENCY_WHERE, [idempotency_cutoff]),
     ]
     if dry_run:
-        metrics, events, deliveries, keys = (_count(table, where, params) for table, where, params in jobs)
+        metrics, deliveries, keys = (_count(table, where, params) for table, where, params in jobs)
     else:
-        metrics, events, deliveries, keys = (
+        metrics, deliveries, keys = (
             _delete_in_batches(table, where, params, batch_size) for table, where, params in jobs
         )
+    # Non-money events go a month at a time (payment_events is partitioned, migration 0014).
+    events = event_partitions_drop_expired(cutoff=events_cutoff, dry_run=dry_run, batch_size=batch_size).rows_dropped
     log.info(
         "maintenance.old_data_cleanup",
         dry_run=dry_run,

@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from blinkpos.errors import ApplicationError
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
+from payments.models.events import retention_class_for
 
 S, L = SplitStatus, LegStatus
 
@@ -107,6 +108,7 @@ def record_event(
         event_data=dict(data or {}),
         from_status=from_status,
         to_status=to_status,
+        retention_class=retention_class_for(event_type),
     )
 
 

@@ -12,7 +12,13 @@ from typing import Any
 
 from celery import shared_task
 
-__all__ = ["check_recipients_task", "cleanup_old_data_task", "expire_old_payments_task", "hotstore_repair_task"]
+__all__ = [
+    "check_recipients_task",
+    "cleanup_old_data_task",
+    "event_partitions_task",
+    "expire_old_payments_task",
+    "hotstore_repair_task",
+]
 
 
 @shared_task(name="payments.tasks.maintenance.expire_old_payments_task", soft_time_limit=50, time_limit=60)
@@ -48,6 +54,14 @@ def cleanup_old_data_task() -> dict[str, Any]:
         "deliveries_deleted": result.deliveries_deleted,
         "idempotency_deleted": result.idempotency_deleted,
     }
+
+
+@shared_task(name="payments.tasks.maintenance.event_partitions_task", soft_time_limit=110, time_limit=120)
+def event_partitions_task() -> dict[str, Any]:
+    from payments.services.event_partitions import event_partitions_ensure
+
+    result = event_partitions_ensure()
+    return {"created": result.created, "failed": result.failed}
 
 
 @shared_task(name="payments.tasks.maintenance.hotstore_repair_task", soft_time_limit=15, time_limit=18)

@@ -32,9 +32,16 @@ JOBS = [
         at_hour=3,
         at_minute=30,
         description=(
-            "Delete system_metrics, non-financial events, final webhook deliveries and idempotency answers "
-            "past retention (never money rows)."
+            "Delete system_metrics, final webhook deliveries and idempotency answers past retention; drop "
+            "months of non-financial events (never money rows)."
         ),
+    ),
+    ScheduledJob(
+        name="event_partitions",
+        task="payments.tasks.maintenance.event_partitions_task",
+        at_hour=3,
+        at_minute=10,
+        description="Create payment_events' monthly partitions ahead (EVENT_PARTITIONS_AHEAD_MONTHS).",
     ),
     ScheduledJob(
         name="check_recipients",

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from analytics.models import SystemMetric
 from payments.models import IdempotencyRecord, PaymentEvent, PaymentLeg, PaymentSplit, UnmatchedPayment, WebhookDelivery
-from payments.models.events import MONEY_EVENT_TYPES
+from payments.models.events import MONEY_EVENT_TYPES, retention_class_for
 from payments.models.inbound import DELIVERY_QUEUED
 from payments.services.maintenance import old_data_cleanup
 from tests.factories import PaymentLegFactory, PaymentSplitFactory
@@ -23,12 +23,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _insert_event(payment_hash: str, event_type: str, days_old: int) -> None:
-    # Events are append-only (UPDATE is refused by a trigger), so an old one is inserted as old.
+    # Events are append-only (UPDATE is refused by a trigger), so an old one is inserted as old, in the
+    # retention class the app gives its type.
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO payment_events (payment_hash, event_type, event_data, from_status, to_status, timestamp) "
-            "VALUES (%s, %s, '{}', '', '', %s)",
-            [payment_hash, event_type, timezone.now() - timedelta(days=days_old)],
+            "INSERT INTO payment_events "
+            "(payment_hash, event_type, event_data, from_status, to_status, timestamp, retention_class) "
+            "VALUES (%s, %s, '{}', '', '', %s, %s)",
+            [payment_hash, event_type, timezone.now() - timedelta(days=days_old), retention_class_for(event_type)],
         )
 
 
