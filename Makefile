@@ -11,7 +11,7 @@ WITH_SERVICES := $(BIN)/python -m blinkpos.devservices --
 # (make test: pyproject.toml names blinkpos.settings.test.)
 DEV_SETTINGS ?= blinkpos.settings.dev
 
-.PHONY: install run test lint typecheck check bench chaos audit clean
+.PHONY: install run test lint typecheck check bench chaos cluster audit clean
 
 install: $(STAMP)
 
@@ -33,7 +33,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy blinkpos payments analytics dashboard console fakeblink
+	$(BIN)/mypy blinkpos payments analytics dashboard console fakeblink cluster
 
 check: lint typecheck test
 
@@ -49,6 +49,12 @@ bench: install
 # CHAOS_ARGS="--sales 20000 --duration 7200" is the long run.
 chaos: install
 	DJANGO_SETTINGS_MODULE=$(DEV_SETTINGS) $(WITH_SERVICES) $(BIN)/python -m chaos $(CHAOS_ARGS)
+
+# Multi-node rehearsal (cluster/, docs/SCALING.md): PostgreSQL primary + streaming replica, Redis with
+# three Sentinels, two web nodes, forwarding workers on two "hosts", beat; fails Redis over and kills a
+# worker host under load, then checks the money invariants. Its own servers, loopback only, bounded.
+cluster: install
+	$(BIN)/python -m cluster $(CLUSTER_ARGS)
 
 # Known vulnerabilities in the pinned dependencies (needs the PyPI / OSV JSON APIs).
 audit: install

@@ -232,14 +232,20 @@ class Stack:
         worker_class: str = "gthread",
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        name: str = "web",
+        port: int | None = None,
     ) -> Process:
-        argv = [PY, "-m", "gunicorn", "blinkpos.wsgi:application", "--bind", f"{self.host}:{self.web_port}"]
+        """gunicorn on ``port`` (default: the stack's web port); another ``name`` and ``port`` start a
+        second web node beside the first (make cluster)."""
+        port = port or self.web_port
+        argv = [PY, "-m", "gunicorn", "blinkpos.wsgi:application", "--bind", f"{self.host}:{port}"]
         argv += ["--workers", str(workers or self.web_workers), "--worker-class", worker_class]
         if worker_class == "gthread":
             argv += ["--threads", str(threads or self.web_threads)]
         argv += ["--timeout", "60", "--graceful-timeout", "5", *extra_args]
-        process = self.spawn("web", argv, env=env)
-        self._wait_ready(process, f"{self.base_url}/health", WEB_READY_SECONDS)
+        process = self.spawn(name, argv, env=env)
+        node_url = f"{self.base_url.rsplit(':', 1)[0]}:{port}"
+        self._wait_ready(process, f"{node_url}/health", WEB_READY_SECONDS)
         return process
 
     def _wait_ready(self, process: Process, url: str, timeout: float) -> None:

@@ -65,7 +65,13 @@ def setup(fake_url: str, merchants: int, staff: int, tag: str, outside_host: str
             )
             _terminal, key = terminal_create(merchant=merchant, name="chaos terminal")
             out.append(
-                {"merchant_id": merchant.pk, "staff_ids": [s.pk for s in members], "profile_id": profile.pk, "key": key}
+                {
+                    "merchant_id": merchant.pk,
+                    "owner": user.get_username(),
+                    "staff_ids": [s.pk for s in members],
+                    "profile_id": profile.pk,
+                    "key": key,
+                }
             )
     return {"merchants": out}
 

@@ -42,6 +42,21 @@ def soak_secrets() -> dict[str, str]:
     }
 
 
+def run_djtool(env: dict[str, str], log_dir: Path, *args: str, timeout: float = 600) -> dict[str, Any]:
+    """``python -m chaos.djtool ARGS`` in ``env``; its JSON result (setup, reconcile, state, invariants)."""
+    done = subprocess.run(
+        [PY, "-m", "chaos.djtool", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    # Log lines go to stderr; keep them with the run's logs (the secret scan reads them too).
+    with (log_dir / "djtool.log").open("a") as handle:
+        handle.write(done.stderr)
+    marker = done.stdout.rfind("@@RESULT@@")
+    if done.returncode != 0 or marker < 0:
+        raise RuntimeError(f"chaos.djtool {args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout[marker + len("@@RESULT@@") :])
+    return result
+
+
 def _own_postgres() -> EmbeddedPostgres:
     return EmbeddedPostgres(database="blinkpos_chaos", label="chaos-pg", first_port=25432)
 
@@ -138,17 +153,7 @@ class ChaosStack:
         self.launcher.manage(*args, timeout=timeout)
 
     def djtool(self, *args: str, timeout: float = 600) -> dict[str, Any]:
-        done = subprocess.run(
-            [PY, "-m", "chaos.djtool", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        # Log lines go to stderr; keep them with the run's logs (the secret scan reads them too).
-        with (self.run_dir / "logs" / "djtool.log").open("a") as handle:
-            handle.write(done.stderr)
-        marker = done.stdout.rfind("@@RESULT@@")
-        if done.returncode != 0 or marker < 0:
-            raise RuntimeError(f"chaos.djtool {args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
-        result: dict[str, Any] = json.loads(done.stdout[marker + len("@@RESULT@@") :])
-        return result
+        return run_djtool(self.env, self.run_dir / "logs", *args, timeout=timeout)
 
     # -- faults on processes --------------------------------------------------------------------
 

