@@ -141,3 +141,16 @@ def test_retention_drops_expired_months_of_ops_events_and_nothing_else() -> None
     assert sorted(events.filter(retention_class="money").values_list("event_type", flat=True)) == ["created", "paid"]
     assert list(events.filter(retention_class="ops").values_list("event_type", flat=True)) == ["status_checked"]
     assert _count("SELECT count(*) FROM payment_events_ops_default WHERE payment_hash = %s", [split.payment_hash]) == 0
+
+
+def test_truncating_the_events_empties_the_once_only_guards() -> None:
+    # A guard row left without its event would refuse that event for ever (test databases are reset
+    # with TRUNCATE, which knows only Django's tables).
+    split = PaymentSplitFactory()
+    record_event(split, "paid")
+    assert _count("SELECT count(*) FROM payment_event_once WHERE payment_hash = %s", [split.payment_hash]) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("TRUNCATE payment_events")
+    assert _count("SELECT count(*) FROM payment_event_once WHERE payment_hash = %s", [split.payment_hash]) == 0
+    record_event(split, "paid")  # accepted again
