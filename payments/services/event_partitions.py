@@ -23,6 +23,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
+from payments.services.table_rows import count_rows, delete_in_batches
 
 log = get_logger(__name__)
 
@@ -93,12 +94,6 @@ class DropResult:
     rows_dropped: int = 0  # rows of the dropped partitions + rows deleted from the 'ops' default
 
 
-def _count(table: str, where: str = "TRUE", params: list[datetime] | None = None) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f'SELECT count(*) FROM "{table}" WHERE {where}', params or [])  # noqa: S608 - our names
-        return int(cursor.fetchone()[0])
-
-
 def event_partitions_drop_expired(*, cutoff: datetime, dry_run: bool = False, batch_size: int = 5000) -> DropResult:
     """Drop every 'ops' month that ended before ``cutoff`` and delete older 'ops' rows of the default
     partition. ``dry_run`` only counts."""
@@ -106,7 +101,7 @@ def event_partitions_drop_expired(*, cutoff: datetime, dry_run: bool = False, ba
     for month, name in sorted(monthly_partitions("ops").items()):
         if datetime.combine(add_months(month, 1), datetime.min.time(), tzinfo=UTC) > cutoff:
             continue
-        rows = _count(name)
+        rows = count_rows(name)
         if not dry_run:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f'ALTER TABLE payment_events_ops DETACH PARTITION "{name}"')
@@ -127,16 +122,5 @@ def event_partitions_drop_expired(*, cutoff: datetime, dry_run: bool = False, ba
 def _ops_default_cleanup(*, cutoff: datetime, dry_run: bool, batch_size: int) -> int:
     where = '"timestamp" < %s'
     if dry_run:
-        return _count(OPS_DEFAULT, where, [cutoff])
-    total = 0
-    sql = (
-        f"DELETE FROM {OPS_DEFAULT} WHERE ctid IN "  # noqa: S608 - constants only
-        f"(SELECT ctid FROM {OPS_DEFAULT} WHERE {where} LIMIT %s FOR UPDATE SKIP LOCKED)"
-    )
-    while True:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [cutoff, batch_size])
-            deleted = cursor.rowcount
-        total += deleted
-        if deleted < batch_size:
-            return total
+        return count_rows(OPS_DEFAULT, where, [cutoff])
+    return delete_in_batches(OPS_DEFAULT, where, [cutoff], batch_size)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
@@ -22,6 +22,7 @@ from payments.models.inbound import DELIVERY_QUEUED
 from payments.models.parties import PayoutRouteKind
 from payments.services.event_partitions import event_partitions_drop_expired
 from payments.services.payout_routes import PayoutDestination, PayoutRoute, RouteUnresolvable, payout_route_resolve
+from payments.services.table_rows import count_rows, delete_in_batches
 from payments.services.transitions import transition_split
 from payments.wallet import errors as we
 
@@ -102,29 +103,6 @@ class CleanupResult:
     idempotency_cutoff: datetime | None = None
 
 
-def _count(table: str, where: str, params: list[Any]) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)  # noqa: S608 - constants only
-        return int(cursor.fetchone()[0])
-
-
-def _delete_in_batches(table: str, where: str, params: list[Any], batch_size: int) -> int:
-    """Delete matching rows ``batch_size`` at a time, one short transaction per batch. SKIP LOCKED keeps
-    a concurrent run from waiting on (or deadlocking with) this one: each row is deleted once."""
-    sql = (
-        f"DELETE FROM {table} WHERE id IN "  # noqa: S608 - table and predicate are constants
-        f"(SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-    )
-    total = 0
-    while True:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [*params, batch_size])
-            deleted = cursor.rowcount
-        total += deleted
-        if deleted < batch_size:
-            return total
-
-
 def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000) -> CleanupResult:
     """Delete, past their retention: ``system_metrics`` rows (``RETENTION_DAYS_METRICS``), non-financial
     payment events (``RETENTION_DAYS_EVENTS``), webhook deliveries whose outcome is final
@@ -143,10 +121,10 @@ def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batc
         (IDEMPOTENCY_TABLE, _IDEMPOTENCY_WHERE, [idempotency_cutoff]),
     ]
     if dry_run:
-        metrics, deliveries, keys = (_count(table, where, params) for table, where, params in jobs)
+        metrics, deliveries, keys = (count_rows(table, where, params) for table, where, params in jobs)
     else:
         metrics, deliveries, keys = (
-            _delete_in_batches(table, where, params, batch_size) for table, where, params in jobs
+            delete_in_batches(table, where, params, batch_size) for table, where, params in jobs
         )
     # Non-money events go a month at a time (payment_events is partitioned, migration 0014).
     events = event_partitions_drop_expired(cutoff=events_cutoff, dry_run=dry_run, batch_size=batch_size).rows_dropped
