@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("payments.api.urls")),
     path("webhooks/blink", blink_webhook, name="webhook-blink"),
+    path("webhooks/blink/<str:token>", blink_webhook, name="webhook-blink-account"),
     path("", include("analytics.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     # The merchant dashboard and web POS (login at /login/); last, since it owns the site root.

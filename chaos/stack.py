@@ -128,6 +128,7 @@ class ChaosStack:
                 # Below the fake's slow answer (2 s), so TIMEOUT_AFTER_APPLY_SLEEP is a client timeout.
                 "BLINK_READ_TIMEOUT": "1.5",
                 "BLINK_CONNECT_TIMEOUT": "1.0",
+                "BLINK_INVOICE_RATE_POINTS": "100000000",  # the fake's limits are off: no per-account count either
                 "API_RATE_LIMITS_JSON": json.dumps({"terminal": "1000000/min", "merchant": "1000000/min"}),
                 "CACHE_TTLS_JSON": json.dumps({"lock": 5}),
                 "FORWARD_RETRY_BASE_SECONDS": "2",

@@ -1,13 +1,23 @@
 """Blink's account limits as BlinkPOS meets them (docs/ARCHITECTURE.md, Blink: rate limits).
 
 **Invoice creation.** Blink allows 60 invoices per 60 s per creating account, then blocks the account
-for 300 s with ``TOO_MANY_REQUEST``, without saying how long. Every customer invoice is created on the
-one platform account, so a block stops every terminal at once. The first refusal is remembered in
-Redis (``provider:blocked:invoice_create``, expiring when the block should end: Blink's configured
-block, ``BLINK_INVOICE_BLOCK_SECONDS``, or the gateway's ``Retry-After``). Until then a create is
-refused before Blink is asked, with ``ProviderRateLimited``: a 429 whose ``Retry-After`` names the
-remaining wait. Both refusals happen before any row is written. The key is only an optimisation and a
-signal (metrics alert): without Redis every create asks Blink, which refuses as before.
+for 300 s with ``TOO_MANY_REQUEST``, without saying how long. Every customer invoice of a merchant is
+created on its platform account (``payments.platform_accounts``), so a block stops every terminal of
+that account's merchants at once, and only those. Two guards, both per account and both before any row
+is written or Blink is asked:
+
+- the account's own count, kept like Blink's (a window that starts at the first attempt):
+  ``provider:invoice_rate:<account>``, ``BLINK_INVOICE_RATE_POINTS`` (or the account's
+  ``invoice_rate_points``) per ``BLINK_INVOICE_RATE_WINDOW_SECONDS`` plus a second of margin for the
+  request's way to Blink. Past it a create is refused (429, ``Retry-After`` = the window's rest), so
+  terminals never run the account into Blink's block;
+- the memory of a block Blink imposed anyway (another client of the same key, a limit lower than
+  configured): ``provider:blocked:invoice_create:<account>``, expiring when the block should end
+  (``BLINK_INVOICE_BLOCK_SECONDS`` or the gateway's ``Retry-After``).
+
+``<account>`` is the account's id, or ``default`` for the ``BLINK_*`` settings' account. Both keys are
+an optimisation and a signal (metrics alert): without Redis every create asks Blink, which refuses as
+before.
 
 **Daily intraledger volume.** Every forward counts against the platform's rolling 24 h volume; past
 it Blink answers ``TRANSACTION_RESTRICTED`` and moves nothing. Such a leg waits rather than fails:
@@ -30,10 +40,14 @@ from redis.exceptions import RedisError
 from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments.models import LegStatus, PaymentEvent, PaymentLeg
+from payments.platform_accounts import account_ids_in_use, account_label
 
 log = get_logger(__name__)
 
-INVOICE_BLOCK_KEY = "provider:blocked:invoice_create"
+INVOICE_BLOCK_PREFIX = "provider:blocked:invoice_create"
+INVOICE_RATE_PREFIX = "provider:invoice_rate"
+# Our window outlives Blink's by this much: our count starts just before the request reaches Blink.
+INVOICE_RATE_MARGIN_SECONDS = 1
 # Blink's code for a send refused by the account's volume limits (intraledger or withdrawal).
 LIMIT_RESTRICTED_CODES = frozenset({"TRANSACTION_RESTRICTED"})
 DEFAULT_LIMIT_RETRY_SECONDS = (900, 1800, 3600, 7200, 14400, 28800, 43200)
@@ -58,10 +72,17 @@ def _block_seconds() -> int:
     return int(getattr(settings, "BLINK_INVOICE_BLOCK_SECONDS", 300))
 
 
-def invoice_block_remaining() -> int | None:
-    """Whole seconds left of a remembered block, None when there is none (or Redis cannot say)."""
+def invoice_block_key(account_id: int | None) -> str:
+    return f"{INVOICE_BLOCK_PREFIX}:{account_label(account_id)}"
+
+
+def invoice_rate_key(account_id: int | None) -> str:
+    return f"{INVOICE_RATE_PREFIX}:{account_label(account_id)}"
+
+
+def _remaining(key: str) -> int | None:
     try:
-        ttl = get_redis_connection("default").pttl(INVOICE_BLOCK_KEY)
+        ttl = get_redis_connection("default").pttl(key)
     except RedisError as exc:
         log.warning("provider_limits.redis_unavailable", error=type(exc).__name__)
         return None
@@ -70,24 +91,53 @@ def invoice_block_remaining() -> int | None:
     return max(1, math.ceil(ttl / 1000))
 
 
-def invoice_block_check() -> None:
-    """Raise ``ProviderRateLimited`` while a remembered block lasts."""
-    remaining = invoice_block_remaining()
+def invoice_block_remaining(account_id: int | None = None) -> int | None:
+    """Whole seconds left of a remembered block of the account, None when there is none (or Redis cannot say)."""
+    return _remaining(invoice_block_key(account_id))
+
+
+def invoice_block_check(account_id: int | None = None) -> None:
+    """Raise ``ProviderRateLimited`` while a remembered block of the account lasts."""
+    remaining = invoice_block_remaining(account_id)
     if remaining is not None:
         raise ProviderRateLimited(retry_after=remaining)
 
 
-def invoice_block_record(*, retry_after: float | None) -> ProviderRateLimited:
-    """Remember Blink's refusal and return the error to raise. The first refusal sets the end of the
-    block (SET NX): Blink does not extend a block for the attempts made during it."""
-    seconds = max(1, math.ceil(retry_after)) if retry_after else _block_seconds()
+def invoice_rate_consume(*, account_id: int | None, points: int | None = None) -> None:
+    """Count one creation attempt for the account; raise ``ProviderRateLimited`` past its points.
+
+    The window starts at the first attempt and is not extended by later ones (SET NX EX, then INCR,
+    in one MULTI), as Blink's limiter counts. Redis unreachable: allowed (Blink still guards itself)."""
+    limit = points if points is not None else int(getattr(settings, "BLINK_INVOICE_RATE_POINTS", 60))
+    window = int(getattr(settings, "BLINK_INVOICE_RATE_WINDOW_SECONDS", 60)) + INVOICE_RATE_MARGIN_SECONDS
+    key = invoice_rate_key(account_id)
     try:
-        get_redis_connection("default").set(INVOICE_BLOCK_KEY, "1", nx=True, ex=seconds)
+        pipe = get_redis_connection("default").pipeline(transaction=True)
+        pipe.set(key, 0, ex=window, nx=True)
+        pipe.incr(key)
+        pipe.pttl(key)
+        _, count, ttl = pipe.execute()
+    except RedisError as exc:
+        log.warning("provider_limits.redis_unavailable", error=type(exc).__name__)
+        return
+    if int(count) > limit:
+        retry_after = max(1, math.ceil(int(ttl) / 1000)) if ttl and int(ttl) > 0 else window
+        log.warning("provider_limits.invoice_rate_reached", account=account_label(account_id), retry_after=retry_after)
+        raise ProviderRateLimited(retry_after=retry_after)
+
+
+def invoice_block_record(*, retry_after: float | None, account_id: int | None = None) -> ProviderRateLimited:
+    """Remember Blink's refusal for the account and return the error to raise. The first refusal sets
+    the end of the block (SET NX): Blink does not extend a block for the attempts made during it."""
+    seconds = max(1, math.ceil(retry_after)) if retry_after else _block_seconds()
+    key = invoice_block_key(account_id)
+    try:
+        get_redis_connection("default").set(key, "1", nx=True, ex=seconds)
     except RedisError as exc:
         log.warning("provider_limits.redis_unavailable", error=type(exc).__name__)
         return ProviderRateLimited(retry_after=seconds)
-    log.error("provider_limits.invoice_create_blocked", retry_after=seconds)
-    return ProviderRateLimited(retry_after=invoice_block_remaining() or seconds)
+    log.error("provider_limits.invoice_create_blocked", account=account_label(account_id), retry_after=seconds)
+    return ProviderRateLimited(retry_after=invoice_block_remaining(account_id) or seconds)
 
 
 # --- the daily intraledger limit ------------------------------------------------------------------
@@ -115,15 +165,22 @@ def limit_retry_at(*, leg: PaymentLeg, now: datetime | None = None) -> datetime 
 class LimitStatus:
     """What the metrics snapshot alerts on."""
 
-    invoice_block_seconds: int | None
+    invoice_block_seconds: int | None  # the longest block of any account
+    invoice_blocks: dict[str, int]  # seconds left per blocked account (``default`` or its id)
     legs_waiting_for_limit: int
     legs_given_up_on_limit: int
 
 
 def limit_status() -> LimitStatus:
     restricted = PaymentLeg.objects.filter(status=LegStatus.FAILED, last_error_code__in=sorted(LIMIT_RESTRICTED_CODES))
+    blocks = {
+        account_label(account_id): remaining
+        for account_id in account_ids_in_use()
+        if (remaining := invoice_block_remaining(account_id)) is not None
+    }
     return LimitStatus(
-        invoice_block_seconds=invoice_block_remaining(),
+        invoice_block_seconds=max(blocks.values(), default=None),
+        invoice_blocks=blocks,
         legs_waiting_for_limit=restricted.filter(next_attempt_at__isnull=False).count(),
         legs_given_up_on_limit=restricted.filter(next_attempt_at__isnull=True).count(),
     )

@@ -96,6 +96,10 @@ def alerts_evaluate(collected: Collected) -> list[Alert]:
     return alerts + _limit_alerts(collected.provider_limits)
 
 
+def _blocked(status: LimitStatus) -> str:
+    return ", ".join(f"{name} ({seconds} s)" for name, seconds in sorted(status.invoice_blocks.items()))
+
+
 def _limit_alerts(status: LimitStatus | None) -> list[Alert]:
     """Blink's account limits reached (payments/provider_limits.py): always worth an operator's look, and
     the fix is Blink's (raise the platform account's limits), so any occurrence alerts."""
@@ -106,8 +110,9 @@ def _limit_alerts(status: LimitStatus | None) -> list[Alert]:
         alerts.append(
             Alert(
                 name="provider_invoice_rate_limited",
-                message=f"Blink refuses new invoices on the platform account for {status.invoice_block_seconds} s "
-                "more (invoice rate limit): terminals get 429; ask Blink to raise the limit",
+                message=f"Blink refuses new invoices on platform account(s) {_blocked(status)} for up to "
+                f"{status.invoice_block_seconds} s more (invoice rate limit): their terminals get 429; ask Blink "
+                "to raise the limit or move merchants to another account",
                 value=float(status.invoice_block_seconds),
                 threshold=0.0,
             )

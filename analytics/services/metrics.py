@@ -200,7 +200,14 @@ def figures_from(collected: Collected) -> list[Figure]:
     )
     if collected.provider_limits is not None:
         limits = collected.provider_limits
-        figures.append(Figure(name="provider_invoice_block_seconds", value=limits.invoice_block_seconds or 0, unit="s"))
+        figures.append(
+            Figure(
+                name="provider_invoice_block_seconds",
+                value=limits.invoice_block_seconds or 0,
+                unit="s",
+                metadata={"accounts": limits.invoice_blocks},
+            )
+        )
         figures.append(Figure(name="legs_waiting_for_limit", value=limits.legs_waiting_for_limit, unit="count"))
         figures.append(Figure(name="legs_given_up_on_limit", value=limits.legs_given_up_on_limit, unit="count"))
     books = collected.books

@@ -244,6 +244,11 @@ BLINK_WEBHOOK_SECRETS: list[str] = env.list("BLINK_WEBHOOK_SECRET", default=[])
 # How long Blink blocks invoice creation after TOO_MANY_REQUEST (its limiter's block; Blink does not say
 # in the answer). Creates are refused with a 429 for this long without asking Blink again.
 BLINK_INVOICE_BLOCK_SECONDS = env.int("BLINK_INVOICE_BLOCK_SECONDS", default=300)
+# Blink's invoice-creation limit per platform account (60 per 60 s unless Blink raised it; an account's
+# own ``invoice_rate_points`` overrides the points). BlinkPOS counts creations per account and refuses the
+# one past it with a 429 before Blink would block the account (payments/provider_limits.py).
+BLINK_INVOICE_RATE_POINTS = env.int("BLINK_INVOICE_RATE_POINTS", default=60)
+BLINK_INVOICE_RATE_WINDOW_SECONDS = env.int("BLINK_INVOICE_RATE_WINDOW_SECONDS", default=60)
 
 # --- Payout destinations (Lightning addresses, LNURL-pay; README "Payout destinations") -------------
 # Lightning-address domains that are Blink's own: for these the custodial wallet is tried first.

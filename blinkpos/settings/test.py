@@ -12,6 +12,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 BLINK_API_KEY = env.str("TEST_BLINK_API_KEY", default="blink_testplatformkey000000000000")
 BLINK_API_URL = "http://127.0.0.1:1/graphql"  # replaced by the fake Blink fixture; never the internet
 # A fresh Svix secret per test run, so none is committed; tests sign with settings.BLINK_WEBHOOK_SECRETS[0].
+# Tests create far more than Blink's 60 invoices a minute; a test of the per-account limit lowers this.
+BLINK_INVOICE_RATE_POINTS = 1_000_000
 BLINK_WEBHOOK_SECRETS = ["whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()]
 # Lightning addresses of bare Blink usernames point nowhere reachable until a test points them at the
 # fake Blink (tests/lnurl_support.py); never at the real blink.sv.

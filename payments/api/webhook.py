@@ -1,4 +1,6 @@
-"""``POST /webhooks/blink``: Blink's Svix webhook. The only CSRF-exempt view in the project.
+"""``POST /webhooks/blink`` (the default platform account) and ``POST /webhooks/blink/<token>`` (another
+platform account, by its unguessable webhook token): Blink's Svix webhook. The only CSRF-exempt view in
+the project. An unknown token is a 404 before anything is read or written.
 
 CSRF protects browser sessions; this endpoint has none and is authenticated by the Svix signature
 over the raw body instead. The view reads the raw bytes (never re-serialised JSON), calls one
@@ -23,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from blinkpos.logging import get_logger
 from payments.api.errors import error_body
+from payments.models import PlatformAccount
 from payments.services.webhooks import WebhookRejected, webhook_receive
 
 log = get_logger(__name__)
@@ -30,9 +33,15 @@ log = get_logger(__name__)
 
 @csrf_exempt
 @require_POST
-def blink_webhook(request: HttpRequest) -> JsonResponse:
+def blink_webhook(request: HttpRequest, token: str | None = None) -> JsonResponse:
     source_ip = request.META.get("REMOTE_ADDR") or None
     headers = {k.lower(): v for k, v in request.headers.items()}
+    account = None
+    if token is not None:
+        account = PlatformAccount.objects.filter(webhook_token=token).first()
+        if account is None:
+            log.warning("webhook.unknown_endpoint", source_ip=source_ip)
+            return JsonResponse(error_body("not_found", "No such webhook endpoint."), status=404)
     try:
         body = request.body
     except RequestDataTooBig:
@@ -43,7 +52,7 @@ def blink_webhook(request: HttpRequest) -> JsonResponse:
             error_body("request_too_large", f"The request body is larger than {limit} bytes."), status=413
         )
     try:
-        result = webhook_receive(body=body, headers=headers, source_ip=source_ip)
+        result = webhook_receive(body=body, headers=headers, source_ip=source_ip, account=account)
     except WebhookRejected as exc:
         # Generic answer: the caller learns nothing about why. The log has what an operator needs
         # (never the secret or the signature).

@@ -1,6 +1,7 @@
 """Payment models. Table and column names mirror the seed schema (``seeds/002``) so operators' SQL runs
 unchanged. Amounts are integer satoshis in BIGINT columns; display-currency amounts are Decimal."""
 
+from payments.models.accounts import PlatformAccount
 from payments.models.books import (
     BooksCheckpoint,
     BooksDifference,
@@ -31,6 +32,7 @@ __all__ = [
     "PaymentLeg",
     "PaymentSplit",
     "PayoutRouteKind",
+    "PlatformAccount",
     "SplitProfile",
     "SplitProfileShare",
     "SplitStatus",

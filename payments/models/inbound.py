@@ -31,6 +31,11 @@ class WebhookDelivery(models.Model):
         default=False, help_text="a preimage came with the delivery and sha256(preimage) == payment_hash"
     )
     processed_at = models.DateTimeField(null=True, blank=True, help_text="when the outcome became final")
+    # The account whose endpoint received it (NULL: the default account's /webhooks/blink). Detection
+    # acts only on that account's splits.
+    platform_account = models.ForeignKey(
+        "payments.PlatformAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         db_table = "webhook_deliveries"

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from payments.models.accounts import PlatformAccount
+
 # Merchants created by the legacy import before their Blink username was known get ``legacy-<digest>``:
 # a hyphen is not allowed in Blink usernames, so a placeholder can never name a real account.
 PLACEHOLDER_USERNAME_PREFIX = "legacy-"
@@ -76,6 +78,11 @@ class Merchant(PayoutDestinationFields):
     absorbs_payout_fees = models.BooleanField(default=False, db_default=False)
     setup_note = models.CharField(
         max_length=255, blank=True, default="", db_default="", help_text="What is missing, and why"
+    )
+    # The Blink account new sales are created on; empty: the default account (BLINK_* settings). A
+    # change applies to new sales only: each split keeps the account it was created on.
+    platform_account = models.ForeignKey(
+        PlatformAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="merchants"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

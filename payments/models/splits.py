@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
+from payments.models.accounts import PlatformAccount
 from payments.models.parties import Merchant, SplitProfile, Staff, Terminal
 
 
@@ -48,6 +49,11 @@ class PaymentSplit(models.Model):
     external_id = models.CharField(max_length=100, unique=True)
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="splits")
     terminal = models.ForeignKey(Terminal, null=True, blank=True, on_delete=models.SET_NULL, related_name="splits")
+    # The Blink account that created the invoice, copied from the merchant at creation (NULL: the default
+    # account). Every later call about this sale uses it, whatever the merchant's account is by then.
+    platform_account = models.ForeignKey(
+        PlatformAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="splits", db_index=False
+    )
 
     # Seed columns: the merchant's wallet and username at the time of the sale.
     user_wallet_id = models.CharField(max_length=100)
@@ -106,6 +112,11 @@ class PaymentSplit(models.Model):
             models.Index(fields=["status"], name="idx_status"),
             models.Index(fields=["tip_recipient"], name="idx_tip_recipient"),
             models.Index(fields=["merchant", "-created_at"], name="idx_split_merchant_created"),
+            models.Index(
+                fields=["platform_account", "status"],
+                name="idx_split_platform_account",
+                condition=Q(platform_account__isnull=False),
+            ),
             models.Index(fields=["expires_at"], name="idx_split_pending_expiry", condition=Q(status="pending")),
             models.Index(
                 fields=["expires_at"],

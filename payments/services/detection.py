@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from blinkpos.logging import get_logger
 from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, UnmatchedPayment
+from payments.platform_accounts import provider_for
 from payments.services.enqueue import enqueue_forward
 from payments.services.transitions import lock_split, transition_split
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState, preimage_matches
 
 log = get_logger(__name__)
@@ -28,6 +28,17 @@ S = SplitStatus
 LATE_FROM = frozenset({S.EXPIRED, S.CANCELLED})
 # Outcomes after which the split is ``paid`` by THIS detection, so forwarding is owed.
 PAID_OUTCOMES = frozenset({"paid", "paid_late"})
+
+
+@dataclass(frozen=True, slots=True)
+class AccountScope:
+    """Detection limited to the splits of one platform account (None: the default account): a webhook
+    is about its own account's wallet only, so it never acts on another account's sale."""
+
+    account_id: int | None
+
+
+OTHER_ACCOUNT = "ignored_other_account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +66,21 @@ def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str,
 
 
 def detect(
-    *, payment_hash: str, amount_sats: int | None, source: str, preimage_verified: bool, enqueue: bool = True
+    *,
+    payment_hash: str,
+    amount_sats: int | None,
+    source: str,
+    preimage_verified: bool,
+    enqueue: bool = True,
+    account: AccountScope | None = None,
 ) -> Detection:
     """``payment_detected`` for a caller that has already checked the preimage (if one was given).
 
     ``enqueue=False``: the caller forwards ``Detection.split_id`` itself after its transaction commits
     (the webhook worker, in the same task; the reconciler's ``paid`` sweep re-enqueues it if that
-    worker dies first). Otherwise ``forward_split_task`` is published after commit.
+    worker dies first). Otherwise ``forward_split_task`` is published after commit. ``account``: act
+    only on a split of that platform account; another account's split is left untouched
+    (``ignored_other_account``, logged for an operator). None: the caller asked the split's own account.
     """
     payment_hash = payment_hash.lower()
     # No savepoint when a caller's transaction is open (the webhook worker's): an error here aborts the
@@ -76,6 +95,16 @@ def detect(
                 log.info("detection.payout_refund", payment_hash=payment_hash, amount_sats=amount_sats, source=source)
                 return Detection("payout_refund")
             return Detection(_unmatched(payment_hash=payment_hash, amount_sats=amount_sats, source=source))
+        if account is not None and split.platform_account_id != account.account_id:
+            log.error(
+                "detection.other_account",
+                payment_hash=payment_hash,
+                split_id=split.pk,
+                split_account=split.platform_account_id,
+                delivered_to=account.account_id,
+                source=source,
+            )
+            return Detection(OTHER_ACCOUNT)
         if split.status == S.PENDING:
             event_type = "paid"
         elif split.status in LATE_FROM:
@@ -139,7 +168,7 @@ def payment_check(*, split: PaymentSplit, source: str = "check") -> str:
     detection outcome when paid, else the invoice state (``pending`` / ``expired``). Raises the
     provider's errors (``WalletUnavailable``, ``InvoiceNotFound``...). Never inside a transaction.
     """
-    status = get_wallet_provider().invoice_status(payment_hash=split.payment_hash)
+    status = provider_for(account_id=split.platform_account_id).invoice_status(payment_hash=split.payment_hash)
     if status.state is InvoiceState.PAID:
         return payment_detected(
             payment_hash=split.payment_hash,

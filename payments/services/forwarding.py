@@ -57,6 +57,7 @@ from payments.domain.payout_fees import MERCHANT
 from payments.faults import fault_point
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.parties import PayoutRouteKind
+from payments.platform_accounts import provider_for, split_account_id
 from payments.services.leg_outcomes import (
     DONE,
     backoff,
@@ -82,7 +83,6 @@ from payments.services.payout_plan import (
 )
 from payments.services.transitions import lock_legs, lock_split, transition_leg, transition_split
 from payments.wallet.errors import InvalidInput
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import SendResult, SendStatus
 
 log = get_logger(__name__)
@@ -303,19 +303,22 @@ def _leg_send(split_id: int, leg_id: int) -> str:
             lookup_failures=0,
         )
         payment_request = leg.payment_request
+        account_id = split.platform_account_id
     source = "send"
+    # The account that received this sale pays its legs, whichever account the merchant is on now.
+    provider = provider_for(account_id=account_id)
     log.info("forwarding.leg_sending", leg_id=leg_id, attempt=attempt, amount=leg.amount, payout_hash=leg.payment_hash)
     fault_point("before_send")
     try:
-        result = get_wallet_provider().pay_invoice(payment_request=payment_request)
+        result = provider.pay_invoice(payment_request=payment_request)
     except InvalidInput as exc:  # refused by our own validation before any request: nothing was sent
         result = SendResult(status=SendStatus.FAILED, error_code="INVALID_INPUT", message=exc.message)
     else:
         if result.status is SendStatus.FAILED:
-            result = confirm_failure(payment_hash=leg.payment_hash or "", result=result)
+            result = confirm_failure(payment_hash=leg.payment_hash or "", result=result, provider=provider)
             source = "ledger_after_failure"
         elif result.status is SendStatus.SUCCEEDED and leg.route_kind == PayoutRouteKind.LNURL:
-            result = with_reimbursement(leg.payment_hash or "", result)
+            result = with_reimbursement(leg.payment_hash or "", result, provider=provider)
     fault_point("after_send")
     # Blink confirmed (its ledger holds no send) that the custodial wallet cannot receive: the recipient
     # migrated. A new invoice through their route (payout_plan re-resolves without cache) is safe now.
@@ -386,10 +389,13 @@ def _leg_rearm(split_id: int, leg_id: int) -> bool:
     payment_hash = row["payment_hash"] if row else None
     replace = False
     state = None
+    provider = provider_for(account_id=split_account_id(split_id=split_id))
     if row and payment_hash and row["route_kind"] == PayoutRouteKind.LNURL:
-        replace = bool(outside_may_replace(payment_hash=payment_hash, payment_request=row["payment_request"]))
+        replace = bool(
+            outside_may_replace(payment_hash=payment_hash, payment_request=row["payment_request"], provider=provider)
+        )
     else:
-        state = payout_invoice_state(payment_hash)
+        state = payout_invoice_state(payment_hash, provider=provider)
     with transaction.atomic():
         split = lock_split(split_id=split_id)
         assert split is not None

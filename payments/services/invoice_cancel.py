@@ -7,9 +7,10 @@ from django.db import transaction
 from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments.models import PaymentSplit, SplitStatus
+from payments.platform_accounts import provider_for
 from payments.services.transitions import lock_split, transition_split
+from payments.wallet.base import WalletProvider
 from payments.wallet.errors import InvoiceNotFound, WalletError
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState
 
 log = get_logger(__name__)
@@ -39,7 +40,7 @@ def invoice_cancel(*, split: PaymentSplit) -> PaymentSplit:
         return split
     if split.status != SplitStatus.PENDING:
         raise InvoiceNotCancellable(split.status)
-    cancelled_at_provider = _cancel_at_provider(split.payment_hash)
+    cancelled_at_provider = _cancel_at_provider(split.payment_hash, provider_for(account_id=split.platform_account_id))
     with transaction.atomic():
         locked = lock_split(payment_hash=split.payment_hash)
         if locked is None:  # deleted under us: impossible with PROTECT, but never a 500
@@ -58,9 +59,8 @@ def invoice_cancel(*, split: PaymentSplit) -> PaymentSplit:
     return locked
 
 
-def _cancel_at_provider(payment_hash: str) -> bool:
-    """True when the provider cancelled the invoice. Raises ``InvoiceNotCancellable`` when it was paid."""
-    provider = get_wallet_provider()
+def _cancel_at_provider(payment_hash: str, provider: WalletProvider) -> bool:
+    """True when the sale's account cancelled the invoice. Raises ``InvoiceNotCancellable`` when it was paid."""
     try:
         if provider.cancel_invoice(payment_hash=payment_hash):
             return True

@@ -44,12 +44,12 @@ from payments.models import (
     Terminal,
 )
 from payments.models.splits import LegKind
-from payments.provider_limits import invoice_block_check, invoice_block_record
+from payments.provider_limits import invoice_block_record
 from payments.services.pricing import ProviderError, ProviderUnavailable, price_get
+from payments.services.sale_accounts import sale_account, sale_provider
 from payments.services.transitions import record_event
 from payments.wallet.conversion import fiat_to_sats, sats_to_fiat
 from payments.wallet.errors import InvalidInput, RateLimited, WalletError, WalletUnavailable
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import Price
 
 log = get_logger(__name__)
@@ -267,9 +267,10 @@ def invoice_create(
     staff already loaded (``selectors.split_profile_with_shares_for_merchant``), which saves a query;
     read here when not given. They are checked exactly as if read here.
 
-    Raises ``ValidationError`` (field-keyed; nothing at the provider, nothing written),
-    ``ProviderRateLimited`` (the platform account is blocked by Blink's invoice limit: 429, nothing
-    written), ``ProviderUnavailable`` (retry later; nothing written) or ``ProviderError``.
+    Raises ``ValidationError`` (field-keyed; nothing at the provider, nothing written), ``ProviderRateLimited``
+    (the merchant's platform account is at Blink's invoice limit: 429, nothing written),
+    ``PlatformAccountInactive`` (503, nothing written), ``ProviderUnavailable`` (retry later; nothing written)
+    or ``ProviderError``.
     Side effects: one provider invoice; one split with its legs and ``created`` event; ``tip:{hash}``.
     """
     with timed("create_invoice"):
@@ -294,14 +295,14 @@ def invoice_create(
         total = amounts.base + amounts.tip
         external_id = uuid.uuid4().hex
         expiry_minutes = settings.INVOICE_EXPIRY_MINUTES
-        invoice_block_check()  # the platform account is blocked by Blink's rate limit: 429 at once
+        account = sale_account(merchant=merchant)  # the merchant's account now; the split keeps it
         try:
-            invoice = get_wallet_provider().create_invoice(
+            invoice = sale_provider(account).create_invoice(
                 amount_sats=total, memo=memo or None, expires_in_minutes=expiry_minutes, external_id=external_id
             )
         except RateLimited as exc:
             log.warning("invoice.provider_rate_limited", merchant_id=merchant.pk, code=exc.code, amount=total)
-            raise invoice_block_record(retry_after=exc.retry_after) from exc
+            raise invoice_block_record(retry_after=exc.retry_after, account_id=account.account_id) from exc
         except WalletUnavailable as exc:
             log.warning("invoice.provider_unavailable", merchant_id=merchant.pk, code=exc.code, amount=total)
             raise ProviderUnavailable.from_wallet(exc) from exc
@@ -333,6 +334,7 @@ def invoice_create(
                 external_id=external_id,
                 merchant=merchant,
                 terminal=terminal,
+                platform_account_id=account.account_id,
                 user_wallet_id=merchant.wallet_id,
                 username=merchant.blink_username,
                 total_amount=total,

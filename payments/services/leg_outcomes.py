@@ -31,8 +31,8 @@ from payments.models.splits import LegKind
 from payments.provider_limits import LIMIT_RESTRICTED_CODES, limit_retry_at
 from payments.services.leg_recipients import RECIPIENT_UNRESOLVED
 from payments.services.transitions import record_event, transition_leg, transition_split
+from payments.wallet.base import WalletProvider
 from payments.wallet.errors import WalletError
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState, SendResult, preimage_matches
 
 log = get_logger(__name__)
@@ -101,13 +101,14 @@ def _progressing(leg: PaymentLeg) -> bool:
 # --- the committed payout invoice ----------------------------------------------------------------
 
 
-def payout_invoice_state(payment_hash: str | None) -> InvoiceState | None:
+def payout_invoice_state(payment_hash: str | None, *, provider: WalletProvider) -> InvoiceState | None:
     """Blink's word on a committed payout invoice; None when there is none or Blink cannot answer now.
-    Called outside any transaction, before a re-arm decides between the same bolt11 and a new one."""
+    Called outside any transaction, before a re-arm decides between the same bolt11 and a new one.
+    ``provider``: the sale's platform account's (``payments.platform_accounts``)."""
     if not payment_hash:
         return None
     try:
-        return get_wallet_provider().invoice_status(payment_hash=payment_hash).state
+        return provider.invoice_status(payment_hash=payment_hash).state
     except WalletError as exc:
         log.warning("forwarding.payout_status_unavailable", payout_hash=payment_hash, error_code=exc.code)
         return None

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from blinkpos.logging import get_logger
 from payments.models import LegStatus, PaymentLeg, SplitStatus
+from payments.platform_accounts import provider_for, split_account_id
 from payments.services.enqueue import enqueue_forward
 from payments.services.leg_outcomes import (
     DONE,
@@ -36,7 +37,8 @@ def forwarding_retry(*, split_id: int, actor: str) -> None:
     whose lookups failed are looked up again at once. Forwarding is enqueued after commit. Raises
     ``ForwardingError`` when the payment is not failed."""
     failed = PaymentLeg.objects.filter(split_id=split_id, status=L.FAILED).values_list("pk", "payment_hash")
-    states = {pk: payout_invoice_state(payment_hash) for pk, payment_hash in failed}
+    provider = provider_for(account_id=split_account_id(split_id=split_id))
+    states = {pk: payout_invoice_state(payment_hash, provider=provider) for pk, payment_hash in failed}
     with transaction.atomic():
         split = lock_split(split_id=split_id)
         if split is None:

@@ -8,19 +8,19 @@ import dataclasses
 
 from blinkpos.logging import get_logger
 from payments.services.leg_outcomes import PAID_NOT_BY_US
+from payments.wallet.base import WalletProvider
 from payments.wallet.errors import WalletError
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState, SendResult, SendStatus
 
 log = get_logger(__name__)
 
 
-def with_reimbursement(payment_hash: str, result: SendResult) -> SendResult:
+def with_reimbursement(payment_hash: str, result: SendResult, *, provider: WalletProvider) -> SendResult:
     """An outside payment's unused fee comes back as a RECEIVE under its hash: read it from the ledger
     so the leg records charged and reimbursed (the books balance uses both). Best effort: Blink not
     answering leaves it unknown, which the books then report as a fee difference to look at."""
     try:
-        lookup = get_wallet_provider().payment_lookup(payment_hash=payment_hash)
+        lookup = provider.payment_lookup(payment_hash=payment_hash)
     except WalletError:
         return result
     if lookup.status is not SendStatus.SUCCEEDED:
@@ -28,15 +28,14 @@ def with_reimbursement(payment_hash: str, result: SendResult) -> SendResult:
     return dataclasses.replace(result, fee_reimbursed_sats=lookup.fee_reimbursed_sats)
 
 
-def confirm_failure(*, payment_hash: str, result: SendResult) -> SendResult:
+def confirm_failure(*, payment_hash: str, result: SendResult, provider: WalletProvider) -> SendResult:
     """What Blink's ledger says about a send Blink answered FAILURE (outside any transaction).
 
     A send of ours in the platform wallet's ledger wins over the answer (the flow-expired "Invoice is
     already paid", an error after the ledger entry): SUCCEEDED or PENDING. No send and the invoice
     not paid: the failure stands. No send but the invoice paid: someone else paid it, never ours to
     re-send (``unknown``, for an operator). Blink not answering: ``unknown``, settled by the
-    reconciler's lookup; a FAILURE is never recorded unconfirmed."""
-    provider = get_wallet_provider()
+    reconciler's lookup; a FAILURE is never recorded unconfirmed. ``provider``: the account that sent."""
     try:
         lookup = provider.payment_lookup(payment_hash=payment_hash)
         state = None

@@ -21,8 +21,8 @@ import bolt11
 from bolt11.exceptions import Bolt11Exception
 
 from blinkpos.logging import get_logger
+from payments.wallet.base import WalletProvider
 from payments.wallet.errors import WalletError
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState, SendStatus
 
 log = get_logger(__name__)
@@ -41,10 +41,10 @@ def outside_invoice_state(payment_request: str, *, now: datetime | None = None) 
     return InvoiceState.EXPIRED if (now or datetime.now(UTC)) >= expires + EXPIRY_MARGIN else InvoiceState.PENDING
 
 
-def outside_may_replace(*, payment_hash: str, payment_request: str) -> bool | None:
+def outside_may_replace(*, payment_hash: str, payment_request: str, provider: WalletProvider) -> bool | None:
     """True: a new invoice may be requested; False: pay the same one; None: Blink did not answer."""
     try:
-        lookup = get_wallet_provider().payment_lookup(payment_hash=payment_hash)
+        lookup = provider.payment_lookup(payment_hash=payment_hash)
     except WalletError as exc:
         log.warning("forwarding.outside_lookup_failed", payout_hash=payment_hash, error_code=exc.code)
         return None

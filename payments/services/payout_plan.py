@@ -33,6 +33,7 @@ from payments.lnurl.client import LnurlPayParams
 from payments.lnurl.invoice_check import InvoiceRefusal
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, PayoutRouteKind
 from payments.models.splits import LegKind
+from payments.platform_accounts import provider_for
 from payments.services.payout_invoices import payout_invoice_request
 from payments.services.payout_routes import (
     PayoutDestination,
@@ -41,8 +42,8 @@ from payments.services.payout_routes import (
     payout_route_record,
     payout_route_resolve,
 )
+from payments.wallet.base import WalletProvider
 from payments.wallet.errors import DuplicateExternalId, WalletError, WalletUnavailable
-from payments.wallet.provider import get_wallet_provider
 
 log = get_logger(__name__)
 
@@ -124,22 +125,23 @@ def payout_plan(*, leg: PaymentLeg, split: PaymentSplit, legs: list[PaymentLeg])
     """The invoice to commit for ``leg`` now (see the module docstring). ``legs``: the split's legs as
     read just before (the absorption budget). Raises ``WalletUnavailable`` (the task retries)."""
     destination = _party_destination(leg, split)
+    provider = provider_for(account_id=split.platform_account_id)  # the sale's account pays its legs
     share = leg.amount
     if leg.kind == LegKind.MERCHANT and split.merchant.absorbs_payout_fees:
         share = leg.amount - fee_owed_by_merchant(legs, exclude=leg.pk)
         if share < 1:
             return PlanRefusal(code=FEES_EXCEED_BASE, reason=f"Absorbed fees leave {share} sats of the base.")
     if leg.recipient_wallet_id and not prefers_address(destination):
-        planned = _custodial(leg, wallet_id=leg.recipient_wallet_id, amount=share)
+        planned = _custodial(leg, wallet_id=leg.recipient_wallet_id, amount=share, provider=provider)
         if not (isinstance(planned, PlanRefusal) and planned.code in MIGRATED_CODES and destination):
             return planned
         log.info("payout_plan.custodial_refused", leg_id=leg.pk, code=planned.code)
         if not resolves_elsewhere(destination):
             return planned
-        return _resolved(leg, split, legs, destination, share=share, fresh=False)
+        return _resolved(leg, split, legs, destination, share=share, fresh=False, provider=provider)
     if destination is None:
         return PlanRefusal(code="RECIPIENT_UNRESOLVED", reason="No wallet and no payout destination for this leg.")
-    return _resolved(leg, split, legs, destination, share=share, fresh=False)
+    return _resolved(leg, split, legs, destination, share=share, fresh=False, provider=provider)
 
 
 def resolves_elsewhere(destination: PayoutDestination | None) -> bool:
@@ -171,6 +173,7 @@ def _resolved(
     *,
     share: int,
     fresh: bool,
+    provider: WalletProvider,
 ) -> PlannedInvoice | PlanRefusal:
     if fresh:
         payout_route_forget(destination=destination)
@@ -186,18 +189,19 @@ def _resolved(
         assert route.wallet_id
         if any(x.pk != leg.pk and x.recipient_wallet_id == route.wallet_id for x in legs):
             return PlanRefusal(code="RECIPIENT_UNRESOLVED", reason="Resolves to a wallet this payment already pays.")
-        return _custodial(leg, wallet_id=route.wallet_id, amount=share)
+        return _custodial(leg, wallet_id=route.wallet_id, amount=share, provider=provider)
     assert route.lnurl is not None
-    return _lnurl(leg, split, legs, route.lnurl, share=share)
+    return _lnurl(leg, split, legs, route.lnurl, share=share, provider=provider)
 
 
-def _custodial(leg: PaymentLeg, *, wallet_id: str, amount: int) -> PlannedInvoice | PlanRefusal:
+def _custodial(
+    leg: PaymentLeg, *, wallet_id: str, amount: int, provider: WalletProvider
+) -> PlannedInvoice | PlanRefusal:
     """Payout ``externalId``: the leg's ``external_id``, then ``{external_id}-r{n}`` with n = invoices
     already committed for the leg. A crash between Blink's create and our commit leaves the id taken:
     DuplicateExternalId moves to the next suffix (bounded); that orphan was never committed."""
     committed = PaymentEvent.objects.filter(leg_id=leg.pk, event_type="leg_invoice_created").count()
     memo = "BlinkPOS tip" if leg.kind == LegKind.TIP else "BlinkPOS payment"
-    provider = get_wallet_provider()
     for n in range(committed, committed + MAX_EXTERNAL_ID_SUFFIXES):
         external_id = payout_external_id(leg.external_id, n)
         try:
@@ -233,8 +237,8 @@ def payout_external_id(base: str, n: int) -> str:
     return base if n == 0 else f"{base[: 100 - len(f'-r{n}')]}-r{n}"
 
 
-def _probe(payment_request: str) -> int | PlanRefusal:
-    probe = get_wallet_provider().fee_probe(payment_request=payment_request)
+def _probe(payment_request: str, *, provider: WalletProvider) -> int | PlanRefusal:
+    probe = provider.fee_probe(payment_request=payment_request)
     if not probe.ok or probe.fee_sats is None:
         code = "ROUTE_UNAVAILABLE" if probe.error_code == "ROUTE_FINDING_ERROR" else "FEE_PROBE_FAILED"
         return PlanRefusal(code=code, reason=f"Fee probe: {probe.error_code}: {probe.message or ''}"[:500])
@@ -246,12 +250,18 @@ def _refused(refusal: InvoiceRefusal) -> PlanRefusal:
 
 
 def _lnurl(
-    leg: PaymentLeg, split: PaymentSplit, legs: list[PaymentLeg], params: LnurlPayParams, *, share: int
+    leg: PaymentLeg,
+    split: PaymentSplit,
+    legs: list[PaymentLeg],
+    params: LnurlPayParams,
+    *,
+    share: int,
+    provider: WalletProvider,
 ) -> PlannedInvoice | PlanRefusal:
     first = payout_invoice_request(params=params, amount_sats=share, leg_id=leg.pk)
     if isinstance(first, InvoiceRefusal):
         return _refused(first)
-    estimate = _probe(first.payment_request)
+    estimate = _probe(first.payment_request, provider=provider)
     if isinstance(estimate, PlanRefusal):
         return estimate
     cap = pf.fee_cap(share_sats=share, cap_bps=settings.PAYOUT_FEE_CAP_BPS, cap_sats=settings.PAYOUT_FEE_CAP_SATS)
@@ -270,7 +280,7 @@ def _lnurl(
         second = payout_invoice_request(params=params, amount_sats=amount, leg_id=leg.pk)
         if isinstance(second, InvoiceRefusal):
             return _refused(second)
-        charged = _probe(second.payment_request)
+        charged = _probe(second.payment_request, provider=provider)
         if isinstance(charged, PlanRefusal):
             return charged
         if amount + charged > share:

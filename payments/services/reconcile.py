@@ -42,6 +42,7 @@ from django.utils import timezone
 from blinkpos.logging import get_logger
 from payments.models import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.parties import PayoutRouteKind
+from payments.platform_accounts import provider_for_leg
 from payments.services.claims import claim_ids, due, release
 from payments.services.enqueue import enqueue_forward
 from payments.services.leg_outcomes import (
@@ -61,7 +62,6 @@ from payments.services.transitions import lock_legs, lock_split, record_event, t
 from payments.services.unpaid import unpaid_reconcile
 from payments.services.webhooks import deliveries_sweep
 from payments.wallet.errors import InvoiceNotFound, WalletError
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState, SendResult, SendStatus
 
 log = get_logger(__name__)
@@ -234,7 +234,7 @@ def leg_resolve_pending(*, leg_id: int) -> str:
     if not leg.payment_hash:
         return "no_hash"
     seen_status, seen_attempts = leg.status, leg.attempts
-    provider = get_wallet_provider()
+    provider = provider_for_leg(leg)  # the account that paid the leg is the one to ask
     invoice_state: InvoiceState | None = None
     try:
         lookup = provider.payment_lookup(payment_hash=leg.payment_hash)

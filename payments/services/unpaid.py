@@ -31,10 +31,11 @@ from django.utils import timezone
 
 from blinkpos.logging import get_logger
 from payments.models import PaymentSplit, SplitStatus
+from payments.platform_accounts import provider_for
 from payments.services.claims import claim_ids, due, release
 from payments.services.detection import PAID_OUTCOMES, payment_detected
+from payments.wallet.base import WalletProvider
 from payments.wallet.errors import InvoiceNotFound, WalletError
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import InvoiceState, InvoiceStatus, TxDirection, TxStatus
 
 log = get_logger(__name__)
@@ -56,15 +57,20 @@ def margin() -> timedelta:
 
 
 def invoices_poll(
-    *, payment_hashes: Sequence[str], deadline: float, created: dict[str, datetime], must_ask: frozenset[str]
+    *,
+    payment_hashes: Sequence[str],
+    deadline: float,
+    created: dict[str, datetime],
+    must_ask: frozenset[str],
+    provider: WalletProvider,
 ) -> Iterator[tuple[str, PollAnswer]]:
     """Blink's answer for each hash, yielded as it comes, until ``deadline`` (``time.monotonic()``): a
-    hash not yielded was not asked. ``created`` gives each invoice's creation time (how far back the
+    hash not yielded was not asked. ``provider``: the platform account all these invoices were created on
+    (its wallet's history is the one read). ``created`` gives each invoice's creation time (how far back the
     history must be read); ``must_ask`` the hashes that need Blink's own status answer even when the
     history shows no receipt. A provider error is that hash's answer, not the batch's."""
-    provider = get_wallet_provider()
-    oldest = min(created.values(), default=timezone.now())
-    receipts, covered_from = _receipts(since=oldest - LISTING_CLOCK_SKEW, deadline=deadline)
+    oldest = min(created[h] for h in payment_hashes) if payment_hashes else timezone.now()
+    receipts, covered_from = _receipts(since=oldest - LISTING_CLOCK_SKEW, deadline=deadline, provider=provider)
     for payment_hash in payment_hashes:
         if time.monotonic() >= deadline:
             return
@@ -82,10 +88,11 @@ def invoices_poll(
             yield payment_hash, exc
 
 
-def _receipts(*, since: datetime, deadline: float) -> tuple[dict[str, InvoiceStatus], datetime]:
+def _receipts(
+    *, since: datetime, deadline: float, provider: WalletProvider
+) -> tuple[dict[str, InvoiceStatus], datetime]:
     """Settled receipts in the platform wallet's history back to ``since``, by payment hash, and the
     oldest instant the walk covers (now, when the history could not be read at all)."""
-    provider = get_wallet_provider()
     found: dict[str, InvoiceStatus] = {}
     after: str | None = None
     covered_from = timezone.now()
@@ -118,6 +125,8 @@ def unpaid_reconcile(*, now: datetime, lease: datetime, batch_size: int, deadlin
     found = PaymentSplit.objects.filter(pk__in=ids).values_list(
         "pk", "payment_hash", "total_amount", "invoice_satoshis", "status", "created_at", "expires_at"
     )
+    # Each invoice is asked about on the platform account it was created on, one walk per account.
+    accounts = dict(PaymentSplit.objects.filter(pk__in=ids).values_list("payment_hash", "platform_account_id"))
     by_pk = {pk: (payment_hash, invoiced or total) for pk, payment_hash, total, invoiced, *_ in found}
     rows = {payment_hash: (pk, amount) for pk, (payment_hash, amount) in by_pk.items()}
     ordered = [by_pk[pk][0] for pk in ids if pk in by_pk]  # the claim's order: least recently polled first
@@ -131,11 +140,18 @@ def unpaid_reconcile(*, now: datetime, lease: datetime, batch_size: int, deadlin
     asked_from = timezone.now()  # every answer below was given after this instant
     left = set(ids)
     try:
-        polled = invoices_poll(payment_hashes=ordered, deadline=deadline, created=created, must_ask=must_ask)
-        for payment_hash, answer in polled:
-            pk, amount = rows[payment_hash]
-            counts.update(_act(pk, payment_hash, amount, answer, asked_from))
-            left.discard(pk)
+        for account_id in sorted(set(accounts.values()), key=lambda a: (a is not None, a or 0)):
+            polled = invoices_poll(
+                payment_hashes=[h for h in ordered if accounts.get(h) == account_id],
+                deadline=deadline,
+                created=created,
+                must_ask=must_ask,
+                provider=provider_for(account_id=account_id),
+            )
+            for payment_hash, answer in polled:
+                pk, amount = rows[payment_hash]
+                counts.update(_act(pk, payment_hash, amount, answer, asked_from))
+                left.discard(pk)
     except SoftTimeLimitExceeded:
         release(PaymentSplit, left, lease)
         raise

@@ -6,20 +6,25 @@ forward) cost ~15 SQL statements and ~11 CPU ms per delivery on the web workers,
 behind itself (ack p99 4.7 s in the bench). Now the request does only what must happen before "200":
 
 ``webhook_receive`` (the view)
-  1. verifies the Svix signature over the RAW body with each configured secret (several during a
-     rotation; svix refuses timestamps more than 5 minutes off);
+  1. verifies the Svix signature over the RAW body with each secret of the platform account whose
+     endpoint was called (``/webhooks/blink``: the default account's ``BLINK_WEBHOOK_SECRET``;
+     ``/webhooks/blink/<token>``: that account's; several during a rotation; svix refuses timestamps
+     more than 5 minutes off);
   2. parses and classifies: non-receive events, other wallets, unsettled receives, missing hashes,
      out-of-range amounts and preimages that do not hash to the payment hash get their final outcome
      here (cheap, no task). For a settled receive it keeps only the payment hash, the amount and
      whether the preimage verified: the preimage itself is never stored, logged or put in a message;
-  3. records the delivery in ONE autocommitted statement, ``INSERT ... ON CONFLICT (svix_id) DO
-     NOTHING RETURNING id``: no row back means a redelivery, acknowledged without work;
+  3. records the delivery, with the account it came to, in ONE autocommitted statement,
+     ``INSERT ... ON CONFLICT (svix_id) DO NOTHING RETURNING id``: no row back means a redelivery,
+     acknowledged without work;
   4. after that commit publishes ``webhook_delivery_task(delivery_id)`` (an id, nothing else).
 
-``delivery_process`` (the worker) locks the delivery row, runs ``detect`` for it and stores the final
-outcome in the same transaction, then forwards the split in the same task (no second Celery hop):
-``forward_split`` is idempotent and safe concurrently with itself, so a redelivered message, two
-workers or the reconciler's own forward of the same split cannot pay a leg twice.
+``delivery_process`` (the worker) locks the delivery row, runs ``detect`` for it (limited to splits of
+the delivery's account: a webhook signed for account A naming a sale of account B is recorded as
+``ignored_other_account`` and touches nothing) and stores the final outcome in the same transaction,
+then forwards the split in the same task (no second Celery hop): ``forward_split`` is idempotent and
+safe concurrently with itself, so a redelivered message, two workers or the reconciler's own forward of
+the same split cannot pay a leg twice.
 
 A lost publish (broker down, process killed between commit and publish) leaves the row ``queued``;
 ``deliveries_sweep`` (run by the reconciler every ~20 s) acts on rows still queued after a grace
@@ -36,16 +41,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
-from payments.models import PaymentSplit, WebhookDelivery
+from payments.models import PaymentSplit, PlatformAccount, WebhookDelivery
 from payments.models.inbound import DELIVERY_QUEUED
-from payments.services.detection import PAID_OUTCOMES, detect
+from payments.platform_accounts import wallet_id_of, webhook_secrets_of
+from payments.services.detection import PAID_OUTCOMES, AccountScope, detect
 from payments.services.enqueue import enqueue_webhook_delivery
 from payments.services.forwarding import forward_split
 from payments.wallet.types import preimage_matches
@@ -107,12 +112,13 @@ def _verifier(secret: str) -> Webhook:
     return Webhook(secret)
 
 
-def signature_verify(*, body: bytes, headers: Mapping[str, str]) -> None:
-    """Raise ``WebhookRejected`` unless one configured secret verifies ``body`` with ``headers``."""
+def signature_verify(*, body: bytes, headers: Mapping[str, str], account: PlatformAccount | None = None) -> None:
+    """Raise ``WebhookRejected`` unless one secret of ``account`` (None: the default account)
+    verifies ``body`` with ``headers``."""
     svix_headers = {name: headers.get(name, "") for name in SVIX_HEADERS}
     if not all(svix_headers.values()):
         raise WebhookRejected("missing svix headers")
-    configured = list(getattr(settings, "BLINK_WEBHOOK_SECRETS", []) or [])
+    configured = webhook_secrets_of(account)
     if not configured:
         log.error("webhook.no_secret_configured")
         raise WebhookRejected("no webhook secret configured")
@@ -153,7 +159,7 @@ def _payment_hash(transaction_body: Mapping[str, Any]) -> str:
     return ""
 
 
-def _classify(payload: Mapping[str, Any], svix_id: str) -> _Classified:
+def _classify(payload: Mapping[str, Any], svix_id: str, platform_wallet: str) -> _Classified:
     # PostgreSQL text cannot hold NUL: a signed body carrying one must still be recorded, not a 500.
     event_type = str(payload.get("eventType") or "").replace("\x00", "")[:50]
     raw_tx = payload.get("transaction")
@@ -161,7 +167,6 @@ def _classify(payload: Mapping[str, Any], svix_id: str) -> _Classified:
     if event_type != "receive.lightning":
         return _Classified(event_type, "", "ignored")  # our own send.* events, other receive types, future types
     payment_hash = _payment_hash(tx)
-    platform_wallet = getattr(settings, "BLINK_WALLET_ID", "")
     if platform_wallet and payload.get("walletId") not in (None, platform_wallet):
         return _Classified(event_type, payment_hash, "ignored_other_wallet")
     if tx.get("status") != "success":
@@ -191,12 +196,13 @@ def _classify(payload: Mapping[str, Any], svix_id: str) -> _Classified:
 # without a savepoint, an exception or a second round trip. Final outcomes get processed_at at once.
 _RECORD_SQL = (
     "INSERT INTO webhook_deliveries (svix_id, event_type, payment_hash, source_ip, outcome, received_at,"
-    " amount_sats, preimage_verified, processed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " amount_sats, preimage_verified, processed_at, platform_account_id)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (svix_id) DO NOTHING RETURNING id"
 )
 
 
-def _record(svix_id: str, event: _Classified, source_ip: str | None) -> int | None:
+def _record(svix_id: str, event: _Classified, source_ip: str | None, account_id: int | None) -> int | None:
     now = timezone.now()
     params = (
         svix_id,
@@ -208,6 +214,7 @@ def _record(svix_id: str, event: _Classified, source_ip: str | None) -> int | No
         event.amount_sats,
         event.preimage_verified,
         None if event.outcome == QUEUED else now,
+        account_id,
     )
     with connection.cursor() as cursor:
         cursor.execute(_RECORD_SQL, params)
@@ -215,18 +222,22 @@ def _record(svix_id: str, event: _Classified, source_ip: str | None) -> int | No
     return int(row[0]) if row else None
 
 
-def webhook_receive(*, body: bytes, headers: Mapping[str, str], source_ip: str | None) -> WebhookAck:
-    """Verify, classify and record one delivery; publish the worker's task when there is work.
+def webhook_receive(
+    *, body: bytes, headers: Mapping[str, str], source_ip: str | None, account: PlatformAccount | None = None
+) -> WebhookAck:
+    """Verify, classify and record one delivery to ``account``'s endpoint (None: the default account's);
+    publish the worker's task when there is work.
 
     Raises ``WebhookRejected`` (answer 401) or ``ValueError`` for a correctly signed body that is not a
     JSON object (answer 400); nothing is written in either case."""
-    signature_verify(body=body, headers=headers)
+    signature_verify(body=body, headers=headers, account=account)
     svix_id = headers["svix-id"][:100]
     payload = json.loads(body)  # ValueError for junk; signed junk is still junk
     if not isinstance(payload, dict):
         raise ValueError("webhook body is not a JSON object")
-    event = _classify(payload, svix_id)
-    delivery_id = _record(svix_id, event, source_ip)
+    account_id = None if account is None else account.pk
+    event = _classify(payload, svix_id, wallet_id_of(account_id) if account is None else account.wallet_id)
+    delivery_id = _record(svix_id, event, source_ip, account_id)
     if delivery_id is None:
         log.info("webhook.duplicate", svix_id=svix_id, event_type=event.event_type)
         return WebhookAck(svix_id=svix_id, event_type=event.event_type, outcome=DUPLICATE, duplicate=True)
@@ -267,12 +278,12 @@ def _apply(delivery_id: int, *, enqueue: bool, skip_locked: bool) -> _Applied | 
         row = (
             WebhookDelivery.objects.select_for_update(skip_locked=skip_locked)
             .filter(pk=delivery_id)
-            .values_list("outcome", "payment_hash", "amount_sats", "preimage_verified")
+            .values_list("outcome", "payment_hash", "amount_sats", "preimage_verified", "platform_account_id")
             .first()
         )
         if row is None:
             return None
-        outcome, payment_hash, amount_sats, preimage_verified = row
+        outcome, payment_hash, amount_sats, preimage_verified, account_id = row
         if outcome != QUEUED:
             return _Applied(outcome, payment_hash, None, fresh=False)
         found = detect(
@@ -281,6 +292,7 @@ def _apply(delivery_id: int, *, enqueue: bool, skip_locked: bool) -> _Applied | 
             source="webhook",
             preimage_verified=preimage_verified,
             enqueue=enqueue,
+            account=AccountScope(account_id),
         )
         WebhookDelivery.objects.filter(pk=delivery_id).update(outcome=found.outcome[:30], processed_at=timezone.now())
     return _Applied(found.outcome, payment_hash, found.split_id, fresh=True)

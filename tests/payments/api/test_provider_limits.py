@@ -15,7 +15,7 @@ from django.urls import reverse
 from analytics.services.metrics import alerts_evaluate, metrics_collect
 from fakeblink import FakeBlink
 from payments.models import IdempotencyRecord, PaymentEvent, PaymentLeg, PaymentSplit
-from payments.provider_limits import INVOICE_BLOCK_KEY, invoice_block_remaining
+from payments.provider_limits import invoice_block_key, invoice_block_remaining
 from tests.factories import MerchantFactory, UserFactory
 from tests.payments.api.conftest import Shop, tip_keys
 
@@ -137,7 +137,7 @@ def test_without_redis_memory_blink_is_asked_and_still_refuses(api: Client, shop
     assert post(api, shop, {"amount_sats": 100}).status_code == 429
     from django_redis import get_redis_connection
 
-    get_redis_connection("default").delete(INVOICE_BLOCK_KEY)
+    get_redis_connection("default").delete(invoice_block_key(None))
 
     # when, then: Blink refuses again, and the answer is the same clean 429
     response = post(api, shop, {"amount_sats": 100})
