@@ -23,7 +23,27 @@ from django.http import HttpRequest
 
 from payments import terminal_keys
 from payments.admin.common import AdminStylesMixin, ReadOnlyAdmin, ReadOnlyTabularInline, run_service
-from payments.models import Merchant, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models import Merchant, PlatformAccount, SplitProfile, SplitProfileShare, Staff, Terminal
+
+
+def _move_merchants(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Merchant], *, account: PlatformAccount | None
+) -> None:
+    from payments.services.platform_accounts import merchant_move_to_account
+
+    actor = request.user.get_username()
+    moved = sum(
+        run_service(
+            request,
+            modeladmin,
+            f"move {m}",
+            partial(merchant_move_to_account, merchant=m, account=account, actor=actor),
+        )
+        for m in queryset
+    )
+    if moved:
+        target = account.name if account else "the default account"
+        modeladmin.message_user(request, f"{moved} merchant(s) now sell on {target}; earlier sales stay on theirs.")
 
 
 @admin.register(Merchant)
@@ -37,9 +57,11 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
         "wallet_check_ok",
         "payout_route",
         "has_blink_api_key",
+        "platform_account",
         "created_at",
     )
     list_filter = (
+        "platform_account",
         "needs_setup",
         "is_active",
         "wallet_check_ok",
@@ -58,6 +80,7 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
         "is_active",
         "needs_setup",
         "setup_note",
+        "platform_account",
         "has_blink_api_key",
         "blink_api_key_scopes",
         "wallet_check_ok",
@@ -89,7 +112,27 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # merchants own payment history (PROTECT); deactivate instead
 
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        # One "move" action per active account, plus the default: effective for new sales only.
+        targets: list[PlatformAccount | None] = [None, *PlatformAccount.objects.filter(is_active=True)]
+        for account in targets:
+            name = f"move_to_account_{account.pk if account else 'default'}"
+            label = account.name if account else "the default account (BLINK_* settings)"
+            actions[name] = (partial(_move_merchants, account=account), name, f"Move to {label} (new sales)")
+        return actions
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "platform_account":
+            kwargs["queryset"] = PlatformAccount.objects.filter(is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: Merchant, form: ModelForm, change: bool) -> None:
+        if change and "platform_account" in form.changed_data:
+            from payments.services.platform_accounts import merchant_move_to_account
+
+            # Logged as a move; saved with the rest below. New sales only (docs/SCALING.md).
+            merchant_move_to_account(merchant=obj, account=obj.platform_account, actor=request.user.get_username())
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data:
             # The merchant's terminal keys follow at once in every process (payments/terminal_keys.py).

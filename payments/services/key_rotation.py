@@ -15,13 +15,15 @@ from django.db import models, transaction
 
 from blinkpos.logging import get_logger
 from payments.crypto import SecretDecryptionError, is_current, rotate_secret
-from payments.models import Merchant, PaymentSplit
+from payments.models import Merchant, PaymentSplit, PlatformAccount
 
 log = get_logger(__name__)
 
 ENCRYPTED_FIELDS: tuple[tuple[type[models.Model], str], ...] = (
     (Merchant, "blink_api_key_encrypted"),
     (PaymentSplit, "user_api_key_encrypted"),
+    (PlatformAccount, "api_key_encrypted"),
+    (PlatformAccount, "webhook_secrets_encrypted"),
 )
 
 
