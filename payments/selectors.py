@@ -21,6 +21,7 @@ from payments.models import (
     Staff,
     Terminal,
 )
+from payments.platform_accounts import account_ids_in_use, account_label
 
 _PAYMENT_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -151,15 +152,51 @@ def split_profile_list(*, merchant_id: int) -> QuerySet[SplitProfile]:
 
 
 def books_status() -> dict[str, Any]:
-    """The books reconciliation for metrics and alerts: the latest complete run's differences and
-    balance gap, and whether the latest run of all failed. Empty before the first run."""
-    latest = BooksRun.objects.exclude(status=BooksRunStatus.RUNNING).order_by("-started_at", "-id").first()
+    """The books reconciliation for metrics and alerts, over every platform account: open differences
+    and balance gaps of each account's latest complete run added up, any account's latest run failed,
+    and each account's own figures under ``accounts`` (``default`` or its id). Empty before any run."""
+    per_account = {
+        account_label(account_id): found
+        for account_id in account_ids_in_use()
+        if (found := _books_status_of(account_id))
+    }
+    if not per_account:
+        return {}
+    complete = [s for s in per_account.values() if "run_id" in s]
+    failed = [s for s in per_account.values() if s["latest_run_failed"]]
+    status: dict[str, Any] = {
+        "latest_run_id": max(s["latest_run_id"] for s in per_account.values()),
+        "latest_run_failed": bool(failed),
+        "accounts": per_account,
+    }
+    if failed:
+        status["latest_run_id"] = failed[0]["latest_run_id"]
+    if complete:
+        by_kind: dict[str, int] = {}
+        for s in complete:
+            for kind, n in s["by_kind"].items():
+                by_kind[kind] = by_kind.get(kind, 0) + int(n)
+        gaps = [s["balance_difference_sats"] for s in complete if s["balance_difference_sats"] is not None]
+        newest = max(complete, key=lambda s: s["run_id"])
+        status |= {
+            "run_id": newest["run_id"],
+            "finished_at": newest["finished_at"],
+            "differences": sum(s["differences"] for s in complete),
+            "by_kind": by_kind,
+            "balance_difference_sats": sum(gaps) if gaps else None,
+        }
+    return status
+
+
+def _books_status_of(account_id: int | None) -> dict[str, Any]:
+    runs = BooksRun.objects.filter(platform_account_id=account_id)
+    latest = runs.exclude(status=BooksRunStatus.RUNNING).order_by("-started_at", "-id").first()
     if latest is None:
         return {}
     complete = (
         latest
         if latest.status == BooksRunStatus.COMPLETE
-        else BooksRun.objects.filter(status=BooksRunStatus.COMPLETE).order_by("-started_at", "-id").first()
+        else runs.filter(status=BooksRunStatus.COMPLETE).order_by("-started_at", "-id").first()
     )
     status: dict[str, Any] = {"latest_run_id": latest.pk, "latest_run_failed": latest.status == BooksRunStatus.FAILED}
     if complete is not None:

@@ -49,7 +49,7 @@ class PlatformAccountForm(forms.ModelForm):
         self.saved: PlatformAccount | None = None
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean() or {}
         if self.errors:
             return data
         secrets = [s for s in (data.get("webhook_secrets") or "").splitlines() if s.strip()]

@@ -113,7 +113,7 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
         return False  # merchants own payment history (PROTECT); deactivate instead
 
     def get_actions(self, request: HttpRequest) -> Any:
-        actions = super().get_actions(request)
+        actions: dict[str, Any] = dict(super().get_actions(request))
         # One "move" action per active account, plus the default: effective for new sales only.
         targets: list[PlatformAccount | None] = [None, *PlatformAccount.objects.filter(is_active=True)]
         for account in targets:

@@ -10,7 +10,10 @@ says, matched against ours, and the differences an operator should look at. Noth
   ``last_run``, first and last seen) and closed by the first run that no longer does. Not one row per
   run: a difference that lasts a month is one row with its age, not thirty copies.
 - ``books_checkpoint``: the newest Blink transaction up to which the history has been walked by a
-  complete run (one row).
+  complete run (one row per platform account).
+
+Every row names its platform account (NULL: the default account): each account's wallet is walked,
+matched and balanced on its own, and each difference says which wallet it is about.
 """
 
 from __future__ import annotations
@@ -68,14 +71,23 @@ class BooksRun(models.Model):
     ok = models.BooleanField(null=True, blank=True, help_text="complete and nothing differs")
     error = models.TextField(blank=True, default="")
     note = models.TextField(blank=True, default="")
+    # The platform account whose wallet this is about (NULL: the default account, BLINK_* settings).
+    platform_account = models.ForeignKey(
+        "payments.PlatformAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         db_table = "books_runs"
         ordering = ["-started_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=BooksRunStatus.values), name="books_run_status_valid"),
-            # One run at a time: the claim is this insert (docs/ARCHITECTURE.md, money rule 5).
-            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="books_one_running"),
+            # One run at a time per account: the claim is this insert (docs/ARCHITECTURE.md, money rule 5).
+            models.UniqueConstraint(
+                fields=["status", "platform_account"],
+                condition=Q(status="running"),
+                nulls_distinct=False,
+                name="books_one_running",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -100,6 +112,10 @@ class BooksTransaction(models.Model):
     )
     first_run = models.ForeignKey(BooksRun, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
+    # The platform account whose wallet this is about (NULL: the default account, BLINK_* settings).
+    platform_account = models.ForeignKey(
+        "payments.PlatformAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         db_table = "books_transactions"
@@ -139,6 +155,10 @@ class BooksDifference(models.Model):
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The platform account whose wallet this is about (NULL: the default account, BLINK_* settings).
+    platform_account = models.ForeignKey(
+        "payments.PlatformAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         db_table = "books_differences"
@@ -163,7 +183,8 @@ class BooksDifference(models.Model):
 
 
 class BooksCheckpoint(models.Model):
-    """One row (id 1): the newest transaction a complete run walked and everything older is final."""
+    """One row per platform account (the default account's is id 1): the newest transaction a complete
+    run walked and everything older is final."""
 
     tx_id = models.CharField(max_length=100, blank=True, default="")
     cursor = models.CharField(max_length=512, blank=True, default="")
@@ -173,10 +194,18 @@ class BooksCheckpoint(models.Model):
     # transaction), measured once by the first run that walked the whole history.
     opening_balance_sats = models.BigIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The platform account whose wallet this is about (NULL: the default account, BLINK_* settings).
+    platform_account = models.ForeignKey(
+        "payments.PlatformAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         db_table = "books_checkpoint"
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="books_checkpoint_single_row")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform_account"], nulls_distinct=False, name="books_checkpoint_one_per_account"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"books checkpoint at {self.tx_id or '(start)'}"

@@ -63,6 +63,11 @@ class UnmatchedPayment(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_note = models.TextField(blank=True, default="")
 
+    # The platform account whose wallet received it (NULL: the default account).
+    platform_account = models.ForeignKey(
+        "payments.PlatformAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
     class Meta:
         db_table = "unmatched_payments"
         ordering = ["-received_at"]

@@ -1,4 +1,5 @@
-"""Books that agree with Blink: ``books_reconcile`` walks the platform wallet's history since the last
+"""Books that agree with Blink: ``books_reconcile`` walks one platform account's wallet history (the
+default account's unless told; ``books_reconcile_accounts`` runs every account in turn) since its last
 checkpoint, mirrors it in ``books_transactions`` matched to our splits and legs, and records every
 difference (``books_findings``) and the balance comparison. It NEVER moves money and never changes a
 split or a leg: it tells an operator what to look at (README, "Books reconciliation").
@@ -46,20 +47,17 @@ from payments.models import (
     BooksTransaction,
     DifferenceStatus,
     PaymentEvent,
-    PaymentLeg,
-    PaymentSplit,
     UnmatchedPayment,
 )
-from payments.services.books_findings import Balance, Finding, balance_measure, findings_collect
+from payments.platform_accounts import account_ids_in_use, account_label, provider_for
+from payments.services.books_findings import Balance, Finding, Scope, balance_measure, findings_collect
 from payments.wallet.base import WalletProvider
 from payments.wallet.errors import WalletError
-from payments.wallet.provider import get_wallet_provider
 from payments.wallet.types import TxDirection, TxStatus, WalletTransaction
 
 log = get_logger(__name__)
 
 SYSTEM_METRICS_TABLE = "system_metrics"  # written by name: payments never imports analytics
-CHECKPOINT_ID = 1
 
 
 class BooksBusy(Exception):
@@ -96,16 +94,16 @@ def _setting(name: str, default: int) -> int:
 # --- 1. claim ---------------------------------------------------------------------------------
 
 
-def _run_claim() -> BooksRun:
+def _run_claim(scope: Scope) -> BooksRun:
     stale_before = timezone.now() - timedelta(seconds=_setting("BOOKS_RUN_STALE_SECONDS", 7200))
-    BooksRun.objects.filter(status=BooksRunStatus.RUNNING, started_at__lt=stale_before).update(
-        status=BooksRunStatus.FAILED, finished_at=timezone.now(), ok=False, error="abandoned (no finish recorded)"
-    )
+    BooksRun.objects.filter(
+        status=BooksRunStatus.RUNNING, started_at__lt=stale_before, platform_account_id=scope.account_id
+    ).update(status=BooksRunStatus.FAILED, finished_at=timezone.now(), ok=False, error="abandoned (no finish recorded)")
     try:
         with transaction.atomic():
-            return BooksRun.objects.create(status=BooksRunStatus.RUNNING)
+            return BooksRun.objects.create(status=BooksRunStatus.RUNNING, platform_account_id=scope.account_id)
     except IntegrityError:
-        raise BooksBusy("another books run is in progress") from None
+        raise BooksBusy(f"another books run of account {account_label(scope.account_id)} is in progress") from None
 
 
 # --- 2. walk ----------------------------------------------------------------------------------
@@ -141,13 +139,15 @@ def next_checkpoint(walked: list[WalletTransaction]) -> WalletTransaction | None
 # --- 3. mirror --------------------------------------------------------------------------------
 
 
-def _payout_legs(hashes: set[str]) -> dict[str, int]:
-    """payout hash -> leg id, over every payout invoice ever committed for a leg."""
+def _payout_legs(hashes: set[str], scope: Scope) -> dict[str, int]:
+    """payout hash -> leg id, over every payout invoice ever committed for a leg of the account's sales."""
     found: dict[str, int] = {
-        h: pk for h, pk in PaymentLeg.objects.filter(payment_hash__in=hashes).values_list("payment_hash", "pk") if h
+        h: pk for h, pk in scope.legs().filter(payment_hash__in=hashes).values_list("payment_hash", "pk") if h
     }
     committed = PaymentEvent.objects.filter(
-        event_type="leg_invoice_created", event_data__payout_hash__in=sorted(hashes)
+        event_type="leg_invoice_created",
+        event_data__payout_hash__in=sorted(hashes),
+        leg__split__platform_account_id=scope.account_id,
     ).values_list("event_data", "leg_id")
     for data, leg_id in committed:
         if leg_id and isinstance(data, dict) and isinstance(data.get("payout_hash"), str):
@@ -155,16 +155,17 @@ def _payout_legs(hashes: set[str]) -> dict[str, int]:
     return found
 
 
-def _matches(rows: list[tuple[str, str]]) -> tuple[dict[str, int], dict[str, int]]:
-    """(split id by payment hash for receives, leg id by payout hash) for (direction, hash) pairs."""
+def _matches(rows: list[tuple[str, str]], scope: Scope) -> tuple[dict[str, int], dict[str, int]]:
+    """(split id by payment hash for receives, leg id by payout hash) for (direction, hash) pairs, among
+    the account's own sales: money in one account's wallet never explains another account's sale."""
     hashes = {h for _, h in rows if h}
     receive_hashes = {h for d, h in rows if h and d == TxDirection.RECEIVE.value}
-    splits = dict(PaymentSplit.objects.filter(payment_hash__in=receive_hashes).values_list("payment_hash", "pk"))
-    return splits, _payout_legs(hashes)
+    splits = dict(scope.splits().filter(payment_hash__in=receive_hashes).values_list("payment_hash", "pk"))
+    return splits, _payout_legs(hashes, scope)
 
 
-def _mirror(run: BooksRun, walked: list[WalletTransaction]) -> None:
-    splits, legs = _matches([(tx.direction.value, tx.payment_hash or "") for tx in walked])
+def _mirror(run: BooksRun, walked: list[WalletTransaction], scope: Scope) -> None:
+    splits, legs = _matches([(tx.direction.value, tx.payment_hash or "") for tx in walked], scope)
     rows = [
         BooksTransaction(
             blink_id=tx.id,
@@ -180,6 +181,7 @@ def _mirror(run: BooksRun, walked: list[WalletTransaction]) -> None:
             leg_id=legs.get(tx.payment_hash or ""),
             first_run=run,
             updated_at=timezone.now(),
+            platform_account_id=scope.account_id,
         )
         for tx in walked
     ]
@@ -193,13 +195,13 @@ def _mirror(run: BooksRun, walked: list[WalletTransaction]) -> None:
         )
 
 
-def _rematch_orphans() -> None:
+def _rematch_orphans(scope: Scope) -> None:
     """Match again what matched nothing (a receive seen before its split committed, a leg's invoice
     recorded later); an operator's fix also shows up this way."""
-    orphans = list(BooksTransaction.objects.filter(split__isnull=True, leg__isnull=True).exclude(payment_hash=""))
+    orphans = list(scope.txs().filter(split__isnull=True, leg__isnull=True).exclude(payment_hash=""))
     if not orphans:
         return
-    splits, legs = _matches([(tx.direction, tx.payment_hash) for tx in orphans])
+    splits, legs = _matches([(tx.direction, tx.payment_hash) for tx in orphans], scope)
     for tx in orphans:
         split_id = splits.get(tx.payment_hash) if tx.direction == TxDirection.RECEIVE.value else None
         leg_id = legs.get(tx.payment_hash)
@@ -209,10 +211,10 @@ def _rematch_orphans() -> None:
             )
 
 
-def _record_unmatched(*, judged_before: datetime) -> int:
+def _record_unmatched(*, judged_before: datetime, scope: Scope) -> int:
     """Money no split (and no leg) explains goes to the operators' unmatched-payments queue, once per
     payment, as the webhook's detection would have recorded it (money rule 7)."""
-    orphans = BooksTransaction.objects.filter(
+    orphans = scope.txs().filter(
         direction=TxDirection.RECEIVE.value,
         status=TxStatus.SUCCESS.value,
         split__isnull=True,
@@ -224,6 +226,7 @@ def _record_unmatched(*, judged_before: datetime) -> int:
             payment_hash=tx.payment_hash or tx.blink_id,
             amount=max(tx.amount_sats, 0),
             event_data={"source": "books", "blink_tx_id": tx.blink_id},
+            platform_account_id=scope.account_id,
         )
         for tx in orphans
     ]
@@ -233,12 +236,13 @@ def _record_unmatched(*, judged_before: datetime) -> int:
 # --- 4. judge and record ----------------------------------------------------------------------
 
 
-def _differences_record(run: BooksRun, findings: list[Finding]) -> tuple[list[BooksDifference], int, int]:
-    """Upsert the open differences; close the ones not found. Returns (open rows, new, closed)."""
+def _differences_record(run: BooksRun, findings: list[Finding], scope: Scope) -> tuple[list[BooksDifference], int, int]:
+    """Upsert the account's open differences; close the ones not found. Returns (open rows, new, closed)."""
     now = timezone.now()
-    open_rows = {
-        (d.kind, d.key): d for d in BooksDifference.objects.select_for_update().filter(status=DifferenceStatus.OPEN)
-    }
+    mine = BooksDifference.objects.select_for_update().filter(
+        status=DifferenceStatus.OPEN, platform_account_id=scope.account_id
+    )
+    open_rows = {(d.kind, d.key): d for d in mine}
     kept: list[BooksDifference] = []
     new = 0
     for f in findings:
@@ -255,7 +259,9 @@ def _differences_record(run: BooksRun, findings: list[Finding]) -> tuple[list[Bo
         }
         row = open_rows.pop((f.kind, f.key), None)
         if row is None:
-            row = BooksDifference.objects.create(kind=f.kind, key=f.key, first_run=run, **values)
+            row = BooksDifference.objects.create(
+                kind=f.kind, key=f.key, first_run=run, platform_account_id=scope.account_id, **values
+            )
             new += 1
         else:
             for name, value in values.items():
@@ -281,22 +287,23 @@ def _walk_totals(run: BooksRun, walk: Walk) -> None:
     run.fees_sats = sum(tx.fee_sats for tx in sends)
 
 
-def _opening_balance(checkpoint: BooksCheckpoint, walk: Walk) -> int | None:
+def _opening_balance(checkpoint: BooksCheckpoint, walk: Walk, scope: Scope) -> int | None:
     """Measured once, when a run has walked the whole history: the balance no transaction explains."""
     if checkpoint.opening_balance_sats is not None:
         return checkpoint.opening_balance_sats
     if checkpoint.tx_id or walk.reached_checkpoint:
         return None  # the history was not walked from its start by this run
-    debited = BooksTransaction.objects.filter(status__in=(TxStatus.SUCCESS.value, TxStatus.PENDING.value))
+    debited = scope.txs().filter(status__in=(TxStatus.SUCCESS.value, TxStatus.PENDING.value))
     explained = int(debited.aggregate(total=Sum("amount_sats"))["total"] or 0)
     return walk.balance_sats - explained
 
 
 def _metrics_write(run: BooksRun) -> None:
     delta = None if run.balance_expected is None else (run.balance_actual or 0) - run.balance_expected
+    tags = {"run": run.pk, "account": account_label(run.platform_account_id)}
     rows = [
-        ("books_differences", run.differences, "count", {"run": run.pk, "by_kind": run.by_kind, "ok": run.ok}),
-        ("books_balance_difference_sats", delta, "sats", {"run": run.pk}),
+        ("books_differences", run.differences, "count", {**tags, "by_kind": run.by_kind, "ok": run.ok}),
+        ("books_balance_difference_sats", delta, "sats", tags),
     ]
     with connection.cursor() as cursor:
         for name, value, unit, metadata in rows:
@@ -315,12 +322,14 @@ def _run_fail(run: BooksRun, error: str) -> None:
     log.error("books.run_failed", run_id=run.pk, error=error)
 
 
-def books_reconcile(*, provider: WalletProvider | None = None) -> BooksResult:
-    """One books run. Raises ``BooksBusy`` when another is in progress; a run that cannot finish is
-    recorded as failed and the error re-raised (``WalletError`` or ``BooksIncomplete``)."""
-    provider = provider or get_wallet_provider()
-    run = _run_claim()
-    checkpoint, _ = BooksCheckpoint.objects.get_or_create(pk=CHECKPOINT_ID)
+def books_reconcile(*, provider: WalletProvider | None = None, account_id: int | None = None) -> BooksResult:
+    """One books run of one platform account's wallet (None: the default account). Raises ``BooksBusy``
+    when another run of that account is in progress; a run that cannot finish is recorded as failed and
+    the error re-raised (``WalletError`` or ``BooksIncomplete``)."""
+    scope = Scope(account_id)
+    provider = provider or provider_for(account_id=account_id)
+    run = _run_claim(scope)
+    checkpoint, _ = BooksCheckpoint.objects.get_or_create(platform_account_id=account_id)
     run.from_checkpoint_tx_id = checkpoint.tx_id
     judged_before = run.started_at - timedelta(seconds=_setting("BOOKS_SETTLE_SECONDS", 60))
     try:
@@ -330,21 +339,22 @@ def books_reconcile(*, provider: WalletProvider | None = None) -> BooksResult:
             page_size=_setting("BOOKS_PAGE_SIZE", 100),
             max_pages=_setting("BOOKS_MAX_PAGES", 2000),
         )
-        _mirror(run, walk.transactions)
-        _rematch_orphans()
+        _mirror(run, walk.transactions, scope)
+        _rematch_orphans(scope)
     except (WalletError, BooksIncomplete) as exc:
         _run_fail(run, f"{type(exc).__name__}: {exc}")
         raise
     if checkpoint.tx_id and not walk.reached_checkpoint:
         run.note = f"Checkpoint {checkpoint.tx_id} not in Blink's history any more: walked all of it."
-    _record_unmatched(judged_before=judged_before)
-    opening = _opening_balance(checkpoint, walk)
+    _record_unmatched(judged_before=judged_before, scope=scope)
+    opening = _opening_balance(checkpoint, walk, scope)
     balance: Balance | None = None
     if opening is not None:
-        balance = balance_measure(actual=walk.balance_sats, opening=opening, held=_setting("BOOKS_HELD_SATS", 0))
-    findings = findings_collect(judged_before=judged_before, balance=balance)
+        held = _setting("BOOKS_HELD_SATS", 0) if account_id is None else 0  # the setting is the default's
+        balance = balance_measure(actual=walk.balance_sats, opening=opening, held=held, scope=scope)
+    findings = findings_collect(judged_before=judged_before, balance=balance, scope=scope)
     with transaction.atomic():
-        kept, new, closed = _differences_record(run, findings)
+        kept, new, closed = _differences_record(run, findings, scope)
         _walk_totals(run, walk)
         moved_to = next_checkpoint(walk.transactions)
         if moved_to is not None:
@@ -370,6 +380,7 @@ def books_reconcile(*, provider: WalletProvider | None = None) -> BooksResult:
     log_fn(
         "books.run_complete",
         run_id=run.pk,
+        account=account_label(account_id),
         walked=run.transactions_walked,
         differences=run.differences,
         new=new,
@@ -379,3 +390,16 @@ def books_reconcile(*, provider: WalletProvider | None = None) -> BooksResult:
         by_kind=run.by_kind,
     )
     return BooksResult(run=run, findings=tuple(findings), differences=tuple(kept))
+
+
+def books_reconcile_accounts() -> list[BooksResult | Exception]:
+    """A books run for every platform account in turn (the default one first); an account whose run is
+    busy or cannot finish gives its error in its place and the others still run."""
+    results: list[BooksResult | Exception] = []
+    for account_id in account_ids_in_use():
+        try:
+            results.append(books_reconcile(account_id=account_id))
+        except (BooksBusy, BooksIncomplete, WalletError) as exc:
+            log.warning("books.account_not_reconciled", account=account_label(account_id), error=type(exc).__name__)
+            results.append(exc)
+    return results

@@ -1,5 +1,7 @@
-"""The books' judgements: every difference between Blink's ledger of the platform wallet (as mirrored in
-``books_transactions``) and ours, and the balance we should hold. Reads only; ``books.py`` writes.
+"""The books' judgements: every difference between Blink's ledger of one platform account's wallet (as
+mirrored in ``books_transactions``) and ours, and the balance we should hold there. Reads only;
+``books.py`` writes. ``Scope`` limits every read to one account: its transactions, the splits created on
+it, their legs and the unmatched money it received.
 
 Each check looks at the whole mirror, not only the range the run just walked: a difference an operator
 fixed closes at the next run, and one that is still there is found again (and kept as one open row).
@@ -35,8 +37,31 @@ PAID_STATES = (SplitStatus.PAID, SplitStatus.PROCESSING, SplitStatus.COMPLETED, 
 UNPAID_STATES = (SplitStatus.PENDING, SplitStatus.EXPIRED, SplitStatus.CANCELLED)
 # Legs that must not have been paid yet: a debit for one of these is money we did not record.
 UNPAID_LEG_STATES = (LegStatus.PLANNED, LegStatus.INVOICE_READY, LegStatus.FAILED)
-BALANCE_KEY = "platform_wallet"
+BALANCE_KEY = "platform_wallet"  # the default account's; another account's is "platform_wallet:<id>"
 _ZERO = Value(0)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One platform account (None: the default account of the BLINK_* settings)."""
+
+    account_id: int | None = None
+
+    def txs(self) -> QuerySet[BooksTransaction]:
+        return BooksTransaction.objects.filter(platform_account_id=self.account_id)
+
+    def splits(self) -> QuerySet[PaymentSplit]:
+        return PaymentSplit.objects.filter(platform_account_id=self.account_id)
+
+    def legs(self) -> QuerySet[PaymentLeg]:
+        return PaymentLeg.objects.filter(split__platform_account_id=self.account_id)
+
+    def unmatched(self) -> QuerySet[UnmatchedPayment]:
+        return UnmatchedPayment.objects.filter(platform_account_id=self.account_id)
+
+    @property
+    def balance_key(self) -> str:
+        return BALANCE_KEY if self.account_id is None else f"{BALANCE_KEY}:{self.account_id}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,7 +100,7 @@ def _sum(qs: QuerySet[Any], expression: Any) -> int:
     return int(qs.aggregate(total=Coalesce(Sum(expression), _ZERO))["total"])
 
 
-def _legs_with_blink_totals() -> QuerySet[Any]:
+def _legs_with_blink_totals(scope: Scope) -> QuerySet[Any]:
     # Typed Any: the annotations below are what the callers filter on and read.
     """Legs with what Blink shows for every payout invoice committed for them: successful sends, their
     reimbursements, the sats that reached the recipient and the fees."""
@@ -88,27 +113,33 @@ def _legs_with_blink_totals() -> QuerySet[Any]:
     principal = ExpressionWrapper(
         -F("books_transactions__amount_sats") - F("books_transactions__fee_sats"), output_field=IntegerField()
     )
-    return PaymentLeg.objects.annotate(
-        sends=Count("books_transactions", filter=send_ok),
-        refunds=Count("books_transactions", filter=refund),
-        sent=Coalesce(Sum(principal, filter=send_ok), _ZERO),
-        refunded=Coalesce(Sum("books_transactions__amount_sats", filter=refund), _ZERO),
-        blink_fees=Coalesce(Sum("books_transactions__fee_sats", filter=send_ok), _ZERO),
-        fees_back=Coalesce(Sum("books_transactions__amount_sats", filter=fee_back), _ZERO),
-    ).annotate(net_sends=F("sends") - F("refunds"), net_sent=F("sent") - F("refunded"))
+    return (
+        scope.legs()
+        .annotate(
+            sends=Count("books_transactions", filter=send_ok),
+            refunds=Count("books_transactions", filter=refund),
+            sent=Coalesce(Sum(principal, filter=send_ok), _ZERO),
+            refunded=Coalesce(Sum("books_transactions__amount_sats", filter=refund), _ZERO),
+            blink_fees=Coalesce(Sum("books_transactions__fee_sats", filter=send_ok), _ZERO),
+            fees_back=Coalesce(Sum("books_transactions__amount_sats", filter=fee_back), _ZERO),
+        )
+        .annotate(net_sends=F("sends") - F("refunds"), net_sent=F("sent") - F("refunded"))
+    )
 
 
-def coverage_start() -> datetime | None:
-    """When the mirrored history begins: nothing older can be judged against Blink."""
-    return BooksTransaction.objects.aggregate(first=Min("created_at"))["first"]
+def coverage_start(scope: Scope) -> datetime | None:
+    """When the account's mirrored history begins: nothing older can be judged against Blink."""
+    return scope.txs().aggregate(first=Min("created_at"))["first"]
 
 
-def _receipts(judged_before: datetime) -> list[Finding]:
+def _receipts(judged_before: datetime, scope: Scope) -> list[Finding]:
     found: list[Finding] = []
     resolved = set(UnmatchedPayment.objects.filter(resolved_at__isnull=False).values_list("payment_hash", flat=True))
-    orphans = BooksTransaction.objects.filter(
-        direction=RECEIVE, status=SUCCESS, split__isnull=True, leg__isnull=True, created_at__lt=judged_before
-    ).order_by("created_at", "id")
+    orphans = (
+        scope.txs()
+        .filter(direction=RECEIVE, status=SUCCESS, split__isnull=True, leg__isnull=True, created_at__lt=judged_before)
+        .order_by("created_at", "id")
+    )
     for tx in orphans:
         if (tx.payment_hash or tx.blink_id) in resolved:
             continue  # an operator recorded how it was settled (unmatched payments admin)
@@ -124,7 +155,8 @@ def _receipts(judged_before: datetime) -> list[Finding]:
             )
         )
     paid_unpaid = (
-        BooksTransaction.objects.filter(direction=RECEIVE, status=SUCCESS, split__status__in=UNPAID_STATES)
+        scope.txs()
+        .filter(direction=RECEIVE, status=SUCCESS, split__status__in=UNPAID_STATES)
         .filter(created_at__lt=judged_before)
         .select_related("split")
         .order_by("created_at", "id")
@@ -143,11 +175,12 @@ def _receipts(judged_before: datetime) -> list[Finding]:
                 detail=f"The split is {tx.split.status}; Blink received {tx.amount_sats} sats for it.",
             )
         )
-    start = coverage_start()
+    start = coverage_start(scope)
     if start is not None:
-        received = BooksTransaction.objects.filter(direction=RECEIVE, status=SUCCESS, split_id__isnull=False)
+        received = scope.txs().filter(direction=RECEIVE, status=SUCCESS, split_id__isnull=False)
         missing = (
-            PaymentSplit.objects.filter(status__in=PAID_STATES, paid_at__lt=judged_before, created_at__gte=start)
+            scope.splits()
+            .filter(status__in=PAID_STATES, paid_at__lt=judged_before, created_at__gte=start)
             .exclude(pk__in=received.values("split_id"))
             .order_by("paid_at", "id")
         )
@@ -166,9 +199,9 @@ def _receipts(judged_before: datetime) -> list[Finding]:
     return found
 
 
-def _sends() -> list[Finding]:
-    unknown = BooksTransaction.objects.filter(direction=SEND, status__in=(SUCCESS, PENDING), leg__isnull=True).order_by(
-        "created_at", "id"
+def _sends(scope: Scope) -> list[Finding]:
+    unknown = (
+        scope.txs().filter(direction=SEND, status__in=(SUCCESS, PENDING), leg__isnull=True).order_by("created_at", "id")
     )
     return [
         Finding(
@@ -197,10 +230,10 @@ def _leg_finding(kind: str, leg: Any, expected: int | None, actual: int | None, 
     )
 
 
-def _legs(judged_before: datetime) -> list[Finding]:
+def _legs(judged_before: datetime, scope: Scope) -> list[Finding]:
     found: list[Finding] = []
-    legs = _legs_with_blink_totals()
-    start = coverage_start()
+    legs = _legs_with_blink_totals(scope)
+    start = coverage_start(scope)
     if start is not None:
         succeeded = legs.filter(status=LegStatus.SUCCEEDED, succeeded_at__lt=judged_before, succeeded_at__gte=start)
         for leg in succeeded.filter(net_sends__lt=1).order_by("pk"):
@@ -243,20 +276,21 @@ def _legs(judged_before: datetime) -> list[Finding]:
     return found
 
 
-def balance_measure(*, actual: int, opening: int, held: int) -> Balance:
-    """What the platform wallet should hold by our books, next to what Blink says it holds.
+def balance_measure(*, actual: int, opening: int, held: int, scope: Scope | None = None) -> Balance:
+    """What the account's wallet should hold by our books, next to what Blink says it holds.
 
     received (paid splits) + unmatched payments - forwarded (succeeded legs) - their fees - what Blink
     debited for legs we do not count as forwarded (in flight, failed or resolved: reported on their own
     when they should not have been paid) + the opening balance + ``BOOKS_HELD_SATS``.
     """
-    splits = PaymentSplit.objects.filter(status__in=PAID_STATES)
-    succeeded = PaymentLeg.objects.filter(status=LegStatus.SUCCEEDED)
-    open_legs = _legs_with_blink_totals().exclude(status=LegStatus.SUCCEEDED).filter(net_sends__gt=0)
+    scope = scope or Scope()
+    splits = scope.splits().filter(status__in=PAID_STATES)
+    succeeded = scope.legs().filter(status=LegStatus.SUCCEEDED)
+    open_legs = _legs_with_blink_totals(scope).exclude(status=LegStatus.SUCCEEDED).filter(net_sends__gt=0)
     sent_open = sum(leg.net_sent + leg.blink_fees - leg.fees_back for leg in open_legs)
-    reimbursed = BooksTransaction.objects.filter(direction=RECEIVE, leg__isnull=False).values("payment_hash")
-    pending = BooksTransaction.objects.filter(direction=SEND, status=PENDING, leg__isnull=False).exclude(
-        leg__status=LegStatus.SUCCEEDED
+    reimbursed = scope.txs().filter(direction=RECEIVE, leg__isnull=False).values("payment_hash")
+    pending = (
+        scope.txs().filter(direction=SEND, status=PENDING, leg__isnull=False).exclude(leg__status=LegStatus.SUCCEEDED)
     )
     parts = {
         "opening": opening,
@@ -264,7 +298,7 @@ def balance_measure(*, actual: int, opening: int, held: int) -> Balance:
         "received": _sum(splits, Coalesce("received_amount", "total_amount")),
         # A reimbursement of one of our sends may also be in unmatched payments (the webhook found no
         # split for its hash): it is counted with its leg instead.
-        "unmatched": _sum(UnmatchedPayment.objects.exclude(payment_hash__in=reimbursed), "amount"),
+        "unmatched": _sum(scope.unmatched().exclude(payment_hash__in=reimbursed), "amount"),
         # What reached the recipient: the payout invoice (less than the share when they paid its fee).
         "forwarded": _sum(succeeded, Coalesce("payout_amount", "amount")),
         # Charged less what Blink gave back of it (an outside payment's unused routing fee).
@@ -275,15 +309,16 @@ def balance_measure(*, actual: int, opening: int, held: int) -> Balance:
     return Balance(actual=actual, parts=parts)
 
 
-def findings_collect(*, judged_before: datetime, balance: Balance | None) -> list[Finding]:
-    """Every difference, in a stable order (kind by kind, oldest first)."""
-    found = _receipts(judged_before) + _sends() + _legs(judged_before)
+def findings_collect(*, judged_before: datetime, balance: Balance | None, scope: Scope | None = None) -> list[Finding]:
+    """Every difference of the account's wallet, in a stable order (kind by kind, oldest first)."""
+    scope = scope or Scope()
+    found = _receipts(judged_before, scope) + _sends(scope) + _legs(judged_before, scope)
     if balance is not None and balance.expected != balance.actual:
         gap = balance.actual - balance.expected
         found.append(
             Finding(
                 kind=DifferenceKind.BALANCE_MISMATCH,
-                key=BALANCE_KEY,
+                key=scope.balance_key,
                 expected_sats=balance.expected,
                 actual_sats=balance.actual,
                 detail=f"Blink holds {gap:+d} sats compared with our books.",

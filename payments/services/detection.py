@@ -94,7 +94,14 @@ def detect(
                 # from the ledger and the books match to the leg, not a stranger's payment.
                 log.info("detection.payout_refund", payment_hash=payment_hash, amount_sats=amount_sats, source=source)
                 return Detection("payout_refund")
-            return Detection(_unmatched(payment_hash=payment_hash, amount_sats=amount_sats, source=source))
+            return Detection(
+                _unmatched(
+                    payment_hash=payment_hash,
+                    amount_sats=amount_sats,
+                    source=source,
+                    account_id=None if account is None else account.account_id,
+                )
+            )
         if account is not None and split.platform_account_id != account.account_id:
             log.error(
                 "detection.other_account",
@@ -147,10 +154,11 @@ def _our_payout_invoice(payment_hash: str) -> bool:
     return PaymentEvent.objects.filter(event_type="leg_invoice_created", event_data__payout_hash=payment_hash).exists()
 
 
-def _unmatched(*, payment_hash: str, amount_sats: int | None, source: str) -> str:
+def _unmatched(*, payment_hash: str, amount_sats: int | None, source: str, account_id: int | None) -> str:
     try:
         with transaction.atomic():
             UnmatchedPayment.objects.create(
+                platform_account_id=account_id,  # the account whose wallet received it (its books count it)
                 payment_hash=payment_hash,
                 amount=max(amount_sats or 0, 0),
                 event_data={"source": source, "amount_sats": amount_sats},

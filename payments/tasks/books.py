@@ -14,14 +14,19 @@ __all__ = ["reconcile_books_task"]
 
 @shared_task(name="payments.tasks.books.reconcile_books_task", soft_time_limit=1700, time_limit=1800)
 def reconcile_books_task() -> dict[str, Any]:
-    from payments.services.books import BooksBusy, BooksIncomplete, books_reconcile
-    from payments.wallet.errors import WalletError
+    """One run per platform account. The answer is the default account's outcome, with every account's
+    (``default`` or its id) under ``accounts``."""
+    from payments.platform_accounts import account_ids_in_use, account_label
+    from payments.services.books import BooksBusy, books_reconcile_accounts
 
-    try:
-        result = books_reconcile()
-    except BooksBusy:
-        return {"outcome": "busy"}
-    except (WalletError, BooksIncomplete) as exc:
-        return {"outcome": "failed", "error": type(exc).__name__}
-    run = result.run
-    return {"outcome": "complete", "run_id": run.pk, "ok": run.ok, "differences": run.differences}
+    accounts: dict[str, dict[str, Any]] = {}
+    for account_id, result in zip(account_ids_in_use(), books_reconcile_accounts(), strict=False):
+        if isinstance(result, BooksBusy):
+            entry: dict[str, Any] = {"outcome": "busy"}
+        elif isinstance(result, Exception):
+            entry = {"outcome": "failed", "error": type(result).__name__}
+        else:
+            run = result.run
+            entry = {"outcome": "complete", "run_id": run.pk, "ok": run.ok, "differences": run.differences}
+        accounts[account_label(account_id)] = entry
+    return {**accounts.get(account_label(None), {}), "accounts": accounts}

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from payments.models import BooksDifference
+from payments.models import BooksDifference, PlatformAccount
+from payments.platform_accounts import account_ids_in_use
 from payments.services.books import BooksBusy, BooksIncomplete, BooksResult, books_reconcile
 from payments.wallet.errors import WalletError
 
@@ -48,6 +49,18 @@ def table(rows: list[tuple[str, ...]], header: tuple[str, ...] = _COLUMNS) -> li
     return lines
 
 
+def _accounts(name: str | None) -> list[tuple[int | None, str]]:
+    """(account id, name) of the accounts to run: all (the default first), or the one named."""
+    names = dict(PlatformAccount.objects.values_list("pk", "name"))
+    every = [(a, "default" if a is None else names[a]) for a in account_ids_in_use()]
+    if name is None:
+        return every
+    chosen = [(account_id, n) for account_id, n in every if n == name]
+    if not chosen:
+        raise CommandError(f"No platform account named {name!r}.", returncode=EXIT_NOT_RUN)
+    return chosen
+
+
 class Command(BaseCommand):
     help = (
         "Walk the platform wallet's Blink history since the last checkpoint, match every receive to a split "
@@ -57,20 +70,32 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+        parser.add_argument(
+            "--account", help="one platform account by name ('default': the BLINK_* settings' one); default: all"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            result = books_reconcile()
-        except BooksBusy as exc:
-            raise CommandError(f"not run: {exc}", returncode=EXIT_NOT_RUN) from exc
-        except (WalletError, BooksIncomplete) as exc:
-            raise CommandError(f"books run failed, checkpoint unchanged: {exc}", returncode=EXIT_NOT_RUN) from exc
-        self._print(result, quiet=options["quiet"])
-        if not result.ok:
-            raise CommandError(
-                f"{result.run.differences} difference(s) between our books and Blink (books run {result.run.pk})",
-                returncode=EXIT_DIFFERENCES,
-            )
+        accounts = _accounts(options["account"])
+        failed: list[str] = []
+        differences = 0
+        for account_id, name in accounts:
+            if len(accounts) > 1:
+                self.stdout.write(f"== platform account {name}")
+            try:
+                result = books_reconcile(account_id=account_id)
+            except BooksBusy as exc:
+                failed.append(f"{name}: not run: {exc}")
+                continue
+            except (WalletError, BooksIncomplete) as exc:
+                failed.append(f"{name}: books run failed, checkpoint unchanged: {exc}")
+                continue
+            self._print(result, quiet=options["quiet"])
+            if not result.ok:
+                differences += result.run.differences
+        if failed:
+            raise CommandError("; ".join(failed), returncode=EXIT_NOT_RUN)
+        if differences:
+            raise CommandError(f"{differences} difference(s) between our books and Blink", returncode=EXIT_DIFFERENCES)
 
     def _print(self, result: BooksResult, *, quiet: bool) -> None:
         run = result.run
