@@ -48,6 +48,9 @@ class PlatformAccountForm(forms.ModelForm):
         self.fields["wallet_id"].help_text = "Empty: the key's BTC wallet."
         self.saved: PlatformAccount | None = None
 
+    def validate_unique(self) -> None:
+        pass  # the service checks the name, and has already saved the row by the time this would run
+
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
         if self.errors:
