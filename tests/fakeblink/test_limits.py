@@ -154,3 +154,29 @@ def test_cli_options_keep_blinks_defaults_unless_told() -> None:
     assert limits_from(parser.parse_args(["--invoice-rate-limit", "off"])).invoice_rate is None
     with pytest.raises(SystemExit):
         parser.parse_args(["--intraledger-daily-cents", "-5"])
+
+
+def test_each_platform_key_is_its_own_account_with_its_own_limit(
+    fake_blink: FakeBlink, blink_client: BlinkClient
+) -> None:
+    # given a second platform account (its own key, all scopes), as BlinkPOS's platform_accounts use
+    key = "blink_second0platform0key000000000000"
+    wallet = fake_blink.add_account("second_platform", api_key=key, scopes=("READ", "RECEIVE", "WRITE"))
+    fake_blink.configure_limits({"invoice_rate": {"points": 2}})
+    with BlinkClient(url=fake_blink.url, api_key=key, wallet_id=wallet) as second:
+        # when the first platform account is blocked
+        for n in range(2):
+            _sale(blink_client, n)
+        with pytest.raises(e.RateLimited):
+            _sale(blink_client, 2)
+
+        # then the second still creates (on its own wallet, the same externalId being unique per account)
+        second.create_invoice(amount_sats=10, memo=None, expires_in_minutes=5, external_id="sale-0")
+        second.create_invoice(amount_sats=10, memo=None, expires_in_minutes=5, external_id="sale-1")
+        # and counts its own window to Blink's limit
+        with pytest.raises(e.RateLimited):
+            second.create_invoice(amount_sats=10, memo=None, expires_in_minutes=5, external_id="sale-2")
+    owners = {i["wallet_id"] for i in fake_blink.dump()["invoices"]}
+    assert owners == {fake_blink.platform_wallet_id, wallet}
+    windows = fake_blink.limits_state()["invoice_windows"]
+    assert len([w for w in windows.values() if w["blocked_until"] is not None]) == 2
