@@ -71,8 +71,9 @@ class BooksRunAdmin(ReadOnlyAdmin):
         "transactions_walked",
         "balance_expected",
         "balance_actual",
+        "platform_account",
     )
-    list_filter = ("status", "ok", ("started_at", admin.DateFieldListFilter))
+    list_filter = ("status", "ok", "platform_account", ("started_at", admin.DateFieldListFilter))
     date_hierarchy = "started_at"
     inlines = (SeenInRunInline, ClosedInRunInline)
     fieldsets = (
@@ -112,11 +113,12 @@ class BooksDifferenceAdmin(ReadOnlyAdmin):
         "delta",
         "split",
         "leg",
+        "platform_account",
         "first_seen_at",
         "last_seen_at",
         "closed_at",
     )
-    list_filter = ("kind", "status", ("last_seen_at", admin.DateFieldListFilter))
+    list_filter = ("kind", "status", "platform_account", ("last_seen_at", admin.DateFieldListFilter))
     search_fields = ("=key", "=payment_hash", "=blink_tx_id")
     list_select_related = ("split", "leg")
 
@@ -149,7 +151,13 @@ class MatchedFilter(admin.SimpleListFilter):
 @admin.register(BooksTransaction)
 class BooksTransactionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "direction", "status", "amount_sats", "fee_sats", "hash_short", "split", "leg")
-    list_filter = ("direction", "status", MatchedFilter, ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "direction",
+        "status",
+        MatchedFilter,
+        "platform_account",
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("=blink_id", "=payment_hash")
     list_select_related = ("split", "leg")
 

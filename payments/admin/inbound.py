@@ -28,7 +28,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "processed_at",
         "source_ip",
     )
-    list_filter = ("outcome", "event_type", ("received_at", admin.DateFieldListFilter))
+    list_filter = ("outcome", "event_type", "platform_account", ("received_at", admin.DateFieldListFilter))
     search_fields = ("=svix_id", "=payment_hash")
     date_hierarchy = "received_at"
 
@@ -38,7 +38,11 @@ class UnmatchedPaymentAdmin(AdminStylesMixin, admin.ModelAdmin):
     """Money nobody expected: the amount is read-only; an operator records how it was settled."""
 
     list_display = ("received_at", "payment_hash", "amount", "resolved_at", "resolution_note")
-    list_filter = (("resolved_at", admin.EmptyFieldListFilter), ("received_at", admin.DateFieldListFilter))
+    list_filter = (
+        ("resolved_at", admin.EmptyFieldListFilter),
+        "platform_account",
+        ("received_at", admin.DateFieldListFilter),
+    )
     search_fields = ("=payment_hash",)
     fields = ("payment_hash", "amount", "event_data", "received_at", "resolved_at", "resolution_note")
     readonly_fields = ("payment_hash", "amount", "event_data", "received_at")

@@ -100,7 +100,13 @@ class PaymentSplitAdmin(ReadOnlyAdmin):
         "created_at",
         "paid_at",
     )
-    list_filter = ("status", "merchant", ("created_at", admin.DateFieldListFilter), "tip_recipient")
+    list_filter = (
+        "status",
+        "merchant",
+        "platform_account",
+        ("created_at", admin.DateFieldListFilter),
+        "tip_recipient",
+    )
     search_fields = ("=payment_hash", "payment_hash", "username", "tip_recipient", "external_id")
     date_hierarchy = "created_at"
     list_select_related = ("merchant",)

@@ -122,7 +122,8 @@ ERR_502 = _error(
 )
 ERR_503 = _error(
     503,
-    "The wallet provider is busy or unreachable; nothing was created. Retry after `Retry-After`.",
+    "The wallet provider is busy or unreachable; nothing was created. Retry after `Retry-After`. "
+    "`platform_account_inactive`: the merchant's platform account was disabled by the operator.",
     "provider_unavailable",
     "The Lightning wallet provider is temporarily unavailable; try again shortly.",
 )
