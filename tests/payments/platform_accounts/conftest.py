@@ -17,7 +17,7 @@ from django.test import Client
 from fakeblink import FakeBlink
 from payments.models import PaymentSplit, PlatformAccount
 from payments.services.platform_accounts import platform_account_create
-from tests.payments.forwarding.conftest import sign
+from tests.payments.forwarding.conftest import sign, start_worker  # noqa: F401  (fixture re-exported)
 
 PLATFORM_SCOPES = ("READ", "RECEIVE", "WRITE")
 

@@ -5,6 +5,7 @@ validly for account A that names a sale of account B is recorded and ignored, an
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from payments.models import PaymentEvent, PaymentSplit, SplitStatus, WebhookDeli
 from payments.services.invoices import invoice_create
 from payments.services.webhooks import delivery_process
 from tests.factories import MerchantFactory, StaffFactory
-from tests.payments.forwarding.conftest import SECRET
+from tests.payments.forwarding.conftest import SECRET, wait_for
 from tests.payments.platform_accounts.conftest import SecondAccount, assert_forwarded_by, paid_message, post_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,3 +141,19 @@ def test_a_rotated_secret_of_account_b_verifies_too(fake_blink: FakeBlink, accou
 
     assert old == account_b.secret
     assert post_webhook(account_b.webhook_url, body, new)[1]["outcome"] == "queued"
+
+
+def test_a_real_worker_forwards_account_b_sale_from_account_b(
+    fake_blink: FakeBlink, account_b: SecondAccount, start_worker: Any
+) -> None:
+    # given a Celery worker process (its own provider clients, built from the database and settings)
+    start_worker()
+    split = _sale(fake_blink, "bshop", account_b)
+
+    # when B's endpoint acknowledges Blink's webhook and publishes the delivery's task
+    body = paid_message(fake_blink, split, username=account_b.username)
+    assert post_webhook(account_b.webhook_url, body, account_b.secret)[1]["outcome"] == "queued"
+
+    # then the worker forwards every leg from B's wallet
+    assert wait_for(lambda: PaymentSplit.objects.get(pk=split.pk).status == SplitStatus.COMPLETED, timeout=30)
+    assert_forwarded_by(fake_blink, split, wallet_id=account_b.wallet_id, not_by=fake_blink.platform_wallet_id)
