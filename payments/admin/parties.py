@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -46,8 +47,17 @@ def _move_merchants(
         modeladmin.message_user(request, f"{moved} merchant(s) now sell on {target}; earlier sales stay on theirs.")
 
 
+class MerchantForm(ModelForm):
+    def clean_platform_account(self) -> PlatformAccount | None:
+        account: PlatformAccount | None = self.cleaned_data.get("platform_account")
+        if account is not None and not account.is_active and "platform_account" in self.changed_data:
+            raise ValidationError("This account is inactive: move merchants to an active one.")
+        return account
+
+
 @admin.register(Merchant)
 class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
+    form = MerchantForm
     list_display = (
         "name",
         "blink_username",
@@ -121,11 +131,6 @@ class MerchantAdmin(AdminStylesMixin, admin.ModelAdmin):
             label = account.name if account else "the default account (BLINK_* settings)"
             actions[name] = (partial(_move_merchants, account=account), name, f"Move to {label} (new sales)")
         return actions
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "platform_account":
-            kwargs["queryset"] = PlatformAccount.objects.filter(is_active=True)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Merchant, form: ModelForm, change: bool) -> None:
         if change and "platform_account" in form.changed_data:

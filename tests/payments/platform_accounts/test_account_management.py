@@ -206,3 +206,29 @@ def test_the_command_refuses_a_missing_variable_and_an_unknown_account(monkeypat
     with pytest.raises(CommandError, match="No platform account"):
         call_command("platform_account", "move", "--merchant", "stay_put", "--to", "nowhere")
     assert not PlatformAccount.objects.exists()
+
+
+def test_the_merchant_form_moves_to_an_active_account_only(account_b: SecondAccount, operator: Client) -> None:
+    merchant = MerchantFactory(blink_username="form_shop", wallet_id="w-form")
+    url = reverse("admin:payments_merchant_change", args=[merchant.pk])
+    page = operator.get(url)
+    form = {
+        k: v
+        for k, v in page.context["adminform"].form.initial.items()
+        if k in ("name", "blink_username", "display_currency", "is_active", "needs_setup", "setup_note")
+    }
+    form |= {"tip_presets": "[10, 15, 20]", "user": merchant.user_id, "is_active": "on"}
+    account_b.account.is_active = False
+    account_b.account.save()
+
+    refused = operator.post(url, {**form, "platform_account": account_b.account.pk})
+    assert refused.status_code == 200 and "This account is inactive" in refused.content.decode()
+    merchant.refresh_from_db()
+    assert merchant.platform_account_id is None
+
+    account_b.account.is_active = True
+    account_b.account.save()
+    moved = operator.post(url, {**form, "platform_account": account_b.account.pk})
+    assert moved.status_code == 302
+    merchant.refresh_from_db()
+    assert merchant.platform_account_id == account_b.account.pk
