@@ -286,6 +286,9 @@ def _refuse_plan(split_id: int, leg_id: int, refusal: PlanRefusal) -> None:
 
 def _leg_send(split_id: int, leg_id: int) -> str:
     """Claim (invoice_ready -> sending, attempts+1, committed), pay outside any transaction, record."""
+    # The sale's own account pays its legs (never the merchant's current one); resolved before the claim
+    # so a provider that cannot be built fails with the leg still invoice_ready, not sending.
+    provider = provider_for(account_id=split_account_id(split_id=split_id))
     with transaction.atomic():
         split = lock_split(split_id=split_id)
         assert split is not None
@@ -303,10 +306,7 @@ def _leg_send(split_id: int, leg_id: int) -> str:
             lookup_failures=0,
         )
         payment_request = leg.payment_request
-        account_id = split.platform_account_id
     source = "send"
-    # The account that received this sale pays its legs, whichever account the merchant is on now.
-    provider = provider_for(account_id=account_id)
     log.info("forwarding.leg_sending", leg_id=leg_id, attempt=attempt, amount=leg.amount, payout_hash=leg.payment_hash)
     fault_point("before_send")
     try:
