@@ -29,10 +29,11 @@ will not be retried. ``limit_retry_at`` is that schedule; the metrics snapshot a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Count
 from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
@@ -169,6 +170,8 @@ class LimitStatus:
     invoice_blocks: dict[str, int]  # seconds left per blocked account (``default`` or its id)
     legs_waiting_for_limit: int
     legs_given_up_on_limit: int
+    # Legs waiting or stopped on the daily limit, per account (the limit is each account's own).
+    limited_legs_by_account: dict[str, int] = field(default_factory=dict)
 
 
 def limit_status() -> LimitStatus:
@@ -178,7 +181,9 @@ def limit_status() -> LimitStatus:
         for account_id in account_ids_in_use()
         if (remaining := invoice_block_remaining(account_id)) is not None
     }
+    per_account = restricted.values_list("split__platform_account_id").annotate(n=Count("pk"))
     return LimitStatus(
+        limited_legs_by_account={account_label(account_id): n for account_id, n in per_account},
         invoice_block_seconds=max(blocks.values(), default=None),
         invoice_blocks=blocks,
         legs_waiting_for_limit=restricted.filter(next_attempt_at__isnull=False).count(),

@@ -100,6 +100,10 @@ def _blocked(status: LimitStatus) -> str:
     return ", ".join(f"{name} ({seconds} s)" for name, seconds in sorted(status.invoice_blocks.items()))
 
 
+def _limited(status: LimitStatus) -> str:
+    return ", ".join(f"{name} ({n})" for name, n in sorted(status.limited_legs_by_account.items()))
+
+
 def _limit_alerts(status: LimitStatus | None) -> list[Alert]:
     """Blink's account limits reached (payments/provider_limits.py): always worth an operator's look, and
     the fix is Blink's (raise the platform account's limits), so any occurrence alerts."""
@@ -121,8 +125,9 @@ def _limit_alerts(status: LimitStatus | None) -> list[Alert]:
         alerts.append(
             Alert(
                 name="forwards_waiting_for_daily_limit",
-                message=f"{status.legs_waiting_for_limit} payout(s) wait for the platform's daily intraledger limit "
-                "(TRANSACTION_RESTRICTED); they are retried; ask Blink to raise the limit",
+                message=f"{status.legs_waiting_for_limit} payout(s) wait for the daily intraledger limit of platform "
+                f"account(s) {_limited(status)} (TRANSACTION_RESTRICTED); they are retried; ask Blink to raise the "
+                "limit or move merchants to another account",
                 value=float(status.legs_waiting_for_limit),
                 threshold=0.0,
             )

@@ -6,15 +6,20 @@ runs with Blink's limits on and counts each API key's account separately."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.test import Client
 from django_redis import get_redis_connection
 
+from analytics.services.metrics import alerts_evaluate, metrics_collect
 from fakeblink import FakeBlink
 from payments.models import IdempotencyRecord, Merchant, PaymentSplit
-from payments.provider_limits import invoice_block_key, invoice_rate_key
+from payments.provider_limits import invoice_block_key, invoice_rate_key, limit_status
+from payments.services.detection import payment_detected
+from payments.services.forwarding import forward_split
+from payments.services.invoices import invoice_create
 from tests.factories import MerchantFactory, TerminalFactory
 from tests.payments.platform_accounts.conftest import SecondAccount
 
@@ -133,3 +138,22 @@ def test_an_inactive_account_refuses_new_sales_with_503_and_writes_nothing(
     assert response.json()["error"]["code"] == "platform_account_inactive"
     assert not PaymentSplit.objects.exists() and not IdempotencyRecord.objects.exists()
     assert _creates_at_blink(fake_blink) == 0
+
+
+def test_forwards_held_by_one_accounts_daily_limit_are_reported_under_that_account(
+    fake_blink: FakeBlink, account_b: SecondAccount
+) -> None:
+    # given B's daily intraledger volume used up at Blink, and a paid sale on B
+    merchant, _key = _terminal_key(fake_blink, "shopb", account_b)
+    split = invoice_create(merchant=merchant, terminal=None, amount_sats=5_000, tip_percent=Decimal("0"))
+    fake_blink.pay_invoice_as_customer(split.payment_hash)
+    payment_detected(payment_hash=split.payment_hash, amount_sats=split.total_amount, source="test")
+    fake_blink.configure_limits({"intraledger_daily_cents": 0}, reset_counters=True)
+
+    # when it is forwarded, Blink refuses the send (TRANSACTION_RESTRICTED) and the leg waits
+    forward_split(split_id=split.pk)
+
+    # then the wait is B's, and the alert names B
+    assert limit_status().limited_legs_by_account == {str(account_b.account.pk): 1}
+    alert = next(a for a in alerts_evaluate(metrics_collect()) if a.name == "forwards_waiting_for_daily_limit")
+    assert f"{account_b.account.pk} (1)" in alert.message
