@@ -8,13 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from fakeblink import FakeBlink
 from payments.models import PaymentEvent, PaymentSplit, SplitStatus, WebhookDelivery
 from payments.services.invoices import invoice_create
 from payments.services.webhooks import delivery_process
 from tests.factories import MerchantFactory, StaffFactory
-from tests.payments.forwarding.conftest import SECRET, wait_for
+from tests.payments.forwarding.conftest import SECRET, sign, wait_for
 from tests.payments.platform_accounts.conftest import SecondAccount, assert_forwarded_by, paid_message, post_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -157,3 +158,22 @@ def test_a_real_worker_forwards_account_b_sale_from_account_b(
     # then the worker forwards every leg from B's wallet
     assert wait_for(lambda: PaymentSplit.objects.get(pk=split.pk).status == SplitStatus.COMPLETED, timeout=30)
     assert_forwarded_by(fake_blink, split, wallet_id=account_b.wallet_id, not_by=fake_blink.platform_wallet_id)
+
+
+@pytest.mark.parametrize(
+    ("body", "signed", "status"),
+    [
+        (b'{"eventType": "receive.lightning"}', False, 401),  # no svix headers
+        (b"not json at all", True, 400),  # signed junk is still junk
+        (b'["a", "list"]', True, 400),  # JSON, not an object
+    ],
+)
+def test_bad_deliveries_to_an_account_endpoint_are_refused_and_write_nothing(
+    account_b: SecondAccount, body: bytes, signed: bool, status: int
+) -> None:
+    headers = sign(body, secret=account_b.secret) if signed else {"content-type": "application/json"}
+    response = Client().post(account_b.webhook_url, data=body, content_type="application/json", headers=headers)
+
+    assert response.status_code == status
+    assert response.json()["error"]["code"]
+    assert not WebhookDelivery.objects.exists()
