@@ -296,7 +296,8 @@ class FakeBlink:
         return self._invoice_view(self.ledger.pay_as_customer(payment_hash.lower(), allow_expired=allow_expired))
 
     def set_autopay(self, seconds: float | None) -> None:
-        """Demo mode: every new platform invoice is paid by a customer ``seconds`` after creation."""
+        """Demo mode: every new invoice of a platform account (the default one or any other with a WRITE
+        key) is paid by a customer ``seconds`` after creation."""
         self._autopay_seconds = seconds
 
     def set_latency(self, operation: str, seconds: float) -> None:
@@ -359,13 +360,21 @@ class FakeBlink:
 
     def invoice_created(self, invoice: Invoice) -> None:
         seconds = self._autopay_seconds
-        if seconds is None or invoice.account_id != self.platform.id:
+        if seconds is None or not self._is_platform(invoice.account_id):
             return
         timer = threading.Timer(seconds, self._autopay, args=(invoice.payment_hash,))
         timer.daemon = True
         with self._lock:
             self._timers = [t for t in self._timers if t.is_alive()] + [timer]
         timer.start()
+
+    def _is_platform(self, account_id: str) -> bool:
+        """The default platform account, or another one (a key with WRITE scope: BlinkPOS's extra
+        platform accounts; merchants' keys never have it). Customers pay only platform invoices."""
+        if account_id == self.platform.id:
+            return True
+        account = self.ledger.accounts.get(account_id)
+        return account is not None and account.api_key is not None and "WRITE" in account.scopes
 
     def _autopay(self, payment_hash: str) -> None:
         try:

@@ -95,6 +95,32 @@ def test_autopay_pays_new_platform_invoices(blink_client: BlinkClient, control: 
         time.sleep(0.02)
 
 
+def test_autopay_pays_every_platform_accounts_invoices_and_no_payout_invoice(
+    fake_blink: FakeBlink, control: httpx.Client, alice: str
+) -> None:
+    # given a second platform account (a WRITE key) added over the control API
+    key = "blink_second0platform0key000000000000"
+    added = control.post(
+        "/accounts", json={"username": "second_platform", "api_key": key, "scopes": ["READ", "RECEIVE", "WRITE"]}
+    )
+    assert added.status_code == 200, added.text
+    control.post("/autopay", json={"seconds": 0.05})
+
+    # when an invoice is created on behalf of alice (a payout), then a customer invoice of the platform
+    with BlinkClient(url=fake_blink.url, api_key=key, wallet_id=None) as second:
+        payout = second.create_invoice_for_recipient(
+            recipient_wallet_id=alice, amount_sats=5, memo=None, external_id="p"
+        )
+        invoice = second.create_invoice(amount_sats=10, memo=None, expires_in_minutes=5, external_id="b")
+        deadline = time.monotonic() + 3
+        while second.invoice_status(payment_hash=invoice.payment_hash).state is not InvoiceState.PAID:
+            assert time.monotonic() < deadline, "autopay did not pay the second platform's invoice"
+            time.sleep(0.02)
+
+        # then the customer paid the platform's invoice (scheduled after the payout's), never the payout
+        assert second.invoice_status(payment_hash=payout.payment_hash).state is InvoiceState.PENDING
+
+
 def test_webhooks_and_redelivery_over_http(
     blink_client: BlinkClient, control: httpx.Client, webhook_receiver: WebhookReceiver
 ) -> None:
