@@ -1,9 +1,10 @@
-"""The merchant dashboard, mounted at the site root: login/logout, web POS, reports and settings."""
+"""The merchant dashboard, mounted at the site root: login/logout, web POS, reports and settings; the
+public receipt pages (``/r/``) and the cashier's view (``/cashier/``)."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views_pos, views_reports, views_settings
+from dashboard import views_pos, views_receipts, views_reports, views_settings
 
 app_name = "dashboard"
 
@@ -32,4 +33,8 @@ urlpatterns = [
     path("settings/terminals/", views_settings.terminal_add, name="terminal-add"),
     path("settings/terminals/<int:terminal_id>/revoke/", views_settings.terminal_remove, name="terminal-revoke"),
     path("settings/api-key/", views_settings.api_key_set, name="api-key"),
+    # The customer's receipt: public, behind its unguessable token (views_receipts).
+    path("r/<str:token>/", views_receipts.receipt, name="receipt"),
+    path("r/<str:token>/receipt.escpos", views_receipts.receipt_escpos_bytes, name="receipt-escpos"),
+    path("r/<str:token>/qr.svg", views_receipts.receipt_qr, name="receipt-qr"),
 ]

@@ -77,6 +77,13 @@ class Merchant(PayoutDestinationFields):
     setup_note = models.CharField(
         max_length=255, blank=True, default="", db_default="", help_text="What is missing, and why"
     )
+    # Printed on customer receipts (docs/ARCHITECTURE.md, Receipts and the cashier's view).
+    receipt_address = models.CharField(
+        max_length=300, blank=True, default="", db_default="", help_text="Address lines shown on receipts"
+    )
+    receipt_footer = models.CharField(
+        max_length=200, blank=True, default="", db_default="", help_text="A closing line on receipts"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
