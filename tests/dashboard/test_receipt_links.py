@@ -4,6 +4,7 @@ Transactions (a link per paid sale) and a sale's page (reprint on any paper, a t
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -31,7 +32,7 @@ def test_web_pos_poll_gives_the_receipt_link_once_paid(client_a: Client, merchan
 
     page = client_a.get("/").content.decode()
     assert 'id="receipt-qr"' in page and 'id="print-receipt"' in page
-    script = open(finders.find("dashboard/pos.js")).read()  # noqa: PTH123, SIM115
+    script = Path(str(finders.find("dashboard/pos.js"))).read_text()
     assert "receipt_url" in script and 'url + "qr.svg"' in script and "print=1" in script
 
 
