@@ -73,7 +73,8 @@ def cashier_login(request: HttpRequest) -> HttpResponse:
         return _sign_in_with_key(request, code_form)
     if terminal is None:
         if request.method == "POST":  # a PIN sign-in needs the terminal: the form carries it in its URL
-            code_form.add_error(None, "Open the sign-in link of this terminal first.")
+            code_form = CashierTerminalForm({"terminal": ""})
+            code_form.is_valid()  # "terminal: this field is required", under the field
             return _page(request, status=400, code_form=code_form)
         return _page(request, code_form=code_form)
     pin_form = CashierPinSignInForm(

@@ -196,6 +196,7 @@ def test_shift_summary_bad_since_is_400(
         ("pin", {"mode": "pin", "staff": "dana", "pin": "12"}, "pin"),
         ("pin", {"mode": "pin", "staff": "dana", "pin": "abcd"}, "pin"),
         ("pin", {"mode": "pin", "staff": "dana", "pin": "1111"}, "pin"),
+        (LOGIN, {"mode": "pin", "staff": "dana", "pin": "2468"}, "terminal"),
         (LOGIN, {"mode": "key", "key": ""}, "key"),
         (LOGIN, {"mode": "key", "key": "x" * 101}, "key"),
     ],
@@ -220,3 +221,26 @@ def test_pin_of_another_terminal_does_not_open_this_one(
     other_till = TerminalFactory(merchant=merchant)
     response = _sign_in(client, other_till, dana)
     assert response.status_code == 400 and b"No one has a PIN on this terminal" in response.content
+
+
+def test_session_ends_with_the_shift_or_the_staff_member(
+    client: Client, till: Terminal, dana: Staff, settings: Any
+) -> None:
+    assert client.get("/cashier/")["Location"] == LOGIN  # no session: sign in first
+    _sign_in(client, till, dana)
+    assert client.get("/cashier/").status_code == 200
+
+    settings.CASHIER_SESSION_SECONDS = 0  # the shift is over
+    assert client.get("/cashier/")["Location"] == LOGIN
+
+    settings.CASHIER_SESSION_SECONDS = 3600
+    _sign_in(client, till, dana)
+    Staff.objects.filter(pk=dana.pk).update(is_active=False)
+    assert client.get("/cashier/summary/")["Location"] == LOGIN
+
+
+def test_sign_out(client: Client, till: Terminal, dana: Staff) -> None:
+    _sign_in(client, till, dana)
+    assert client.post("/cashier/logout/")["Location"] == LOGIN
+    assert client.get("/cashier/")["Location"] == LOGIN
+    assert client.get("/cashier/logout/").status_code == 405
