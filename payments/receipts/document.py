@@ -91,8 +91,9 @@ def sale_receipt_document(*, split: PaymentSplit, url: str) -> ReceiptDocument:
     lines = [ReceiptLine(label="Sale", sats=split.base_amount, display=format_display(base_d, currency))]
     if split.tip_amount:
         lines.append(ReceiptLine(label=tip_label, sats=split.tip_amount, display=format_display(tip_d, currency)))
+    # Display names only: a staff member's username or Lightning address is not the customer's business.
     tipped = tuple(
-        ReceiptLine(label=leg.staff.display_name if leg.staff else leg.recipient_username, sats=leg.amount)
+        ReceiptLine(label=leg.staff.display_name if leg.staff else "Staff", sats=leg.amount)
         for leg in split.legs.filter(kind=LegKind.TIP).select_related("staff").order_by("pk")
     )
     proof = [("Payment hash", split.payment_hash)]
