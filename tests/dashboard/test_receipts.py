@@ -6,9 +6,12 @@ import secrets
 from typing import Any
 
 import pytest
+from django.template.loader import render_to_string
 from django.test import Client
+from django.utils import timezone
 
 from payments.models import PaymentSplit, SplitStatus
+from payments.receipts.document import PAPER_SIZES, ReceiptDocument, ReceiptLine
 from payments.services.receipts import receipt_token_ensure
 from tests.escpos_text import escpos_to_text
 from tests.factories import PaymentSplitFactory
@@ -180,3 +183,28 @@ def test_lookups_are_rate_limited_per_address(client: Client, sale: PaymentSplit
     refused = client.get(_url(sale))
     assert answers == [404, 404, 404]
     assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+
+
+def test_the_page_renders_a_refund_document_as_a_refund_receipt() -> None:
+    # the refunds feature builds the same document with kind="refund"; the page needs nothing else
+    document = ReceiptDocument(
+        kind="refund",
+        merchant_name="Corner Cafe",
+        merchant_address=(),
+        issued_at=timezone.now(),
+        reference="abc123",
+        memo="",
+        lines=(ReceiptLine(label="Refund of sale abc123", sats=500, display="0.33 USD"),),
+        total=ReceiptLine(label="Refunded", sats=500, display="0.33 USD"),
+        tipped_staff=(),
+        proof=(("Refund payment hash", "f" * 64),),
+        footer="",
+        url="https://pos.example/r/x/",
+    )
+    html = render_to_string(
+        "dashboard/receipt.html",
+        {"document": document, "paper": PAPER_SIZES["80"], "paper_sizes": PAPER_SIZES.values(),
+         "paper_css": "dashboard/receipt-80.css", "qr_url": "/r/x/qr.svg", "escpos_url": ""},
+    )  # fmt: skip
+    assert "Refund receipt" in html and "Refund of sale abc123" in html and "kind-refund" in html
+    assert "f" * 64 in html and "Tip shared with" not in html
