@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ def _sale(shop: Shop, *, terminal: Any = None, status: str = SplitStatus.COMPLET
         terminal=terminal or shop.terminal,
         status=status,
         paid_at=kwargs.pop("paid_at", timezone.now()) if paid else None,
-        receipt_token=kwargs.pop("receipt_token", hashlib.sha256(str(id(kwargs)).encode()).hexdigest()[:43]),
+        receipt_token=secrets.token_urlsafe(32),
         **kwargs,
     )
 
