@@ -104,6 +104,8 @@ def invariants(fake_url: str) -> dict[str, Any]:
 
 def preimages() -> dict[str, Any]:
     values = list(PaymentLeg.objects.exclude(preimage="").values_list("preimage", flat=True))
+    # The customers' proofs too (kept on the split for their receipts): no log or Redis value may hold one.
+    values += PaymentSplit.objects.exclude(preimage="").values_list("preimage", flat=True)
     return {"preimages": values}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from payments.models import Merchant, SplitProfile, SplitStatus, Staff
+from payments.models import Merchant, SplitProfile, SplitStatus, Staff, Terminal
 
 
 class TransactionFilterForm(forms.Form):
@@ -169,3 +169,69 @@ class ApiKeyForm(forms.Form):
         max_length=200,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
     )
+
+
+class ReceiptDetailsForm(forms.Form):
+    receipt_address = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Address on receipts",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Up to 4 lines, printed under your name.",
+    )
+    receipt_footer = forms.CharField(
+        required=False, max_length=200, label="Closing line", help_text="e.g. Thank you! VAT no. 123"
+    )
+
+
+class CashierPinForm(forms.Form):
+    """A staff member's PIN on one terminal (per staff member per terminal)."""
+
+    terminal = forms.ModelChoiceField(queryset=Terminal.objects.none())
+    staff = forms.ModelChoiceField(queryset=Staff.objects.none())
+    pin = forms.RegexField(
+        regex=r"^[0-9]{4,8}$",
+        label="PIN",
+        error_messages={"invalid": "4 to 8 digits."},
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+    can_refund = forms.BooleanField(required=False, label="May refund sales")
+
+    def __init__(self, *args: Any, merchant: Merchant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["terminal"].queryset = Terminal.objects.filter(merchant=merchant, revoked_at__isnull=True)  # type: ignore[attr-defined]
+        self.fields["staff"].queryset = Staff.objects.filter(merchant=merchant, is_active=True)  # type: ignore[attr-defined]
+
+
+class CashierTerminalForm(forms.Form):
+    terminal = forms.RegexField(
+        regex=r"^[0-9a-f]{8}$",
+        label="Terminal code",
+        error_messages={"invalid": "The 8-character code shown in the merchant's settings."},
+    )
+
+
+class CashierPinSignInForm(forms.Form):
+    staff = forms.TypedChoiceField(coerce=int, choices=[], label="Who are you?")
+    pin = forms.RegexField(
+        regex=r"^[0-9]{4,8}$",
+        label="PIN",
+        error_messages={"invalid": "4 to 8 digits."},
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args: Any, staff_choices: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["staff"].choices = staff_choices  # type: ignore[attr-defined]
+
+
+class CashierKeySignInForm(forms.Form):
+    key = forms.CharField(
+        max_length=100,
+        label="Terminal API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+
+
+class ShiftForm(forms.Form):
+    since = forms.TimeField(required=False, label="Shift started at", widget=forms.TimeInput(attrs={"type": "time"}))

@@ -1,9 +1,10 @@
-"""The merchant dashboard, mounted at the site root: login/logout, web POS, reports and settings."""
+"""The merchant dashboard, mounted at the site root: login/logout, web POS, reports and settings; the
+public receipt pages (``/r/``) and the cashier's view (``/cashier/``)."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views_pos, views_reports, views_settings
+from dashboard import views_cashier, views_pos, views_receipts, views_reports, views_settings
 
 app_name = "dashboard"
 
@@ -32,4 +33,16 @@ urlpatterns = [
     path("settings/terminals/", views_settings.terminal_add, name="terminal-add"),
     path("settings/terminals/<int:terminal_id>/revoke/", views_settings.terminal_remove, name="terminal-revoke"),
     path("settings/api-key/", views_settings.api_key_set, name="api-key"),
+    path("settings/receipts/", views_settings.receipt_details, name="receipt-details"),
+    path("settings/cashier-pins/", views_settings.cashier_pin_save, name="cashier-pin-save"),
+    path("settings/cashier-pins/<int:pin_id>/remove/", views_settings.cashier_pin_remove, name="cashier-pin-remove"),
+    # The customer's receipt: public, behind its unguessable token (views_receipts).
+    path("r/<str:token>/", views_receipts.receipt, name="receipt"),
+    path("r/<str:token>/receipt.escpos", views_receipts.receipt_escpos_bytes, name="receipt-escpos"),
+    path("r/<str:token>/qr.svg", views_receipts.receipt_qr, name="receipt-qr"),
+    # The cashier's view: its own session, no dashboard login (views_cashier, cashier_access).
+    path("cashier/", views_cashier.cashier_sales, name="cashier"),
+    path("cashier/summary/", views_cashier.cashier_summary, name="cashier-summary"),
+    path("cashier/login/", views_cashier.cashier_login, name="cashier-login"),
+    path("cashier/logout/", views_cashier.cashier_logout, name="cashier-logout"),
 ]

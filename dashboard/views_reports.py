@@ -20,6 +20,8 @@ from dashboard.selectors import split_detail, staff_get
 from payments import selectors
 from payments.admin.common import csv_response
 from payments.models import Merchant, PaymentSplit
+from payments.receipts.document import RECEIPT_STATUSES
+from payments.services.receipts import receipt_token_ensure
 
 TRANSACTION_COLUMNS = [
     ("created_at", lambda s: s.created_at.isoformat()),
@@ -81,7 +83,7 @@ def transactions(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context.update({"page": page, "query": query.urlencode()})
+    context.update({"page": page, "query": query.urlencode(), "receipt_statuses": RECEIPT_STATUSES})
     return render(request, "dashboard/transactions.html", context)
 
 
@@ -99,7 +101,14 @@ def transactions_csv(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 @merchant_required
 def transaction_detail(request: HttpRequest, merchant: Merchant, payment_hash: str) -> HttpResponse:
     context = split_detail(merchant=merchant, payment_hash=payment_hash)
-    return render(request, "dashboard/transaction_detail.html", {"nav": "transactions", **context})
+    split = context["split"]
+    # Reprinting any paid sale: rows written without a token (raw SQL) get one now.
+    receipt_token = receipt_token_ensure(split=split) if split.status in RECEIPT_STATUSES else None
+    return render(
+        request,
+        "dashboard/transaction_detail.html",
+        {"nav": "transactions", "receipt_token": receipt_token, **context},
+    )
 
 
 def _period(request: HttpRequest) -> tuple[PeriodForm, date | None, date | None]:

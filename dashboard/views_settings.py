@@ -12,23 +12,26 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from blinkpos.errors import USER_ERRORS, user_error_fields
 from dashboard.access import merchant_required
 from dashboard.forms import (
     ApiKeyForm,
+    CashierPinForm,
     MerchantPayoutForm,
     MerchantSettingsForm,
+    ReceiptDetailsForm,
     SplitProfileForm,
     StaffForm,
     StaffPayoutForm,
     TerminalForm,
 )
 from dashboard.selectors import staff_get, terminal_get
-from payments.models import Merchant, SplitProfile, Staff, Terminal
+from payments.models import CashierPin, Merchant, SplitProfile, Staff, Terminal
 
 
 def _page(request: HttpRequest, merchant: Merchant, status: int = 200, **forms_: forms.Form) -> HttpResponse:
@@ -48,6 +51,12 @@ def _page(request: HttpRequest, merchant: Merchant, status: int = 200, **forms_:
         "profile_form": SplitProfileForm(merchant=merchant),
         "terminal_form": TerminalForm(),
         "api_key_form": ApiKeyForm(),
+        "receipt_form": ReceiptDetailsForm(
+            initial={"receipt_address": merchant.receipt_address, "receipt_footer": merchant.receipt_footer}
+        ),
+        "pin_form": CashierPinForm(merchant=merchant),
+        "now": timezone.now(),
+        "pins": CashierPin.objects.filter(terminal__merchant=merchant).select_related("terminal", "staff"),
         "staff": Staff.objects.filter(merchant=merchant).order_by("-is_active", "display_name"),
         "profiles": SplitProfile.objects.filter(merchant=merchant).prefetch_related("shares__staff"),
         "terminals": Terminal.objects.filter(merchant=merchant).order_by("revoked_at", "name"),
@@ -231,3 +240,57 @@ def api_key_set(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         lambda: merchant_set_api_key(merchant=merchant, api_key=form.cleaned_data["api_key"]),
         "Blink API key stored (encrypted). It will not be shown again.",
     )
+
+
+@require_POST
+@merchant_required
+def receipt_details(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    from payments.services.cashier_pins import merchant_update_receipt_details
+
+    form = ReceiptDetailsForm(request.POST)
+    return _apply(
+        request,
+        merchant,
+        "receipt_form",
+        form,
+        lambda: merchant_update_receipt_details(
+            merchant=merchant,
+            address=form.cleaned_data["receipt_address"],
+            footer=form.cleaned_data["receipt_footer"],
+        ),
+        "Receipt details saved.",
+    )
+
+
+@require_POST
+@merchant_required
+def cashier_pin_save(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """A staff member's PIN on one terminal: created, or replaced (which ends its open sessions)."""
+    from payments.services.cashier_pins import cashier_pin_set
+
+    form = CashierPinForm(request.POST, merchant=merchant)
+    return _apply(
+        request,
+        merchant,
+        "pin_form",
+        form,
+        lambda: cashier_pin_set(
+            merchant=merchant,
+            terminal_id=form.cleaned_data["terminal"].pk,
+            staff_id=form.cleaned_data["staff"].pk,
+            pin=form.cleaned_data["pin"],
+            can_refund=form.cleaned_data["can_refund"],
+        ),
+        "Cashier PIN saved.",
+    )
+
+
+@require_POST
+@merchant_required
+def cashier_pin_remove(request: HttpRequest, merchant: Merchant, pin_id: int) -> HttpResponse:
+    from payments.services.cashier_pins import cashier_pin_delete
+
+    if not cashier_pin_delete(merchant=merchant, pin_id=pin_id):
+        raise Http404("No such PIN")
+    messages.success(request, "Cashier PIN removed; its sessions have ended.")
+    return redirect("dashboard:settings")

@@ -39,3 +39,11 @@ def qr_etag(payment_hash: str) -> str:
     """A strong ETag for the QR of ``payment_hash``: a split's bolt11 never changes, so the picture is
     a function of the hash and the renderer version, and a revalidation needs no rendering."""
     return f'"qr{RENDER_VERSION}-{payment_hash}"'
+
+
+def link_qr_svg(url: str, *, scale: int = 4) -> str:
+    """An ``<svg>`` QR code of a web link (a customer's receipt), drawn like the invoice codes."""
+    qr = segno.make_qr(url, error="m")
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="svg", scale=scale, border=2, dark="#000", light="#fff", xmldecl=False, nl=False)
+    return buffer.getvalue().decode("ascii")

@@ -6,8 +6,9 @@ Redis error, answers from PostgreSQL and, on a miss, re-warms the key. Hits, mis
 counted in Redis (``metrics:hotstore:*``) for the metrics job; counts that could not be written while
 Redis was away are kept in the process and added on the next successful write.
 
-The value is the split's public status document: amounts, statuses, timestamps. It never holds an
-API key, a preimage or a bolt11.
+The value is the split's public status document: amounts, statuses, timestamps and, once the customer
+paid, the receipt link's token (the link the terminal shows the customer). It never holds an API key,
+a preimage or a bolt11.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from redis.exceptions import RedisError
 
 from blinkpos.logging import get_logger
 from payments.models import PaymentEvent, PaymentSplit, SplitStatus
+from payments.receipts.document import RECEIPT_STATUSES
 
 log = get_logger(__name__)
 
@@ -86,6 +88,8 @@ def snapshot(split: PaymentSplit) -> dict[str, Any]:
         "expiresAt": _iso(split.expires_at),
         "paidAt": _iso(split.paid_at),
         "processedAt": _iso(split.processed_at),
+        # Only for a paid sale: before that the link would answer 404 anyway.
+        "receiptToken": split.receipt_token if split.status in RECEIPT_STATUSES else None,
     }
 
 

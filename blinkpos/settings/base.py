@@ -339,8 +339,21 @@ SPECTACULAR_SETTINGS = {
 API_RATE_LIMITS: dict[str, str] = {"terminal": "600/min", "merchant": "3000/min"}
 API_RATE_LIMITS.update(json.loads(env.str("API_RATE_LIMITS_JSON", default="{}")))
 # Brute-force limits per client address (and per username for sign-ins): [failures, window seconds].
-AUTH_FAILURE_LIMITS: dict[str, list[int]] = {"login": [10, 15 * 60], "api_key": [20, 10 * 60]}
+# "cashier": failed cashier sign-ins (PIN or terminal key) per address (dashboard/views_cashier.py).
+AUTH_FAILURE_LIMITS: dict[str, list[int]] = {
+    "login": [10, 15 * 60],
+    "api_key": [20, 10 * 60],
+    "cashier": [20, 15 * 60],
+}
 AUTH_FAILURE_LIMITS.update(json.loads(env.str("AUTH_FAILURE_LIMITS_JSON", default="{}")))
+# Public receipt pages (/r/<token>/) per client address: enough for a busy shop's shared Wi-Fi, far too
+# few to walk 256-bit tokens.
+RECEIPT_RATE_LIMIT = env.str("RECEIPT_RATE_LIMIT", default="120/min")
+# A cashier PIN locks after this many wrong tries in a row, for this long (payments/services/cashier_pins.py).
+CASHIER_PIN_MAX_FAILURES = env.int("CASHIER_PIN_MAX_FAILURES", default=5)
+CASHIER_PIN_LOCKOUT_SECONDS = env.int("CASHIER_PIN_LOCKOUT_SECONDS", default=15 * 60)
+# A cashier session ends after this long (a shift), or when its PIN or terminal changes.
+CASHIER_SESSION_SECONDS = env.int("CASHIER_SESSION_SECONDS", default=12 * 60 * 60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
 
 # --- Auth, i18n, static ------------------------------------------------------------------------

@@ -5,6 +5,8 @@ merchant's owner (Users), pick it in the merchant's ``user`` field, replace a ``
 username with the real Blink username, then clear the flag. Staff imported without a wallet are listed
 with a failing wallet check; "Resolve wallets" asks the provider again and fills the wallet in.
 
+Cashier PINs are read-only here (the merchant sets them) apart from lifting a lock.
+
 Terminals are created through ``terminal_create`` so the key is generated, hashed and shown exactly once
 (as a message); revoking goes through ``terminal_revoke``. Secrets (the merchant's encrypted API key,
 key digests) are never shown.
@@ -24,7 +26,7 @@ from django.http import HttpRequest
 
 from payments import terminal_keys
 from payments.admin.common import AdminStylesMixin, ReadOnlyAdmin, ReadOnlyTabularInline, run_service
-from payments.models import Merchant, PlatformAccount, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models import CashierPin, Merchant, PlatformAccount, SplitProfile, SplitProfileShare, Staff, Terminal
 
 
 def _move_merchants(
@@ -309,3 +311,22 @@ class SplitProfileShareAdmin(ReadOnlyAdmin):
     list_filter = ("profile__merchant",)
     search_fields = ("profile__name", "staff__blink_username")
     list_select_related = ("profile", "staff")
+
+
+@admin.register(CashierPin)
+class CashierPinAdmin(ReadOnlyAdmin):
+    """Cashier PINs are set by the merchant (dashboard settings); operators see them and can lift a lock.
+    The PIN's hash is never shown."""
+
+    list_display = ("terminal", "staff", "can_refund", "failed_attempts", "locked_until", "updated_at")
+    list_filter = ("terminal__merchant", "can_refund")
+    search_fields = ("terminal__name", "staff__display_name", "terminal__merchant__name")
+    list_select_related = ("terminal", "staff")
+    exclude = ("pin_hash",)
+    actions = ("unlock",)
+
+    @admin.action(description="Lift the wrong-PIN lock of the selected PINs")
+    def unlock(self, request: HttpRequest, queryset: QuerySet[CashierPin]) -> None:
+        # Not through save(): updated_at stays, so the PIN's open sessions go on.
+        done = queryset.update(failed_attempts=0, locked_until=None)
+        self.message_user(request, f"{done} PIN(s) unlocked.", messages.SUCCESS)

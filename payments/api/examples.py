@@ -57,6 +57,12 @@ ERR_401 = _error(
 ERR_403 = _error(
     403, "Signed in, but the account has no merchant.", "permission_denied", "This account has no active merchant."
 )
+ERR_403_TERMINAL = _error(
+    403,
+    "Only a terminal's API key can ask about its own sales (a signed-in user has no terminal).",
+    "terminal_key_required",
+    "This operation needs a terminal API key.",
+)
 ERR_404 = _error(
     404, "No such invoice for this merchant (another merchant's invoice looks the same).", "not_found", "Not found."
 )
@@ -152,6 +158,8 @@ STATUS_EXAMPLE: dict[str, Any] = {
     "expires_at": "2025-05-01T12:15:00+00:00",
     "paid_at": None,
     "processed_at": None,
+    "receipt_url": None,
+    "receipt_escpos_url": None,
 }
 
 STATUS_RESPONSE = OpenApiResponse(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from payments.models import SplitStatus
@@ -58,6 +59,17 @@ def status_payload(document: dict[str, Any]) -> dict[str, Any]:
         "expires_at": document.get("expiresAt"),
         "paid_at": document.get("paidAt"),
         "processed_at": document.get("processedAt"),
+        **receipt_urls(document.get("receiptToken")),
+    }
+
+
+def receipt_urls(token: str | None) -> dict[str, str | None]:
+    """The customer's receipt page and its ESC/POS bytes (paths on this server), or nulls."""
+    if not token:
+        return {"receipt_url": None, "receipt_escpos_url": None}
+    return {
+        "receipt_url": reverse("dashboard:receipt", args=[token]),
+        "receipt_escpos_url": reverse("dashboard:receipt-escpos", args=[token]),
     }
 
 
@@ -93,3 +105,17 @@ class InvoiceStatusSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(allow_null=True)
     processed_at = serializers.DateTimeField(allow_null=True)
+    receipt_url = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "Once paid: path of the customer's receipt page (`/r/{token}/`, no login, unguessable); show it "
+            "as a QR code or print it. Null before payment."
+        ),
+    )
+    receipt_escpos_url = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "Once paid: path of the same receipt as ESC/POS bytes for a thermal printer "
+            "(`?paper=58` for 32 columns, `80` (default) for 48). Null before payment."
+        ),
+    )

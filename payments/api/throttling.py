@@ -38,6 +38,24 @@ def rate_key(scope: str, ident: str, window: int) -> str:
     return f"ratelimit:{scope}:{ident}:{window}"
 
 
+def fixed_window_hit(*, scope: str, ident: str, rate: str) -> float | None:
+    """Count one request of ``ident`` against ``rate``: None when allowed, else the seconds until the
+    window ends. Redis away: allowed (a limit protects capacity, never money)."""
+    limit, period = parse_rate(rate)
+    now = time.time()
+    window = int(now // period)
+    key = rate_key(scope, ident, window)
+    try:
+        pipe = get_redis_connection("default").pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, period + 1)
+        count = int(pipe.execute()[0])
+    except RedisError as exc:
+        log.warning("ratelimit.unavailable", error=type(exc).__name__)
+        return None
+    return (window + 1) * period - now if count > limit else None
+
+
 TOUCH_KEY = "terminal:touched:{terminal_id}"
 TOUCH_INTERVAL_SECONDS = 60
 

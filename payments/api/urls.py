@@ -8,6 +8,7 @@ from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi
 from payments.api.parties import MerchantDetailApi, SplitProfileListApi, StaffListApi
 from payments.api.payouts import MerchantPayoutDestinationApi, StaffPayoutDestinationApi
 from payments.api.status_fast import invoice_status_view
+from payments.api.terminal_shift import TerminalSalesApi, TerminalSummaryApi
 
 urlpatterns: list = [
     path("invoices", InvoiceCollectionApi.as_view(), name="api-invoices"),
@@ -21,4 +22,6 @@ urlpatterns: list = [
     path("staff", StaffListApi.as_view(), name="api-staff"),
     path("staff/<str:staff_id>/payout-destination", StaffPayoutDestinationApi.as_view(), name="api-staff-payout"),
     path("split-profiles", SplitProfileListApi.as_view(), name="api-split-profiles"),
+    path("terminal/sales", TerminalSalesApi.as_view(), name="api-terminal-sales"),
+    path("terminal/summary", TerminalSummaryApi.as_view(), name="api-terminal-summary"),
 ]

@@ -11,6 +11,7 @@ from payments.models.books import (
     DifferenceKind,
     DifferenceStatus,
 )
+from payments.models.cashier import CashierPin
 from payments.models.events import PaymentEvent
 from payments.models.inbound import IdempotencyRecord, UnmatchedPayment, WebhookDelivery
 from payments.models.parties import Merchant, PayoutRouteKind, SplitProfile, SplitProfileShare, Staff, Terminal
@@ -23,6 +24,7 @@ __all__ = [
     "BooksRun",
     "BooksRunStatus",
     "BooksTransaction",
+    "CashierPin",
     "DifferenceKind",
     "DifferenceStatus",
     "IdempotencyRecord",

@@ -84,6 +84,13 @@ class Merchant(PayoutDestinationFields):
     platform_account = models.ForeignKey(
         PlatformAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="merchants"
     )
+    # Printed on customer receipts (docs/ARCHITECTURE.md, Receipts and the cashier's view).
+    receipt_address = models.CharField(
+        max_length=300, blank=True, default="", db_default="", help_text="Address lines shown on receipts"
+    )
+    receipt_footer = models.CharField(
+        max_length=200, blank=True, default="", db_default="", help_text="A closing line on receipts"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -98,6 +98,9 @@ class PaymentSplit(models.Model):
     # The customer's receipt link (/r/<token>/): unguessable, no login. Null for rows written by raw
     # SQL (bench, legacy); those get one the first time a receipt is asked for.
     receipt_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # The customer's proof of payment (sha256(preimage) == payment_hash, checked before it is stored),
+    # printed on the receipt. Kept like the bolt11: never logged, never in Redis or a task message.
+    preimage = models.CharField(max_length=64, blank=True, default="", db_default="")
     # When the forwarder may try again (backoff lives in the row, not in Celery countdowns).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # When Blink, asked after it could no longer settle the invoice (its expiry plus a margin), said it

@@ -61,7 +61,13 @@ def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str,
     if preimage and not preimage_matches(preimage=preimage, payment_hash=payment_hash.lower()):
         log.error("detection.preimage_mismatch", payment_hash=payment_hash.lower(), source=source)
         return "rejected"
-    found = detect(payment_hash=payment_hash, amount_sats=amount_sats, source=source, preimage_verified=bool(preimage))
+    found = detect(
+        payment_hash=payment_hash,
+        amount_sats=amount_sats,
+        source=source,
+        preimage_verified=bool(preimage),
+        preimage=(preimage or "").lower(),
+    )
     return found.outcome
 
 
@@ -73,8 +79,12 @@ def detect(
     preimage_verified: bool,
     enqueue: bool = True,
     account: AccountScope | None = None,
+    preimage: str = "",
 ) -> Detection:
     """``payment_detected`` for a caller that has already checked the preimage (if one was given).
+
+    ``preimage`` (checked against the hash by the caller) is stored on the split as the customer's
+    proof of payment for the receipt, also when the split was already paid without one.
 
     ``enqueue=False``: the caller forwards ``Detection.split_id`` itself after its transaction commits
     (the webhook worker, in the same task; the reconciler's ``paid`` sweep re-enqueues it if that
@@ -117,6 +127,8 @@ def detect(
         elif split.status in LATE_FROM:
             event_type = "paid_late"
         else:
+            if preimage and not split.preimage:
+                PaymentSplit.objects.filter(pk=split.pk, preimage="").update(preimage=preimage)
             return Detection("already_handled")
         received = amount_sats if amount_sats is not None else (split.invoice_satoshis or split.total_amount)
         if received != split.total_amount:
@@ -138,6 +150,7 @@ def detect(
             received_amount=received,
             paid_at=timezone.now(),
             next_attempt_at=None,
+            **({"preimage": preimage} if preimage and not split.preimage else {}),
         )
         split_id = split.pk
         if enqueue:

@@ -12,11 +12,13 @@ behind itself (ack p99 4.7 s in the bench). Now the request does only what must 
      more than 5 minutes off);
   2. parses and classifies: non-receive events, other wallets, unsettled receives, missing hashes,
      out-of-range amounts and preimages that do not hash to the payment hash get their final outcome
-     here (cheap, no task). For a settled receive it keeps only the payment hash, the amount and
-     whether the preimage verified: the preimage itself is never stored, logged or put in a message;
+     here (cheap, no task). For a settled receive it keeps the payment hash, the amount and whether
+     the preimage verified; a verified preimage goes only to its split's ``preimage`` column (the
+     customer's proof on the receipt), never to the delivery row, a log or a message;
   3. records the delivery, with the account it came to, in ONE autocommitted statement,
-     ``INSERT ... ON CONFLICT (svix_id) DO NOTHING RETURNING id``: no row back means a redelivery,
-     acknowledged without work;
+     ``INSERT ... ON CONFLICT (svix_id) DO NOTHING RETURNING id`` (with a verified preimage, preceded in
+     the same statement by the split's ``UPDATE ... WHERE preimage = ''``): no row back means a
+     redelivery, acknowledged without work;
   4. after that commit publishes ``webhook_delivery_task(delivery_id)`` (an id, nothing else).
 
 ``delivery_process`` (the worker) locks the delivery row, runs ``detect`` for it (limited to splits of
@@ -37,7 +39,7 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -100,6 +102,7 @@ class _Classified:
     outcome: str
     amount_sats: int | None = None
     preimage_verified: bool = False
+    preimage: str = field(default="", repr=False)
 
 
 # --- the view's part -------------------------------------------------------------------------------
@@ -189,7 +192,14 @@ def _classify(payload: Mapping[str, Any], svix_id: str, platform_wallet: str) ->
             log.error("webhook.preimage_mismatch", svix_id=svix_id, payment_hash=payment_hash)
             return _Classified(event_type, payment_hash, "rejected", amount_sats=amount)
         verified = True
-    return _Classified(event_type, payment_hash, QUEUED, amount_sats=amount, preimage_verified=verified)
+    return _Classified(
+        event_type,
+        payment_hash,
+        QUEUED,
+        amount_sats=amount,
+        preimage_verified=verified,
+        preimage=preimage.lower() if verified and isinstance(preimage, str) else "",
+    )
 
 
 # One statement, autocommitted (ATOMIC_REQUESTS is off): the unique svix_id decides duplicates
@@ -200,11 +210,19 @@ _RECORD_SQL = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (svix_id) DO NOTHING RETURNING id"
 )
+# The verified preimage rides in the same statement (a data-modifying CTE runs whatever the INSERT
+# does): the receipt's proof costs the acknowledgement no extra round trip. Redeliveries change nothing.
+_RECORD_WITH_PROOF_SQL = (
+    "WITH proof AS (UPDATE payment_splits SET preimage = %s WHERE payment_hash = %s AND preimage = '')"
+    " INSERT INTO webhook_deliveries (svix_id, event_type, payment_hash, source_ip, outcome, received_at,"
+    " amount_sats, preimage_verified, processed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (svix_id) DO NOTHING RETURNING id"
+)
 
 
 def _record(svix_id: str, event: _Classified, source_ip: str | None, account_id: int | None) -> int | None:
     now = timezone.now()
-    params = (
+    params: tuple[Any, ...] = (
         svix_id,
         event.event_type,
         event.payment_hash,
@@ -216,8 +234,11 @@ def _record(svix_id: str, event: _Classified, source_ip: str | None, account_id:
         None if event.outcome == QUEUED else now,
         account_id,
     )
+    sql = _RECORD_SQL
+    if event.preimage:
+        sql, params = _RECORD_WITH_PROOF_SQL, (event.preimage, event.payment_hash, *params)
     with connection.cursor() as cursor:
-        cursor.execute(_RECORD_SQL, params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return int(row[0]) if row else None
 

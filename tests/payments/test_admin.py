@@ -15,7 +15,17 @@ from django.utils import timezone
 
 from analytics.models import SystemMetric
 from fakeblink import FakeBlink
-from payments.models import LegStatus, Merchant, PaymentEvent, PaymentSplit, SplitStatus, Staff, Terminal
+from payments.models import (
+    CashierPin,
+    LegStatus,
+    Merchant,
+    PaymentEvent,
+    PaymentSplit,
+    SplitStatus,
+    Staff,
+    Terminal,
+)
+from payments.services.cashier_pins import cashier_pin_set
 from tests.factories import (
     MerchantFactory,
     PaymentLegFactory,
@@ -326,3 +336,21 @@ def test_deactivating_a_merchant_in_the_admin_makes_cached_terminal_records_stal
     assert current != record["generation"]
     fresh = terminal_keys.lookup(terminal.key_prefix)
     assert fresh is not None and fresh["merchant_active"] is False
+
+
+def test_cashier_pins_are_listed_without_their_hash_and_a_lock_can_be_lifted(operator: Client) -> None:
+    terminal = TerminalFactory()
+    pin = cashier_pin_set(
+        merchant=terminal.merchant,
+        terminal_id=terminal.pk,
+        staff_id=StaffFactory(merchant=terminal.merchant).pk,
+        pin="2468",
+    )
+    CashierPin.objects.filter(pk=pin.pk).update(failed_attempts=3, locked_until=timezone.now() + timedelta(minutes=9))
+    assert pin.pin_hash not in operator.get(_admin_url(CashierPin, "change", pin.pk)).content.decode()
+
+    response = operator.post(_admin_url(CashierPin), {"action": "unlock", "_selected_action": [pin.pk]})
+
+    assert response.status_code == 302
+    pin.refresh_from_db()
+    assert (pin.failed_attempts, pin.locked_until) == (0, None)

@@ -19,6 +19,8 @@ from django.urls.resolvers import RoutePattern
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
+from payments.services.cashier_pins import cashier_pin_set
+from payments.services.receipts import receipt_token_ensure
 from tests.security.conftest import Shop, money_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +87,12 @@ def _fill(route: str, entry: URLPattern, a: Shop) -> str | None:
         "split_profile_id": a.team.pk,
         "merchant_id": a.merchant.pk,
         "pk": a.merchant.pk,
-        "token": "no-such-webhook-token",  # a platform account's webhook path: an unknown one is a 404
+        # A receipt link is public by design (its token is the permission); A's unpaid sale has none to
+        # show. An account's webhook path named by the same token is an unknown one: 404.
+        "token": receipt_token_ensure(split=a.pending),
+        "pin_id": cashier_pin_set(
+            merchant=a.merchant, terminal_id=a.terminal.pk, staff_id=a.staff[0].pk, pin="2468"
+        ).pk,
     }
     url = "/" + route
     for name in names:

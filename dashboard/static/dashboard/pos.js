@@ -8,7 +8,7 @@
   var POLL_MS = 1500;
   var PAID = ["paid", "processing", "completed"];
   var ENDED = ["expired", "cancelled"];
-  var state = { unit: "sats", digits: "", tip: "", invoice: null, pollTimer: null, clockTimer: null, audio: null };
+  var state = { unit: "sats", digits: "", tip: "", invoice: null, pollTimer: null, clockTimer: null, audio: null, receiptUrl: null };
 
   function csrfToken() {
     var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -132,19 +132,33 @@
       .then(function (data) {
         if (!state.invoice || state.invoice.paymentHash !== hash) return;
         var status = statusOf(data);
-        if (PAID.indexOf(status) >= 0) { return paid(); }
+        if (PAID.indexOf(status) >= 0) { return paid(data); }
         if (ENDED.indexOf(status) >= 0) { stopTimers(); setPhase("expired"); return; }
         state.pollTimer = setTimeout(poll, POLL_MS);
       })
       .catch(function () { state.pollTimer = setTimeout(poll, POLL_MS * 2); });
   }
 
-  function paid() {
+  function paid(data) {
     stopTimers();
     $("success-amount").textContent = state.invoice.totalAmount.toLocaleString() + " sats received";
     $("success-link").href = state.invoice.detailUrl;
+    showReceipt(data && data.receipt_url);
     setPhase("paid");
     beep();
+  }
+
+  // The receipt link arrives with the paid status (receipt_url): its QR for the customer, and printing.
+  function showReceipt(url) {
+    state.receiptUrl = url || null;
+    $("receipt-box").hidden = !url;
+    if (!url) return;
+    $("receipt-qr").src = url + "qr.svg";
+    $("receipt-link").href = url;
+  }
+
+  function printReceipt() {
+    if (state.receiptUrl) window.open(state.receiptUrl + "?paper=80&print=1", "_blank", "noopener");
   }
 
   function stopTimers() {
@@ -154,7 +168,7 @@
 
   function newSale() {
     stopTimers();
-    state.invoice = null; state.digits = "";
+    state.invoice = null; state.digits = ""; showReceipt(null);
     root.removeAttribute("data-payment-hash");
     $("memo").value = ""; $("tip-custom").value = "";
     renderAmount();
@@ -197,6 +211,7 @@
   $("copy").addEventListener("click", copy);
   $("cancel").addEventListener("click", cancel);
   $("new-sale").addEventListener("click", newSale);
+  $("print-receipt").addEventListener("click", printReceipt);
   $("new-sale-2").addEventListener("click", newSale);
   renderAmount();
   setPhase("entry");

@@ -76,13 +76,15 @@ def test_ack_answers_before_detection_with_one_insert_and_a_task_carrying_only_t
     with CaptureQueriesContext(connection) as queries:
         response = post(client, body, sign(body))
 
-    # then the answer is an acknowledgement, written in one statement; the split is not touched yet
+    # then the answer is an acknowledgement, written in one statement; the split is not paid yet, it only
+    # received the verified preimage (the customer's proof on the receipt) in that same statement
     assert response.status_code == 200
     assert response.json() == {"status": "accepted", "outcome": "queued"}
     assert len(queries.captured_queries) == 1
-    assert queries.captured_queries[0]["sql"].startswith("INSERT INTO webhook_deliveries")
+    sql = queries.captured_queries[0]["sql"]
+    assert sql.startswith("WITH proof AS (UPDATE payment_splits") and "INSERT INTO webhook_deliveries" in sql
     split.refresh_from_db()
-    assert split.status == SplitStatus.PENDING
+    assert split.status == SplitStatus.PENDING and split.preimage == preimage.lower()
     delivery = WebhookDelivery.objects.get()
     assert (delivery.outcome, delivery.payment_hash, delivery.amount_sats) == (
         "queued",
