@@ -79,12 +79,12 @@ BEGIN
     SELECT COALESCE(SUM(amount_sats), 0), COALESCE(SUM(tip_part_sats), 0) INTO refunded, tip_refunded
         FROM refunds WHERE split_id = NEW.split_id AND id <> NEW.id AND status IN ({ACTIVE});
     IF refunded + NEW.amount_sats > paid THEN
-        RAISE EXCEPTION 'refunds of sale % would return % sats of the % it received',
+        RAISE EXCEPTION 'refunds_within_paid: refunds of sale % would return % sats of the % it received',
             NEW.split_id, refunded + NEW.amount_sats, paid
             USING ERRCODE = 'check_violation', CONSTRAINT = 'refunds_within_paid';
     END IF;
     IF tip_refunded + NEW.tip_part_sats > tip THEN
-        RAISE EXCEPTION 'refunded tip parts of sale % would exceed its % sats tip', NEW.split_id, tip
+        RAISE EXCEPTION 'refunds_tip_within_tip: refunded tip parts of sale % would exceed its % sats tip', NEW.split_id, tip
             USING ERRCODE = 'check_violation', CONSTRAINT = 'refunds_tip_within_tip';
     END IF;
     RETURN NEW;
