@@ -20,7 +20,7 @@ def _legs(split_id: int) -> list[PaymentLeg]:
     return list(PaymentLeg.objects.filter(split_id=split_id).order_by("pk"))
 
 
-def _paid_tip_refund(fake: FakeBlink, split, customer: Callable[[int], str], **kwargs: object):  # noqa: ANN001, ANN202
+def _paid_tip_refund(fake: FakeBlink, split, customer: Callable[[int], str], **kwargs: object):
     refund = funded_refund(fake, split, tip=True, **kwargs)
     refund_payout_commit(refund_id=refund.pk, payment_request=customer(refund.amount_sats), via="invoice")
     assert refund_pay(refund_id=refund.pk) == "succeeded"
