@@ -334,6 +334,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two "status" choice sets (a sale's and a refund's): named, not hashed.
+    "ENUM_NAME_OVERRIDES": {
+        "RefundStatusEnum": "payments.models.refunds.RefundStatus",
+        "SaleStatusEnum": "payments.models.splits.SplitStatus",
+    },
 }
 # POS API rate limits ("<count>/<sec|min|hour>", fixed windows counted in Redis under ratelimit:*).
 # A terminal polling once a second uses 60/min; overridable as a JSON object.

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bech32
+
 from payments.lnurl.invoice_check import MAINNET, CheckedInvoice, InvoiceRefusal, _decode
 
 WITHDRAW_TAG = "withdrawRequest"
@@ -28,6 +30,13 @@ def withdraw_request(*, callback: str, k1: str, amount_sats: int, description: s
         "minWithdrawable": amount_sats * 1000,
         "maxWithdrawable": amount_sats * 1000,
     }
+
+
+def lnurl_encode(url: str) -> str:
+    """LUD-01: the URL as bech32 with the ``lnurl`` prefix, upper case for a compact QR."""
+    data = bech32.convertbits(url.encode("utf-8"), 8, 5)
+    assert data is not None  # 8-to-5 bit conversion with padding never fails
+    return bech32.bech32_encode("lnurl", data).upper()
 
 
 def lnurl_error(reason: str) -> dict[str, str]:

@@ -84,6 +84,9 @@ def _fill(route: str, entry: URLPattern, a: Shop) -> str | None:
         "split_profile_id": a.team.pk,
         "merchant_id": a.merchant.pk,
         "pk": a.merchant.pk,
+        "refund_id": a.refund.pk,
+        # A claim token is the customer's bearer secret, not a merchant's object: an unknown one is a 404.
+        "token": "unknown-claim-token",
     }
     url = "/" + route
     for name in names:
