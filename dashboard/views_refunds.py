@@ -74,7 +74,7 @@ def _page(
     claim = None
     if claim_open(refund):
         claim = lnurl_encode(request.build_absolute_uri(reverse("refund-claim", args=[refund.claim_token])))
-    events = PaymentEvent.objects.filter(split_id=refund.split.payment_hash, event_data__refund_id=refund.pk)
+    events = PaymentEvent.objects.filter(split=refund.split, event_data__refund_id=refund.pk)
     return render(
         request,
         "dashboard/refund.html",

@@ -51,6 +51,7 @@ from payments.models import (
     UnmatchedPayment,
 )
 from payments.services.books_findings import Balance, Finding, balance_measure, findings_collect
+from payments.services.books_refunds import refund_hashes
 from payments.wallet.base import WalletProvider
 from payments.wallet.errors import WalletError
 from payments.wallet.provider import get_wallet_provider
@@ -218,7 +219,7 @@ def _record_unmatched(*, judged_before: datetime) -> int:
         split__isnull=True,
         leg__isnull=True,
         created_at__lt=judged_before,
-    )
+    ).exclude(payment_hash__in=refund_hashes())  # refunds' money (payments/services/books_refunds.py)
     rows = [
         UnmatchedPayment(
             payment_hash=tx.payment_hash or tx.blink_id,
