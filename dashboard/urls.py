@@ -16,6 +16,7 @@ urlpatterns = [
     path("pos/invoices/<str:payment_hash>/qr.svg", views_pos.invoice_qr, name="pos-qr"),
     path("transactions/", views_reports.transactions, name="transactions"),
     path("transactions/export.csv", views_reports.transactions_csv, name="transactions-csv"),
+    path("transactions/refunds.csv", views_reports.refunds_csv, name="refunds-csv"),
     path("transactions/<str:payment_hash>/", views_reports.transaction_detail, name="transaction"),
     path("transactions/<str:payment_hash>/refund/", views_refunds.refund_new, name="refund-new"),
     path("refunds/<int:refund_id>/", views_refunds.refund_detail, name="refund"),

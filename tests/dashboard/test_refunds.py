@@ -4,6 +4,8 @@ merchant's sale or refund is a 404. The terminal's refund permission is toggled 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 
 import pytest
@@ -114,3 +116,40 @@ def test_the_merchant_toggles_a_terminals_refund_permission(shop: Shop, owner: C
     assert not terminal.can_refund
     other = TerminalFactory()
     assert owner.post(f"/settings/terminals/{other.pk}/refunds/", {"allow": "1"}).status_code == 404
+
+
+def test_refunds_and_tip_adjustments_appear_in_reports_statements_and_csvs(
+    fake_blink: FakeBlink,
+    make_sale: MakeSale,  # noqa: F811
+    shop: Shop,  # noqa: F811
+    owner: Client,
+    customer: Callable[[int], str],  # noqa: F811
+) -> None:
+    # given a sale whose whole amount, tip included, was refunded and paid to the customer
+    split = make_sale(tips=(100, 50))
+    owner.post(f"/transactions/{split.payment_hash}/refund/", {"reason": "refund all", "tip_refunded": "on"})
+    refund = Refund.objects.get()
+    fake_blink.pay_invoice_as_customer(refund.funding_payment_hash)
+    owner.get(f"/refunds/{refund.pk}/")
+    owner.post(f"/refunds/{refund.pk}/payout/", {"payment_request": customer(1150)})
+    assert refund_pay(refund_id=refund.pk) == "succeeded"
+    alice = shop.staff[0]
+
+    # then the tips page and the statement show what is still to recover
+    tips = owner.get("/tips/")
+    row = next(r for r in tips.context["rows"] if r.staff.pk == alice.pk)
+    assert (row.adjustments, row.to_recover) == (-100, 100)
+    statement = owner.get(f"/tips/{alice.pk}/")
+    assert [a.amount_sats for a in statement.context["adjustments"]] == [-100]
+    assert 'id="tip-adjustments"' in statement.content.decode()
+    lines = list(csv.DictReader(io.StringIO(owner.get(f"/tips/{alice.pk}/statement.csv").content.decode())))
+    assert [(r["line"], r["tip_sats"]) for r in lines] == [("tip", "100"), ("refunded_tip", "-100")]
+
+    # and the end of day, the refunds CSV and the transactions CSV carry the refund
+    report = owner.get("/report/").context
+    assert report["refunds"].paid_sats == 1150 and report["refunds"].paid_tip_sats == 150
+    refunds = list(csv.DictReader(io.StringIO(owner.get("/transactions/refunds.csv").content.decode())))
+    assert [(r["amount_sats"], r["tip_part_sats"], r["status"]) for r in refunds] == [("1150", "150", "paid")]
+    sales = list(csv.DictReader(io.StringIO(owner.get("/transactions/export.csv").content.decode())))
+    assert [r["refunded_sats"] for r in sales] == ["1150"]
+    assert owner.get("/transactions/refunds.csv", {"date_from": "yesterday"}).status_code == 400
