@@ -21,7 +21,7 @@ from payments.lnurl.withdraw import lnurl_encode
 from payments.models import Merchant, PaymentEvent, PayoutVia, Refund, RefundStatus
 from payments.qr import invoice_qr_svg
 from payments.refund_selectors import refund_get_for_merchant
-from payments.services.refund_payouts import claim_open, refund_payout_commit, refund_payout_to_address
+from payments.services.refund_payouts import claim_open, payout_open, refund_payout_commit, refund_payout_to_address
 from payments.services.refunds import RefundRequest, refund_cancel, refund_create, refund_funding_check, refundable
 
 # While something is expected to change by itself, the page reloads (no script: CSP).
@@ -84,6 +84,7 @@ def _page(
             "split": refund.split,
             "claim_lnurl": claim,
             "payout_form": payout_form or RefundPayoutForm(),
+            "payout_open": payout_open(refund),
             "events": list(events.order_by("timestamp", "pk")),
             "live": refund.status in LIVE_STATUSES,
         },

@@ -57,13 +57,15 @@ class ClaimRefused(ApplicationError):
     http_status = 400
 
 
+def payout_open(refund: Refund) -> bool:
+    """Whether a payout may be committed: funded and nothing committed."""
+    return refund.status == R.FUNDED and refund.payout_state == P.NONE
+
+
 def claim_open(refund: Refund) -> bool:
-    """Whether the customer may still claim: funded, nothing committed, the claim not expired."""
-    return (
-        refund.status == R.FUNDED
-        and refund.payout_state == P.NONE
-        and (refund.claim_expires_at is None or refund.claim_expires_at > timezone.now())
-    )
+    """Whether the customer's LNURL-withdraw claim is open: a payout may be committed and the claim has
+    not expired. Past its expiry the merchant can still pay the customer's invoice or address."""
+    return payout_open(refund) and (refund.claim_expires_at is None or refund.claim_expires_at > timezone.now())
 
 
 def _refund_or_404(refund_id: int) -> Refund:
@@ -73,10 +75,10 @@ def _refund_or_404(refund_id: int) -> Refund:
     return refund
 
 
-def _require_open(refund: Refund) -> None:
+def _require_open(refund: Refund, via: str) -> None:
     if refund.status in (R.PAYING, R.PAID):
         raise ClaimRefused("This refund was already claimed.", code="already_claimed", http_status=409)
-    if not claim_open(refund):
+    if not (claim_open(refund) if via == PayoutVia.LNURL_WITHDRAW else payout_open(refund)):
         raise ClaimRefused(
             f"This refund cannot be claimed now ({refund.status}).", code="not_claimable", http_status=409
         )
@@ -96,7 +98,7 @@ def refund_payout_commit(*, refund_id: int, payment_request: str, via: str, fiel
     """Check the customer's invoice and commit it (``funded -> paying``); the send is enqueued after
     commit. Raises ``ClaimRefused`` naming ``field`` for a bad invoice, 409 when already claimed."""
     refund = _refund_or_404(refund_id)
-    _require_open(refund)
+    _require_open(refund, via)
     if not isinstance(payment_request, str) or not payment_request.strip():
         raise ClaimRefused(
             "Give a Lightning invoice.", code="invalid_input", fields={field: ["Give a Lightning invoice."]}
@@ -118,7 +120,7 @@ def refund_payout_to_address(*, refund_id: int, address: str) -> Refund:
     """Ask the customer's Lightning address (LNURL-pay, through the SSRF-safe client) for an invoice of
     exactly the refund's amount, check it (``payout_invoices``) and commit it."""
     refund = _refund_or_404(refund_id)
-    _require_open(refund)
+    _require_open(refund, PayoutVia.ADDRESS)
     try:
         parsed = parse_address(address.strip() if isinstance(address, str) else address)
         params = fetch_pay_params(parsed, policy=lnurl_policy())
@@ -138,7 +140,7 @@ def _commit(refund_id: int, checked: CheckedInvoice, via: str) -> Refund:
             locked = lock_refund(refund_id=refund_id)
             assert locked is not None
             split, refund = locked
-            _require_open(refund)
+            _require_open(refund, via)
             transition_refund(
                 split,
                 refund,
@@ -320,3 +322,25 @@ def refund_payout_lookup(*, refund_id: int) -> str:
         refund_event(split, refund, "refund_pending", {"source": "lookup", "resend": True})
         transaction.on_commit(lambda: enqueue_refund_pay(refund_id))
     return "resend"
+
+
+def refund_reopen(*, refund_id: int, by: str) -> Refund:
+    """An operator's retry of a ``failed`` refund (its money is still on the platform wallet): the claim
+    re-opens for a new invoice, with a fresh failure count and claim expiry."""
+    with transaction.atomic():
+        locked = lock_refund(refund_id=refund_id)
+        if locked is None:
+            raise ClaimRefused("No such refund.", code="not_found", http_status=404)
+        split, refund = locked
+        if refund.status != R.FAILED:
+            raise ClaimRefused(f"A {refund.status} refund cannot be re-opened.", code="not_reopenable", http_status=409)
+        transition_refund(
+            split,
+            refund,
+            R.FUNDED,
+            event_type="refund_funded",
+            data={"reopened_by": by[:100]},
+            payout_failures=0,
+            claim_expires_at=timezone.now() + timedelta(hours=settings.REFUND_CLAIM_HOURS),
+        )
+    return refund

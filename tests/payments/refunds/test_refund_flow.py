@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from fakeblink import FakeBlink
 from payments.models import PaymentEvent, PayoutState, Refund, RefundStatus
 from payments.services.detection import payment_detected
-from payments.services.refund_payouts import ClaimRefused, refund_claim_withdraw, refund_pay, refund_payout_commit
+from payments.services.refund_payouts import (
+    ClaimRefused,
+    refund_claim_withdraw,
+    refund_pay,
+    refund_payout_commit,
+    refund_reopen,
+)
 from payments.services.refund_sweep import refunds_sweep
 from payments.services.refunds import RefundRefused, refund_cancel, refund_funding_check
 from tests.payments.forwarding.conftest import net_debits
@@ -229,3 +237,38 @@ def test_the_merchant_cancels_an_unfunded_refund_and_its_invoice_can_no_longer_b
     with pytest.raises(ValueError):
         fake_blink.pay_invoice_as_customer(refund.funding_payment_hash)
     new_refund(split, amount=1000)  # the cancelled one no longer counts
+
+
+def test_an_expired_claim_refuses_the_lnurl_but_the_merchant_can_still_pay_an_invoice(
+    fake_blink: FakeBlink, make_sale: MakeSale, customer: Callable[[int], str]
+) -> None:
+    split = make_sale()
+    refund = funded_refund(fake_blink, split, amount=150)
+    Refund.objects.filter(pk=refund.pk).update(claim_expires_at=timezone.now() - timedelta(minutes=1))
+
+    with pytest.raises(ClaimRefused) as refused:
+        refund_claim_withdraw(claim_token=refund.claim_token, k1=refund.claim_k1, payment_request=customer(150))
+    assert refused.value.code == "not_claimable"
+    refund_payout_commit(refund_id=refund.pk, payment_request=customer(150), via="invoice")
+    assert refund_pay(refund_id=refund.pk) == "succeeded"
+
+
+def test_repeated_confirmed_failures_hand_the_refund_to_an_operator_who_reopens_it(
+    fake_blink: FakeBlink, make_sale: MakeSale, customer: Callable[[int], str], settings: object
+) -> None:
+    settings.REFUND_MAX_PAYOUT_FAILURES = 2  # type: ignore[attr-defined]
+    split = make_sale()
+    refund = funded_refund(fake_blink, split, amount=120)
+    for _ in range(2):
+        refund_payout_commit(refund_id=refund.pk, payment_request=customer(120), via="invoice")
+        fake_blink.script("lnInvoicePaymentSend", ["FAILURE"])
+        assert refund_pay(refund_id=refund.pk) == "failed"
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.FAILED
+    with pytest.raises(ClaimRefused):
+        refund_payout_commit(refund_id=refund.pk, payment_request=customer(120), via="invoice")
+
+    refund_reopen(refund_id=refund.pk, by="operator:test")
+    refund_payout_commit(refund_id=refund.pk, payment_request=customer(120), via="invoice")
+    assert refund_pay(refund_id=refund.pk) == "succeeded"
+    assert fake_blink.balance(customer.wallet_id) == 120  # type: ignore[attr-defined]
