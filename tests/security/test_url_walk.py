@@ -87,6 +87,7 @@ def _fill(route: str, entry: URLPattern, a: Shop) -> str | None:
         "refund_id": a.refund.pk,
         # A claim token is the customer's bearer secret, not a merchant's object: an unknown one is a 404.
         "token": "unknown-claim-token",
+        "which": "funding",
     }
     url = "/" + route
     for name in names:
