@@ -9,10 +9,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from fakeblink import FakeBlink
-from payments.models import PaymentEvent, PayoutState, Refund, RefundStatus
+from payments.models import PaymentEvent, PayoutState, Refund, RefundStatus, UnmatchedPayment, WebhookDelivery
 from payments.services.detection import payment_detected
 from payments.services.refund_payouts import (
     ClaimRefused,
@@ -23,7 +24,8 @@ from payments.services.refund_payouts import (
 )
 from payments.services.refund_sweep import refunds_sweep
 from payments.services.refunds import RefundRefused, refund_cancel, refund_funding_check
-from tests.payments.forwarding.conftest import net_debits
+from payments.services.webhooks import delivery_process
+from tests.payments.forwarding.conftest import net_debits, paid_body, sign
 from tests.payments.refunds.conftest import MakeSale, Shop, funded_refund, new_refund
 
 pytestmark = pytest.mark.django_db
@@ -272,3 +274,26 @@ def test_repeated_confirmed_failures_hand_the_refund_to_an_operator_who_reopens_
     refund_payout_commit(refund_id=refund.pk, payment_request=customer(120), via="invoice")
     assert refund_pay(refund_id=refund.pk) == "succeeded"
     assert fake_blink.balance(customer.wallet_id) == 120  # type: ignore[attr-defined]
+
+
+def test_blinks_signed_webhook_for_the_funding_invoice_funds_the_refund_once(
+    fake_blink: FakeBlink, make_sale: MakeSale
+) -> None:
+    # given a refund and the body Blink sends when the merchant pays its funding invoice
+    split = make_sale()
+    refund = new_refund(split, amount=321)
+    body, _ = paid_body(fake_blink, refund.funding_payment_hash)
+    client = Client()
+
+    # when it is delivered (twice, as webhooks are at least once) and the worker acts on it
+    for _ in range(2):
+        response = client.post("/webhooks/blink", data=body, content_type="application/json", headers=sign(body))
+        assert response.status_code == 200
+    outcomes = [delivery_process(delivery_id=d.pk) for d in WebhookDelivery.objects.order_by("pk")]
+
+    # then the refund is funded once and nothing went to the unmatched payments
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.FUNDED and refund.claim_expires_at is not None
+    assert "refund_funded" in outcomes
+    assert not UnmatchedPayment.objects.exists()
+    assert _events(refund).count("refund_funded") == 1
