@@ -1,4 +1,5 @@
-"""Per-merchant reports: tips by staff with statements, the end-of-day report and daily totals.
+"""Per-merchant reports: tips by staff with statements (and refunded-tip adjustments), the end-of-day
+report (with refunds) and daily totals.
 
 Every function takes the merchant and only ever returns its rows, so a caller cannot leak another
 merchant's figures by forgetting a filter. Days are local days (the active time zone).
@@ -14,7 +15,13 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from payments.models import LegStatus, Merchant, PaymentLeg, PaymentSplit, Staff
+from payments.models import LegStatus, Merchant, PaymentLeg, PaymentSplit, Staff, TipAdjustment
+from payments.refund_selectors import (
+    refund_summary_for_merchant,
+    refunds_for_merchant,
+    tip_adjustment_lines,
+    tip_balances_to_recover,
+)
 
 OPEN_LEG_STATUSES = (
     LegStatus.PLANNED,
@@ -39,6 +46,10 @@ class StaffTips:
     resolved: int  # sats an operator marked settled by hand
     pending: int  # sats still owed (planned, sending, pending, unknown, failed)
     count: int
+    # Refunded tips (docs/ARCHITECTURE.md, Refunds): the net of the period's adjustment lines (negative:
+    # owed from refunded tips, positive: recovered from later tips) and what is still to recover now.
+    adjustments: int = 0
+    to_recover: int = 0
 
 
 def _tip_legs(*, merchant: Merchant, date_from: date | None, date_to: date | None) -> QuerySet[PaymentLeg]:
@@ -68,6 +79,8 @@ def tips_by_staff(*, merchant: Merchant, date_from: date | None = None, date_to:
             count=Count("*"),  # not Count("id"): the index holds no id, and a leg's id is never NULL
         )
     }
+    adjusted = _adjustments_by_staff(merchant=merchant, date_from=date_from, date_to=date_to)
+    owed = tip_balances_to_recover(merchant_id=merchant.pk)
     out = []
     for member in staff:
         row = totals.get(member.pk, {})
@@ -79,9 +92,25 @@ def tips_by_staff(*, merchant: Merchant, date_from: date | None = None, date_to:
                 resolved=row.get("resolved", 0),
                 pending=row.get("pending", 0),
                 count=row.get("count", 0),
+                adjustments=adjusted.get(member.pk, 0),
+                to_recover=owed.get(member.pk, 0),
             )
         )
     return out
+
+
+def _period(date_from: date | None, date_to: date | None) -> tuple[datetime | None, datetime | None]:
+    return (day_bounds(date_from)[0] if date_from else None, day_bounds(date_to)[1] if date_to else None)
+
+
+def _adjustments_by_staff(*, merchant: Merchant, date_from: date | None, date_to: date | None) -> dict[int, int]:
+    qs = TipAdjustment.objects.filter(staff__merchant=merchant)
+    since, until = _period(date_from, date_to)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    return {r["staff_id"]: r["total"] for r in qs.values("staff_id").annotate(total=Sum("amount_sats"))}
 
 
 def staff_statement(
@@ -100,7 +129,9 @@ def staff_statement(
     summary = next(
         t for t in tips_by_staff(merchant=merchant, date_from=date_from, date_to=date_to) if t.staff.pk == staff.pk
     )
-    return {"staff": staff, "legs": legs, "summary": summary}
+    since, until = _period(date_from, date_to)
+    adjustments = tip_adjustment_lines(staff_id=staff.pk, since=since, until=until)
+    return {"staff": staff, "legs": legs, "summary": summary, "adjustments": adjustments}
 
 
 def end_of_day(*, merchant: Merchant, day: date) -> dict[str, Any]:
@@ -129,7 +160,11 @@ def end_of_day(*, merchant: Merchant, day: date) -> dict[str, Any]:
             .select_related("split")
             .order_by("pk")
         ),
-        "tips_by_staff": [t for t in tips_by_staff(merchant=merchant, date_from=day, date_to=day) if t.count],
+        "tips_by_staff": [
+            t for t in tips_by_staff(merchant=merchant, date_from=day, date_to=day) if t.count or t.adjustments
+        ],
+        "refunds": refund_summary_for_merchant(merchant_id=merchant.pk, since=start, until=end),
+        "refund_rows": list(refunds_for_merchant(merchant_id=merchant.pk, since=start, until=end)),
     }
 
 

@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models.fields.json import KeyTextTransform
 
 from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, UnmatchedPayment
+from payments.services.refund_transitions import REFUND_TRANSITIONS
 from payments.services.transitions import LEG_TRANSITIONS, SPLIT_TRANSITIONS
 
 MAX_EXAMPLES = 10
@@ -109,6 +110,8 @@ def _read_books(split_ids: Iterable[int] | None) -> Books:
         .values("id", "split_id", "leg_id", "event_type", "from_status", "to_status")
         # The payout invoice a leg_invoice_created event committed (None for every other event).
         .annotate(payout_hash=KeyTextTransform("payout_hash", "event_data"))
+        # A refund's events ride on its sale's trail; their statuses are the refund's (REFUND_TRANSITIONS).
+        .annotate(refund_id=KeyTextTransform("refund_id", "event_data"))
     )
     unmatched = list(UnmatchedPayment.objects.values())
     return Books(splits=splits, legs=legs, events=events, unmatched=unmatched)
@@ -279,6 +282,7 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
     bad = []
     last_split: dict[Any, str] = {}
     last_leg: dict[Any, str] = {}
+    last_refund: dict[Any, str] = {}
     # The last (event type, from, to) per entity: the seed's ``completed`` event restates the transition
     # ``forwarding_completed`` made (same from -> to, a different type); that is a record, not a move.
     last_event: dict[tuple[str, Any], tuple[str, str, str]] = {}
@@ -288,11 +292,13 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
         if not src and not dst:
             continue
         transitions += 1
-        if event["leg_id"]:
+        if event.get("refund_id"):
+            table, last, key, initial = REFUND_TRANSITIONS, last_refund, event["refund_id"], "awaiting_funding"
+        elif event["leg_id"]:
             table, last, key, initial = LEG_TRANSITIONS, last_leg, event["leg_id"], "planned"
         else:
             table, last, key, initial = SPLIT_TRANSITIONS, last_split, event["split_id"], "pending"
-        entity = ("leg" if event["leg_id"] else "split", key)
+        entity = ("refund" if event.get("refund_id") else "leg" if event["leg_id"] else "split", key)
         previous = last_event.get(entity)
         last_event[entity] = (event["event_type"], src, dst)
         if not src and dst == initial and key not in last:

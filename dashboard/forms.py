@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 
 from payments.models import Merchant, SplitProfile, SplitStatus, Staff, Terminal
+from payments.models.refunds import REASON_MAX_CHARS
 
 
 class TransactionFilterForm(forms.Form):
@@ -235,3 +236,30 @@ class CashierKeySignInForm(forms.Form):
 
 class ShiftForm(forms.Form):
     since = forms.TimeField(required=False, label="Shift started at", widget=forms.TimeInput(attrs={"type": "time"}))
+
+
+class RefundForm(forms.Form):
+    """A refund of a completed sale. Empty amount: everything still refundable."""
+
+    amount_sats = forms.IntegerField(
+        required=False, min_value=1, label="Amount (sats)", help_text="Empty: everything still refundable."
+    )
+    tip_refunded = forms.BooleanField(
+        required=False,
+        label="Refund the tip too",
+        help_text="The staff keep what they were paid; their share is deducted from their next tips.",
+    )
+    reason = forms.CharField(max_length=REASON_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RefundPayoutForm(forms.Form):
+    """Pay a funded refund to the customer's invoice or Lightning address instead of the claim QR."""
+
+    payment_request = forms.CharField(required=False, max_length=4000, label="Customer's invoice (bolt11)")
+    address = forms.CharField(required=False, max_length=255, label="or their Lightning address")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("payment_request")) == bool(data.get("address")):
+            self.add_error("payment_request", "Give an invoice or a Lightning address (one of them).")
+        return data

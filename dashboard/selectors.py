@@ -8,7 +8,8 @@ from typing import Any
 from django.http import Http404
 
 from payments import selectors
-from payments.models import Merchant, PaymentEvent, PaymentSplit, Staff, Terminal
+from payments.models import Merchant, PaymentEvent, PaymentSplit, SplitStatus, Staff, Terminal
+from payments.refund_selectors import refunds_for_split
 
 
 def split_get(*, merchant: Merchant, payment_hash: str) -> PaymentSplit:
@@ -25,6 +26,8 @@ def split_detail(*, merchant: Merchant, payment_hash: str) -> dict[str, Any]:
         "split": split,
         "legs": list(split.legs.select_related("staff").order_by("pk")),
         "events": list(PaymentEvent.objects.filter(split=split).order_by("timestamp", "pk")),
+        "refunds": list(refunds_for_split(split=split)),
+        "refundable": split.status == SplitStatus.COMPLETED,
     }
 
 

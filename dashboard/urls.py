@@ -4,7 +4,7 @@ public receipt pages (``/r/``) and the cashier's view (``/cashier/``)."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views_cashier, views_pos, views_receipts, views_reports, views_settings
+from dashboard import views_cashier, views_pos, views_receipts, views_refunds, views_reports, views_settings
 
 app_name = "dashboard"
 
@@ -17,7 +17,13 @@ urlpatterns = [
     path("pos/invoices/<str:payment_hash>/qr.svg", views_pos.invoice_qr, name="pos-qr"),
     path("transactions/", views_reports.transactions, name="transactions"),
     path("transactions/export.csv", views_reports.transactions_csv, name="transactions-csv"),
+    path("transactions/refunds.csv", views_reports.refunds_csv, name="refunds-csv"),
     path("transactions/<str:payment_hash>/", views_reports.transaction_detail, name="transaction"),
+    path("transactions/<str:payment_hash>/refund/", views_refunds.refund_new, name="refund-new"),
+    path("refunds/<int:refund_id>/", views_refunds.refund_detail, name="refund"),
+    path("refunds/<int:refund_id>/<str:which>.svg", views_refunds.refund_qr, name="refund-qr"),
+    path("refunds/<int:refund_id>/payout/", views_refunds.refund_payout, name="refund-payout"),
+    path("refunds/<int:refund_id>/cancel/", views_refunds.refund_cancel_view, name="refund-cancel"),
     path("tips/", views_reports.tips, name="tips"),
     path("tips/<int:staff_id>/", views_reports.statement, name="statement"),
     path("tips/<int:staff_id>/statement.csv", views_reports.statement_csv, name="statement-csv"),
@@ -32,6 +38,7 @@ urlpatterns = [
     path("settings/profiles/", views_settings.profile_save, name="profile-save"),
     path("settings/terminals/", views_settings.terminal_add, name="terminal-add"),
     path("settings/terminals/<int:terminal_id>/revoke/", views_settings.terminal_remove, name="terminal-revoke"),
+    path("settings/terminals/<int:terminal_id>/refunds/", views_settings.terminal_refunds, name="terminal-refunds"),
     path("settings/api-key/", views_settings.api_key_set, name="api-key"),
     path("settings/receipts/", views_settings.receipt_details, name="receipt-details"),
     path("settings/cashier-pins/", views_settings.cashier_pin_save, name="cashier-pin-save"),

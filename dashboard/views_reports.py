@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from django.core.paginator import Paginator
+from django.db.models import OuterRef, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -19,8 +20,9 @@ from dashboard.forms import DayForm, PeriodForm, TransactionFilterForm
 from dashboard.selectors import split_detail, staff_get
 from payments import selectors
 from payments.admin.common import csv_response
-from payments.models import Merchant, PaymentSplit
+from payments.models import Merchant, PaymentSplit, Refund, RefundStatus
 from payments.receipts.document import RECEIPT_STATUSES
+from payments.refund_selectors import TipAdjustmentLine, refunds_for_merchant
 from payments.services.receipts import receipt_token_ensure
 
 TRANSACTION_COLUMNS = [
@@ -37,17 +39,53 @@ TRANSACTION_COLUMNS = [
     ("base_display", lambda s: s.base_amount_display),
     ("tip_display", lambda s: s.tip_amount_display),
     ("memo", lambda s: s.memo),
+    ("refunded_sats", lambda s: s.refunded_sats or 0),
 ]
 
+REFUND_COLUMNS = [
+    ("created_at", lambda r: r.created_at.isoformat()),
+    ("refund_id", lambda r: r.pk),
+    ("sale_payment_hash", lambda r: r.split.payment_hash),
+    ("amount_sats", lambda r: r.amount_sats),
+    ("base_part_sats", lambda r: r.base_part_sats),
+    ("tip_part_sats", lambda r: r.tip_part_sats),
+    ("tip_refunded", lambda r: r.tip_refunded),
+    ("reason", lambda r: r.reason),
+    ("status", lambda r: r.status),
+    ("requested_by", lambda r: r.requested_by),
+    ("funded_at", lambda r: r.funded_at.isoformat() if r.funded_at else ""),
+    ("paid_at", lambda r: r.paid_at.isoformat() if r.paid_at else ""),
+    ("payout_via", lambda r: r.payout_via),
+    ("payout_payment_hash", lambda r: r.payout_hash or ""),
+    ("payout_fee_sats", lambda r: r.payout_fee_sats if r.payout_fee_sats is not None else ""),
+]
+
+
+def _leg(fn: Any) -> Any:
+    """A statement column for tip legs; adjustment lines leave it empty."""
+    return lambda row: "" if isinstance(row, TipAdjustmentLine) else fn(row)
+
+
 STATEMENT_COLUMNS = [
-    ("paid_at", lambda leg: leg.split.paid_at.isoformat() if leg.split.paid_at else ""),
-    ("sale_payment_hash", lambda leg: leg.split.payment_hash),
-    ("tip_sats", lambda leg: leg.amount),
-    ("status", lambda leg: leg.status),
-    ("payout_payment_hash", lambda leg: leg.payment_hash or ""),
-    ("preimage", lambda leg: leg.preimage),
-    ("fee_sats", lambda leg: leg.fee_sats if leg.fee_sats is not None else ""),
-    ("paid_out_at", lambda leg: leg.succeeded_at.isoformat() if leg.succeeded_at else ""),
+    ("line", lambda row: row.kind if isinstance(row, TipAdjustmentLine) else "tip"),
+    (
+        "paid_at",
+        lambda row: (
+            row.created_at.isoformat()
+            if isinstance(row, TipAdjustmentLine)
+            else (row.split.paid_at.isoformat() if row.split.paid_at else "")
+        ),
+    ),
+    (
+        "sale_payment_hash",
+        lambda row: row.sale_payment_hash if isinstance(row, TipAdjustmentLine) else row.split.payment_hash,
+    ),
+    ("tip_sats", lambda row: row.amount_sats if isinstance(row, TipAdjustmentLine) else row.amount),
+    ("status", _leg(lambda leg: leg.status)),
+    ("payout_payment_hash", _leg(lambda leg: leg.payment_hash or "")),
+    ("preimage", _leg(lambda leg: leg.preimage)),
+    ("fee_sats", _leg(lambda leg: leg.fee_sats if leg.fee_sats is not None else "")),
+    ("paid_out_at", _leg(lambda leg: leg.succeeded_at.isoformat() if leg.succeeded_at else "")),
 ]
 
 
@@ -94,7 +132,25 @@ def transactions_csv(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     form, qs = _filtered(request, merchant)
     if qs is None:
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
+    refunded = Refund.objects.filter(split=OuterRef("pk"), status=RefundStatus.PAID).values("split")
+    qs = qs.annotate(refunded_sats=Subquery(refunded.annotate(total=Sum("amount_sats")).values("total")[:1]))
     return csv_response(f"transactions-{timezone.localdate():%Y%m%d}.csv", TRANSACTION_COLUMNS, qs.iterator())
+
+
+@require_GET
+@merchant_required
+@reads_from_replica
+def refunds_csv(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Every refund created in the period (all statuses: the status column says where each one is)."""
+    form, date_from, date_to = _period(request)
+    if request.GET and not form.is_valid():
+        return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
+    rows = refunds_for_merchant(
+        merchant_id=merchant.pk,
+        since=day_bounds(date_from)[0] if date_from else None,
+        until=day_bounds(date_to)[1] if date_to else None,
+    )
+    return csv_response(f"refunds-{timezone.localdate():%Y%m%d}.csv", REFUND_COLUMNS, rows.iterator())
 
 
 @require_GET
@@ -157,7 +213,8 @@ def statement_csv(request: HttpRequest, merchant: Merchant, staff_id: int) -> Ht
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
     staff = staff_get(merchant=merchant, staff_id=staff_id)
     data = staff_statement(merchant=merchant, staff=staff, date_from=date_from, date_to=date_to)
-    return csv_response(f"tips-{data['staff'].blink_username}.csv", STATEMENT_COLUMNS, data["legs"])
+    rows = [*data["legs"], *data["adjustments"]]
+    return csv_response(f"tips-{data['staff'].blink_username}.csv", STATEMENT_COLUMNS, rows)
 
 
 @require_GET

@@ -228,6 +228,22 @@ def terminal_remove(request: HttpRequest, merchant: Merchant, terminal_id: int) 
 
 @require_POST
 @merchant_required
+def terminal_refunds(request: HttpRequest, merchant: Merchant, terminal_id: int) -> HttpResponse:
+    """Grant or withdraw a terminal's permission to refund through the API (``allow`` = "1" or "0")."""
+    from payments.services.terminals import terminal_set_can_refund
+
+    terminal = terminal_get(merchant=merchant, terminal_id=terminal_id)
+    allow = request.POST.get("allow")
+    if allow not in ("0", "1") or terminal.revoked_at is not None:
+        return HttpResponse("allow must be 0 or 1, for an active terminal", status=400, content_type="text/plain")
+    terminal_set_can_refund(terminal=terminal, can_refund=allow == "1")
+    verb = "may now refund" if allow == "1" else "may no longer refund"
+    messages.success(request, f"Terminal “{terminal.name}” {verb} sales.")
+    return redirect("dashboard:settings")
+
+
+@require_POST
+@merchant_required
 def api_key_set(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     from payments.services.parties import merchant_set_api_key
 

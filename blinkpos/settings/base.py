@@ -272,6 +272,12 @@ PAYOUT_INVOICE_MIN_REMAINING_SECONDS = env.int("PAYOUT_INVOICE_MIN_REMAINING_SEC
 INVOICE_EXPIRY_MINUTES = env.int("INVOICE_EXPIRY_MINUTES", default=15)
 MAX_INVOICE_SATS = env.int("MAX_INVOICE_SATS", default=10_000_000)
 MAX_TIP_MULTIPLE = env.int("MAX_TIP_MULTIPLE", default=2)
+# Refunds (payments/services/refunds.py): how long the merchant has to pay a refund's funding invoice
+# (Blink's 1-1440 minutes), how long the customer's claim stays open once funded, and how many
+# confirmed payout failures re-open the claim before the refund needs an operator.
+REFUND_FUNDING_EXPIRY_MINUTES = env.int("REFUND_FUNDING_EXPIRY_MINUTES", default=60)
+REFUND_CLAIM_HOURS = env.int("REFUND_CLAIM_HOURS", default=72)
+REFUND_MAX_PAYOUT_FAILURES = env.int("REFUND_MAX_PAYOUT_FAILURES", default=3)
 SUPPORTED_DISPLAY_CURRENCIES: list[str] = env.list(
     "SUPPORTED_DISPLAY_CURRENCIES", default=["BTC", "USD", "EUR", "GBP", "CHF", "CAD", "NGN", "KES", "ZAR"]
 )
@@ -333,6 +339,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two "status" choice sets (a sale's and a refund's): named, not hashed.
+    "ENUM_NAME_OVERRIDES": {
+        "RefundStatusEnum": "payments.models.refunds.RefundStatus",
+        "SaleStatusEnum": "payments.models.splits.SplitStatus",
+    },
 }
 # POS API rate limits ("<count>/<sec|min|hour>", fixed windows counted in Redis under ratelimit:*).
 # A terminal polling once a second uses 60/min; overridable as a JSON object.

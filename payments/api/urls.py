@@ -7,6 +7,8 @@ from payments.api.invoice_qr import InvoiceQrApi
 from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi
 from payments.api.parties import MerchantDetailApi, SplitProfileListApi, StaffListApi
 from payments.api.payouts import MerchantPayoutDestinationApi, StaffPayoutDestinationApi
+from payments.api.refund_claims import refund_claim, refund_claim_callback
+from payments.api.refunds import RefundCollectionApi, RefundDetailApi, RefundPayoutApi
 from payments.api.status_fast import invoice_status_view
 from payments.api.terminal_shift import TerminalSalesApi, TerminalSummaryApi
 
@@ -17,6 +19,12 @@ urlpatterns: list = [
     path("invoices/<str:payment_hash>/cancel", InvoiceCancelApi.as_view(), name="api-invoice-cancel"),
     path("invoices/<str:payment_hash>/check", InvoiceCheckApi.as_view(), name="api-invoice-check"),
     path("invoices/<str:payment_hash>/qr.svg", InvoiceQrApi.as_view(), name="api-invoice-qr"),
+    path("invoices/<str:payment_hash>/refunds", RefundCollectionApi.as_view(), name="api-invoice-refunds"),
+    path("refunds/<str:refund_id>", RefundDetailApi.as_view(), name="api-refund-detail"),
+    path("refunds/<str:refund_id>/payout", RefundPayoutApi.as_view(), name="api-refund-payout"),
+    # The customer's LNURL-withdraw claim: public, the token is the secret (payments/api/refund_claims.py).
+    path("refund-claims/<str:token>", refund_claim, name="refund-claim"),
+    path("refund-claims/<str:token>/callback", refund_claim_callback, name="refund-claim-callback"),
     path("merchant", MerchantDetailApi.as_view(), name="api-merchant"),
     path("merchant/payout-destination", MerchantPayoutDestinationApi.as_view(), name="api-merchant-payout"),
     path("staff", StaffListApi.as_view(), name="api-staff"),

@@ -15,10 +15,12 @@ from payments.models.cashier import CashierPin
 from payments.models.events import PaymentEvent
 from payments.models.inbound import IdempotencyRecord, UnmatchedPayment, WebhookDelivery
 from payments.models.parties import Merchant, PayoutRouteKind, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models.refunds import AdjustmentKind, PayoutState, PayoutVia, Refund, RefundStatus, TipAdjustment
 from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.stats import TipRecipientStats
 
 __all__ = [
+    "AdjustmentKind",
     "BooksCheckpoint",
     "BooksDifference",
     "BooksRun",
@@ -34,12 +36,17 @@ __all__ = [
     "PaymentLeg",
     "PaymentSplit",
     "PayoutRouteKind",
+    "PayoutState",
+    "PayoutVia",
     "PlatformAccount",
+    "Refund",
+    "RefundStatus",
     "SplitProfile",
     "SplitProfileShare",
     "SplitStatus",
     "Staff",
     "Terminal",
+    "TipAdjustment",
     "TipRecipientStats",
     "UnmatchedPayment",
     "WebhookDelivery",

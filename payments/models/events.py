@@ -36,6 +36,20 @@ MONEY_EVENT_TYPES = (
     "failed",
     "expired",
     "cancelled",
+    # Refunds (payments/services/refunds.py) and the tip adjustments they leave (tip_adjustments.py).
+    "refund_created",
+    "refund_funded",
+    "refund_expired",
+    "refund_cancelled",
+    "refund_payout_committed",
+    "refund_sent",
+    "refund_pending",
+    "refund_unknown",
+    "refund_payout_failed",
+    "refund_paid",
+    "refund_failed",
+    "tip_adjusted",
+    "tip_recovered",
 )
 
 

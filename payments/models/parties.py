@@ -201,6 +201,8 @@ class Terminal(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The merchant lets this terminal refund its completed sales through the API (payments/api/refunds.py).
+    can_refund = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         db_table = "terminals"

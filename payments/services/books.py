@@ -51,6 +51,7 @@ from payments.models import (
 )
 from payments.platform_accounts import account_ids_in_use, account_label, provider_for
 from payments.services.books_findings import Balance, Finding, Scope, balance_measure, findings_collect
+from payments.services.books_refunds import refund_hashes
 from payments.wallet.base import WalletProvider
 from payments.wallet.errors import WalletError
 from payments.wallet.types import TxDirection, TxStatus, WalletTransaction
@@ -214,13 +215,17 @@ def _rematch_orphans(scope: Scope) -> None:
 def _record_unmatched(*, judged_before: datetime, scope: Scope) -> int:
     """Money no split (and no leg) explains goes to the operators' unmatched-payments queue, once per
     payment, as the webhook's detection would have recorded it (money rule 7)."""
-    orphans = scope.txs().filter(
-        direction=TxDirection.RECEIVE.value,
-        status=TxStatus.SUCCESS.value,
-        split__isnull=True,
-        leg__isnull=True,
-        created_at__lt=judged_before,
-    )
+    orphans = (
+        scope.txs()
+        .filter(
+            direction=TxDirection.RECEIVE.value,
+            status=TxStatus.SUCCESS.value,
+            split__isnull=True,
+            leg__isnull=True,
+            created_at__lt=judged_before,
+        )
+        .exclude(payment_hash__in=refund_hashes())
+    )  # refunds' money (payments/services/books_refunds.py)
     rows = [
         UnmatchedPayment(
             payment_hash=tx.payment_hash or tx.blink_id,

@@ -30,6 +30,7 @@ from payments.models import (
     SplitStatus,
     UnmatchedPayment,
 )
+from payments.services.books_refunds import refund_balance_parts, refund_hashes, refund_payout_hashes
 
 RECEIVE, SEND, SUCCESS, PENDING = "RECEIVE", "SEND", "SUCCESS", "PENDING"
 # Splits whose money we received (failed: received, forwarding needs an operator).
@@ -93,6 +94,9 @@ class Balance:
             - p["forwarded"]
             - p["fees"]
             - p["sent_for_legs_not_succeeded"]
+            + p.get("refunds_funded", 0)
+            - p.get("refunds_paid_out", 0)
+            - p.get("sent_for_refunds_not_paid", 0)
         )
 
 
@@ -138,6 +142,7 @@ def _receipts(judged_before: datetime, scope: Scope) -> list[Finding]:
     orphans = (
         scope.txs()
         .filter(direction=RECEIVE, status=SUCCESS, split__isnull=True, leg__isnull=True, created_at__lt=judged_before)
+        .exclude(payment_hash__in=refund_hashes())  # a refund's funding, or a fee back on its payout
         .order_by("created_at", "id")
     )
     for tx in orphans:
@@ -201,7 +206,11 @@ def _receipts(judged_before: datetime, scope: Scope) -> list[Finding]:
 
 def _sends(scope: Scope) -> list[Finding]:
     unknown = (
-        scope.txs().filter(direction=SEND, status__in=(SUCCESS, PENDING), leg__isnull=True).order_by("created_at", "id")
+        scope.txs()
+        .filter(direction=SEND, status__in=(SUCCESS, PENDING), leg__isnull=True)
+        .order_by("created_at", "id")
+        .exclude(payment_hash__in=refund_payout_hashes())  # a customer refund's payout
+        .order_by("created_at", "id")
     )
     return [
         Finding(
@@ -305,6 +314,8 @@ def balance_measure(*, actual: int, opening: int, held: int, scope: Scope | None
         "fees": _sum(succeeded, Coalesce("fee_sats", _ZERO) - Coalesce("fee_reimbursed_sats", _ZERO)),
         # A PENDING send is already debited by Blink: count it with the leg it belongs to.
         "sent_for_legs_not_succeeded": sent_open + -_sum(pending, "amount_sats"),
+        # Refunds: funding held for customers until paid out (payments/services/books_refunds.py).
+        **refund_balance_parts(),
     }
     return Balance(actual=actual, parts=parts)
 

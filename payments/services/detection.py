@@ -16,9 +16,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
-from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, UnmatchedPayment
+from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, Refund, SplitStatus, UnmatchedPayment
 from payments.platform_accounts import provider_for
 from payments.services.enqueue import enqueue_forward
+from payments.services.refunds import refund_funding_received_locked
 from payments.services.transitions import lock_split, transition_split
 from payments.wallet.types import InvoiceState, preimage_matches
 
@@ -53,6 +54,7 @@ def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str,
     Returns ``paid`` / ``paid_late`` (a transition happened; forwarding enqueued after commit),
     ``already_handled``, ``unmatched`` / ``unmatched_duplicate`` (no split: recorded for an operator),
     ``payout_refund`` (money Blink returned under one of our payout invoices' hashes: that leg's) or
+    ``refund_funded`` / ``refund_already_funded`` / ``refund_funding_late`` (a refund's funding invoice) or
     ``rejected`` (a preimage that does not hash to the payment hash: nothing recorded; the
     reconciler's own status poll still finds a real payment).
 
@@ -98,6 +100,10 @@ def detect(
     with transaction.atomic(savepoint=False):
         split = lock_split(payment_hash=payment_hash)
         if split is None:
+            # A refund's funding invoice, paid by the merchant (payments/services/refunds.py).
+            funded = refund_funding_received_locked(payment_hash=payment_hash, amount_sats=amount_sats, source=source)
+            if funded is not None:
+                return Detection(funded)
             if _our_payout_invoice(payment_hash):
                 # Blink returning part of a routing fee (or all of a failed outside payment) to the
                 # platform wallet under a payout invoice's hash: that leg's money, which the forward reads
@@ -164,7 +170,11 @@ def _our_payout_invoice(payment_hash: str) -> bool:
     earlier one its events record)."""
     if PaymentLeg.objects.filter(payment_hash=payment_hash).exists():
         return True
-    return PaymentEvent.objects.filter(event_type="leg_invoice_created", event_data__payout_hash=payment_hash).exists()
+    if Refund.objects.filter(payout_hash=payment_hash).exists():  # a customer refund's payout
+        return True
+    return PaymentEvent.objects.filter(
+        event_type__in=("leg_invoice_created", "refund_payout_committed"), event_data__payout_hash=payment_hash
+    ).exists()
 
 
 def _unmatched(*, payment_hash: str, amount_sats: int | None, source: str, account_id: int | None) -> str:

@@ -81,6 +81,7 @@ from payments.services.payout_plan import (
     outflow_problem,
     payout_plan,
 )
+from payments.services.tip_adjustments import tip_recoveries_apply_locked
 from payments.services.transitions import lock_legs, lock_split, transition_leg, transition_split
 from payments.wallet.errors import InvalidInput
 from payments.wallet.types import SendResult, SendStatus
@@ -153,6 +154,9 @@ def _forward(split_id: int) -> str:
         legs = lock_legs(split)
         if split.status == S.PAID:
             transition_split(split, S.PROCESSING, event_type="forwarding_started", data={"legs": len(legs)})
+            # Refunded tips still owed by this sale's staff move from their tip legs to the base leg.
+            if tip_recoveries_apply_locked(split=split, legs=legs):
+                legs = lock_legs(split)
         elif split.status != S.PROCESSING:
             return f"not_forwardable:{split.status}"
         problem = _conservation_problem(split, legs)

@@ -52,3 +52,13 @@ def terminal_revoke(*, terminal: Terminal) -> Terminal:
             transaction.on_commit(lambda: terminal_keys.forget(prefix))
         log.info("terminal.revoked", terminal_id=terminal.pk, merchant_id=terminal.merchant_id)
     return terminal
+
+
+def terminal_set_can_refund(*, terminal: Terminal, can_refund: bool) -> Terminal:
+    """Let the terminal refund its merchant's completed sales through the API (or stop it). Read from
+    PostgreSQL on every refund request (payments/api/refunds.py), so it applies at once."""
+    if terminal.can_refund != can_refund:
+        terminal.can_refund = can_refund
+        terminal.save(update_fields=["can_refund"])
+        log.info("terminal.refund_permission", terminal_id=terminal.pk, merchant_id=terminal.merchant_id, on=can_refund)
+    return terminal

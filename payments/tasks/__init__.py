@@ -1,7 +1,8 @@
 """Celery tasks. Each task takes ids only, calls one service and classifies errors; business decisions
 live in ``payments.services``. Split by concern: ``forwarding`` (the money path), ``maintenance``
-(beat jobs) and ``books`` (the daily reconciliation with Blink's ledger)."""
+(beat jobs) ``books`` (the daily reconciliation with Blink's ledger) and ``refunds``."""
 
 from payments.tasks.books import *  # noqa: F403
 from payments.tasks.forwarding import *  # noqa: F403
 from payments.tasks.maintenance import *  # noqa: F403
+from payments.tasks.refunds import *  # noqa: F403

@@ -20,6 +20,13 @@ JOBS = [
         description="Poll unpaid invoices, resolve pending/unknown legs, resume stuck forwards.",
     ),
     ScheduledJob(
+        name="refunds_sweep",
+        task="payments.tasks.refunds.refunds_sweep_task",
+        every_seconds=30,
+        expire_seconds=28,
+        description="Poll refunds' funding invoices (funded or expired), resume lost payouts, look up in-flight ones.",
+    ),
+    ScheduledJob(
         name="hotstore_repair",
         task="payments.tasks.maintenance.hotstore_repair_task",
         every_seconds=20,

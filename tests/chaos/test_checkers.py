@@ -153,3 +153,19 @@ def test_the_scanner_decodes_celery_messages_and_checks_ids_only() -> None:
     scanner._maybe_celery(message(["lnbc11000n1p" + "q" * 80], "2"), "celery")
     assert not scanner.result.ok
     assert scanner.result.celery_non_id_args and scanner.result.findings[0].kind == "bolt11"
+
+
+def test_a_refunds_trail_is_judged_as_a_refund_not_as_its_sale() -> None:
+    # given a completed sale whose refund went awaiting_funding -> funded -> paying -> paid on its trail
+    books, ledger = _books()
+    refund_trail = [("refund_created", "", "awaiting_funding"), ("refund_funded", "awaiting_funding", "funded"),
+                    ("refund_payout_committed", "funded", "paying"), ("refund_paid", "paying", "paid")]  # fmt: skip
+    for i, (t, f, to) in enumerate(refund_trail, 50):
+        books.events.append({"id": i, "split_id": H_SPLIT, "leg_id": None, "event_type": t, "from_status": f,
+                             "to_status": to, "refund_id": "7"})  # fmt: skip
+    assert "only_legal_transitions" not in _failed(books, ledger)
+
+    # and a refund going from paid back to funded is illegal
+    books.events.append({"id": 90, "split_id": H_SPLIT, "leg_id": None, "event_type": "refund_payout_failed",
+                         "from_status": "paid", "to_status": "funded", "refund_id": "7"})  # fmt: skip
+    assert "only_legal_transitions" in _failed(books, ledger)

@@ -11,11 +11,12 @@ import pytest
 from django.test import Client
 
 from fakeblink import FakeBlink
-from payments.models import Merchant, PaymentSplit, SplitProfile, Staff, Terminal
+from payments.models import Merchant, PaymentSplit, Refund, SplitProfile, Staff, Terminal
 from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.invoices import invoice_create
 from payments.services.parties import split_profile_save
+from payments.services.refunds import RefundRequest, refund_create
 from tests.factories import MerchantFactory, StaffFactory, TerminalFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"  # UserFactory's
@@ -31,6 +32,7 @@ class Shop:
     username: str
     paid: PaymentSplit
     pending: PaymentSplit
+    refund: Refund
 
     @property
     def auth(self) -> dict[str, str]:
@@ -62,9 +64,15 @@ def make_shop(fake_blink: FakeBlink) -> Callable[[str], Shop]:
         payment_detected(payment_hash=paid.payment_hash, amount_sats=paid.total_amount, source="test")
         forward_split(split_id=paid.pk)
         pending = invoice_create(merchant=merchant, terminal=terminal, amount_sats=500, tip_sats=50, staff=staff[0])
+        refund = refund_create(
+            merchant=merchant,
+            payment_hash=paid.payment_hash,
+            request=RefundRequest(amount_sats=100, tip_refunded=False, reason="security walk"),
+            requested_by="test",
+        )
         return Shop(
             merchant=merchant, staff=staff, team=team, terminal=terminal, key=terminal.plain_key,
-            username=user.username, paid=PaymentSplit.objects.get(pk=paid.pk), pending=pending,
+            username=user.username, paid=PaymentSplit.objects.get(pk=paid.pk), pending=pending, refund=refund,
         )  # fmt: skip
 
     return build
@@ -84,7 +92,8 @@ def money_snapshot() -> list[tuple[Any, ...]]:
     """Everything a cross-merchant request could change."""
     rows: list[tuple[Any, ...]] = []
     rows += list(PaymentSplit.objects.order_by("pk").values_list("pk", "status", "total_amount", "merchant_id"))
-    rows += list(Terminal.objects.order_by("pk").values_list("pk", "revoked_at", "merchant_id"))
+    rows += list(Terminal.objects.order_by("pk").values_list("pk", "revoked_at", "merchant_id", "can_refund"))
+    rows += list(Refund.objects.order_by("pk").values_list("pk", "status", "amount_sats", "payout_hash"))
     rows += list(Staff.objects.order_by("pk").values_list("pk", "is_active", "merchant_id"))
     rows += list(
         Merchant.objects.order_by("pk").values_list("pk", "display_currency", "tip_presets", "blink_api_key_encrypted")

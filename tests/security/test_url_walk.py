@@ -93,6 +93,8 @@ def _fill(route: str, entry: URLPattern, a: Shop) -> str | None:
         "pin_id": cashier_pin_set(
             merchant=a.merchant, terminal_id=a.terminal.pk, staff_id=a.staff[0].pk, pin="2468"
         ).pk,
+        "refund_id": a.refund.pk,
+        "which": "funding",
     }
     url = "/" + route
     for name in names:

@@ -21,6 +21,7 @@ from payments.models import (
     PaymentEvent,
     PaymentLeg,
     PaymentSplit,
+    Refund,
     SplitStatus,
     UnmatchedPayment,
 )
@@ -28,7 +29,10 @@ from payments.services.books import BooksBusy, books_reconcile
 from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.reconcile import reconcile_once
+from payments.services.refund_payouts import refund_pay, refund_payout_commit
+from payments.services.refunds import RefundRequest, refund_create, refund_funding_check
 from payments.wallet.errors import WalletUnavailable
+from payments.wallet.provider import get_wallet_provider
 from tests.payments.books.conftest import Sale
 from tests.payments.forwarding.conftest import MakeSplit, Parties
 
@@ -103,6 +107,7 @@ def test_a_clean_ledger_agrees_to_the_sat(fake_blink: FakeBlink, sale: Sale, par
     assert run.balance_parts == {
         "opening": START, "held": 0, "received": 1_150 + 2_300, "unmatched": 0, "forwarded": 1_150 + 2_300,
         "fees": 0, "sent_for_legs_not_succeeded": 0,
+        "refunds_funded": 0, "refunds_paid_out": 0, "sent_for_refunds_not_paid": 0,
     }  # fmt: skip
     # and every Blink transaction is matched: each receive to its split, each send to its leg
     assert (run.transactions_walked, run.receives, run.sends) == (7, 2, 5)
@@ -297,3 +302,36 @@ def test_a_run_abandoned_by_a_dead_worker_does_not_block_the_next(fake_blink: Fa
 
     stale.refresh_from_db()
     assert stale.status == "failed" and "abandoned" in stale.error
+
+
+def test_refunds_are_matched_and_the_balance_still_agrees(fake_blink: FakeBlink, sale: Sale, parties: Parties) -> None:
+    # given a sale, a paid refund of 400 sats and a funded one of 100 still waiting for its claim
+    split = sale()
+    customer = fake_blink.add_account("refund_customer")
+    refunds = []
+    for amount in (400, 100):
+        refund = refund_create(
+            merchant=split.merchant,
+            payment_hash=split.payment_hash,
+            request=RefundRequest(amount_sats=amount, tip_refunded=False, reason="books"),
+            requested_by="test",
+        )
+        fake_blink.pay_invoice_as_customer(refund.funding_payment_hash)
+        assert refund_funding_check(refund_id=refund.pk) == "refund_funded"
+        refunds.append(refund)
+    invoice = get_wallet_provider().create_invoice_for_recipient(
+        recipient_wallet_id=customer, amount_sats=400, memo="refund", external_id="refundbooks1"
+    )
+    refund_payout_commit(refund_id=refunds[0].pk, payment_request=invoice.payment_request, via="invoice")
+    assert refund_pay(refund_id=refunds[0].pk) == "succeeded"
+
+    # when the books run
+    result = books_reconcile()
+
+    # then nothing differs: the funding receives and the payout send are the refunds', and the 100 sats
+    # still held for the customer are part of what we should hold
+    run = result.run
+    assert result.findings == () and run.balance_actual == run.balance_expected
+    assert run.balance_parts["refunds_funded"] == 500 and run.balance_parts["refunds_paid_out"] == 400
+    assert not UnmatchedPayment.objects.exists()
+    assert Refund.objects.filter(status="paid").count() == 1

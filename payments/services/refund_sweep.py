@@ -1,0 +1,50 @@
+"""The refunds sweep (beat, every 30 s; docs/ARCHITECTURE.md, Periodic jobs): catches what the webhook
+and the payout task missed.
+
+- Awaiting funding: ask Blink about the funding invoice (PAID funds the refund; EXPIRED expires it,
+  with nothing paid).
+- Paying, ``invoice_ready`` for a while: the send task was lost; send (the payout is claimed by state).
+- Paying, ``pending`` / ``unknown`` and due, or ``sending`` for longer than a send can take (its worker
+  died): a lookup at Blink settles it (``refund_payout_lookup``).
+
+Bounded batches; every step is safe to run twice or concurrently with the tasks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from payments.models import PayoutState, Refund, RefundStatus
+from payments.services.refund_payouts import refund_pay, refund_payout_lookup
+from payments.services.refunds import refund_funding_check, refunds_awaiting_funding
+
+LOST_TASK_AFTER = timedelta(seconds=60)
+# Longer than refund_pay_task's hard time limit (120 s): a send still running is never looked up as lost.
+SENDING_STALE_AFTER = timedelta(seconds=180)
+FUNDING_RECHECK = timedelta(seconds=30)
+
+
+def refunds_sweep(*, batch_size: int = 50) -> Counter[str]:
+    outcomes: Counter[str] = Counter()
+    now = timezone.now()
+    for refund_id in refunds_awaiting_funding(batch_size=batch_size):
+        outcome = refund_funding_check(refund_id=refund_id)
+        outcomes[f"funding_{outcome}"] += 1
+        if outcome in ("pending", "lookup_failed"):
+            Refund.objects.filter(pk=refund_id).update(next_attempt_at=now + FUNDING_RECHECK)
+    paying = Refund.objects.filter(status=RefundStatus.PAYING)
+    lost = paying.filter(payout_state=PayoutState.INVOICE_READY, updated_at__lte=now - LOST_TASK_AFTER)
+    for refund_id in lost.values_list("pk", flat=True)[:batch_size]:
+        outcomes[f"send_{refund_pay(refund_id=refund_id)}"] += 1
+    in_flight = paying.filter(
+        Q(payout_state__in=(PayoutState.PENDING, PayoutState.UNKNOWN))
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        | Q(payout_state=PayoutState.SENDING, updated_at__lte=now - SENDING_STALE_AFTER)
+    )
+    for refund_id in in_flight.values_list("pk", flat=True)[:batch_size]:
+        outcomes[f"lookup_{refund_payout_lookup(refund_id=refund_id)}"] += 1
+    return outcomes
