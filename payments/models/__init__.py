@@ -13,7 +13,8 @@ from payments.models.books import (
 from payments.models.events import PaymentEvent
 from payments.models.inbound import IdempotencyRecord, UnmatchedPayment, WebhookDelivery
 from payments.models.parties import Merchant, PayoutRouteKind, SplitProfile, SplitProfileShare, Staff, Terminal
-from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
+from payments.models.paycodes import PayCode, PayCodeKind
+from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitKind, SplitStatus
 from payments.models.stats import TipRecipientStats
 
 __all__ = [
@@ -27,10 +28,13 @@ __all__ = [
     "IdempotencyRecord",
     "LegStatus",
     "Merchant",
+    "PayCode",
+    "PayCodeKind",
     "PaymentEvent",
     "PaymentLeg",
     "PaymentSplit",
     "PayoutRouteKind",
+    "SplitKind",
     "SplitProfile",
     "SplitProfileShare",
     "SplitStatus",
