@@ -11,6 +11,7 @@ from django.utils.cache import patch_cache_control
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from blinkpos import health
+from payments.api.lnurlp import LightningAddressApi, PayCodeApi, PayCodeCallbackApi
 from payments.api.webhook import blink_webhook
 
 
@@ -29,6 +30,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("payments.api.urls")),
     path("webhooks/blink", blink_webhook, name="webhook-blink"),
+    # Pay codes' LNURL-pay (payments/api/lnurlp.py): public, for any Lightning wallet.
+    path(".well-known/lnurlp/<str:username>", LightningAddressApi.as_view(), name="lnurlp-address"),
+    path("lnurlp/<int:code_id>", PayCodeApi.as_view(), name="lnurlp-code"),
+    path("lnurlp/<int:code_id>/callback", PayCodeCallbackApi.as_view(), name="lnurlp-callback"),
     path("", include("analytics.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     # The merchant dashboard and web POS (login at /login/); last, since it owns the site root.
