@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views_pos, views_reports, views_settings
+from dashboard import views_pos, views_reports, views_settings, views_tip
 
 app_name = "dashboard"
 
@@ -32,4 +32,11 @@ urlpatterns = [
     path("settings/terminals/", views_settings.terminal_add, name="terminal-add"),
     path("settings/terminals/<int:terminal_id>/revoke/", views_settings.terminal_remove, name="terminal-revoke"),
     path("settings/api-key/", views_settings.api_key_set, name="api-key"),
+    path("settings/pay-codes/", views_settings.paycode_add, name="paycode-add"),
+    path("settings/pay-codes/<int:code_id>/deactivate/", views_settings.paycode_remove, name="paycode-deactivate"),
+    path("settings/pay-codes/<int:code_id>/poster.pdf", views_settings.paycode_poster, name="paycode-poster"),
+    # Public, no login: "add a tip" to a completed sale, keyed by its receipt token (views_tip).
+    path("r/<str:token>/tip/", views_tip.receipt_tip, name="receipt-tip"),
+    path("r/<str:token>/tip/<str:tip_token>/", views_tip.receipt_tip_invoice, name="receipt-tip-invoice"),
+    path("r/<str:token>/tip/<str:tip_token>/status", views_tip.receipt_tip_status, name="receipt-tip-status"),
 ]

@@ -1,4 +1,5 @@
-"""Settings: display currency and tip presets, staff, split profiles, terminals and the Blink API key.
+"""Settings: display currency and tip presets, staff, split profiles, terminals, pay codes (and their
+posters) and the Blink API key.
 
 Every write is a service call (``payments.services.parties`` / ``.terminals``): the services resolve
 usernames at the provider, validate weights and store secrets encrypted. A terminal's key and the API
@@ -12,7 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,16 +23,19 @@ from dashboard.forms import (
     ApiKeyForm,
     MerchantPayoutForm,
     MerchantSettingsForm,
+    PayCodeForm,
     SplitProfileForm,
     StaffForm,
     StaffPayoutForm,
     TerminalForm,
 )
 from dashboard.selectors import staff_get, terminal_get
-from payments.models import Merchant, SplitProfile, Staff, Terminal
+from payments.models import Merchant, PayCode, SplitProfile, Staff, Terminal
+from payments.paycode_links import paycode_address, paycode_lnurl, public_host
 
 
 def _page(request: HttpRequest, merchant: Merchant, status: int = 200, **forms_: forms.Form) -> HttpResponse:
+    where = public_host(request)
     context: dict[str, Any] = {
         "nav": "settings",
         "merchant": merchant,
@@ -48,12 +52,21 @@ def _page(request: HttpRequest, merchant: Merchant, status: int = 200, **forms_:
         "profile_form": SplitProfileForm(merchant=merchant),
         "terminal_form": TerminalForm(),
         "api_key_form": ApiKeyForm(),
+        "paycode_form": PayCodeForm(merchant=merchant),
+        "pay_codes": [
+            (code, paycode_address(code, where))
+            for code in PayCode.objects.filter(merchant=merchant).select_related("staff", "split_profile")
+        ],
         "staff": Staff.objects.filter(merchant=merchant).order_by("-is_active", "display_name"),
         "profiles": SplitProfile.objects.filter(merchant=merchant).prefetch_related("shares__staff"),
         "terminals": Terminal.objects.filter(merchant=merchant).order_by("revoked_at", "name"),
     }
     context.update(forms_)
     return render(request, "dashboard/settings.html", context, status=status)
+
+
+# Services name their inputs as the API does; the forms name some of them differently.
+_FORM_FIELDS = {"staff_id": "staff", "split_profile_id": "split_profile"}
 
 
 def _apply(
@@ -67,6 +80,7 @@ def _apply(
         except USER_ERRORS as exc:
             for field, errors in user_error_fields(exc).items():
                 for error in errors:
+                    field = _FORM_FIELDS.get(field, field)
                     form.add_error(field if field in form.fields else None, error)
         else:
             messages.success(request, done)
@@ -231,3 +245,61 @@ def api_key_set(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         lambda: merchant_set_api_key(merchant=merchant, api_key=form.cleaned_data["api_key"]),
         "Blink API key stored (encrypted). It will not be shown again.",
     )
+
+
+def _pay_code(merchant: Merchant, code_id: int) -> PayCode:
+    code = PayCode.objects.select_related("merchant", "staff", "split_profile").filter(merchant=merchant, pk=code_id)
+    found = code.first()
+    if found is None:
+        raise Http404("No such pay code")
+    return found
+
+
+@require_POST
+@merchant_required
+def paycode_add(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    from payments.services.paycodes import paycode_create
+
+    form = PayCodeForm(request.POST, merchant=merchant)
+    return _apply(
+        request,
+        merchant,
+        "paycode_form",
+        form,
+        lambda: paycode_create(
+            merchant=merchant,
+            kind=form.cleaned_data["kind"],
+            username=form.cleaned_data["username"],
+            staff=form.cleaned_data["staff"],
+            split_profile=form.cleaned_data["split_profile"],
+            min_sendable_sats=form.cleaned_data["min_sendable_sats"],
+            max_sendable_sats=form.cleaned_data["max_sendable_sats"],
+        ),
+        "Pay code created; download its poster below.",
+    )
+
+
+@require_POST
+@merchant_required
+def paycode_remove(request: HttpRequest, merchant: Merchant, code_id: int) -> HttpResponse:
+    from payments.services.paycodes import paycode_deactivate
+
+    code = paycode_deactivate(pay_code=_pay_code(merchant, code_id))
+    messages.success(request, f"Pay code {code.username} deactivated; its posters no longer take payments.")
+    return redirect("dashboard:settings")
+
+
+@require_GET
+@merchant_required
+def paycode_poster(request: HttpRequest, merchant: Merchant, code_id: int) -> HttpResponse:
+    from dashboard.posters import paycode_poster_pdf
+
+    code = _pay_code(merchant, code_id)
+    where = public_host(request)
+    size = "A5" if request.GET.get("size") == "A5" else "A4"
+    pdf = paycode_poster_pdf(
+        code=code, address=paycode_address(code, where), lnurl=paycode_lnurl(code, where), size=size
+    )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="paycode-{code.username}-{size}.pdf"'
+    return response
