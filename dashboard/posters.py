@@ -13,6 +13,7 @@ from payments.models import PayCode, PayCodeKind
 
 # Core PDF fonts cover Latin-1 only; anything else prints as "?" rather than failing the download.
 _ENCODING = "latin-1"
+PAGE_SIZES_MM = {"A4": (210.0, 297.0), "A5": (148.0, 210.0)}
 
 
 def _text(value: str) -> str:
@@ -33,7 +34,8 @@ def _headline(code: PayCode) -> tuple[str, str]:
 
 
 def paycode_poster_pdf(*, code: PayCode, address: str, lnurl: str, size: str = "A4") -> bytes:
-    pdf = FPDF(orientation="portrait", unit="mm", format=size)
+    # A5 as millimetres: fpdf2 warns on the "A5" name (its dimensions changed in 2.8.5).
+    pdf = FPDF(orientation="portrait", unit="mm", format=PAGE_SIZES_MM[size])
     pdf.set_title(_text(f"{code.merchant.name}: {address}"))
     pdf.set_auto_page_break(False)
     pdf.add_page()
