@@ -20,7 +20,8 @@ HASH = hashlib.sha256(b'[["text/plain","Tip"]]').hexdigest()
 
 
 def _raw(fake: FakeBlink, mutation: str, input_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    query = f"mutation M($input: {input_type}!) {{ {mutation}(input: $input) {{ errors {{ message code }} invoice {{ paymentHash }} }} }}"
+    fields = "errors { message code } invoice { paymentHash }"
+    query = f"mutation M($input: {input_type}!) {{ {mutation}(input: $input) {{ {fields} }} }}"
     reply = httpx.post(
         fake.url,
         json={"query": query, "variables": {"input": data}},
