@@ -35,6 +35,8 @@ TRANSACTION_COLUMNS = [
     ("base_display", lambda s: s.base_amount_display),
     ("tip_display", lambda s: s.tip_amount_display),
     ("memo", lambda s: s.memo),
+    # sale, tip_only (a pay code's tip or one added from a receipt) or paycode (a merchant code's sale)
+    ("kind", lambda s: s.kind),
 ]
 
 STATEMENT_COLUMNS = [

@@ -1,4 +1,4 @@
 """The back office: every payments model in the Django admin. Money is read-only everywhere; the
 actions that change state call services (see ``common.run_service``)."""
 
-from payments.admin import books, inbound, parties, payouts, splits  # noqa: F401  (registers the admins)
+from payments.admin import books, inbound, parties, paycodes, payouts, splits  # noqa: F401  (registers the admins)
