@@ -9,6 +9,7 @@ import re
 import pytest
 from django.test import Client
 
+from analytics.merchant_reports import tips_by_staff
 from fakeblink import FakeBlink
 from payments.models import PaymentLeg, PaymentSplit, SplitKind, SplitStatus
 from payments.services.detection import payment_detected
@@ -57,6 +58,14 @@ def test_a_tip_added_from_the_receipt_goes_to_the_sales_staff(sale: PaymentSplit
     assert fake_blink.balance(sale.staff.wallet_id) == 200
     assert [(leg.kind, leg.amount) for leg in PaymentLeg.objects.filter(split=tip)] == [("tip", 200)]
     assert client.get(status_url).json()["status"] == SplitStatus.COMPLETED
+
+    # and the merchant sees it as a tip: in the staff member's totals and linked to the sale
+    (dana,) = [t for t in tips_by_staff(merchant=sale.merchant) if t.staff.pk == sale.staff_id]
+    assert (dana.earned, dana.paid_out, dana.count) == (200, 200, 1)
+    owner = Client()
+    owner.force_login(sale.merchant.user)
+    detail = owner.get(f"/transactions/{tip.payment_hash}/").content.decode()
+    assert "tip only" in detail and f"/transactions/{sale.payment_hash}/" in detail
 
 
 def test_an_amount_in_sats_is_taken_as_is(sale: PaymentSplit, fake_blink: FakeBlink) -> None:
