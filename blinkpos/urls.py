@@ -30,10 +30,11 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("payments.api.urls")),
     path("webhooks/blink", blink_webhook, name="webhook-blink"),
-    # Pay codes' LNURL-pay (payments/api/lnurlp.py): public, for any Lightning wallet.
+    # Pay codes' LNURL-pay (payments/api/lnurlp.py): public, for any Lightning wallet. str ids: a
+    # malformed one gets the LUD-06 JSON 404, not Django's HTML page.
     path(".well-known/lnurlp/<str:username>", LightningAddressApi.as_view(), name="lnurlp-address"),
-    path("lnurlp/<int:code_id>", PayCodeApi.as_view(), name="lnurlp-code"),
-    path("lnurlp/<int:code_id>/callback", PayCodeCallbackApi.as_view(), name="lnurlp-callback"),
+    path("lnurlp/<str:code_id>", PayCodeApi.as_view(), name="lnurlp-code"),
+    path("lnurlp/<str:code_id>/callback", PayCodeCallbackApi.as_view(), name="lnurlp-callback"),
     path("", include("analytics.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     # The merchant dashboard and web POS (login at /login/); last, since it owns the site root.

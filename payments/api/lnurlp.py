@@ -52,6 +52,12 @@ def _error(reason: str, status: int, retry_after: int | None = None) -> Response
     return response
 
 
+def _code_by_id(code_id: str) -> PayCode | None:
+    if not (code_id.isascii() and code_id.isdigit()) or len(code_id) > 18:  # within BIGINT
+        return None
+    return _active_code(pk=int(code_id))
+
+
 def _active_code(**lookup: Any) -> PayCode | None:
     return (
         PayCode.objects.select_related("merchant", "staff", "split_profile")
@@ -104,8 +110,8 @@ class PayCodeApi(_PublicLnurlView):
         responses={200: _PAY_REQUEST, 404: _LUD_ERROR},
         tags=["pay codes"],
     )
-    def get(self, request: Request, code_id: int) -> Response:
-        return self._pay_request(request, _active_code(pk=code_id))
+    def get(self, request: Request, code_id: str) -> Response:
+        return self._pay_request(request, _code_by_id(code_id))
 
 
 class PayCodeCallbackApi(_PublicLnurlView):
@@ -116,10 +122,10 @@ class PayCodeCallbackApi(_PublicLnurlView):
         responses={200: _INVOICE, 400: _LUD_ERROR, 404: _LUD_ERROR, 429: _LUD_ERROR, 503: _LUD_ERROR},
         tags=["pay codes"],
     )
-    def get(self, request: Request, code_id: int) -> Response:
+    def get(self, request: Request, code_id: str) -> Response:
         from payments.services.tip_invoices import paycode_invoice_create
 
-        code = _active_code(pk=code_id)
+        code = _code_by_id(code_id)
         if code is None:
             return _error(UNKNOWN_CODE, 404)
         try:

@@ -11,11 +11,12 @@ import pytest
 from django.test import Client
 
 from fakeblink import FakeBlink
-from payments.models import Merchant, PaymentSplit, SplitProfile, Staff, Terminal
+from payments.models import Merchant, PayCode, PaymentSplit, SplitProfile, Staff, Terminal
 from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.invoices import invoice_create
 from payments.services.parties import split_profile_save
+from payments.services.paycodes import paycode_create
 from tests.factories import MerchantFactory, StaffFactory, TerminalFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"  # UserFactory's
@@ -31,6 +32,7 @@ class Shop:
     username: str
     paid: PaymentSplit
     pending: PaymentSplit
+    pay_code: PayCode
 
     @property
     def auth(self) -> dict[str, str]:
@@ -62,9 +64,10 @@ def make_shop(fake_blink: FakeBlink) -> Callable[[str], Shop]:
         payment_detected(payment_hash=paid.payment_hash, amount_sats=paid.total_amount, source="test")
         forward_split(split_id=paid.pk)
         pending = invoice_create(merchant=merchant, terminal=terminal, amount_sats=500, tip_sats=50, staff=staff[0])
+        pay_code = paycode_create(merchant=merchant, kind="staff", username=f"{name}-tips", staff=staff[0])
         return Shop(
             merchant=merchant, staff=staff, team=team, terminal=terminal, key=terminal.plain_key,
-            username=user.username, paid=PaymentSplit.objects.get(pk=paid.pk), pending=pending,
+            username=user.username, paid=PaymentSplit.objects.get(pk=paid.pk), pending=pending, pay_code=pay_code,
         )  # fmt: skip
 
     return build
@@ -86,6 +89,7 @@ def money_snapshot() -> list[tuple[Any, ...]]:
     rows += list(PaymentSplit.objects.order_by("pk").values_list("pk", "status", "total_amount", "merchant_id"))
     rows += list(Terminal.objects.order_by("pk").values_list("pk", "revoked_at", "merchant_id"))
     rows += list(Staff.objects.order_by("pk").values_list("pk", "is_active", "merchant_id"))
+    rows += list(PayCode.objects.order_by("pk").values_list("pk", "is_active", "merchant_id", "max_sendable_sats"))
     rows += list(
         Merchant.objects.order_by("pk").values_list("pk", "display_currency", "tip_presets", "blink_api_key_encrypted")
     )

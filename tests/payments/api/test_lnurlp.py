@@ -218,3 +218,11 @@ def test_pay_code_names_are_unique_whatever_the_case(make_shop: Callable[[str], 
         paycode_create(merchant=second.merchant, kind="merchant", username="CAFE")
     assert "username" in exc.value.message_dict
     assert PayCode.objects.count() == 1
+
+
+@pytest.mark.parametrize("code_id", ["abc", "null,null", "²", "9" * 30, "-1"])
+def test_malformed_code_ids_get_the_lud_404(api: Client, code_id: str) -> None:
+    for url in (f"/lnurlp/{code_id}", f"/lnurlp/{code_id}/callback?amount=1000"):
+        status, body = _get(api, url)
+        assert status == 404 and body["status"] == "ERROR", url
+    assert not PaymentSplit.objects.exists()
