@@ -32,6 +32,7 @@ from payments.metrics import timed
 from payments.models import Merchant, PaymentSplit, SplitProfile, SplitProfileShare, Staff, Terminal
 from payments.services.pricing import price_get
 from payments.services.split_record import (
+    DISPLAY_PLACES,
     UNKNOWN_PROFILE,
     UNKNOWN_STAFF,
     invalid,
@@ -48,10 +49,6 @@ log = get_logger(__name__)
 __all__ = ["UNKNOWN_PROFILE", "UNKNOWN_STAFF", "invoice_create"]
 
 MAX_MEMO_BYTES = 639  # Blink's limit for an invoice memo, in UTF-8 bytes
-DISPLAY_PLACES = Decimal("0.00000001")  # the display columns keep 8 decimal places
-
-
-_invalid = invalid
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,18 +64,18 @@ class _Amounts:
 
 def _check_sats(value: object, field: str) -> int:
     if type(value) is not int:  # bool is an int subclass; 1.5 is not a number of sats
-        raise _invalid(field, "Must be a whole number of sats.")
+        raise invalid(field, "Must be a whole number of sats.")
     if value <= 0:
-        raise _invalid(field, "Must be greater than 0.")
+        raise invalid(field, "Must be greater than 0.")
     if value > settings.MAX_INVOICE_SATS:
-        raise _invalid(field, f"Must be at most {settings.MAX_INVOICE_SATS} sats.")
+        raise invalid(field, f"Must be at most {settings.MAX_INVOICE_SATS} sats.")
     return value
 
 
 def _check_currency(currency: str | None, merchant: Merchant) -> str:
     code = (currency or merchant.display_currency or "").upper()
     if code not in settings.SUPPORTED_DISPLAY_CURRENCIES:
-        raise _invalid(
+        raise invalid(
             "currency", f"Unsupported currency; use one of {', '.join(settings.SUPPORTED_DISPLAY_CURRENCIES)}."
         )
     return code
@@ -86,20 +83,20 @@ def _check_currency(currency: str | None, merchant: Merchant) -> str:
 
 def _check_display_amount(value: Decimal, price: Price) -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite():
-        raise _invalid("amount_display", "Must be a decimal number.")
+        raise invalid("amount_display", "Must be a decimal number.")
     if value <= 0:
-        raise _invalid("amount_display", "Must be greater than 0.")
+        raise invalid("amount_display", "Must be greater than 0.")
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > price.fraction_digits:
-        raise _invalid("amount_display", f"At most {price.fraction_digits} decimal places for {price.currency}.")
+        raise invalid("amount_display", f"At most {price.fraction_digits} decimal places for {price.currency}.")
     return value
 
 
 def _check_memo(memo: str) -> str:
     if not isinstance(memo, str):
-        raise _invalid("memo", "Must be a string.")
+        raise invalid("memo", "Must be a string.")
     if len(memo.encode("utf-8")) > MAX_MEMO_BYTES:
-        raise _invalid("memo", f"At most {MAX_MEMO_BYTES} bytes in UTF-8.")
+        raise invalid("memo", f"At most {MAX_MEMO_BYTES} bytes in UTF-8.")
     return memo
 
 
@@ -113,19 +110,19 @@ def _amounts(
     tip_sats: int | None,
 ) -> _Amounts:
     if (amount_sats is None) == (amount_display is None):
-        raise _invalid(
+        raise invalid(
             "amount_sats", "Give the amount either in sats (amount_sats) or in the display currency (amount_display)."
         )
     if tip_percent is not None and tip_sats is not None:
-        raise _invalid("tip_percent", "Give the tip either as a percent or in sats, not both.")
+        raise invalid("tip_percent", "Give the tip either as a percent or in sats, not both.")
     if tip_percent is not None and (
         not isinstance(tip_percent, Decimal) or not tip_percent.is_finite() or not 0 <= tip_percent <= 100
     ):
-        raise _invalid("tip_percent", "Must be a number between 0 and 100.")
+        raise invalid("tip_percent", "Must be a number between 0 and 100.")
     if tip_percent is not None and tip_percent != tip_percent.quantize(Decimal("0.01")):
-        raise _invalid("tip_percent", "At most 2 decimal places.")
+        raise invalid("tip_percent", "At most 2 decimal places.")
     if tip_sats is not None and (type(tip_sats) is not int or tip_sats < 0):
-        raise _invalid("tip_sats", "Must be a whole number of sats, 0 or more.")
+        raise invalid("tip_sats", "Must be a whole number of sats, 0 or more.")
     if amount_sats is not None:
         base = _check_sats(amount_sats, "amount_sats")
 
@@ -135,9 +132,9 @@ def _amounts(
         _check_display_amount(amount_display, price)
         base = fiat_to_sats(amount_display, price=price)
         if base <= 0:
-            raise _invalid("amount_display", "Less than one sat.")
+            raise invalid("amount_display", "Less than one sat.")
         if base > settings.MAX_INVOICE_SATS:
-            raise _invalid("amount_display", f"Must be at most {settings.MAX_INVOICE_SATS} sats.")
+            raise invalid("amount_display", f"Must be at most {settings.MAX_INVOICE_SATS} sats.")
         base_display = amount_display
     else:
         base_display = sats_to_fiat(base, price=price)
@@ -145,9 +142,9 @@ def _amounts(
     tip_field = "tip_percent" if tip_percent is not None else "tip_sats"
     tip = tip_from_percent(base_amount=base, percent=tip_percent) if tip_percent is not None else (tip_sats or 0)
     if tip > base * settings.MAX_TIP_MULTIPLE:
-        raise _invalid(tip_field, f"The tip may be at most {settings.MAX_TIP_MULTIPLE}x the amount.")
+        raise invalid(tip_field, f"The tip may be at most {settings.MAX_TIP_MULTIPLE}x the amount.")
     if base + tip > settings.MAX_INVOICE_SATS:
-        raise _invalid(tip_field, f"Amount plus tip must be at most {settings.MAX_INVOICE_SATS} sats.")
+        raise invalid(tip_field, f"Amount plus tip must be at most {settings.MAX_INVOICE_SATS} sats.")
     return _Amounts(
         base=base,
         tip=tip,
@@ -187,9 +184,9 @@ def invoice_create(
     """
     with timed("create_invoice"):
         if not merchant.is_active:
-            raise _invalid("merchant", "This merchant is not active.")
+            raise invalid("merchant", "This merchant is not active.")
         if terminal is not None and (terminal.merchant_id != merchant.pk or not terminal.is_active):
-            raise _invalid("terminal", "This terminal is not active for this merchant.")
+            raise invalid("terminal", "This terminal is not active for this merchant.")
         memo = _check_memo(memo)
         code = _check_currency(currency, merchant)
         shares, staff_by_wallet = recipient_shares(merchant, staff, split_profile, split_profile_shares)

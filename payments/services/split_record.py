@@ -13,6 +13,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -38,6 +39,7 @@ UNKNOWN_STAFF = "Unknown staff member."
 ADDRESS_KEY = "address:"
 UNRESOLVED_STAFF = "This staff member's Blink wallet is not resolved yet; ask an operator."
 UNKNOWN_PROFILE = "Unknown split profile."
+DISPLAY_PLACES = Decimal("0.00000001")  # the display columns keep 8 decimal places
 
 
 def invalid(field: str, message: str) -> ValidationError:

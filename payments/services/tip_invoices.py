@@ -28,6 +28,7 @@ from payments.metrics import timed
 from payments.models import PayCode, PayCodeKind, PaymentSplit, SplitKind, SplitProfile, SplitStatus, Staff
 from payments.services.pricing import BTC_PRICE, ProviderError, ProviderUnavailable, price_get
 from payments.services.split_record import (
+    DISPLAY_PLACES,
     invalid,
     platform_invoice_create,
     recipient_shares,
@@ -39,7 +40,6 @@ from payments.wallet.types import Price
 
 log = get_logger(__name__)
 
-DISPLAY_PLACES = Decimal("0.00000001")
 # Unpaid "add a tip" invoices a sale may have at once: each is a provider invoice on the shared
 # platform account, and the page is public.
 MAX_PENDING_TIPS_PER_SALE = 3
