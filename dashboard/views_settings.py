@@ -292,11 +292,13 @@ def paycode_remove(request: HttpRequest, merchant: Merchant, code_id: int) -> Ht
 @require_GET
 @merchant_required
 def paycode_poster(request: HttpRequest, merchant: Merchant, code_id: int) -> HttpResponse:
-    from dashboard.posters import paycode_poster_pdf
+    from dashboard.posters import PAGE_SIZES_MM, paycode_poster_pdf
 
     code = _pay_code(merchant, code_id)
     where = public_host(request)
-    size = "A5" if request.GET.get("size") == "A5" else "A4"
+    size = request.GET.get("size", "A4")
+    if size not in PAGE_SIZES_MM:
+        return HttpResponse("size: must be A4 or A5.", status=400, content_type="text/plain; charset=utf-8")
     pdf = paycode_poster_pdf(
         code=code, address=paycode_address(code, where), lnurl=paycode_lnurl(code, where), size=size
     )

@@ -123,3 +123,10 @@ def test_poster_pdf_holds_names_address_and_the_lnurl_qr(
     assert lnurl_decode(lnurl) == f"https://testserver/lnurlp/{code.pk}"
     dark = sum(sum(row) for row in segno.make_qr(poster_qr_content(lnurl), error="m").matrix)
     assert len(re.findall(r" re f\b", text)) == dark
+
+
+@pytest.mark.parametrize("size", ["A3", "a4", ""])
+def test_poster_size_other_than_a4_or_a5_is_a_400_naming_it(client_a: Client, merchant: Merchant, size: str) -> None:
+    code = paycode_create(merchant=merchant, kind="merchant", username="shop")
+    response = client_a.get(f"/settings/pay-codes/{code.pk}/poster.pdf", {"size": size})
+    assert response.status_code == 400 and response.content.startswith(b"size:")
