@@ -11,6 +11,7 @@ from django.utils.cache import patch_cache_control
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from blinkpos import health
+from payments.api.lnurlp import LightningAddressApi, PayCodeApi, PayCodeCallbackApi
 from payments.api.webhook import blink_webhook
 
 
@@ -30,6 +31,11 @@ urlpatterns = [
     path("api/v1/", include("payments.api.urls")),
     path("webhooks/blink", blink_webhook, name="webhook-blink"),
     path("webhooks/blink/<str:token>", blink_webhook, name="webhook-blink-account"),
+    # Pay codes' LNURL-pay (payments/api/lnurlp.py): public, for any Lightning wallet. str ids: a
+    # malformed one gets the LUD-06 JSON 404, not Django's HTML page.
+    path(".well-known/lnurlp/<str:username>", LightningAddressApi.as_view(), name="lnurlp-address"),
+    path("lnurlp/<str:code_id>", PayCodeApi.as_view(), name="lnurlp-code"),
+    path("lnurlp/<str:code_id>/callback", PayCodeCallbackApi.as_view(), name="lnurlp-callback"),
     path("", include("analytics.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     # The merchant dashboard and web POS (login at /login/); last, since it owns the site root.

@@ -1,7 +1,8 @@
 """The soak's Django-side steps, run as ``python -m chaos.djtool COMMAND`` in the soak's environment
 (its own database, Redis and fake Blink). Each prints one JSON object on stdout.
 
-    setup --fake-url URL --merchants N --staff N   parties at the fake and in BlinkPOS, terminal keys
+    setup --fake-url URL --merchants N --staff N   parties at the fake and in BlinkPOS, terminal keys,
+                                                     a staff and a team pay code per merchant
     reconcile --times N                              reconciler passes (no leases: faults are over)
     state                                            what is still in flight
     invariants --fake-url URL                        the money invariants (chaos.invariants)
@@ -34,6 +35,7 @@ IN_FLIGHT = ("invoice_ready", "sending", "pending", "unknown")
 
 def setup(fake_url: str, merchants: int, staff: int, tag: str, outside_host: str = "") -> dict[str, Any]:
     from payments.services.parties import merchant_create, split_profile_save, staff_create
+    from payments.services.paycodes import paycode_create
     from payments.services.terminals import terminal_create
 
     out = []
@@ -64,6 +66,13 @@ def setup(fake_url: str, merchants: int, staff: int, tag: str, outside_host: str
                 merchant=merchant, name="Floor", shares=list(zip(members, weights, strict=True))
             )
             _terminal, key = terminal_create(merchant=merchant, name="chaos terminal")
+            # Static tip codes for chaos.tip_payments: one member's (a Blink user) and the team's.
+            codes = [
+                paycode_create(merchant=merchant, kind="staff", username=f"t{m}-{tag}".lower(), staff=members[0]),
+                paycode_create(
+                    merchant=merchant, kind="team", username=f"team{m}-{tag}".lower(), split_profile=profile
+                ),
+            ]
             out.append(
                 {
                     "merchant_id": merchant.pk,
@@ -71,6 +80,7 @@ def setup(fake_url: str, merchants: int, staff: int, tag: str, outside_host: str
                     "staff_ids": [s.pk for s in members],
                     "profile_id": profile.pk,
                     "key": key,
+                    "paycodes": [code.username for code in codes],
                 }
             )
     return {"merchants": out}

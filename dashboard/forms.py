@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from payments.models import Merchant, SplitProfile, SplitStatus, Staff, Terminal
+from payments.models import Merchant, PayCodeKind, SplitProfile, SplitStatus, Staff, Terminal
 from payments.models.refunds import REASON_MAX_CHARS
 
 
@@ -263,3 +263,25 @@ class RefundPayoutForm(forms.Form):
         if bool(data.get("payment_request")) == bool(data.get("address")):
             self.add_error("payment_request", "Give an invoice or a Lightning address (one of them).")
         return data
+
+
+class PayCodeForm(forms.Form):
+    """A static pay code: for the merchant (a sale with no tip), one staff member or a team (tips)."""
+
+    kind = forms.ChoiceField(choices=PayCodeKind.choices)
+    username = forms.CharField(
+        max_length=64, label="name", help_text="The part before @ in the address: a-z, 0-9, '-', '_', '.'."
+    )
+    staff = forms.ModelChoiceField(required=False, queryset=Staff.objects.none(), label="staff member (staff code)")
+    split_profile = forms.ModelChoiceField(
+        required=False, queryset=SplitProfile.objects.none(), label="split profile (team code)"
+    )
+    min_sendable_sats = forms.IntegerField(required=False, min_value=1, label="minimum (sats)")
+    max_sendable_sats = forms.IntegerField(required=False, min_value=1, label="maximum (sats)")
+
+    def __init__(self, *args: Any, merchant: Merchant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["staff"].queryset = Staff.objects.filter(merchant=merchant, is_active=True)  # type: ignore[attr-defined]
+        self.fields["split_profile"].queryset = SplitProfile.objects.filter(  # type: ignore[attr-defined]
+            merchant=merchant, is_active=True
+        )

@@ -4,7 +4,7 @@ public receipt pages (``/r/``) and the cashier's view (``/cashier/``)."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views_cashier, views_pos, views_receipts, views_refunds, views_reports, views_settings
+from dashboard import views_cashier, views_pos, views_receipts, views_refunds, views_reports, views_settings, views_tip
 
 app_name = "dashboard"
 
@@ -52,4 +52,11 @@ urlpatterns = [
     path("cashier/summary/", views_cashier.cashier_summary, name="cashier-summary"),
     path("cashier/login/", views_cashier.cashier_login, name="cashier-login"),
     path("cashier/logout/", views_cashier.cashier_logout, name="cashier-logout"),
+    path("settings/pay-codes/", views_settings.paycode_add, name="paycode-add"),
+    path("settings/pay-codes/<int:code_id>/deactivate/", views_settings.paycode_remove, name="paycode-deactivate"),
+    path("settings/pay-codes/<int:code_id>/poster.pdf", views_settings.paycode_poster, name="paycode-poster"),
+    # Public, no login: "add a tip" to a completed sale, keyed by its receipt token (views_tip).
+    path("r/<str:token>/tip/", views_tip.receipt_tip, name="receipt-tip"),
+    path("r/<str:token>/tip/<str:tip_token>/", views_tip.receipt_tip_invoice, name="receipt-tip-invoice"),
+    path("r/<str:token>/tip/<str:tip_token>/status", views_tip.receipt_tip_status, name="receipt-tip-status"),
 ]

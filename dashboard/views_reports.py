@@ -40,6 +40,8 @@ TRANSACTION_COLUMNS = [
     ("tip_display", lambda s: s.tip_amount_display),
     ("memo", lambda s: s.memo),
     ("refunded_sats", lambda s: s.refunded_sats or 0),
+    # sale, tip_only (a pay code's tip or one added from a receipt) or paycode (a merchant code's sale)
+    ("kind", lambda s: s.kind),
 ]
 
 REFUND_COLUMNS = [

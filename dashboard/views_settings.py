@@ -1,4 +1,5 @@
-"""Settings: display currency and tip presets, staff, split profiles, terminals and the Blink API key.
+"""Settings: display currency and tip presets, staff, split profiles, terminals, pay codes (and their
+posters) and the Blink API key.
 
 Every write is a service call (``payments.services.parties`` / ``.terminals``): the services resolve
 usernames at the provider, validate weights and store secrets encrypted. A terminal's key and the API
@@ -24,6 +25,7 @@ from dashboard.forms import (
     CashierPinForm,
     MerchantPayoutForm,
     MerchantSettingsForm,
+    PayCodeForm,
     ReceiptDetailsForm,
     SplitProfileForm,
     StaffForm,
@@ -31,10 +33,12 @@ from dashboard.forms import (
     TerminalForm,
 )
 from dashboard.selectors import staff_get, terminal_get
-from payments.models import CashierPin, Merchant, SplitProfile, Staff, Terminal
+from payments.models import CashierPin, Merchant, PayCode, SplitProfile, Staff, Terminal
+from payments.paycode_links import paycode_address, paycode_lnurl, public_host
 
 
 def _page(request: HttpRequest, merchant: Merchant, status: int = 200, **forms_: forms.Form) -> HttpResponse:
+    where = public_host(request)
     context: dict[str, Any] = {
         "nav": "settings",
         "merchant": merchant,
@@ -57,12 +61,21 @@ def _page(request: HttpRequest, merchant: Merchant, status: int = 200, **forms_:
         "pin_form": CashierPinForm(merchant=merchant),
         "now": timezone.now(),
         "pins": CashierPin.objects.filter(terminal__merchant=merchant).select_related("terminal", "staff"),
+        "paycode_form": PayCodeForm(merchant=merchant),
+        "pay_codes": [
+            (code, paycode_address(code, where))
+            for code in PayCode.objects.filter(merchant=merchant).select_related("staff", "split_profile")
+        ],
         "staff": Staff.objects.filter(merchant=merchant).order_by("-is_active", "display_name"),
         "profiles": SplitProfile.objects.filter(merchant=merchant).prefetch_related("shares__staff"),
         "terminals": Terminal.objects.filter(merchant=merchant).order_by("revoked_at", "name"),
     }
     context.update(forms_)
     return render(request, "dashboard/settings.html", context, status=status)
+
+
+# Services name their inputs as the API does; the forms name some of them differently.
+_FORM_FIELDS = {"staff_id": "staff", "split_profile_id": "split_profile"}
 
 
 def _apply(
@@ -76,6 +89,7 @@ def _apply(
         except USER_ERRORS as exc:
             for field, errors in user_error_fields(exc).items():
                 for error in errors:
+                    field = _FORM_FIELDS.get(field, field)
                     form.add_error(field if field in form.fields else None, error)
         else:
             messages.success(request, done)
@@ -310,3 +324,63 @@ def cashier_pin_remove(request: HttpRequest, merchant: Merchant, pin_id: int) ->
         raise Http404("No such PIN")
     messages.success(request, "Cashier PIN removed; its sessions have ended.")
     return redirect("dashboard:settings")
+
+
+def _pay_code(merchant: Merchant, code_id: int) -> PayCode:
+    code = PayCode.objects.select_related("merchant", "staff", "split_profile").filter(merchant=merchant, pk=code_id)
+    found = code.first()
+    if found is None:
+        raise Http404("No such pay code")
+    return found
+
+
+@require_POST
+@merchant_required
+def paycode_add(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    from payments.services.paycodes import paycode_create
+
+    form = PayCodeForm(request.POST, merchant=merchant)
+    return _apply(
+        request,
+        merchant,
+        "paycode_form",
+        form,
+        lambda: paycode_create(
+            merchant=merchant,
+            kind=form.cleaned_data["kind"],
+            username=form.cleaned_data["username"],
+            staff=form.cleaned_data["staff"],
+            split_profile=form.cleaned_data["split_profile"],
+            min_sendable_sats=form.cleaned_data["min_sendable_sats"],
+            max_sendable_sats=form.cleaned_data["max_sendable_sats"],
+        ),
+        "Pay code created; download its poster below.",
+    )
+
+
+@require_POST
+@merchant_required
+def paycode_remove(request: HttpRequest, merchant: Merchant, code_id: int) -> HttpResponse:
+    from payments.services.paycodes import paycode_deactivate
+
+    code = paycode_deactivate(pay_code=_pay_code(merchant, code_id))
+    messages.success(request, f"Pay code {code.username} deactivated; its posters no longer take payments.")
+    return redirect("dashboard:settings")
+
+
+@require_GET
+@merchant_required
+def paycode_poster(request: HttpRequest, merchant: Merchant, code_id: int) -> HttpResponse:
+    from dashboard.posters import PAGE_SIZES_MM, paycode_poster_pdf
+
+    code = _pay_code(merchant, code_id)
+    where = public_host(request)
+    size = request.GET.get("size", "A4")
+    if size not in PAGE_SIZES_MM:
+        return HttpResponse("size: must be A4 or A5.", status=400, content_type="text/plain; charset=utf-8")
+    pdf = paycode_poster_pdf(
+        code=code, address=paycode_address(code, where), lnurl=paycode_lnurl(code, where), size=size
+    )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="paycode-{code.username}-{size}.pdf"'
+    return response

@@ -269,6 +269,9 @@ LNURL_ROUTE_CACHE_SECONDS = env.int("LNURL_ROUTE_CACHE_SECONDS", default=300)
 PAYOUT_INVOICE_MIN_REMAINING_SECONDS = env.int("PAYOUT_INVOICE_MIN_REMAINING_SECONDS", default=120)
 
 # --- Business limits -----------------------------------------------------------------------------
+# The host in pay codes' addresses (name@host) and LNURLs, as printed on posters; empty: the host
+# each request came to (docs/ARCHITECTURE.md, Pay codes and tips after payment).
+PAYCODE_HOST = env.str("PAYCODE_HOST", default="")
 INVOICE_EXPIRY_MINUTES = env.int("INVOICE_EXPIRY_MINUTES", default=15)
 MAX_INVOICE_SATS = env.int("MAX_INVOICE_SATS", default=10_000_000)
 MAX_TIP_MULTIPLE = env.int("MAX_TIP_MULTIPLE", default=2)
@@ -347,7 +350,15 @@ SPECTACULAR_SETTINGS = {
 }
 # POS API rate limits ("<count>/<sec|min|hour>", fixed windows counted in Redis under ratelimit:*).
 # A terminal polling once a second uses 60/min; overridable as a JSON object.
-API_RATE_LIMITS: dict[str, str] = {"terminal": "600/min", "merchant": "3000/min"}
+# The public endpoints (pay codes' LNURL-pay, "add a tip") count per client address (public_ip) and
+# per code or sale: each callback creates an invoice on the shared platform account.
+API_RATE_LIMITS: dict[str, str] = {
+    "terminal": "600/min",
+    "merchant": "3000/min",
+    "public_ip": "60/min",
+    "paycode": "30/min",
+    "receipt_tip": "10/min",
+}
 API_RATE_LIMITS.update(json.loads(env.str("API_RATE_LIMITS_JSON", default="{}")))
 # Brute-force limits per client address (and per username for sign-ins): [failures, window seconds].
 # "cashier": failed cashier sign-ins (PIN or terminal key) per address (dashboard/views_cashier.py).

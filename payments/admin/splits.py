@@ -35,6 +35,8 @@ SPLIT_CSV_COLUMNS = [
     ("paid_at", lambda s: s.paid_at.isoformat() if s.paid_at else ""),
     ("processed_at", lambda s: s.processed_at.isoformat() if s.processed_at else ""),
     ("memo", lambda s: s.memo),
+    # sale, tip_only (a pay code's tip or one added from a receipt) or paycode (a merchant code's sale)
+    ("kind", lambda s: s.kind),
 ]
 
 LEG_FIELDS = (
@@ -92,6 +94,7 @@ class PaymentSplitAdmin(ReadOnlyAdmin):
         "hash_short",
         "merchant",
         "status_colour",
+        "kind",
         "total_amount",
         "base_amount",
         "tip_amount",
@@ -102,6 +105,7 @@ class PaymentSplitAdmin(ReadOnlyAdmin):
     )
     list_filter = (
         "status",
+        "kind",
         "merchant",
         "platform_account",
         ("created_at", admin.DateFieldListFilter),

@@ -15,8 +15,9 @@ from payments.models.cashier import CashierPin
 from payments.models.events import PaymentEvent
 from payments.models.inbound import IdempotencyRecord, UnmatchedPayment, WebhookDelivery
 from payments.models.parties import Merchant, PayoutRouteKind, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models.paycodes import PayCode, PayCodeKind
 from payments.models.refunds import AdjustmentKind, PayoutState, PayoutVia, Refund, RefundStatus, TipAdjustment
-from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
+from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitKind, SplitStatus
 from payments.models.stats import TipRecipientStats
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "IdempotencyRecord",
     "LegStatus",
     "Merchant",
+    "PayCode",
+    "PayCodeKind",
     "PaymentEvent",
     "PaymentLeg",
     "PaymentSplit",
@@ -41,6 +44,7 @@ __all__ = [
     "PlatformAccount",
     "Refund",
     "RefundStatus",
+    "SplitKind",
     "SplitProfile",
     "SplitProfileShare",
     "SplitStatus",

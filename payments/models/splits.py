@@ -34,6 +34,15 @@ class LegStatus(models.TextChoices):
     RESOLVED = "resolved"
 
 
+class SplitKind(models.TextChoices):
+    """What the customer paid for: a sale (base + tip), a tip alone (a staff or team code, or "add a
+    tip" on a receipt; base 0), or a merchant pay code (base only)."""
+
+    SALE = "sale"
+    TIP_ONLY = "tip_only"
+    PAYCODE = "paycode"
+
+
 class LegKind(models.TextChoices):
     MERCHANT = "merchant"
     TIP = "tip"
@@ -81,6 +90,14 @@ class PaymentSplit(models.Model):
     split_profile = models.ForeignKey(
         SplitProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="splits"
     )
+
+    kind = models.CharField(max_length=10, choices=SplitKind.choices, default=SplitKind.SALE, db_default="sale")
+    # The pay code a customer paid through (kind tip_only or paycode), and the sale a tip added from its
+    # receipt belongs to (kind tip_only).
+    pay_code = models.ForeignKey(
+        "payments.PayCode", null=True, blank=True, on_delete=models.PROTECT, related_name="splits"
+    )
+    tip_for = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="added_tips")
 
     status = models.CharField(max_length=20, choices=SplitStatus.choices, default=SplitStatus.PENDING)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -143,6 +160,15 @@ class PaymentSplit(models.Model):
                 name="split_received_nonnegative",
             ),
             models.CheckConstraint(condition=_in("status", SplitStatus), name="split_status_valid"),
+            models.CheckConstraint(condition=_in("kind", SplitKind), name="split_kind_valid"),
+            # A sale has a base; a tip-only payment has none; only a tip-only payment follows a sale.
+            models.CheckConstraint(
+                condition=~Q(kind=SplitKind.TIP_ONLY) | Q(base_amount=0, tip_amount__gt=0),
+                name="split_tip_only_amounts",
+            ),
+            models.CheckConstraint(
+                condition=Q(tip_for__isnull=True) | Q(kind=SplitKind.TIP_ONLY), name="split_tip_for_is_tip_only"
+            ),
         ]
 
     def __str__(self) -> str:

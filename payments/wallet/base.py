@@ -25,9 +25,16 @@ from payments.wallet.types import (
 @runtime_checkable
 class WalletProvider(Protocol):
     def create_invoice(
-        self, *, amount_sats: int, memo: str | None, expires_in_minutes: int, external_id: str
+        self,
+        *,
+        amount_sats: int,
+        memo: str | None,
+        expires_in_minutes: int,
+        external_id: str,
+        description_hash: str | None = None,
     ) -> CreatedInvoice:
-        """A BOLT11 invoice on the platform's BTC wallet (``lnInvoiceCreate``).
+        """A BOLT11 invoice on the platform's BTC wallet (``lnInvoiceCreate``; with ``description_hash``,
+        ``lnInvoiceCreateOnBehalfOfRecipient`` on the platform wallet, see below).
 
         ``external_id`` is unique per account on Blink: a second create with the same id raises
         ``DuplicateExternalId``, which is how a retried create learns the first one succeeded.
@@ -42,8 +49,14 @@ class WalletProvider(Protocol):
         memo: str | None,
         external_id: str,
         expires_in_minutes: int = 1440,
+        description_hash: str | None = None,
     ) -> CreatedInvoice:
-        """An invoice credited to someone else's BTC wallet (``lnInvoiceCreateOnBehalfOfRecipient``)."""
+        """An invoice credited to a BTC wallet of any account (``lnInvoiceCreateOnBehalfOfRecipient``).
+
+        ``description_hash`` (64 hex): the SHA-256 of LNURL-pay metadata, which LUD-06 requires as the
+        invoice's description hash; it replaces the memo (give ``memo=None``). ``lnInvoiceCreate`` has
+        no such input, so a pay code's invoice on the platform wallet is created through this one.
+        """
         ...
 
     def invoice_status(self, *, payment_hash: str) -> InvoiceStatus:

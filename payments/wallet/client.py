@@ -138,8 +138,25 @@ class BlinkClient:
     # -- invoices -----------------------------------------------------------------------------
 
     def create_invoice(
-        self, *, amount_sats: int, memo: str | None, expires_in_minutes: int, external_id: str
+        self,
+        *,
+        amount_sats: int,
+        memo: str | None,
+        expires_in_minutes: int,
+        external_id: str,
+        description_hash: str | None = None,
     ) -> CreatedInvoice:
+        if description_hash is not None:
+            # lnInvoiceCreate takes no descriptionHash; the on-behalf mutation credits any BTC wallet,
+            # the platform's own included, and counts against the same per-account creation limit.
+            return self.create_invoice_for_recipient(
+                recipient_wallet_id=self._platform_wallet_id(),
+                amount_sats=amount_sats,
+                memo=memo,
+                external_id=external_id,
+                expires_in_minutes=expires_in_minutes,
+                description_hash=description_hash,
+            )
         validation.amount_sats(amount_sats)
         validation.memo(memo)
         validation.expires_in_minutes(expires_in_minutes)
@@ -163,8 +180,13 @@ class BlinkClient:
         memo: str | None,
         external_id: str,
         expires_in_minutes: int = 1440,
+        description_hash: str | None = None,
     ) -> CreatedInvoice:
         validation.wallet_id(recipient_wallet_id, field="recipient_wallet_id")
+        if description_hash is not None:
+            description_hash = validation.payment_hash(description_hash, field="description_hash")
+            if memo is not None:
+                raise e.InvalidInput("INVALID_INPUT", "memo: not with a description hash", field="memo")
         validation.amount_sats(amount_sats)
         validation.memo(memo)
         validation.expires_in_minutes(expires_in_minutes)
@@ -173,6 +195,8 @@ class BlinkClient:
         request |= {"expiresIn": expires_in_minutes, "externalId": external_id}
         if memo is not None:
             request["memo"] = memo
+        if description_hash is not None:
+            request["descriptionHash"] = description_hash
         operation = "lnInvoiceCreateOnBehalfOfRecipient"
         data = self._query(
             operation, documents.LN_INVOICE_CREATE_ON_BEHALF_OF_RECIPIENT, {"input": request}, subject=Subject.RECIPIENT

@@ -233,3 +233,58 @@ def test_leg_completion_event_is_recorded_once_per_leg(event_type: str) -> None:
     with pytest.raises(IntegrityError, match="event_leg_completion_once"), transaction.atomic():
         record_event(leg.split, event_type, leg=leg)
     assert leg.events.count() == 1
+
+
+# --- pay codes and tip-only splits (payments/models/paycodes.py, PaymentSplit.kind) -------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kind": "tip_only", "base_amount": 100, "tip_amount": 50},  # a tip alone has no base
+        {"kind": "tip_only", "base_amount": 0, "tip_amount": 0, "total_amount": 0},
+        {"kind": "gift"},
+    ],
+)
+def test_split_kind_rules_are_enforced_by_postgres(changes: dict) -> None:
+    from tests.factories import PaymentSplitFactory
+
+    split = PaymentSplitFactory()
+    fields = {**changes}
+    fields.setdefault(
+        "total_amount", fields.get("base_amount", split.base_amount) + fields.get("tip_amount", split.tip_amount)
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        type(split).objects.filter(pk=split.pk).update(**fields)
+
+
+@pytest.mark.django_db
+def test_only_a_tip_only_split_may_follow_a_sale() -> None:
+    from tests.factories import PaymentSplitFactory
+
+    sale = PaymentSplitFactory()
+    tip = PaymentSplitFactory(merchant=sale.merchant, kind="tip_only", base_amount=0, tip_amount=30, tip_for=sale)
+    assert tip.tip_for_id == sale.pk
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PaymentSplitFactory(merchant=sale.merchant, kind="sale", tip_for=sale)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "staff"},  # a staff code without its staff member
+        {"kind": "merchant", "username": "Upper"},
+        {"kind": "merchant", "username": "has space"},
+        {"kind": "merchant", "min_sendable_sats": 0},
+        {"kind": "merchant", "min_sendable_sats": 10, "max_sendable_sats": 5},
+    ],
+)
+def test_pay_code_rules_are_enforced_by_postgres(fields: dict) -> None:
+    from payments.models import PayCode
+    from tests.factories import MerchantFactory
+
+    merchant = MerchantFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PayCode.objects.create(merchant=merchant, **{"username": "ok", **fields})

@@ -11,11 +11,12 @@ import pytest
 from django.test import Client
 
 from fakeblink import FakeBlink
-from payments.models import Merchant, PaymentSplit, Refund, SplitProfile, Staff, Terminal
+from payments.models import Merchant, PayCode, PaymentSplit, Refund, SplitProfile, Staff, Terminal
 from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.invoices import invoice_create
 from payments.services.parties import split_profile_save
+from payments.services.paycodes import paycode_create
 from payments.services.refunds import RefundRequest, refund_create
 from tests.factories import MerchantFactory, StaffFactory, TerminalFactory, UserFactory
 
@@ -33,6 +34,7 @@ class Shop:
     paid: PaymentSplit
     pending: PaymentSplit
     refund: Refund
+    pay_code: PayCode
 
     @property
     def auth(self) -> dict[str, str]:
@@ -64,6 +66,7 @@ def make_shop(fake_blink: FakeBlink) -> Callable[[str], Shop]:
         payment_detected(payment_hash=paid.payment_hash, amount_sats=paid.total_amount, source="test")
         forward_split(split_id=paid.pk)
         pending = invoice_create(merchant=merchant, terminal=terminal, amount_sats=500, tip_sats=50, staff=staff[0])
+        pay_code = paycode_create(merchant=merchant, kind="staff", username=f"{name}-tips", staff=staff[0])
         refund = refund_create(
             merchant=merchant,
             payment_hash=paid.payment_hash,
@@ -73,6 +76,7 @@ def make_shop(fake_blink: FakeBlink) -> Callable[[str], Shop]:
         return Shop(
             merchant=merchant, staff=staff, team=team, terminal=terminal, key=terminal.plain_key,
             username=user.username, paid=PaymentSplit.objects.get(pk=paid.pk), pending=pending, refund=refund,
+            pay_code=pay_code,
         )  # fmt: skip
 
     return build
@@ -95,6 +99,7 @@ def money_snapshot() -> list[tuple[Any, ...]]:
     rows += list(Terminal.objects.order_by("pk").values_list("pk", "revoked_at", "merchant_id", "can_refund"))
     rows += list(Refund.objects.order_by("pk").values_list("pk", "status", "amount_sats", "payout_hash"))
     rows += list(Staff.objects.order_by("pk").values_list("pk", "is_active", "merchant_id"))
+    rows += list(PayCode.objects.order_by("pk").values_list("pk", "is_active", "merchant_id", "max_sendable_sats"))
     rows += list(
         Merchant.objects.order_by("pk").values_list("pk", "display_currency", "tip_presets", "blink_api_key_encrypted")
     )

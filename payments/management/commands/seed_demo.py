@@ -16,8 +16,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.models import Merchant, SplitProfile, Staff, Terminal
+from payments.models import Merchant, PayCode, SplitProfile, Staff, Terminal
 from payments.services.parties import merchant_create, split_profile_save, staff_create
+from payments.services.paycodes import paycode_create
 from payments.services.pricing import ProviderError, ProviderUnavailable
 from payments.services.terminals import terminal_create
 from payments.wallet.provider import get_wallet_provider
@@ -32,10 +33,12 @@ OUTSIDE_NAME, OUTSIDE_KEY = "Dave", "dave"
 TEAM_NAME = "Floor team"
 TEAM_WEIGHTS = {"alice": 4000, "bob": 3000, "carol": 2000, OUTSIDE_KEY: 1000}
 TERMINAL_NAME = "Demo till"
+# Static pay codes (username, kind): payments to the cafe, tips for Alice, tips for the team.
+PAY_CODES = (("democafe", "merchant"), ("alice-tips", "staff"), ("floor-tips", "team"))
 
 
 class Command(BaseCommand):
-    help = "Create the demo merchant, staff, split profile and terminal (idempotent)."
+    help = "Create the demo merchant, staff, split profile, pay codes and terminal (idempotent)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -64,10 +67,24 @@ class Command(BaseCommand):
             split_profile_save(merchant=merchant, name=TEAM_NAME, shares=[(staff[u], w) for u, w in weights.items()])
             split = ", ".join(f"{u} {w // 100} %" for u, w in weights.items())
             self._say(f"split profile {TEAM_NAME!r} created ({split})")
+        self._pay_codes(merchant, staff["alice"], SplitProfile.objects.get(merchant=merchant, name=TEAM_NAME))
         if not Terminal.objects.filter(merchant=merchant, name=TERMINAL_NAME, revoked_at__isnull=True).exists():
             _terminal, key = terminal_create(merchant=merchant, name=TERMINAL_NAME)
             self._say(f"terminal {TERMINAL_NAME!r} created; its API key (shown once): {key}")
         self._say(f"log in as {DEMO_USER!r} / {DEMO_PASSWORD!r}")
+
+    def _pay_codes(self, merchant: Merchant, alice: Staff, team: SplitProfile) -> None:
+        for username, kind in PAY_CODES:
+            if PayCode.objects.filter(username=username).exists():
+                continue
+            paycode_create(
+                merchant=merchant,
+                kind=kind,
+                username=username,
+                staff=alice if kind == "staff" else None,
+                split_profile=team if kind == "team" else None,
+            )
+            self._say(f"pay code {username}@<this host> created (poster in Settings)")
 
     def _user(self) -> Any:
         user_model = get_user_model()

@@ -252,3 +252,11 @@ def test_seed_demo_is_idempotent_and_prints_the_key_once(fake_blink: FakeBlink) 
         ("carol", 2000),
     ]
     assert Terminal.objects.filter(merchant=merchant).count() == 1
+    from payments.models import PayCode
+
+    codes = PayCode.objects.filter(merchant=merchant).order_by("username")
+    assert [(c.username, c.kind) for c in codes] == [
+        ("alice-tips", "staff"),
+        ("democafe", "merchant"),
+        ("floor-tips", "team"),
+    ]
