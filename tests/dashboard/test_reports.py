@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.test import Client
@@ -159,7 +159,9 @@ def test_end_of_day_report(client_a: Client, merchant: Merchant, staff_a: object
     stuck = paid_split(merchant, base=500, tip=0, status=SplitStatus.PROCESSING)
     stuck.legs.update(status=LegStatus.FAILED, last_error="RECEIVE_DISABLED")
     paid_split(other_merchant, base=9999)
-    yesterday = paid_split(merchant, base=777, paid_at=timezone.now() - timedelta(days=1, hours=1))
+    # Noon of yesterday's local date: "now minus a day" lands two days back in the first hour of a day.
+    noon_yesterday = datetime.combine(timezone.localdate() - timedelta(days=1), time(12))
+    yesterday = paid_split(merchant, base=777, paid_at=timezone.make_aware(noon_yesterday))
 
     response = client_a.get(reverse("dashboard:report"))
 
