@@ -15,7 +15,7 @@ from django.test import Client
 from fakeblink import FakeBlink
 from payments.lnurl.invoice_check import metadata_hash
 from payments.models import PayCode, PaymentLeg, PaymentSplit, SplitKind, SplitStatus
-from payments.provider_limits import INVOICE_BLOCK_KEY
+from payments.provider_limits import invoice_block_key
 from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.paycodes import paycode_create, paycode_deactivate
@@ -184,7 +184,7 @@ def test_callback_respects_the_platform_invoice_block(shop: Shop, api: Client, f
 
     paycode_create(merchant=shop.merchant, kind="merchant", username="shopa")
     pay_request = _pay_request(api, "shopa")
-    get_redis_connection("default").set(INVOICE_BLOCK_KEY, "1", ex=120)
+    get_redis_connection("default").set(invoice_block_key(None), "1", ex=120)
     status, body = _callback(api, pay_request, 1000)
     assert status == 429 and body["status"] == "ERROR"
     assert not PaymentSplit.objects.exists()
