@@ -213,9 +213,11 @@ _RECORD_SQL = (
 # The verified preimage rides in the same statement (a data-modifying CTE runs whatever the INSERT
 # does): the receipt's proof costs the acknowledgement no extra round trip. Redeliveries change nothing.
 _RECORD_WITH_PROOF_SQL = (
-    "WITH proof AS (UPDATE payment_splits SET preimage = %s WHERE payment_hash = %s AND preimage = '')"
+    "WITH proof AS (UPDATE payment_splits SET preimage = %s WHERE payment_hash = %s AND preimage = ''"
+    " AND platform_account_id IS NOT DISTINCT FROM %s)"  # only a split of the account this came to
     " INSERT INTO webhook_deliveries (svix_id, event_type, payment_hash, source_ip, outcome, received_at,"
-    " amount_sats, preimage_verified, processed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " amount_sats, preimage_verified, processed_at, platform_account_id)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (svix_id) DO NOTHING RETURNING id"
 )
 
@@ -236,7 +238,7 @@ def _record(svix_id: str, event: _Classified, source_ip: str | None, account_id:
     )
     sql = _RECORD_SQL
     if event.preimage:
-        sql, params = _RECORD_WITH_PROOF_SQL, (event.preimage, event.payment_hash, *params)
+        sql, params = _RECORD_WITH_PROOF_SQL, (event.preimage, event.payment_hash, account_id, *params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

@@ -4,6 +4,7 @@ validly for account A that names a sale of account B is recorded and ignored, an
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +54,8 @@ def test_a_sale_on_account_b_is_invoiced_paid_and_forwarded_by_account_b(
     assert (status, answer["outcome"]) == (200, "queued")
     delivery = WebhookDelivery.objects.get(payment_hash=split.payment_hash)
     assert delivery.platform_account_id == account_b.account.pk
+    split.refresh_from_db()  # the customer's proof of payment, verified, kept for the receipt
+    assert hashlib.sha256(bytes.fromhex(split.preimage)).hexdigest() == split.payment_hash
 
     # then the worker marks it paid and forwards every leg from B's wallet, none from the default one
     assert _process(delivery.pk).startswith("paid:")
@@ -80,6 +83,7 @@ def test_a_webhook_signed_for_the_default_account_cannot_touch_account_b_splits(
     assert (delivery.outcome, delivery.platform_account_id) == ("ignored_other_account", None)
     split.refresh_from_db()
     assert split.status == SplitStatus.PENDING and split.received_amount is None
+    assert split.preimage == ""  # not even the receipt's proof is written from another account's delivery
     assert list(PaymentEvent.objects.filter(split_id=split.payment_hash).values_list("event_type", flat=True)) == [
         "created"
     ]
