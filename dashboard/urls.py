@@ -56,6 +56,13 @@ urlpatterns = [
     path("r/<str:token>/", views_receipts.receipt, name="receipt"),
     path("r/<str:token>/receipt.escpos", views_receipts.receipt_escpos_bytes, name="receipt-escpos"),
     path("r/<str:token>/qr.svg", views_receipts.receipt_qr, name="receipt-qr"),
+    path("r/<str:token>/refunds/<int:refund_id>/", views_receipts.refund_receipt, name="refund-receipt"),
+    path(
+        "r/<str:token>/refunds/<int:refund_id>/receipt.escpos",
+        views_receipts.refund_receipt_escpos_bytes,
+        name="refund-receipt-escpos",
+    ),
+    path("r/<str:token>/refunds/<int:refund_id>/qr.svg", views_receipts.refund_receipt_qr, name="refund-receipt-qr"),
     # The cashier's view: its own session, no dashboard login (views_cashier, cashier_access).
     path("cashier/", views_cashier.cashier_sales, name="cashier"),
     path("cashier/summary/", views_cashier.cashier_summary, name="cashier-summary"),
