@@ -107,11 +107,8 @@ class RefundReceiptLink:
         return format_sats(self.sats)
 
 
-def _sale_links(token: str) -> dict[str, Any]:
+def _sale_links(split: PaymentSplit, token: str) -> dict[str, Any]:
     """Screen-only links under a sale's receipt: "Add a tip" once completed, its paid refunds' receipts."""
-    split = receipt_split_get(token=token)
-    if split is None:
-        return {}
     tip_url = ""
     if split.status == SplitStatus.COMPLETED and split.kind in (SplitKind.SALE, SplitKind.PAYCODE):
         tip_url = reverse("dashboard:receipt-tip", args=[token])
@@ -124,22 +121,27 @@ def _sale_links(token: str) -> dict[str, Any]:
     return {"tip_url": tip_url, "refund_receipts": refunds}
 
 
-def _render(request: HttpRequest, document: ReceiptDocument | HttpResponse, **urls: Any) -> HttpResponse:
+def _page_params(request: HttpRequest) -> tuple[PaperSize, bool] | HttpResponse:
     paper = _paper(request, tuple(PAPER_SIZES))
     if isinstance(paper, HttpResponse):
         return paper
     autoprint = request.GET.get("print", "0")
     if autoprint not in ("0", "1"):
         return _text(400, "print: 1 to open the print dialog, 0 (default) not to.")
-    if isinstance(document, HttpResponse):
-        return document
+    return paper, autoprint == "1"
+
+
+def _render(
+    request: HttpRequest, document: ReceiptDocument, params: tuple[PaperSize, bool], **urls: Any
+) -> HttpResponse:
+    paper, autoprint = params
     escpos_url = urls.pop("escpos_url")
     context = {
         "document": document,
         "paper": paper,
         "paper_sizes": PAPER_SIZES.values(),
         "paper_css": f"dashboard/receipt-{paper.name}.css",
-        "autoprint": autoprint == "1",
+        "autoprint": autoprint,
         "qr_url": urls.pop("qr_url"),
         "escpos_url": escpos_url if paper.columns else "",
         **urls,
@@ -147,10 +149,11 @@ def _render(request: HttpRequest, document: ReceiptDocument | HttpResponse, **ur
     return _private(render(request, "dashboard/receipt.html", context))
 
 
-def _escpos(request: HttpRequest, document: ReceiptDocument | HttpResponse) -> HttpResponse:
+def _escpos(request: HttpRequest, token: str, refund_id: int | None = None) -> HttpResponse:
     paper = _paper(request, THERMAL_PAPERS)
     if isinstance(paper, HttpResponse):
         return paper
+    document = _document(request, token, refund_id)
     if isinstance(document, HttpResponse):
         return document
     response = HttpResponse(receipt_escpos(document, columns=paper.columns), content_type="application/octet-stream")
@@ -167,20 +170,28 @@ def _qr(document: ReceiptDocument | HttpResponse) -> HttpResponse:
 
 @require_GET
 def receipt(request: HttpRequest, token: str) -> HttpResponse:
-    document = _document(request, token)
-    links = _sale_links(token) if isinstance(document, ReceiptDocument) else {}
+    params = _page_params(request)
+    if isinstance(params, HttpResponse):
+        return params
+    split = _sale(request, token)
+    if isinstance(split, HttpResponse):
+        return split
+    document = sale_receipt_document(
+        split=split, url=request.build_absolute_uri(reverse("dashboard:receipt", args=[token]))
+    )
     return _render(
         request,
         document,
+        params,
         qr_url=reverse("dashboard:receipt-qr", args=[token]),
         escpos_url=reverse("dashboard:receipt-escpos", args=[token]),
-        **links,
+        **_sale_links(split, token),
     )
 
 
 @require_GET
 def receipt_escpos_bytes(request: HttpRequest, token: str) -> HttpResponse:
-    return _escpos(request, _document(request, token))
+    return _escpos(request, token)
 
 
 @require_GET
@@ -190,9 +201,16 @@ def receipt_qr(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 def refund_receipt(request: HttpRequest, token: str, refund_id: int) -> HttpResponse:
+    params = _page_params(request)
+    if isinstance(params, HttpResponse):
+        return params
+    document = _document(request, token, refund_id)
+    if isinstance(document, HttpResponse):
+        return document
     return _render(
         request,
-        _document(request, token, refund_id),
+        document,
+        params,
         qr_url=reverse("dashboard:refund-receipt-qr", args=[token, refund_id]),
         escpos_url=reverse("dashboard:refund-receipt-escpos", args=[token, refund_id]),
     )
@@ -200,7 +218,7 @@ def refund_receipt(request: HttpRequest, token: str, refund_id: int) -> HttpResp
 
 @require_GET
 def refund_receipt_escpos_bytes(request: HttpRequest, token: str, refund_id: int) -> HttpResponse:
-    return _escpos(request, _document(request, token, refund_id))
+    return _escpos(request, token, refund_id)
 
 
 @require_GET
