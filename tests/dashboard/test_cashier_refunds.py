@@ -84,6 +84,26 @@ def test_cashier_not_allowed_is_403_and_nothing_written(
     assert client.get(url).status_code == 403
     assert client.post(url, {"amount_sats": "300", "reason": "spilled"}).status_code == 403
     assert not Refund.objects.exists()
+    assert "/cashier/refund/" not in client.get("/cashier/").content.decode()
+
+
+def test_refund_pages_close_when_the_permission_is_withdrawn(
+    client: Client,
+    make_sale: MakeSale,  # noqa: F811
+    till: Terminal,
+) -> None:
+    sale = _on(make_sale(), till)
+    client.post(LOGIN, {"mode": "key", "key": till.plain_key})
+    assert client.get(f"/cashier/refund/{sale.payment_hash}/").status_code == 403  # the terminal may not
+    Terminal.objects.filter(pk=till.pk).update(can_refund=True)
+    client.post(f"/cashier/refund/{sale.payment_hash}/", {"reason": "spilled"})
+    refund = Refund.objects.get()
+    assert refund.requested_by == f"terminal:{till.pk}" and refund.amount_sats == 1000  # empty: the base left
+
+    Terminal.objects.filter(pk=till.pk).update(can_refund=False)
+
+    assert client.get(f"/cashier/refunds/{refund.pk}/").status_code == 403
+    assert client.get(f"/cashier/refunds/{refund.pk}/funding.svg").status_code == 403
 
 
 def test_another_terminals_sale_or_refund_is_404(
