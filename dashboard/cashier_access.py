@@ -75,8 +75,9 @@ def current_cashier(request: HttpRequest) -> Cashier | None:
     if terminal is None or not hmac.compare_digest(terminal.key_hash, str(data.get("key_hash") or "")):
         return None
     if pin_id is None:
-        # The terminal key alone: refunds are granted on terminal keys by the refunds feature, not here.
-        return Cashier(terminal=terminal, staff=None, can_refund=False, started_at=started_at)
+        # The terminal key alone: the terminal's own refund permission, the one its API key has
+        # (payments/api/refunds.py); read again on every request, so revoking it takes effect at once.
+        return Cashier(terminal=terminal, staff=None, can_refund=terminal.can_refund, started_at=started_at)
     pin = CashierPin.objects.select_related("staff").filter(pk=pin_id, terminal=terminal, staff__is_active=True).first()
     if pin is None or pin.updated_at.isoformat() != data.get("pin_updated_at"):
         return None

@@ -4,7 +4,16 @@ public receipt pages (``/r/``) and the cashier's view (``/cashier/``)."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views_cashier, views_pos, views_receipts, views_refunds, views_reports, views_settings, views_tip
+from dashboard import (
+    views_cashier,
+    views_cashier_refunds,
+    views_pos,
+    views_receipts,
+    views_refunds,
+    views_reports,
+    views_settings,
+    views_tip,
+)
 
 app_name = "dashboard"
 
@@ -47,11 +56,25 @@ urlpatterns = [
     path("r/<str:token>/", views_receipts.receipt, name="receipt"),
     path("r/<str:token>/receipt.escpos", views_receipts.receipt_escpos_bytes, name="receipt-escpos"),
     path("r/<str:token>/qr.svg", views_receipts.receipt_qr, name="receipt-qr"),
+    path("r/<str:token>/refunds/<int:refund_id>/", views_receipts.refund_receipt, name="refund-receipt"),
+    path(
+        "r/<str:token>/refunds/<int:refund_id>/receipt.escpos",
+        views_receipts.refund_receipt_escpos_bytes,
+        name="refund-receipt-escpos",
+    ),
+    path("r/<str:token>/refunds/<int:refund_id>/qr.svg", views_receipts.refund_receipt_qr, name="refund-receipt-qr"),
     # The cashier's view: its own session, no dashboard login (views_cashier, cashier_access).
     path("cashier/", views_cashier.cashier_sales, name="cashier"),
     path("cashier/summary/", views_cashier.cashier_summary, name="cashier-summary"),
     path("cashier/login/", views_cashier.cashier_login, name="cashier-login"),
     path("cashier/logout/", views_cashier.cashier_logout, name="cashier-logout"),
+    path("cashier/refund/<str:payment_hash>/", views_cashier_refunds.cashier_refund_new, name="cashier-refund-new"),
+    path("cashier/refunds/<int:refund_id>/", views_cashier_refunds.cashier_refund_detail, name="cashier-refund"),
+    path(
+        "cashier/refunds/<int:refund_id>/<str:which>.svg",
+        views_cashier_refunds.cashier_refund_qr,
+        name="cashier-refund-qr",
+    ),
     path("settings/pay-codes/", views_settings.paycode_add, name="paycode-add"),
     path("settings/pay-codes/<int:code_id>/deactivate/", views_settings.paycode_remove, name="paycode-deactivate"),
     path("settings/pay-codes/<int:code_id>/poster.pdf", views_settings.paycode_poster, name="paycode-poster"),

@@ -4,7 +4,7 @@ Sign in with a staff member's PIN on a terminal (``/cashier/login/?terminal=<cod
 the terminal key's 8-character prefix shown in the settings) or with the terminal's API key alone.
 Then: today's sales on THIS terminal with their status and receipt links (show, print, QR for the
 customer), and the shift close summary. Nothing from other terminals, no settings; a refund control
-only when the merchant granted it on the PIN (the refunds feature serves ``/cashier/refund/<hash>``).
+only when the merchant granted it on the PIN or the terminal (``views_cashier_refunds`` serves it).
 docs/ARCHITECTURE.md, Receipts and the cashier's view.
 """
 

@@ -21,6 +21,7 @@ from payments.lnurl.withdraw import lnurl_encode
 from payments.models import Merchant, PaymentEvent, PayoutVia, Refund, RefundStatus
 from payments.qr import invoice_qr_svg
 from payments.refund_selectors import refund_get_for_merchant
+from payments.services.receipts import receipt_token_ensure
 from payments.services.refund_payouts import claim_open, payout_open, refund_payout_commit, refund_payout_to_address
 from payments.services.refunds import RefundRequest, refund_cancel, refund_create, refund_funding_check, refundable
 
@@ -75,6 +76,8 @@ def _page(
     if claim_open(refund):
         claim = lnurl_encode(request.build_absolute_uri(reverse("refund-claim", args=[refund.claim_token])))
     events = PaymentEvent.objects.filter(split=refund.split, event_data__refund_id=refund.pk)
+    if refund.status == RefundStatus.PAID:  # its receipt hangs under the sale's receipt token
+        refund.split.receipt_token = receipt_token_ensure(split=refund.split)
     return render(
         request,
         "dashboard/refund.html",

@@ -24,6 +24,11 @@ def refunds_for_split(*, split: PaymentSplit) -> QuerySet[Refund]:
     return Refund.objects.filter(split=split).order_by("created_at", "pk")
 
 
+def paid_refunds_for_split(*, split: PaymentSplit) -> QuerySet[Refund]:
+    """The sale's refunds paid to the customer: the ones with a receipt (``/r/<token>/refunds/<id>/``)."""
+    return Refund.objects.filter(split=split, status=R.PAID).order_by("paid_at", "pk")
+
+
 def refunds_for_merchant(
     *, merchant_id: int, since: datetime | None = None, until: datetime | None = None
 ) -> QuerySet[Refund]:

@@ -112,8 +112,10 @@ class _StuckSaleSerializer(serializers.Serializer):
 
 
 class _RefundsSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    sats = serializers.IntegerField(help_text="Sats refunded to customers.")
+    count = serializers.IntegerField(help_text="Refunds of this terminal's sales created in the period, not cancelled.")
+    sats = serializers.IntegerField(help_text="Sats paid back to customers.")
+    open_sats = serializers.IntegerField(help_text="Sats funded and waiting for the customer to claim.")
+    awaiting_sats = serializers.IntegerField(help_text="Sats waiting for the merchant's funding.")
 
 
 class TerminalSummaryApi(MerchantApiView):

@@ -1,11 +1,13 @@
-"""The receipt as data: what a sale's (or, later, a refund's) receipt says, independent of paper.
+"""The receipt as data: what a sale's or a refund's receipt says, independent of paper.
 
 ``ReceiptDocument`` is built once and rendered by the HTML template and by ``receipt_escpos``, so the
 page, the printout and the bytes a terminal prints never disagree. A refund receipt is the same
-document with ``kind="refund"``, its own lines and its own proof; nothing here knows about refunds.
+document with ``kind="refund"``, its own lines (the refunded sale and tip parts), reason and proof.
 
 A receipt shows only the sale it is for: the merchant's public name and receipt address, amounts,
 the staff who were tipped (display names), the memo, and the proof of payment. No ids, no links.
+A refund receipt shows no invoice (bolt11), no claim link and no funding details: only the proof the
+customer was paid.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Literal
 
 from django.utils import timezone
 
-from payments.models import PaymentSplit, SplitStatus
+from payments.models import PaymentSplit, Refund, RefundStatus, SplitStatus
 from payments.models.splits import LegKind
 
 ReceiptKind = Literal["sale", "refund"]
@@ -57,6 +59,7 @@ class ReceiptDocument:
     footer: str
     url: str  # this receipt's own absolute link (its QR code)
     status_note: str = ""
+    reason: str = ""  # a refund's reason, as the merchant gave it
 
     @property
     def title(self) -> str:
@@ -113,6 +116,38 @@ def sale_receipt_document(*, split: PaymentSplit, url: str) -> ReceiptDocument:
         footer=merchant.receipt_footer,
         url=url,
         status_note="Paid with Lightning",
+    )
+
+
+def refund_receipt_document(*, refund: Refund, url: str) -> ReceiptDocument:
+    """The receipt of a paid refund (``refund.status == PAID``): the sale's reference, the refunded base
+    and tip parts (they sum to the total: the database checks it), the reason and the payout's proof.
+    The payout's preimage is shown when stored: it is the customer's proof that their invoice was paid."""
+    split = refund.split
+    merchant = split.merchant
+    lines = [ReceiptLine(label="Refund of the sale", sats=refund.base_part_sats)]
+    if refund.tip_refunded:
+        lines.append(ReceiptLine(label="Refund of the tip", sats=refund.tip_part_sats))
+    proof: list[tuple[str, str]] = []
+    if refund.status == RefundStatus.PAID and refund.payout_hash:
+        proof.append(("Payment hash", refund.payout_hash))
+        if refund.payout_preimage:
+            proof.append(("Preimage", refund.payout_preimage))
+    return ReceiptDocument(
+        kind="refund",
+        merchant_name=merchant.name,
+        merchant_address=address_lines(merchant.receipt_address),
+        issued_at=timezone.localtime(refund.paid_at or refund.created_at),
+        reference=split.payment_hash[:12],
+        memo="",
+        lines=tuple(lines),
+        total=ReceiptLine(label="Total refunded", sats=refund.amount_sats),
+        tipped_staff=(),
+        proof=tuple(proof),
+        footer=merchant.receipt_footer,
+        url=url,
+        status_note="Refunded with Lightning" if refund.status == RefundStatus.PAID else refund.get_status_display(),
+        reason=refund.reason,
     )
 
 

@@ -57,6 +57,8 @@ def receipt_escpos(document: ReceiptDocument, *, columns: int) -> bytes:
     body += two_columns("Ref", document.reference, columns)
     if document.memo:
         body += _wrap(f"Memo: {document.memo}", columns)
+    if document.reason:
+        body += _wrap(f"Reason: {document.reason}", columns)
     body.append(rule)
     for line in document.lines:
         body += amount_lines(line, columns)

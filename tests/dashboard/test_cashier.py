@@ -11,8 +11,21 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from payments.models import CashierPin, LegStatus, Merchant, PaymentSplit, SplitStatus, Staff, Terminal
+from fakeblink import FakeBlink
+from payments.models import (
+    CashierPin,
+    LegStatus,
+    Merchant,
+    PaymentSplit,
+    PayoutState,
+    Refund,
+    RefundStatus,
+    SplitStatus,
+    Staff,
+    Terminal,
+)
 from payments.services.cashier_pins import cashier_pin_set
+from payments.services.refunds import RefundRequest, refund_create
 from payments.services.terminals import terminal_revoke
 from tests.factories import PaymentLegFactory, PaymentSplitFactory, StaffFactory, TerminalFactory
 
@@ -115,6 +128,18 @@ def test_terminal_key_alone_signs_in_and_revocation_ends_it(client: Client, till
     assert client.post(LOGIN, {"mode": "key", "key": till.plain_key}).status_code == 400
 
 
+def test_terminal_key_session_refunds_when_the_terminal_may(client: Client, till: Terminal) -> None:
+    sale = _sale(till)
+    client.post(LOGIN, {"mode": "key", "key": till.plain_key})
+    assert "/cashier/refund/" not in client.get("/cashier/").content.decode()
+
+    Terminal.objects.filter(pk=till.pk).update(can_refund=True)
+    assert f"/cashier/refund/{sale.payment_hash}" in client.get("/cashier/").content.decode()
+
+    Terminal.objects.filter(pk=till.pk).update(can_refund=False)  # withdrawn: at once
+    assert "/cashier/refund/" not in client.get("/cashier/").content.decode()
+
+
 def test_wrong_pins_lock_the_pin(client: Client, till: Terminal, dana: Staff, settings: Any) -> None:
     settings.CASHIER_PIN_MAX_FAILURES = 3
     answers = [_sign_in(client, till, dana, pin="0000").status_code for _ in range(3)]
@@ -170,6 +195,34 @@ def test_shift_summary_of_this_terminal(client: Client, merchant: Merchant, till
     assert "Paid but stuck (tell the manager): <strong>1</strong>" in html
     assert '<strong id="refunds">0</strong>' in html
     assert "99999" not in html
+
+
+def test_shift_summary_shows_this_terminals_refunds_only(
+    fake_blink: FakeBlink, client: Client, merchant: Merchant, till: Terminal, dana: Staff
+) -> None:
+    mine = _sale(till, base_amount=1_000, tip_amount=0)
+    theirs = _sale(TerminalFactory(merchant=merchant), base_amount=1_000, tip_amount=0)
+    paid = _refund(mine, 300)
+    Refund.objects.filter(pk=paid.pk).update(status=RefundStatus.PAID, payout_state=PayoutState.SUCCEEDED)
+    _refund(mine, 200)
+    _refund(theirs, 777)
+    _sign_in(client, till, dana)
+
+    html = client.get("/cashier/summary/").content.decode()
+
+    assert '<strong id="refunds">2</strong>' in html
+    assert '<small id="refunds-sats">300 sats paid back</small>' in html
+    assert "0 sats waiting for the customer, 200 sats for funding" in html
+    assert "777" not in html
+
+
+def _refund(split: PaymentSplit, amount: int) -> Refund:
+    return refund_create(
+        merchant=split.merchant,
+        payment_hash=split.payment_hash,
+        request=RefundRequest(amount_sats=amount, tip_refunded=False, reason="wrong item"),
+        requested_by="merchant:test",
+    )
 
 
 @pytest.mark.parametrize(("query", "field"), [({"since": "25:00"}, "since"), ({"since": "23:59:59"}, "since")])

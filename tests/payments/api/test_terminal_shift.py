@@ -14,7 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from fakeblink import FakeBlink
-from payments.models import LegStatus, PaymentSplit, SplitStatus
+from payments.models import LegStatus, PaymentSplit, PayoutState, Refund, RefundStatus, SplitStatus
+from payments.services.refunds import RefundRequest, refund_create
 from tests.factories import PaymentLegFactory, PaymentSplitFactory, TerminalFactory
 from tests.payments.api.conftest import Shop
 
@@ -128,7 +129,30 @@ def test_summary_counts_this_terminals_shift(api: Client, shop: Shop, other_shop
     ]
     assert (body["open_count"], body["abandoned_count"]) == (1, 1)
     assert {s["payment_hash"] for s in body["stuck"]} == {failed.payment_hash, late.payment_hash}
-    assert body["refunds"] == {"count": 0, "sats": 0}
+    assert body["refunds"] == {"count": 0, "sats": 0, "open_sats": 0, "awaiting_sats": 0}
+
+
+def test_summary_counts_this_terminals_refunds_only(api: Client, shop: Shop) -> None:
+    # given: a refund of this terminal's sale (paid out) and one of a sibling terminal's sale
+    mine = _sale(shop, base_amount=1_000, tip_amount=0, received_amount=1_000)
+    sibling = _sale(shop, terminal=TerminalFactory(merchant=shop.merchant), base_amount=1_000, tip_amount=0)
+    paid = _refund(mine, 300)
+    Refund.objects.filter(pk=paid.pk).update(status=RefundStatus.PAID, payout_state=PayoutState.SUCCEEDED)
+    _refund(mine, 200)  # still waiting for the merchant's funding
+    _refund(sibling, 400)
+
+    refunds = api.get(SUMMARY, **shop.auth).json()["refunds"]
+
+    assert refunds == {"count": 2, "sats": 300, "open_sats": 0, "awaiting_sats": 200}
+
+
+def _refund(split: PaymentSplit, amount: int) -> Refund:
+    return refund_create(
+        merchant=split.merchant,
+        payment_hash=split.payment_hash,
+        request=RefundRequest(amount_sats=amount, tip_refunded=False, reason="wrong item"),
+        requested_by="merchant:test",
+    )
 
 
 def test_summary_since_starts_the_shift(api: Client, shop: Shop) -> None:
