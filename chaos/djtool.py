@@ -100,7 +100,7 @@ def reconcile(times: int) -> dict[str, Any]:
     from payments.services.reconcile import reconcile_once
 
     # Faults are over and the read timeout is 1.5 s: a leg still ``sending`` after 10 s has no live sender.
-    passes = []
+    passes: list[dict[str, Any]] = []
     for _ in range(times):
         passes.append(reconcile_once(lease_seconds=0, stale_seconds=0, sending_stale_seconds=10))
         passes.append({"refunds": _refunds_pass(stale_seconds=10)})

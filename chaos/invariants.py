@@ -256,7 +256,7 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
             _, sats = leg_debits(leg)
             outflow += sats
             if leg["status"] == "succeeded":
-                payout = leg.get("payout_amount") if leg.get("payout_amount") is not None else leg["amount"]
+                payout = int(leg["payout_amount"] if leg.get("payout_amount") is not None else leg["amount"])
                 cost = payout + (leg.get("fee_sats") or 0) - (leg.get("fee_reimbursed_sats") or 0)
                 forwarded_pos += cost
                 forwarded_fake += sats

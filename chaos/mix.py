@@ -96,23 +96,40 @@ class MixDriver:
             self.stats.tips = list(pool.map(one, plan))
 
     def refunds(self, sales: list[SaleResult], plan: list[dict[str, Any]], count: int, *, timeout: float) -> None:
-        """Refund ``count`` of the paid sales (drawn from the seed) once each is completed."""
+        """Refund ``count`` of the paid sales (drawn from the seed) once each is completed. A sale a
+        killed worker left processing is replaced by another paid sale that is completed already."""
         paid = [r for r in sales if r.paid]
-        chosen = self.rng.sample(paid, min(count, len(paid)))
+        paid = self.rng.sample(paid, len(paid))
+        chosen, spares = paid[:count], iter(paid[count:])
+        lock = threading.Lock()
         by_index = {sale["index"]: sale for sale in plan}
-        jobs = []
-        for n, result in enumerate(chosen):
-            fraction, tip_refunded = REFUND_KINDS[n % len(REFUND_KINDS)]
-            base = int(by_index[result.index]["body"]["amount_sats"])
-            amount = None if fraction is None else max(1, int(base * fraction))
-            kind = f"{'full' if amount is None else 'partial'}{'+tip' if tip_refunded else ''}"
-            self.stats.refund_kinds[kind] += 1
-            jobs.append((result.payment_hash, by_index[result.index]["key"], amount, tip_refunded))
+        jobs = [(result, *REFUND_KINDS[n % len(REFUND_KINDS)]) for n, result in enumerate(chosen)]
 
-        def one(job: tuple[str, str, int | None, bool]) -> RefundRun:
-            payment_hash, key, amount, tip_refunded = job
-            if not self._wait_completed(payment_hash, key, timeout=timeout):
-                return RefundRun(payment_hash=payment_hash, error="sale not completed in time")
+        def completed_sale(first: SaleResult) -> SaleResult | None:
+            key = by_index[first.index]["key"]
+            if self._wait_completed(first.payment_hash, key, timeout=timeout / 2):
+                return first
+            for _ in range(20):  # bounded: a few spares, one look each
+                with lock:
+                    spare = next(spares, None)
+                if spare is None:
+                    break
+                if self._wait_completed(spare.payment_hash, by_index[spare.index]["key"], timeout=0):
+                    return spare
+            return None
+
+        def one(job: tuple[SaleResult, float | None, bool]) -> RefundRun:
+            first, fraction, tip_refunded = job
+            sale = completed_sale(first)
+            if sale is None:
+                return RefundRun(payment_hash=first.payment_hash, error="sale not completed in time")
+            payment_hash, key = sale.payment_hash, by_index[sale.index]["key"]
+            base = int(by_index[sale.index]["body"]["amount_sats"])
+            amount = None if fraction is None else max(1, int(base * fraction))
+            with lock:
+                self.stats.refund_kinds[
+                    f"{'full' if amount is None else 'partial'}{'+tip' if tip_refunded else ''}"
+                ] += 1
             try:
                 return refund_and_claim(
                     api_url=self.base_url, api_key=key, fake_url=self.fake_url, payment_hash=payment_hash,
@@ -127,15 +144,17 @@ class MixDriver:
             self.stats.refunds = list(pool.map(one, jobs))
 
     def _wait_completed(self, payment_hash: str, key: str, *, timeout: float) -> bool:
+        """Whether the API shows the sale completed within ``timeout`` seconds (0: one look)."""
         deadline = time.monotonic() + timeout
         headers = {"Authorization": f"Api-Key {key}"}
         with httpx.Client(base_url=self.base_url, headers=headers, timeout=10) as api:
-            while time.monotonic() < deadline:
+            while True:
                 try:
                     reply = api.get(f"/api/v1/invoices/{payment_hash}")
                     if reply.status_code == 200 and reply.json().get("status") == "completed":
                         return True
                 except (httpx.HTTPError, ValueError):
                     pass  # the web process or Redis is being faulted: ask again
+                if time.monotonic() >= deadline:
+                    return False
                 time.sleep(1.0)
-        return False
