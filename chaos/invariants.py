@@ -6,10 +6,15 @@ Django-configured helper); ``ledger`` is ``FakeBlink.dump()`` (or ``GET /control
 
 1. every paid split completed exactly once (or failed with a reason an operator sees);
 2. at most one debit per leg at the fake (exactly one for a succeeded leg), counted over every payout
-   invoice ever committed for the leg (``leg_invoice_created`` events), not only its current one;
-3. every sat received is forwarded or owed with a reason: fake ledger and BlinkPOS ledger agree to the sat;
-4. nothing stuck: no split paid/processing, no leg in flight, no paid invoice left undetected;
-5. only legal transitions, and each entity's trail is a chain (one event's ``to`` is the next ``from``).
+   invoice ever committed for the leg (``leg_invoice_created`` events), not only its current one; the
+   same for each refund's payout;
+3. every sat received is forwarded or owed with a reason: fake ledger and BlinkPOS ledger agree to the sat,
+   refunds' funding and payouts included, every platform transaction is known money (a sale, a payout,
+   a refund's funding or payout) and a tip-only split's legs carry its whole amount (base 0);
+4. nothing stuck: no split paid/processing, no leg in flight, no paid invoice left undetected, no refund
+   mid-payout or funded-but-undetected (``chaos.refund_invariants``);
+5. only legal transitions, and each entity's trail is a chain (one event's ``to`` is the next ``from``);
+6. refunds within their sales: a sale's refunds never exceed what it received, each refund's parts add up.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models.fields.json import KeyTextTransform
 
-from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, UnmatchedPayment
+from chaos.refund_invariants import refund_money
+from payments.models import PaymentEvent, PaymentLeg, PaymentSplit, Refund, UnmatchedPayment
 from payments.services.refund_transitions import REFUND_TRANSITIONS
 from payments.services.transitions import LEG_TRANSITIONS, SPLIT_TRANSITIONS
 
@@ -39,6 +45,7 @@ class Books:
     legs: list[Any]
     events: list[Any]
     unmatched: list[Any]
+    refunds: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -93,7 +100,7 @@ def _read_books(split_ids: Iterable[int] | None) -> Books:
     splits = list(
         splits_qs.values(
             "id", "payment_hash", "status", "total_amount", "base_amount", "tip_amount", "received_amount",
-            "error_message",
+            "error_message", "kind",
         )
     )  # fmt: skip
     ids = [s["id"] for s in splits]
@@ -114,7 +121,13 @@ def _read_books(split_ids: Iterable[int] | None) -> Books:
         .annotate(refund_id=KeyTextTransform("refund_id", "event_data"))
     )
     unmatched = list(UnmatchedPayment.objects.values())
-    return Books(splits=splits, legs=legs, events=events, unmatched=unmatched)
+    refunds = list(
+        Refund.objects.filter(split_id__in=ids).values(
+            "id", "split_id", "status", "amount_sats", "base_part_sats", "tip_part_sats", "tip_refunded",
+            "funding_payment_hash", "payout_hash", "payout_state", "payout_fee_sats", "last_error_code", "last_error",
+        )
+    )  # fmt: skip
+    return Books(splits=splits, legs=legs, events=events, unmatched=unmatched, refunds=refunds)
 
 
 def _net_debits(txs: list[Mapping[str, Any]]) -> tuple[int, int]:
@@ -164,6 +177,10 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
         return invoice is not None and invoice["status"] == "PAID"
 
     results: list[Result] = []
+    refunds = refund_money(
+        refunds=books.refunds, splits=books.splits, events=books.events, invoices=invoices,
+        platform_txs=platform_txs, net_debits=_net_debits,
+    )  # fmt: skip
 
     # 1. completed exactly once
     bad: list[Any] = []
@@ -204,8 +221,17 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
             bad.append({"leg": leg["id"], "debits": debits, "invoices": len(payout_hashes[leg["id"]])})
         if leg["status"] == "succeeded" and debits != 1:
             bad.append({"leg": leg["id"], "status": "succeeded", "debits": debits})
+    bad += refunds.debit_bad
     legs_with_invoice = sum(1 for leg in books.legs if payout_hashes.get(leg["id"]))
-    results.append(Result("at_most_one_debit_per_leg", not bad, legs_with_invoice, {"over_debited": multi}, bad[:10]))
+    results.append(
+        Result(
+            "at_most_one_debit_per_leg",
+            not bad,
+            legs_with_invoice + len(books.refunds),
+            {"over_debited": multi, "refunds_over_debited": refunds.over_debited},
+            bad[:10],
+        )
+    )
 
     # 3. the two ledgers reconcile to the sat
     bad = []
@@ -230,7 +256,7 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
             _, sats = leg_debits(leg)
             outflow += sats
             if leg["status"] == "succeeded":
-                payout = leg.get("payout_amount") if leg.get("payout_amount") is not None else leg["amount"]
+                payout = int(leg["payout_amount"] if leg.get("payout_amount") is not None else leg["amount"])
                 cost = payout + (leg.get("fee_sats") or 0) - (leg.get("fee_reimbursed_sats") or 0)
                 forwarded_pos += cost
                 forwarded_fake += sats
@@ -246,12 +272,27 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
                     bad.append({"leg": leg["id"], "status": leg["status"], "reason": reason, "fake_sent": sats})
         if outflow > pos_in:  # the platform never pays out more than the split brought in
             bad.append({"split": split["id"], "outflow": outflow, "received": pos_in})
+    tip_only = [s for s in paid if s.get("kind") == "tip_only"]
+    for split in tip_only:  # a tip-only payment (pay code) is all tip: its legs carry the whole amount
+        if split["base_amount"] != 0 or split["tip_amount"] != split["total_amount"]:
+            bad.append({"split": split["id"], "kind": "tip_only", "base": split["base_amount"],
+                        "tip": split["tip_amount"], "total": split["total_amount"]})  # fmt: skip
     if received_pos != forwarded_pos + owed:
         bad.append({"received": received_pos, "forwarded": forwarded_pos, "owed": owed})
+    # Every sat on the platform wallet belongs to a sale, a leg's payout, or a refund's funding or payout.
+    known = {s["payment_hash"] for s in books.splits} | refunds.hashes
+    known.update(h for hashes in payout_hashes.values() for h in hashes)
+    unknown = sorted(h for h in platform_txs if h not in known)
+    bad += [{"platform_tx": h[:12], "problem": "not a sale, payout or refund"} for h in unknown]
+    bad += refunds.ledger_bad
     results.append(
         Result(
             "ledgers_reconcile_to_the_sat",
-            not bad and received_fake == received_pos and forwarded_fake == forwarded_pos,
+            not bad
+            and received_fake == received_pos
+            and forwarded_fake == forwarded_pos
+            and refunds.funded_fake == refunds.funded_pos
+            and refunds.paid_fake == refunds.paid_pos,
             len(paid),
             {
                 "received_fake": received_fake,
@@ -261,6 +302,9 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
                 "owed_with_reason": owed,
                 "owed_by_reason": dict(owed_reasons),
                 "unmatched_payments": len(books.unmatched),
+                "tip_only_splits": len(tip_only),
+                "unknown_platform_txs": len(unknown),
+                **refunds.ledger_detail(),
             },
             bad[:MAX_EXAMPLES],
         )
@@ -276,7 +320,9 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
     for leg in books.legs:
         if leg["status"] in IN_FLIGHT_LEG:
             bad.append({"leg": leg["id"], "status": leg["status"]})
-    results.append(Result("nothing_stuck", not bad, len(books.splits) + len(books.legs), {"stuck": len(bad)}, bad[:10]))
+    bad += refunds.stuck
+    checked = len(books.splits) + len(books.legs) + len(books.refunds)
+    results.append(Result("nothing_stuck", not bad, checked, {"stuck": len(bad)}, bad[:10]))
 
     # 5. legal transitions, as chains
     bad = []
@@ -316,7 +362,20 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
     for leg in books.legs:
         if leg["id"] in last_leg and last_leg[leg["id"]] != leg["status"]:
             bad.append({"leg": leg["id"], "trail_ends": last_leg[leg["id"]], "row": leg["status"]})
+    for refund in books.refunds:
+        if last_refund.get(str(refund["id"]), refund["status"]) != refund["status"]:
+            bad.append({"refund": refund["id"], "trail_ends": last_refund[str(refund["id"])], "row": refund["status"]})
     results.append(Result("only_legal_transitions", not bad, transitions, {"illegal": len(bad)}, bad[:MAX_EXAMPLES]))
+
+    results.append(
+        Result(
+            "refunds_within_sales",
+            not refunds.ceiling_bad,
+            len(books.refunds),
+            dict(refunds.statuses),
+            refunds.ceiling_bad[:MAX_EXAMPLES],
+        )
+    )
 
     totals: dict[str, Any] = {
         "splits": len(books.splits),
@@ -325,5 +384,7 @@ def check(books: Books, ledger: Mapping[str, Any]) -> Report:
         "events": len(books.events),
         "split_status": dict(Counter(s["status"] for s in books.splits)),
         "leg_status": dict(Counter(leg["status"] for leg in books.legs)),
+        "refunds": len(books.refunds),
+        "refund_status": dict(refunds.statuses),
     }
     return Report(results=results, totals=totals)

@@ -1,7 +1,9 @@
 """``python -m chaos``: the soak, start to finish.
 
 1. start the stack (own PostgreSQL and Redis, fake Blink, gunicorn, two workers, beat) and parties;
-2. push N tipped sales while the fault driver injects faults (bounded by --duration);
+2. push N tipped sales, with tip-only payments to pay codes beside them (~5%), then refund a few of
+   the completed sales (~3%: partial and full, some with the tip), all while the fault driver injects
+   faults (sales bounded by --duration, each refund by --refund-timeout);
 3. stop the faults, let the reconciler run until nothing is in flight (bounded by --settle-timeout);
 4. check the money invariants and scan logs / Redis / Celery messages for secrets;
 5. print the figures, write ``artifacts/chaos/chaos-<seed>-<time>.json``, stop every process by PID.
@@ -22,6 +24,7 @@ from typing import Any
 import redis
 
 from chaos.faults import ALL_FAULTS, FaultDriver
+from chaos.mix import REFUND_SHARE, TIP_SHARE, MixDriver
 from chaos.sales import SalesDriver
 from chaos.secrets_scan import SecretScanner
 from chaos.stack import ROOT, ChaosStack
@@ -138,6 +141,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent sales")
     parser.add_argument("--merchants", type=int, default=2)
     parser.add_argument("--staff", type=int, default=3, help="staff per merchant (tip recipients)")
+    parser.add_argument("--tip-share", type=float, default=TIP_SHARE, help="tip-only payments per sale")
+    parser.add_argument("--refund-share", type=float, default=REFUND_SHARE, help="refunds per sale")
+    parser.add_argument("--refund-timeout", type=float, default=60.0, help="max seconds per refund step")
     parser.add_argument("--out", default=str(ROOT / "artifacts" / "chaos"), help="report folder")
     return parser.parse_args(argv)
 
@@ -153,23 +159,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     try:
         stack.start()
-        parties = stack.djtool("setup", "--fake-url", stack.fake_url, "--merchants", str(args.merchants),
-                               "--staff", str(args.staff), "--tag", f"s{args.seed}",
-                               "--outside-host", stack.outside_lnurl_host)["merchants"]  # fmt: skip
+        setup = stack.djtool("setup", "--fake-url", stack.fake_url, "--merchants", str(args.merchants),
+                             "--staff", str(args.staff), "--tag", f"s{args.seed}",
+                             "--outside-host", stack.outside_lnurl_host)  # fmt: skip
+        parties = setup["merchants"]
         _log(f"stack up: web {stack.base_url}, fake {stack.fake_url}; {args.sales} sales, seed {args.seed}")
         sampler = RedisSampler(stack)
         sampler.start()
         faults = FaultDriver(stack, seed=args.seed, kinds=kinds, interval=(low, high))
         sales = SalesDriver(base_url=stack.base_url, fake_url=stack.fake_url, merchants=parties,
                             seed=args.seed, concurrency=args.concurrency)  # fmt: skip
+        mix = MixDriver(base_url=stack.base_url, fake_url=stack.fake_url, merchants=parties,
+                        customer_wallet_id=setup["customer_wallet_id"], seed=args.seed)  # fmt: skip
+        tips_wanted = round(args.sales * args.tip_share)
+        refunds_wanted = round(args.sales * args.refund_share)
         budget = threading.Event()
         timer = threading.Timer(args.duration, budget.set)
         timer.daemon = True
         timer.start()
         faults.start()
         t0 = time.monotonic()
+        tips = threading.Thread(target=mix.tip_payments, args=(tips_wanted,), kwargs={"stop": budget}, daemon=True)
+        tips.start()
         stats = sales.run(args.sales, stop=budget)
+        tips.join()
         sales_seconds = time.monotonic() - t0
+        # Refunds need completed sales; they run while the faults still do (bounded per refund).
+        mix.refunds(stats.results, sales.plan_used, refunds_wanted, timeout=args.refund_timeout)
+        _log(f"mix done: {json.dumps(mix.stats.summary())}")
         # Sales can finish before the driver's shuffled rounds reach every kind; a soak that claims a
         # fault must have injected it, so keep injecting (within the time budget) until each has fired.
         faults.wait_until_each_fired(stop=budget)
@@ -185,6 +202,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         scan = secret_scan(stack, sampler, parties)
         report.update(
             sales={**stats.summary(), "seconds": round(sales_seconds, 1)},
+            **mix.stats.summary(),
             faults={
                 "counts": dict(faults.log.counts),
                 "errors": faults.log.errors,

@@ -68,6 +68,7 @@ class SalesDriver:
         self.concurrency = concurrency
         self.give_up_after = give_up_after
         self.stats = SalesStats()
+        self.plan_used: list[dict[str, Any]] = []
         self._local = threading.local()
 
     def _client(self) -> httpx.Client:
@@ -139,7 +140,7 @@ class SalesDriver:
         return result
 
     def run(self, count: int, *, stop: threading.Event | None = None) -> SalesStats:
-        sales = self.plan(count)
+        sales = self.plan_used = self.plan(count)
 
         def guarded(sale: dict[str, Any]) -> SaleResult:
             if stop is not None and stop.is_set():

@@ -95,7 +95,7 @@ def test_paying_the_old_and_the_new_payout_invoice_of_one_leg_is_a_double_debit(
     failed = {r.name for r in report.results if not r.ok}
     assert {"at_most_one_debit_per_leg", "ledgers_reconcile_to_the_sat"} <= failed
     debit = next(r for r in report.results if r.name == "at_most_one_debit_per_leg")
-    assert debit.detail == {"over_debited": 1}
+    assert debit.detail == {"over_debited": 1, "refunds_over_debited": 0}
     assert {"leg": 1, "debits": 2, "invoices": 2} in debit.examples
 
 
