@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
@@ -79,26 +78,6 @@ def refund_summary_for_merchant(*, merchant_id: int, since: datetime, until: dat
 def refund_summary_for_terminal(*, terminal_id: int, since: datetime, until: datetime) -> RefundSummary:
     """Refunds of the sales a terminal took, created in [since, until): the cashier's shift summary."""
     return _summary(Refund.objects.filter(split__terminal_id=terminal_id, created_at__gte=since, created_at__lt=until))
-
-
-def refund_receipt_data(*, refund: Refund) -> dict[str, Any]:
-    """What a refund receipt (kind="refund") prints: no secrets (no bolt11, no preimage)."""
-    split = refund.split
-    return {
-        "kind": "refund",
-        "refund_id": refund.pk,
-        "sale_payment_hash": split.payment_hash,
-        "sale_total_sats": split.received_amount if split.received_amount is not None else split.total_amount,
-        "amount_sats": refund.amount_sats,
-        "base_part_sats": refund.base_part_sats,
-        "tip_part_sats": refund.tip_part_sats,
-        "tip_refunded": refund.tip_refunded,
-        "reason": refund.reason,
-        "status": refund.status,
-        "created_at": refund.created_at,
-        "paid_at": refund.paid_at,
-        "payout_hash": refund.payout_hash or "",
-    }
 
 
 @dataclass(frozen=True, kw_only=True)
