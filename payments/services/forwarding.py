@@ -53,7 +53,6 @@ from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from blinkpos.logging import get_logger
-from payments.domain.payout_fees import MERCHANT
 from payments.faults import fault_point
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.parties import PayoutRouteKind
@@ -70,15 +69,14 @@ from payments.services.leg_outcomes import (
     settle_locked,
 )
 from payments.services.leg_recipients import leg_take_staff_wallet
+from payments.services.payout_batch import commit_planned_locked, plan_custodial_legs
 from payments.services.payout_ledger import confirm_failure, with_reimbursement
 from payments.services.payout_outside import outside_may_replace
 from payments.services.payout_plan import (
     MIGRATED_CODES,
     PlanRefusal,
-    base_leg_committed,
     base_waits_for_fees,
     migrated_leg_reroutes,
-    outflow_problem,
     payout_plan,
 )
 from payments.services.tip_adjustments import tip_recoveries_apply_locked
@@ -89,7 +87,6 @@ from payments.wallet.types import SendResult, SendStatus
 log = get_logger(__name__)
 
 L, S = LegStatus, SplitStatus
-OUTFLOW_EXCEEDED = "OUTFLOW_EXCEEDED"
 
 
 # --- the advisory Redis lock ----------------------------------------------------------------------
@@ -166,6 +163,9 @@ def _forward(split_id: int) -> str:
         # A merchant absorbing the tips' fees is paid last, once they are known (payout_plan).
         last = split.merchant.absorbs_payout_fees
         todo = [leg.pk for leg in sorted(legs, key=lambda x: last and x.kind == "merchant") if leg.status not in DONE]
+    if len(todo) > 1:
+        # The legs' payout invoices at once, committed together; then paid one after another below.
+        plan_custodial_legs(split_id)
     for leg_id in todo:
         _advance_leg(split_id, leg_id)
     with transaction.atomic():
@@ -227,46 +227,7 @@ def _leg_create_invoice(split_id: int, leg: PaymentLeg) -> str:
     with transaction.atomic():
         locked = lock_split(split_id=split_id)
         assert locked is not None
-        legs = lock_legs(locked)
-        current = next(x for x in legs if x.pk == leg.pk)
-        if current.status != L.PLANNED:
-            log.info("forwarding.payout_invoice_orphaned", leg_id=leg.pk, payout_hash=planned.payment_hash)
-            return "raced"
-        if planned.fee_payer == MERCHANT and base_leg_committed(legs):
-            # The base was committed meanwhile (an operator's action): it can no longer absorb this fee.
-            log.info("forwarding.payout_invoice_orphaned", leg_id=leg.pk, payout_hash=planned.payment_hash)
-            return "raced"
-        if problem := outflow_problem(locked, legs, planned=planned, leg_id=leg.pk):
-            log.error("forwarding.outflow_exceeded", leg_id=leg.pk, problem=problem)
-            leg_fail_locked(current, code=OUTFLOW_EXCEEDED, message=problem, retryable=False)
-            return "failed"
-        transition_leg(
-            current,
-            L.INVOICE_READY,
-            event_type="leg_invoice_created",
-            data={
-                "payout_hash": planned.payment_hash,
-                "external_id": planned.external_id,
-                "amount": current.amount,
-                "payout_amount": planned.amount_sats,
-                "route": planned.route_kind,
-                "address": planned.route_address,
-                "fee_estimate": planned.fee_estimate,
-                "fee_payer": planned.fee_payer,
-            },
-            payment_request=planned.payment_request,
-            payment_hash=planned.payment_hash,
-            payout_amount=planned.amount_sats,
-            route_kind=planned.route_kind,
-            route_address=planned.route_address[:255],
-            fee_estimate_sats=planned.fee_estimate,
-            fee_payer=planned.fee_payer,
-            next_attempt_at=None,
-        )
-    log.info(
-        "forwarding.payout_invoice_committed", leg_id=leg.pk, payout_hash=planned.payment_hash, route=planned.route_kind
-    )
-    return "created"
+        return commit_planned_locked(locked, lock_legs(locked), leg.pk, planned)
 
 
 def _refuse_plan(split_id: int, leg_id: int, refusal: PlanRefusal) -> None:

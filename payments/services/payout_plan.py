@@ -201,6 +201,14 @@ def _custodial(
     already committed for the leg. A crash between Blink's create and our commit leaves the id taken:
     DuplicateExternalId moves to the next suffix (bounded); that orphan was never committed."""
     committed = PaymentEvent.objects.filter(leg_id=leg.pk, event_type="leg_invoice_created").count()
+    return custodial_create(leg, wallet_id=wallet_id, amount=amount, provider=provider, committed=committed)
+
+
+def custodial_create(
+    leg: PaymentLeg, *, wallet_id: str, amount: int, provider: WalletProvider, committed: int
+) -> PlannedInvoice | PlanRefusal:
+    """The provider half of ``_custodial`` (no database access, so ``payout_batch`` runs it in threads):
+    ``committed`` is the number of invoices already committed for the leg (its ``externalId`` suffix)."""
     memo = "BlinkPOS tip" if leg.kind == LegKind.TIP else "BlinkPOS payment"
     for n in range(committed, committed + MAX_EXTERNAL_ID_SUFFIXES):
         external_id = payout_external_id(leg.external_id, n)

@@ -79,7 +79,10 @@ def lock_split(*, payment_hash: str | None = None, split_id: int | None = None) 
 def lock_legs(split: PaymentSplit) -> list[PaymentLeg]:
     """Lock the split's legs in id order. Precondition: the split is locked by this transaction."""
     _require_atomic()
-    return list(PaymentLeg.objects.select_for_update(of=("self",)).filter(split=split).order_by("pk"))
+    legs = list(PaymentLeg.objects.select_for_update(of=("self",)).filter(split=split).order_by("pk"))
+    for leg in legs:
+        leg.split = split  # the locked row itself: an event or a check through leg.split reads nothing again
+    return legs
 
 
 def can_transition_split(current: str, target: str) -> bool:
