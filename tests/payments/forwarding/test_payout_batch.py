@@ -1,0 +1,89 @@
+"""The concurrent payout invoices of a split (payments/services/payout_batch.py), against the fake Blink
+over real HTTP: every leg's checked invoice is committed before the first send, a create that fails
+or is lost leaves its leg to the per-leg path, and nothing is ever paid twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from fakeblink import FakeBlink
+from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus
+from payments.services.detection import payment_detected
+from payments.services.forwarding import forward_split
+from payments.services.payout_batch import plan_custodial_legs
+from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants
+
+pytestmark = pytest.mark.django_db
+
+CREATE = "lnInvoiceCreateOnBehalfOfRecipient"
+SEND = "lnInvoicePaymentSend"
+
+
+def _paid(fake: FakeBlink, make_split: MakeSplit, **kwargs: object):
+    split = make_split(**kwargs)
+    fake.pay_invoice_as_customer(split.payment_hash)
+    assert payment_detected(payment_hash=split.payment_hash, amount_sats=split.total_amount, source="test") == "paid"
+    return split
+
+
+def _committed(leg: PaymentLeg) -> list[PaymentEvent]:
+    return list(PaymentEvent.objects.filter(leg=leg, event_type="leg_invoice_created"))
+
+
+def test_every_payout_invoice_is_committed_before_the_first_send(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
+    split = _paid(fake_blink, make_split, tips=(100, 50))
+    seen = len(fake_blink.requests())
+
+    assert forward_split(split_id=split.pk) == "completed"
+
+    ops = [op for r in fake_blink.requests()[seen:] for op in r["operations"] if op in (CREATE, SEND)]
+    assert ops == [CREATE] * 3 + [SEND] * 3  # one create per leg, all before any send
+    events = PaymentEvent.objects.filter(split_id=split.payment_hash)
+    last_commit = max(e.pk for e in events if e.event_type == "leg_invoice_created")
+    first_send = min(e.pk for e in events if e.event_type == "leg_sent")
+    assert last_commit < first_send
+    legs = list(PaymentLeg.objects.filter(split_id=split.pk))
+    assert all(leg.status == LegStatus.SUCCEEDED and len(_committed(leg)) == 1 for leg in legs)
+    assert_money_invariants(fake_blink, [split.pk])
+
+
+def test_the_batch_commits_without_paying(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
+    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split.status = SplitStatus.PROCESSING
+    split.save(update_fields=["status"])
+    seen = len(fake_blink.requests())
+
+    assert plan_custodial_legs(split.pk) == 3
+
+    assert [op for r in fake_blink.requests()[seen:] for op in r["operations"]] == [CREATE] * 3
+    legs = list(PaymentLeg.objects.filter(split_id=split.pk))
+    assert {leg.status for leg in legs} == {LegStatus.INVOICE_READY}
+    assert all(fake_blink.invoice(leg.payment_hash)["status"] == "PENDING" for leg in legs)
+    # a second batch finds nothing planned: no new invoice, nothing replaced
+    assert plan_custodial_legs(split.pk) == 0
+    assert [PaymentLeg.objects.get(pk=leg.pk).payment_hash for leg in legs] == [leg.payment_hash for leg in legs]
+
+
+@pytest.mark.parametrize("answer", ["HTTP_503", "TIMEOUT_AFTER_APPLY"])
+def test_a_failed_or_lost_create_leaves_its_leg_to_the_per_leg_path(
+    fake_blink: FakeBlink, make_split: MakeSplit, answer: str
+) -> None:
+    # one of the three concurrent creates fails (503: nothing created) or is lost after Blink created it
+    split = _paid(fake_blink, make_split, tips=(100, 50))
+    fake_blink.script(CREATE, [answer])
+
+    assert forward_split(split_id=split.pk) == "completed"
+
+    legs = list(PaymentLeg.objects.filter(split_id=split.pk))
+    assert all(leg.status == LegStatus.SUCCEEDED and leg.attempts == 1 for leg in legs)
+    suffixes = sorted(e.event_data["external_id"].endswith("-r1") for leg in legs for e in _committed(leg))
+    # exactly one committed invoice per leg; a lost create's externalId is taken, so its leg moved on to -r1
+    assert len(suffixes) == 3
+    assert suffixes.count(True) == (1 if answer == "TIMEOUT_AFTER_APPLY" else 0)
+    assert_money_invariants(fake_blink, [split.pk])
+
+
+def test_a_single_leg_is_left_to_the_per_leg_path(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
+    split = _paid(fake_blink, make_split, tips=())
+    assert plan_custodial_legs(split.pk) == 0
+    assert PaymentLeg.objects.get(split_id=split.pk).status == LegStatus.PLANNED
