@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bench import querycount
+from bench.floor_create import CreateFloorView
 
 FLOOR_KEY = "bench:floor:value"
 FLOOR_TABLE = "bench_floor_rows"
@@ -71,6 +72,7 @@ class WriteView(_FloorView):
 
 
 urlpatterns = [
+    path("create", CreateFloorView.as_view()),  # issue 22: the create floor with the provider call
     path("empty", EmptyView.as_view()),
     path("redis", RedisGetView.as_view()),
     path("write", WriteView.as_view()),

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench import api, floors, growth, peer, report, scenarios
+from bench import api, floors, growth, issue22, peer, report, scenarios
 from bench.loadgen import LoadSpec, ensure_wrk, run_load
 from bench.measure import Measurement, measure, measure_once
 from bench.procs import log
@@ -57,6 +57,8 @@ class Knobs:
     keep_db: bool
     worker_nice: int
     gunicorn: GunicornConfig
+    issue22_only: bool = False
+    tip_sales: int = 30
 
 
 def parse(argv: list[str] | None) -> Knobs:
@@ -97,6 +99,8 @@ def parse(argv: list[str] | None) -> Knobs:
     p.add_argument("--worker-class", default=env("BENCH_WORKER_CLASS", "gthread"), choices=["gthread", "sync"])
     p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "0")), help="0: 2 x cores")
     p.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "4")))
+    p.add_argument("--issue22", action="store_true", help="only issue 22's parts (fair floors, open loop, tip latency)")
+    p.add_argument("--tip-sales", type=int, default=int(env("BENCH_TIP_SALES", "30")), help="sales per tip point")
     a = p.parse_args(argv)
     quick = a.quick or env("BENCH_QUICK") == "1"
     return Knobs(
@@ -117,6 +121,8 @@ def parse(argv: list[str] | None) -> Knobs:
         keep_db=a.keep_db,
         worker_nice=max(0, min(19, a.worker_nice)),
         gunicorn=GunicornConfig(worker_class=a.worker_class, workers=a.workers, threads=a.threads),
+        issue22_only=a.issue22,
+        tip_sales=a.tip_sales if not quick else min(a.tip_sales, 10),
     )
 
 
@@ -321,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     notes: list[str] = []
+    extras22: list[str] = []
     results: dict[str, Any] = {}
     sections: list[tuple[str, list[Measurement]]] = []
     timings: dict[str, float] = {}  # seconds per part of the run, to keep the default run < 10 minutes
@@ -345,14 +352,18 @@ def main(argv: list[str] | None = None) -> int:
         fx = _fixtures(stack)
         why = _api_ready(stack, fx)
         # "1 Redis GET" is hot polling's floor: measured in alternation with it when the API is up.
-        views = floors.view_floors(
-            stack,
-            duration=k.duration,
-            connections=k.connections,
-            write_connections=k.create_connections,
-            runs=k.runs,
-            wrk=wrk,
-            skip_redis=not why,
+        views = (
+            {}
+            if k.issue22_only
+            else floors.view_floors(
+                stack,
+                duration=k.duration,
+                connections=k.connections,
+                write_connections=k.create_connections,
+                runs=k.runs,
+                wrk=wrk,
+                skip_redis=not why,
+            )
         )
         floor_section = ("floors", [*raw])
         sections.append(floor_section)
@@ -367,53 +378,56 @@ def main(argv: list[str] | None = None) -> int:
         else:
             log(f"preparing {k.invoices} active invoices")
             hashes = api.create_invoices(stack.base_url, fx, k.invoices)
-            log(f"hot polling, in alternation with its floor ({floors.REDIS_VIEW})")
-            poll = scenarios.polling(
-                stack, fx, hashes, duration=k.duration, connections=k.connections, runs=k.runs, wrk=wrk,
-                paired_floor=(
-                    floors.REDIS_VIEW, floors.redis_view_spec(stack, duration=k.duration, connections=k.connections)
-                ),
-            )  # fmt: skip
-            views[floors.REDIS_VIEW] = poll["floor"]
-            create = scenarios.create(
-                stack, fx, duration=k.duration, connections=k.create_connections, runs=k.runs, wrk=wrk
-            )
-            slow = scenarios.create_with_slow_provider(
-                stack, fx, hashes, control, latency=0.25, duration=k.duration, create_connections=k.create_connections,
-                poll_connections=k.connections, runs=k.runs, wrk=wrk,
-            )  # fmt: skip
-            scen.update(
-                poll_hot=poll["hot"], poll_cold=poll["cold"], create=create, **{f"slow_{n}": m for n, m in slow.items()}
-            )
-            sections.append(("status polling", [poll["hot"], poll["cold"]]))
-            sections.append(("create invoice", [create, slow["creates"], slow["alone"], slow["under"]]))
-            mark("status polling and create invoice")
-            hook_why = _webhook_ready(stack)
-            if hook_why:
-                notes.append(f"webhook burst skipped: {hook_why}")
-                log(notes[-1])
-            else:
-                fast = scenarios.webhook_burst(
-                    stack, fx, control, payments=int(k.burst / 1.1), latency=0.0,
-                    connections=k.burst_connections, wrk=wrk, forward_timeout=k.forward_timeout,
-                    warmup=2 * k.burst_connections,
+            if not k.issue22_only:
+                log(f"hot polling, in alternation with its floor ({floors.REDIS_VIEW})")
+                poll = scenarios.polling(
+                    stack, fx, hashes, duration=k.duration, connections=k.connections, runs=k.runs, wrk=wrk,
+                    paired_floor=(
+                        floors.REDIS_VIEW, floors.redis_view_spec(stack, duration=k.duration, connections=k.connections)
+                    ),
                 )  # fmt: skip
-                slow_burst = scenarios.webhook_burst(
-                    stack, fx, control, payments=max(10, int(k.burst_slow / 1.1)), latency=0.1,
-                    connections=k.burst_connections, wrk=wrk, forward_timeout=k.forward_timeout,
+                views[floors.REDIS_VIEW] = poll["floor"]
+                create = scenarios.create(
+                    stack, fx, duration=k.duration, connections=k.create_connections, runs=k.runs, wrk=wrk
+                )
+                slow = scenarios.create_with_slow_provider(
+                    stack, fx, hashes, control, latency=0.25, duration=k.duration,
+                    create_connections=k.create_connections, poll_connections=k.connections, runs=k.runs, wrk=wrk,
                 )  # fmt: skip
-                scen.update(burst=fast, burst_slow=slow_burst)
-                sections.append(("webhook burst", [fast, slow_burst]))
-                mark("webhook bursts")
-            try:
-                small, large = _growth(stack, k, wrk)
-            except (RuntimeError, OSError, subprocess.SubprocessError, psycopg.Error, httpx.HTTPError) as exc:
-                notes.append(f"growth skipped: {exc.__class__.__name__}: {str(exc)[:300]}")
-                log(notes[-1])
-            else:
-                scen.update(growth_small=small, growth_large=large)
-                sections.append(("growth", [small["hot"], small["create"], large["hot"], large["create"]]))
-            mark("growth")
+                slow_named = {f"slow_{n}": m for n, m in slow.items()}
+                scen.update(poll_hot=poll["hot"], poll_cold=poll["cold"], create=create, **slow_named)
+                sections.append(("status polling", [poll["hot"], poll["cold"]]))
+                sections.append(("create invoice", [create, slow["creates"], slow["alone"], slow["under"]]))
+                mark("status polling and create invoice")
+                hook_why = _webhook_ready(stack)
+                if hook_why:
+                    notes.append(f"webhook burst skipped: {hook_why}")
+                    log(notes[-1])
+                else:
+                    fast = scenarios.webhook_burst(
+                        stack, fx, control, payments=int(k.burst / 1.1), latency=0.0,
+                        connections=k.burst_connections, wrk=wrk, forward_timeout=k.forward_timeout,
+                        warmup=2 * k.burst_connections,
+                    )  # fmt: skip
+                    slow_burst = scenarios.webhook_burst(
+                        stack, fx, control, payments=max(10, int(k.burst_slow / 1.1)), latency=0.1,
+                        connections=k.burst_connections, wrk=wrk, forward_timeout=k.forward_timeout,
+                    )  # fmt: skip
+                    scen.update(burst=fast, burst_slow=slow_burst)
+                    sections.append(("webhook burst", [fast, slow_burst]))
+                    mark("webhook bursts")
+            _issue22(stack, fx, k, wrk, control, hashes, scen, extras22, sections)
+            mark("issue 22")
+            if not k.issue22_only:
+                try:
+                    small, large = _growth(stack, k, wrk)
+                except (RuntimeError, OSError, subprocess.SubprocessError, psycopg.Error, httpx.HTTPError) as exc:
+                    notes.append(f"growth skipped: {exc.__class__.__name__}: {str(exc)[:300]}")
+                    log(notes[-1])
+                else:
+                    scen.update(growth_small=small, growth_large=large)
+                    sections.append(("growth", [small["hot"], small["create"], large["hot"], large["create"]]))
+                mark("growth")
         stack.stop_web()
         stack.stop_workers()
         if k.peer:
@@ -427,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         floor_section[1].extend(views[name] for name in FLOOR_ORDER if name in views)
         results["floors"] = {m.name: m.as_dict() for m in floor_section[1]}
         ratios, targets, extras = evaluate(views, raw, scen)
+        if k.issue22_only:  # the earlier targets were not measured in this run
+            targets, extras = [], []
+        targets.extend(issue22.targets(scen))
+        extras.extend(extras22)
         notes.extend(stack.notes)
     except KeyboardInterrupt:
         log("interrupted: stopping everything the bench started")
@@ -461,6 +479,39 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(out_dir / "latest.json", payload)
     print(f"\nJSON: {out_dir / f'bench-{stamp}.json'}  (total {elapsed:.0f}s)")
     return 0
+
+
+def _issue22(
+    stack: Stack, fx: dict[str, Any], k: Knobs, wrk: str | None, control: api.FakeControl, hashes: list[str],
+    scen: dict[str, Any], extras: list[str], sections: list[tuple[str, list[Measurement]]],
+) -> None:  # fmt: skip
+    """Issue 22 (bench/issue22.py): the fair create floor and the poll floors in alternation with their
+    scenarios, capacities and open-loop latency, paid -> staff has the tip."""
+    issue22.create_tables(stack.db_url)
+    floor, create = issue22.fair_create(
+        stack, fx, duration=k.duration, connections=k.create_connections, runs=k.runs, wrk=wrk
+    )
+    bare, django, hot = issue22.poll_floors(
+        stack, fx, hashes, k.gunicorn, duration=k.duration, connections=k.connections, runs=k.runs, wrk=wrk
+    )
+    scen.update(create_floor_provider=floor, create_paired=create, wsgi_floor=bare, redis_floor_paired=django,
+                poll_hot_paired=hot)  # fmt: skip
+    open_data = issue22.open_loop(
+        stack, fx, control, hot_capacity=hot.rps, create_capacity=create.rps, hashes=hashes,
+        duration=k.duration, wrk=wrk,
+    )  # fmt: skip
+    scen["open_loop"] = open_data
+    sections.append(("issue 22: fair floors (each measured in alternation with its scenario)",
+                     [floor, create, bare, django, hot]))  # fmt: skip
+    scen["tipflow"] = issue22.tip_latency(stack, fx, control, sales=k.tip_sales)
+    extras.append(
+        f"  issue 22 floors (alternated): {floor.name} {floor.rps:,.0f} req/s {floor.cpu_ms:.2f} CPU ms vs create "
+        f"{create.rps:,.0f} req/s {create.cpu_ms:.2f} CPU ms; {bare.name} {bare.rps:,.0f} req/s {bare.cpu_ms:.2f} "
+        f"CPU ms vs Django view {django.rps:,.0f} req/s {django.cpu_ms:.2f} CPU ms vs hot poll {hot.rps:,.0f} req/s "
+        f"{hot.cpu_ms:.2f} CPU ms"
+    )
+    extras.extend(issue22.open_loop_table(open_data))
+    extras.extend(issue22.tip_table(scen["tipflow"]))
 
 
 def _plain(value: Any) -> Any:

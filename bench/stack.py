@@ -183,7 +183,7 @@ def build_stack(*, group: ProcessGroup, run_dir: Path, keep_db: bool) -> Stack:
         # The limiter stays in the request path (INCR + EXPIRE per request); only its ceilings are lifted.
         API_RATE_LIMITS_JSON=json.dumps({"terminal": "100000000/min", "merchant": "100000000/min"}),
     )
-    web_port = free_port(18000)
+    web_port = free_port(int(os.environ.get("BENCH_PORT_BASE", "18000")))  # a shared host: one range per user
     processes = Launcher(
         web_port=web_port,
         fake_port=free_port(max(18089, web_port + 1)),

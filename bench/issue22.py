@@ -1,0 +1,236 @@
+"""Issue 22's parts of the bench: fair floors in the same run, latency at a stated (open-loop) load,
+and paid -> staff has the tip. ``python -m bench --issue22`` runs only these (plus the LNbits peer);
+a full ``make bench`` runs them after the webhook bursts.
+
+1. Create vs the create floor WITH the provider call (``bench/floor_create.py``), in alternation
+   (floor run 1, create run 1, ...); hot polling beside the Django "1 Redis GET" view and a bare WSGI
+   app doing the same GET (``bench/wsgi_floor.py``), in alternation too.
+2. Capacities (closed loop, the figures above; the webhook acknowledgement from a burst of distinct
+   deliveries) and open-loop runs (``bench/openloop.py``) at 25/50/75 % of the acknowledgement capacity
+   with forwarding running, and at 50 % for hot polling and create.
+3. Paid -> staff has the tip, 1 and 4 legs, 0 and 100 ms provider latency (``bench/tipflow.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from svix.webhooks import Webhook
+
+from bench import api, floors, scenarios, tipflow, wsgi_floor
+from bench.floor_create import create_tables
+from bench.loadgen import LoadSpec
+from bench.measure import Measurement, measure_once, run_once
+from bench.openloop import OpenSpec, run_open
+from bench.procs import log, tree_cpu
+from bench.report import Target
+from bench.stack import BENCH_WEBHOOK_SECRET, GunicornConfig, Stack
+
+CREATE_FLOOR = "view: validate+Blink call+split/3 legs/event+SET"
+WSGI_FLOOR = "bare WSGI + 1 Redis GET (no Django)"
+ACK_SHARES = (0.25, 0.50, 0.75)
+__all__ = ["create_tables", "fair_create", "open_loop", "poll_floors", "targets", "tip_latency"]
+
+
+def _create_floor_spec(stack: Stack, fx: dict[str, Any], *, duration: float, connections: int) -> LoadSpec:
+    return LoadSpec(stack.base_url, "post", duration, connections, path="/bench/floor/create", body=api.create_body(fx))
+
+
+def fair_create(
+    stack: Stack, fx: dict[str, Any], *, duration: float, connections: int, runs: int, wrk: str | None
+) -> tuple[Measurement, Measurement]:
+    """The create floor with the provider call and the real create, measured in alternation."""
+    floor = Measurement(name=CREATE_FLOOR)
+    create = Measurement(name="create invoice (0 ms provider, paired with its floor)")
+    for index in range(runs):
+        measure_once(floor, stack, _create_floor_spec(stack, fx, duration=duration, connections=connections),
+                     index=index, runs=runs, wrk=wrk)  # fmt: skip
+        measure_once(create, stack, scenarios.create_spec(stack, fx, duration=duration, connections=connections),
+                     index=index, runs=runs, wrk=wrk)  # fmt: skip
+    return floor, create
+
+
+def poll_floors(
+    stack: Stack, fx: dict[str, Any], hashes: list[str], config: GunicornConfig, *, duration: float,
+    connections: int, runs: int, wrk: str | None,
+) -> tuple[Measurement, Measurement, Measurement]:  # fmt: skip
+    """Bare WSGI floor, the Django "1 Redis GET" floor and hot polling, in alternation."""
+    redis_spec = floors.redis_view_spec(stack, duration=duration, connections=connections)
+    process, url = wsgi_floor.start(stack, config)
+    bare = Measurement(name=WSGI_FLOOR)
+    django = Measurement(name=floors.REDIS_VIEW)
+    hot = Measurement(name="status polling hot (paired with both floors)")
+    try:
+        for index in range(runs):
+            spec = LoadSpec(url, "get_many", duration, connections, paths=["/"])
+            measure_once(bare, stack, spec, index=index, runs=runs, wrk=wrk, cpu=lambda: tree_cpu(process.pid))
+            measure_once(django, stack, redis_spec, index=index, runs=runs, wrk=wrk)
+            poll = scenarios.polling_spec(stack, fx, hashes, duration=duration, connections=connections)
+            measure_once(hot, stack, poll, index=index, runs=runs, wrk=wrk)
+    finally:
+        stack.launcher.stop_process("wsgi-floor")
+    return bare, django, hot
+
+
+def _fresh(bodies: list[str], count: int) -> list[tuple[str, str, str, str]]:
+    """``count`` deliveries with fresh svix-ids for already-announced payments (signed now): the
+    acknowledgement does all its work for each (verify, classify, INSERT, publish); the worker's
+    detection finds the payment already known."""
+    signer = Webhook(BENCH_WEBHOOK_SECRET)
+    now = datetime.now(UTC)
+    stamp = str(int(now.timestamp()))
+    out = []
+    for i in range(count):
+        svix_id = f"msg_bench22{secrets.token_hex(8)}"
+        body = bodies[i % len(bodies)]
+        out.append((svix_id, stamp, signer.sign(svix_id, now, body), body))
+    return out
+
+
+Delivery = tuple[str, str, str, str]
+
+
+def _with_real(real: list[Delivery], filler: list[Delivery]) -> list[Delivery]:
+    """The real payments' deliveries spread evenly through the run (their forwards run meanwhile)."""
+    out = list(filler)
+    step = max(1, len(out) // max(len(real), 1))
+    for i, delivery in enumerate(real):
+        out.insert(min(len(out), i * (step + 1)), delivery)
+    return out
+
+
+def open_loop(
+    stack: Stack, fx: dict[str, Any], control: api.FakeControl, *, hot_capacity: float, create_capacity: float,
+    hashes: list[str], duration: float, wrk: str | None, real_per_run: int = 40,
+) -> dict[str, Any]:  # fmt: skip
+    """Acknowledgement capacity, then open-loop runs at fixed shares of each path's capacity."""
+    cores = os.cpu_count() or 1
+    _h, warm = scenarios._paid(stack, fx, control, 32, duplicates=0.0)
+    bodies = [d[3] for d in warm]
+    run_load_spec = LoadSpec(stack.base_url, "webhook", 120, 16, path=scenarios.WEBHOOK_PATH, deliveries=warm)
+    run_once(stack, run_load_spec, wrk=wrk)  # warm: every web thread has published before
+    cap_spec = LoadSpec(
+        stack.base_url, "webhook", 120, 16, path=scenarios.WEBHOOK_PATH, deliveries=_fresh(bodies, 1200)
+    )
+    _r, cap_row = run_once(stack, cap_spec, wrk=wrk)
+    ack_capacity = float(cap_row["rps"])
+    log(f"  webhook acknowledgement capacity (16 senders, closed loop): {ack_capacity:.0f}/s")
+    out: dict[str, Any] = {
+        "cores": cores,
+        "capacity": {
+            "webhook_ack_rps": round(ack_capacity, 1),
+            "webhook_ack_cpu_ms": round(cap_row["cpu_ms_per_req"], 2),
+            "hot_poll_rps": round(hot_capacity, 1),
+            "create_rps": round(create_capacity, 1),
+        },
+        "runs": [],
+    }
+    for share in ACK_SHARES:
+        rate = share * ack_capacity
+        _hashes, real = scenarios._paid(stack, fx, control, real_per_run, duplicates=0.0)
+        filler = _fresh(bodies, max(0, int(rate * duration) - len(real)))
+        deliveries = _with_real(real, filler)
+        spec = OpenSpec(stack.base_url, "webhook", rate, duration, path=scenarios.WEBHOOK_PATH, deliveries=deliveries)
+        w0 = stack.worker_cpu()
+        result = run_open(spec)
+        result |= {
+            "path": "webhook ack",
+            "share": share,
+            "forwarding": f"{len(real)} real payments forwarded meanwhile",
+            "worker_cpu_s_during": round(stack.worker_cpu() - w0, 2),
+        }
+        result["real_forwarded_at_end"] = scenarios.forwarded_count(stack, _hashes)
+        out["runs"].append(result)
+    poll = OpenSpec(stack.base_url, "get_many", 0.5 * hot_capacity, duration,
+                    paths=[f"{api.INVOICES}/{h}" for h in hashes], headers=api.auth_headers(fx))  # fmt: skip
+    out["runs"].append(run_open(poll) | {"path": "status polling hot", "share": 0.5})
+    create = OpenSpec(stack.base_url, "post", 0.5 * create_capacity, duration, path=api.INVOICES,
+                      body=api.create_body(fx), headers=api.auth_headers(fx))  # fmt: skip
+    out["runs"].append(run_open(create) | {"path": "create invoice", "share": 0.5})
+    return out
+
+
+def tip_latency(stack: Stack, fx: dict[str, Any], control: api.FakeControl, *, sales: int) -> list[dict[str, Any]]:
+    return [
+        tipflow.series(stack, fx, control, legs=legs, latency=latency, sales=sales)
+        for latency in (0.0, 0.1)
+        for legs in (1, 4)
+    ]
+
+
+def open_loop_table(data: dict[str, Any]) -> list[str]:
+    cap, cores = data["capacity"], data["cores"]
+    lines = [
+        f"  capacity on {cores} shared cores (closed loop): webhook ack {cap['webhook_ack_rps']:,.0f}/s "
+        f"({cap['webhook_ack_rps'] / cores:,.0f}/s per core, {cap['webhook_ack_cpu_ms']} CPU ms), hot poll "
+        f"{cap['hot_poll_rps']:,.0f}/s ({cap['hot_poll_rps'] / cores:,.0f}/core), create {cap['create_rps']:,.0f}/s "
+        f"({cap['create_rps'] / cores:,.0f}/core)",
+        f"  {'open loop (latency from the scheduled send)':<44}{'rate/s':>9}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'max ms':>9}  answers",
+    ]
+    for r in data["runs"]:
+        label = f"{r['path']} @ {int(r['share'] * 100)} % of capacity"
+        lines.append(
+            f"  {label:<44}{r['target_rps']:>9,.0f}{r['achieved_rps']:>9,.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+            f"{r['max_ms']:>9.1f}  {r['statuses']}"
+        )
+    return lines
+
+
+def tip_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        f"  {'paid -> staff has the tip (one sale at a time)':<50}{'pay->last leg p50/p99 ms':>26}"
+        f"{'paid->completed p50 ms':>24}{'worker CPU ms/leg':>19}"
+    ]
+    for r in rows:
+        lines.append(
+            f"  {r['name']:<50}{r['pay_to_last_leg_p50_ms']:>13.0f} /{r['pay_to_last_leg_p99_ms']:>10.0f}"
+            f"{r['paid_to_completed_p50_ms']:>24.0f}{r['worker_cpu_ms_per_leg']:>19.2f}"
+        )
+    return lines
+
+
+def targets(scen: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    floor, create = scen.get("create_floor_provider"), scen.get("create_paired")
+    if floor and create and floor.rps and floor.cpu_ms:
+        r, c = create.rps / floor.rps, create.cpu_ms / floor.cpu_ms
+        out.append(Target(
+            "create (0 ms provider) vs floor WITH the provider call (alternated)", ">= 0.60x req/s, <= 2x CPU ms",
+            f"{r:.2f}x ({create.rps:,.0f} vs {floor.rps:,.0f} req/s); {c:.2f}x CPU ({create.cpu_ms:.2f} vs "
+            f"{floor.cpu_ms:.2f} ms); SQL {create.queries or 0:.2f} vs {floor.queries or 0:.2f}",
+            r >= 0.6 and c <= 2.0,
+        ))  # fmt: skip
+    peer = scen.get("peer_create")
+    if create and peer and peer.rps:
+        rp = create.rps / peer.rps
+        cpu_text = f"{create.cpu_ms:.1f} vs {peer.cpu_ms:.1f} CPU ms"
+        figure = f"{rp:.1f}x ({create.rps:,.0f} vs {peer.rps:,.0f} req/s; {cpu_text})"
+        out.append(Target("create vs LNbits create (same run)", ">= 3x", figure, rp >= 3))
+    ol = scen.get("open_loop")
+    if ol:
+        half = next((r for r in ol["runs"] if r["path"] == "webhook ack" and r["share"] == 0.5), None)
+        if half:
+            ok = half["p99_ms"] < 50 and half["answered"] == half["scheduled"]
+            out.append(Target(
+                "webhook ack p99 at 50 % of capacity (open loop, forwarding running)", "< 50 ms",
+                f"p99 {half['p99_ms']:.1f} ms at {half['target_rps']:.0f}/s ({half['answered']}/{half['scheduled']})",
+                ok,
+            ))  # fmt: skip
+    four = next((r for r in scen.get("tipflow", []) if r["legs"] == 4 and r["latency_ms"] == 100), None)
+    if four:
+        limit = (4 + 1) * 100 + 50
+        out.append(Target(
+            "4-leg sale at 100 ms provider: paid -> completed p50", f"<= {limit} ms",
+            f"{four['paid_to_completed_p50_ms']:.0f} ms (pay -> last leg p50 {four['pay_to_last_leg_p50_ms']:.0f} ms)",
+            four["paid_to_completed_p50_ms"] <= limit,
+        ))  # fmt: skip
+    cpu = [r["worker_cpu_ms_per_leg"] for r in scen.get("tipflow", []) if r["legs"] == 4]
+    if cpu:
+        figure = " / ".join(f"{c:.1f} ms" for c in cpu) + " (0 / 100 ms provider)"
+        name = "worker CPU per leg (4-leg sales, webhook task + detection included)"
+        out.append(Target(name, "<= 10 ms", figure, max(cpu) <= 10))
+    return out
