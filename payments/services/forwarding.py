@@ -62,13 +62,13 @@ from payments.services.leg_outcomes import (
     backoff,
     fail_split,
     leg_fail_locked,
-    leg_succeed_locked,
     max_attempts,
     payout_invoice_state,
     rearm_locked,
     settle_locked,
 )
 from payments.services.leg_recipients import leg_take_staff_wallet
+from payments.services.leg_sends import SendChain, claim_locked, record_send
 from payments.services.payout_batch import commit_planned_locked, plan_custodial_legs
 from payments.services.payout_ledger import confirm_failure, with_reimbursement
 from payments.services.payout_outside import outside_may_replace
@@ -80,7 +80,7 @@ from payments.services.payout_plan import (
     payout_plan,
 )
 from payments.services.tip_adjustments import tip_recoveries_apply_locked
-from payments.services.transitions import lock_legs, lock_split, transition_leg, transition_split
+from payments.services.transitions import lock_legs, lock_split, transition_split
 from payments.wallet.errors import InvalidInput
 from payments.wallet.types import SendResult, SendStatus
 
@@ -163,11 +163,13 @@ def _forward(split_id: int) -> str:
         # A merchant absorbing the tips' fees is paid last, once they are known (payout_plan).
         last = split.merchant.absorbs_payout_fees
         todo = [leg.pk for leg in sorted(legs, key=lambda x: last and x.kind == "merchant") if leg.status not in DONE]
+        account_id = split.platform_account_id
     if len(todo) > 1:
         # The legs' payout invoices at once, committed together; then paid one after another below.
         plan_custodial_legs(split_id)
+    chain = SendChain(provider=provider_for(account_id=account_id), order=todo)
     for leg_id in todo:
-        _advance_leg(split_id, leg_id)
+        _advance_leg(split_id, leg_id, chain=chain)
     with transaction.atomic():
         split = lock_split(split_id=split_id)
         assert split is not None
@@ -184,9 +186,14 @@ def _conservation_problem(split: PaymentSplit, legs: list[PaymentLeg]) -> str:
     return ""
 
 
-def _advance_leg(split_id: int, leg_id: int) -> str:
+def _advance_leg(split_id: int, leg_id: int, chain: SendChain | None = None) -> str:
     """Walk one leg forward as far as it goes now: planned -> invoice_ready -> sending -> outcome."""
     for _ in range(6):
+        if chain is not None and leg_id in chain.claimed:  # claimed with the previous leg's outcome
+            outcome = _leg_send(split_id, leg_id, chain=chain)
+            if outcome == "failed" and PaymentLeg.objects.filter(pk=leg_id, status=L.PLANNED).exists():
+                continue  # rerouted after a migration
+            return outcome
         leg = PaymentLeg.objects.get(pk=leg_id)
         if leg.status == L.PLANNED:
             if leg.next_attempt_at and leg.next_attempt_at > timezone.now():
@@ -200,8 +207,8 @@ def _advance_leg(split_id: int, leg_id: int) -> str:
                 return leg.status
             continue
         if leg.status == L.INVOICE_READY:
-            outcome = _leg_send(split_id, leg_id)
-            if PaymentLeg.objects.filter(pk=leg_id, status=L.PLANNED).exists():
+            outcome = _leg_send(split_id, leg_id, chain=chain)
+            if outcome == "failed" and PaymentLeg.objects.filter(pk=leg_id, status=L.PLANNED).exists():
                 continue  # rerouted after a migration: a new invoice through the recipient's route
             return outcome
         if leg.status == L.FAILED and leg.next_attempt_at and leg.next_attempt_at <= timezone.now():
@@ -249,100 +256,49 @@ def _refuse_plan(split_id: int, leg_id: int, refusal: PlanRefusal) -> None:
     log.warning("forwarding.payout_plan_refused", leg_id=leg_id, code=refusal.code, retry=retryable)
 
 
-def _leg_send(split_id: int, leg_id: int) -> str:
-    """Claim (invoice_ready -> sending, attempts+1, committed), pay outside any transaction, record."""
+def _leg_send(split_id: int, leg_id: int, chain: SendChain | None = None) -> str:
+    """Claim (invoice_ready -> sending, attempts+1, committed), pay outside any transaction, record.
+    With ``chain``: the provider built once per forward, and the claim already taken when the previous
+    leg's outcome was recorded (``leg_sends``)."""
+    claim = chain.claimed.pop(leg_id, None) if chain is not None else None
     # The sale's own account pays its legs (never the merchant's current one); resolved before the claim
     # so a provider that cannot be built fails with the leg still invoice_ready, not sending.
-    provider = provider_for(account_id=split_account_id(split_id=split_id))
-    with transaction.atomic():
-        split = lock_split(split_id=split_id)
-        assert split is not None
-        leg = next(x for x in lock_legs(split) if x.pk == leg_id)
-        if leg.status != L.INVOICE_READY or split.status != S.PROCESSING:
-            return "skipped"
-        attempt = leg.attempts + 1
-        transition_leg(
-            leg,
-            L.SENDING,
-            event_type="leg_sent",
-            data={"attempt": attempt},
-            attempts=attempt,
-            sent_at=timezone.now(),
-            lookup_failures=0,
-        )
-        payment_request = leg.payment_request
+    provider = chain.provider if chain is not None else provider_for(account_id=split_account_id(split_id=split_id))
+    if claim is None:
+        with transaction.atomic():
+            split = lock_split(split_id=split_id)
+            assert split is not None
+            claim = claim_locked(split, next(x for x in lock_legs(split) if x.pk == leg_id))
+            if claim is None:
+                return "skipped"
+    attempt = claim.attempt
     source = "send"
-    log.info("forwarding.leg_sending", leg_id=leg_id, attempt=attempt, amount=leg.amount, payout_hash=leg.payment_hash)
+    log.info(
+        "forwarding.leg_sending", leg_id=leg_id, attempt=attempt, amount=claim.amount, payout_hash=claim.payment_hash
+    )
     fault_point("before_send")
     try:
-        result = provider.pay_invoice(payment_request=payment_request)
+        result = provider.pay_invoice(payment_request=claim.payment_request)
     except InvalidInput as exc:  # refused by our own validation before any request: nothing was sent
         result = SendResult(status=SendStatus.FAILED, error_code="INVALID_INPUT", message=exc.message)
     else:
         if result.status is SendStatus.FAILED:
-            result = confirm_failure(payment_hash=leg.payment_hash or "", result=result, provider=provider)
+            result = confirm_failure(payment_hash=claim.payment_hash, result=result, provider=provider)
             source = "ledger_after_failure"
-        elif result.status is SendStatus.SUCCEEDED and leg.route_kind == PayoutRouteKind.LNURL:
-            result = with_reimbursement(leg.payment_hash or "", result, provider=provider)
+        elif result.status is SendStatus.SUCCEEDED and claim.route_kind == PayoutRouteKind.LNURL:
+            result = with_reimbursement(claim.payment_hash, result, provider=provider)
     fault_point("after_send")
     # Blink confirmed (its ledger holds no send) that the custodial wallet cannot receive: the recipient
     # migrated. A new invoice through their route (payout_plan re-resolves without cache) is safe now.
     migrated = (
         result.status is SendStatus.FAILED
         and (result.error_code or "") in MIGRATED_CODES
-        and leg.route_kind != PayoutRouteKind.LNURL
+        and claim.route_kind != PayoutRouteKind.LNURL
         and migrated_leg_reroutes(leg_id=leg_id)
     )
     return record_send(
-        split_id=split_id, leg_id=leg_id, attempt=attempt, result=result, source=source, migrated=migrated
+        split_id=split_id, leg_id=leg_id, attempt=attempt, result=result, source=source, migrated=migrated, chain=chain
     )
-
-
-def record_send(
-    *, split_id: int, leg_id: int, attempt: int, result: SendResult, source: str = "send", migrated: bool = False
-) -> str:
-    """Record a send's outcome for the attempt that made it. If the leg was taken over meanwhile (the
-    reconciler judged the send abandoned), only a success is still applied; anything else is left
-    to the lookup, which asks Blink instead of trusting a stale answer."""
-    with transaction.atomic():
-        split = lock_split(split_id=split_id)
-        assert split is not None
-        legs = lock_legs(split)
-        leg = next(x for x in legs if x.pk == leg_id)
-        if leg.status != L.SENDING or leg.attempts != attempt:
-            if result.status is SendStatus.SUCCEEDED and leg.status in (L.PENDING, L.UNKNOWN):
-                leg_succeed_locked(split, legs, leg, result=result, source="late_answer")
-                return "succeeded"
-            log.warning("forwarding.send_superseded", leg_id=leg_id, attempt=attempt, status=leg.status)
-            return "superseded"
-        if result.status is SendStatus.SUCCEEDED:
-            leg_succeed_locked(split, legs, leg, result=result, source=source)
-        elif result.status is SendStatus.PENDING:
-            transition_leg(leg, L.PENDING, event_type="leg_pending", data={"attempt": attempt})
-        elif result.status is SendStatus.UNKNOWN:
-            transition_leg(
-                leg,
-                L.UNKNOWN,
-                event_type="leg_unknown",
-                data={"attempt": attempt, "error_code": result.error_code},
-                last_error_code=(result.error_code or "UNKNOWN")[:50],
-                last_error=(result.message or "")[:500],
-            )
-        else:
-            leg_fail_locked(leg, code=result.error_code or "FAILURE", message=result.message or "")
-            if migrated:
-                _reroute_locked(leg)
-    log.info("forwarding.leg_recorded", leg_id=leg_id, attempt=attempt, outcome=result.status.value)
-    return result.status.value.lower()
-
-
-def _reroute_locked(leg: PaymentLeg) -> None:
-    """The failed custodial payout of a migrated recipient: the pinned wallet is dropped and the leg
-    planned again (a new invoice through the recipient's route, in the same leg's history)."""
-    leg.recipient_wallet_id = ""
-    leg.save(update_fields=["recipient_wallet_id", "updated_at"])
-    rearm_locked(leg, reason="recipient_migrated", invoice_state=None, replace=True)
-    log.info("forwarding.leg_rerouted", leg_id=leg.pk)
 
 
 def _leg_rearm(split_id: int, leg_id: int) -> bool:

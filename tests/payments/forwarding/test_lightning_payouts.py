@@ -268,10 +268,10 @@ def test_a_custodial_invoice_refused_at_send_for_a_migration_is_replaced_through
 
     real_send = forwarding._leg_send
 
-    def migrate_then_send(split_id: int, leg_id: int) -> str:
+    def migrate_then_send(split_id: int, leg_id: int, **kwargs: Any) -> str:
         fake_blink.migrate_to_self_custodial(world.carol_user)
         forwarding._leg_send = real_send
-        return real_send(split_id, leg_id)
+        return real_send(split_id, leg_id, **kwargs)
 
     forwarding._leg_send = migrate_then_send
     try:
