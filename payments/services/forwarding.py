@@ -1,7 +1,11 @@
 """Forwarding: pay every leg of a paid split exactly once (docs/ARCHITECTURE.md: money rules 2, 3 and 5; Flows 3).
 
 Per leg, in id order, each step a short transaction with the split locked first and its legs after
-(the lock order of ``transitions``), and every provider call OUTSIDE any transaction:
+(the lock order of ``transitions``), and every provider call OUTSIDE any transaction. Two steps are
+shared between legs to save round trips (issue 22), without changing what is committed before what:
+the plain custodial legs' payout invoices are created concurrently and committed in one transaction
+(``payout_batch``), and the transaction recording one leg's send also claims the next leg
+(``leg_sends.SendChain``):
 
 1. ``planned``: obtain the recipient's payout invoice through their route (``payout_plan``: an
    on-behalf invoice on their Blink wallet, or a checked invoice from their Lightning address with the

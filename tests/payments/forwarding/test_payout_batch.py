@@ -5,6 +5,8 @@ or is lost leaves its leg to the per-leg path, and nothing is ever paid twice.""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus
@@ -87,3 +89,59 @@ def test_a_single_leg_is_left_to_the_per_leg_path(fake_blink: FakeBlink, make_sp
     split = _paid(fake_blink, make_split, tips=())
     assert plan_custodial_legs(split.pk) == 0
     assert PaymentLeg.objects.get(split_id=split.pk).status == LegStatus.PLANNED
+
+
+def test_a_forward_records_one_leg_and_claims_the_next_in_one_transaction(
+    fake_blink: FakeBlink, make_split: MakeSplit
+) -> None:
+    # a 3-leg sale: every leg is claimed (leg_sent) before its send and recorded after it, and the
+    # claims of legs 2 and 3 are committed with the outcome of the leg before them
+    split = _paid(fake_blink, make_split, tips=(100, 50))
+    with CaptureQueriesContext(connection) as queries:
+        assert forward_split(split_id=split.pk) == "completed"
+
+    transactions = sum(q["sql"] == "BEGIN" for q in queries.captured_queries)
+    # start, the invoices' commit, claim of leg 1, 3 x (record + claim next), the final settle
+    assert transactions <= 7
+    events = list(PaymentEvent.objects.filter(split_id=split.payment_hash).order_by("pk"))
+    kinds = [(e.event_type, e.leg_id) for e in events if e.event_type in ("leg_sent", "leg_succeeded")]
+    legs = [leg.pk for leg in PaymentLeg.objects.filter(split_id=split.pk).order_by("pk")]
+    expected = [("leg_sent", legs[0])]
+    for current, following in zip(legs, [*legs[1:], None], strict=True):
+        expected.append(("leg_succeeded", current))
+        if following is not None:
+            expected.append(("leg_sent", following))
+    assert kinds == expected
+    assert all(leg.attempts == 1 for leg in PaymentLeg.objects.filter(split_id=split.pk))
+    assert_money_invariants(fake_blink, [split.pk])
+
+
+def test_a_worker_dying_after_a_chained_claim_leaves_the_leg_sending_for_the_lookup(
+    fake_blink: FakeBlink, make_split: MakeSplit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the process dies right after the transaction that recorded leg 1 and claimed leg 2
+    from payments.services import forwarding
+
+    split = _paid(fake_blink, make_split, tips=(100, 50))
+    real = forwarding._leg_send
+    calls: list[int] = []
+
+    def die_on_second(split_id: int, leg_id: int, **kwargs: object) -> str:
+        calls.append(leg_id)
+        if len(calls) == 2:
+            raise SystemExit("worker killed")
+        return real(split_id, leg_id, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(forwarding, "_leg_send", die_on_second)
+    with pytest.raises(SystemExit):
+        forward_split(split_id=split.pk)
+
+    legs = list(PaymentLeg.objects.filter(split_id=split.pk).order_by("pk"))
+    assert [leg.status for leg in legs] == [LegStatus.SUCCEEDED, LegStatus.SENDING, LegStatus.INVOICE_READY]
+    assert legs[1].attempts == 1 and fake_blink.debits_for(legs[1].payment_hash or "") == 0  # claimed, never paid
+    # a new pass does not pay the claimed leg blindly: it is left to the lookup of sends in flight
+    monkeypatch.setattr(forwarding, "_leg_send", real)
+    forward_split(split_id=split.pk)
+    assert fake_blink.debits_for(legs[1].payment_hash or "") == 0
+    assert PaymentLeg.objects.get(pk=legs[1].pk).status == LegStatus.SENDING
+    assert PaymentLeg.objects.get(pk=legs[2].pk).status == LegStatus.SUCCEEDED
