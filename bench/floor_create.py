@@ -16,7 +16,6 @@ import threading
 from typing import Any
 
 import httpx
-import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django_redis import get_redis_connection
@@ -29,22 +28,6 @@ from rest_framework.views import APIView
 TRIVIAL_QUERY = "query { authorization { scopes } }"
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
-
-
-def create_tables(db_url: str) -> None:
-    """The floor's own tables (a split, its legs, its events), in the bench database only."""
-    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS bench_floor_splits (id bigserial PRIMARY KEY, payment_hash text NOT NULL "
-            "UNIQUE, amount bigint NOT NULL, tip bigint NOT NULL, status text NOT NULL, memo text NOT NULL, "
-            "created_at timestamptz NOT NULL DEFAULT now());"
-            "CREATE TABLE IF NOT EXISTS bench_floor_legs (id bigserial PRIMARY KEY, split_id bigint NOT NULL "
-            "REFERENCES bench_floor_splits (id), kind text NOT NULL, amount bigint NOT NULL, status text NOT NULL);"
-            "CREATE INDEX IF NOT EXISTS bench_floor_legs_split ON bench_floor_legs (split_id);"
-            "CREATE TABLE IF NOT EXISTS bench_floor_events (id bigserial PRIMARY KEY, split_id bigint NOT NULL "
-            "REFERENCES bench_floor_splits (id), event_type text NOT NULL, data jsonb NOT NULL, "
-            "created_at timestamptz NOT NULL DEFAULT now())"
-        )
 
 
 def _blink() -> httpx.Client:

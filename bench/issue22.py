@@ -18,21 +18,36 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from svix.webhooks import Webhook
 
 from bench import api, floors, scenarios, tipflow, wsgi_floor
-from bench.floor_create import create_tables
 from bench.loadgen import LoadSpec
-from bench.measure import Measurement, measure_once, run_once
+from bench.measure import Measurement, measure_once, quiesce, run_once
 from bench.openloop import OpenSpec, run_open
 from bench.procs import log, tree_cpu
 from bench.report import Target
-from bench.stack import BENCH_WEBHOOK_SECRET, GunicornConfig, Stack
+from bench.stack import BENCH_WEBHOOK_SECRET, GunicornConfig, Stack, pg_dsn
 
 CREATE_FLOOR = "view: validate+Blink call+split/3 legs/event+SET"
 WSGI_FLOOR = "bare WSGI + 1 Redis GET (no Django)"
 ACK_SHARES = (0.25, 0.50, 0.75)
-__all__ = ["create_tables", "fair_create", "open_loop", "poll_floors", "targets", "tip_latency"]
+
+
+def create_tables(db_url: str) -> None:
+    """The floor's own tables (a split, its legs, its events), in the bench database only."""
+    with psycopg.connect(pg_dsn(db_url), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_floor_splits (id bigserial PRIMARY KEY, payment_hash text NOT NULL "
+            "UNIQUE, amount bigint NOT NULL, tip bigint NOT NULL, status text NOT NULL, memo text NOT NULL, "
+            "created_at timestamptz NOT NULL DEFAULT now());"
+            "CREATE TABLE IF NOT EXISTS bench_floor_legs (id bigserial PRIMARY KEY, split_id bigint NOT NULL "
+            "REFERENCES bench_floor_splits (id), kind text NOT NULL, amount bigint NOT NULL, status text NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS bench_floor_legs_split ON bench_floor_legs (split_id);"
+            "CREATE TABLE IF NOT EXISTS bench_floor_events (id bigserial PRIMARY KEY, split_id bigint NOT NULL "
+            "REFERENCES bench_floor_splits (id), event_type text NOT NULL, data jsonb NOT NULL, "
+            "created_at timestamptz NOT NULL DEFAULT now())"
+        )
 
 
 def _create_floor_spec(stack: Stack, fx: dict[str, Any], *, duration: float, connections: int) -> LoadSpec:
@@ -129,6 +144,7 @@ def open_loop(
         "runs": [],
     }
     for share in ACK_SHARES:
+        _drain(stack)
         rate = share * ack_capacity
         _hashes, real = scenarios._paid(stack, fx, control, real_per_run, duplicates=0.0)
         filler = _fresh(bodies, max(0, int(rate * duration) - len(real)))
@@ -144,6 +160,7 @@ def open_loop(
         }
         result["real_forwarded_at_end"] = scenarios.forwarded_count(stack, _hashes)
         out["runs"].append(result)
+    _drain(stack)
     poll = OpenSpec(stack.base_url, "get_many", 0.5 * hot_capacity, duration,
                     paths=[f"{api.INVOICES}/{h}" for h in hashes], headers=api.auth_headers(fx))  # fmt: skip
     out["runs"].append(run_open(poll) | {"path": "status polling hot", "share": 0.5})
@@ -153,12 +170,20 @@ def open_loop(
     return out
 
 
+def _drain(stack: Stack) -> None:
+    """Wait until the workers have worked through what the previous load queued (each delivery of the
+    open-loop runs is a Celery task) and the web tier is idle: a run measures its own load only."""
+    quiesce(stack.worker_cpu, limit=180)
+    quiesce(stack.web_cpu)
+
+
 def tip_latency(stack: Stack, fx: dict[str, Any], control: api.FakeControl, *, sales: int) -> list[dict[str, Any]]:
-    return [
-        tipflow.series(stack, fx, control, legs=legs, latency=latency, sales=sales)
-        for latency in (0.0, 0.1)
-        for legs in (1, 4)
-    ]
+    out = []
+    for latency in (0.0, 0.1):
+        for legs in (1, 4):
+            _drain(stack)
+            out.append(tipflow.series(stack, fx, control, legs=legs, latency=latency, sales=sales))
+    return out
 
 
 def open_loop_table(data: dict[str, Any]) -> list[str]:

@@ -40,8 +40,8 @@ def _finished(conn: psycopg.Connection[Any], payment_hash: str) -> tuple[float, 
     """(paid_at, processed_at, last leg_succeeded) as epoch seconds once the split completed."""
     row = conn.execute(
         "SELECT extract(epoch FROM s.paid_at), extract(epoch FROM s.processed_at), "
-        "(SELECT extract(epoch FROM max(e.created_at)) FROM payment_events e "
-        " WHERE e.split_id = s.payment_hash AND e.event_type = 'leg_succeeded') "
+        "(SELECT extract(epoch FROM max(e.timestamp)) FROM payment_events e "
+        " WHERE e.payment_hash = s.payment_hash AND e.event_type = 'leg_succeeded') "
         "FROM payment_splits s WHERE s.payment_hash = %s AND s.status = 'completed'",
         [payment_hash],
     ).fetchone()
