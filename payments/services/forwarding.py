@@ -174,6 +174,8 @@ def _forward(split_id: int) -> str:
     chain = SendChain(provider=provider_for(account_id=account_id), order=todo)
     for leg_id in todo:
         _advance_leg(split_id, leg_id, chain=chain)
+    if chain.settled is not None:  # settled with the last leg's outcome
+        return chain.settled
     with transaction.atomic():
         split = lock_split(split_id=split_id)
         assert split is not None

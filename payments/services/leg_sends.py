@@ -7,7 +7,8 @@ anyway), so each leg costs one transaction after its send instead of one before 
 claim is the same committed step as before, just taken earlier: a worker that dies before paying the
 claimed leg leaves it ``sending`` with its attempt, exactly like a death right after a claim of its
 own, and the reconciler looks it up (never re-sent blindly). Only the very next leg of the forward's
-order is claimed, and never after a failure that re-routes the leg (the forward may stop there).
+order is claimed, and never after a failure that re-routes the leg (the forward may stop there). The
+transaction recording the last leg also settles the pass (``settle_locked``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from blinkpos.logging import get_logger
 from payments.models import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
-from payments.services.leg_outcomes import leg_fail_locked, leg_succeed_locked, rearm_locked
+from payments.services.leg_outcomes import leg_fail_locked, leg_succeed_locked, rearm_locked, settle_locked
 from payments.services.transitions import lock_legs, lock_split, transition_leg
 from payments.wallet.base import WalletProvider
 from payments.wallet.types import SendResult, SendStatus
@@ -47,6 +48,10 @@ class SendChain:
     provider: WalletProvider
     order: list[int]
     claimed: dict[int, Claim] = field(default_factory=dict)
+    # The pass's outcome (``settle_locked``), computed in the transaction that recorded the last leg:
+    # nothing happens between that commit and the end of the pass, so a separate one would re-read
+    # the same rows.
+    settled: str | None = None
 
     def claim_next_locked(self, split: PaymentSplit, legs: list[PaymentLeg], leg_id: int) -> None:
         index = self.order.index(leg_id) if leg_id in self.order else -1
@@ -103,6 +108,8 @@ def record_send(
         outcome = _record_locked(split, legs, leg_id, attempt, result, source=source, migrated=migrated)
         if chain is not None and not migrated:
             chain.claim_next_locked(split, legs, leg_id)
+            if chain.order and leg_id == chain.order[-1]:
+                chain.settled = settle_locked(split, legs)
     if outcome not in ("superseded", "late_succeeded"):
         log.info("forwarding.leg_recorded", leg_id=leg_id, attempt=attempt, outcome=result.status.value)
     return "succeeded" if outcome == "late_succeeded" else outcome
