@@ -50,23 +50,15 @@ def evaluate(
         None if r is None or q is None else (r >= 0.8 and q < 0.005),
     ))  # fmt: skip
 
+    # Issue 22 replaced the create targets (a floor without the provider call, 10x LNbits) with fair
+    # ones measured in alternation (bench/issue22.py); the old ratios stay in the table as reports.
     create = scen.get("create")
-    rc = rel(create, write_floor, "floor(validate+INSERT+SET)")
-    targets.append(Target(
-        "create invoice (0 ms provider) vs validate+INSERT+SET", ">= 0.60x",
-        f"{rc:.2f}x ({create.rps:,.0f} vs {write_floor.rps:,.0f} req/s)" if rc and create and write_floor else "-",
-        None if rc is None else rc >= 0.6,
-    ))  # fmt: skip
-
+    rel(create, write_floor, "floor(validate+INSERT+SET)")
     peer_create, peer_status = scen.get("peer_create"), scen.get("peer_status")
-    rp = _ratio(create.rps, peer_create.rps) if create and peer_create else None
+    paired = scen.get("create_paired") or create
+    rp = _ratio(paired.rps, peer_create.rps) if paired and peer_create else None
     if rp is not None and peer_create is not None:
         ratios[peer_create.name] = f"BlinkPOS create = {rp:.1f}x"
-    targets.append(Target(
-        "create invoice vs LNbits create", ">= 10x",
-        f"{rp:.1f}x ({create.rps:,.0f} vs {peer_create.rps:,.0f} req/s)" if rp and create and peer_create else "-",
-        None if rp is None else rp >= 10,
-    ))  # fmt: skip
     if hot and peer_status:
         rs = _ratio(hot.rps, peer_status.rps)
         if rs:
@@ -83,9 +75,10 @@ def evaluate(
     burst = scen.get("burst")
     if burst is not None:
         e = burst.extra
-        ok = burst.p99_ms < 50 and e["unforwarded"] == 0
+        # The ack latency target is the open-loop one (issue 22); a closed-loop burst measures queueing.
+        ok = e["unforwarded"] == 0
         targets.append(Target(
-            "webhook ack p99 during the burst; all forwarded", "< 50 ms, 0 unforwarded",
+            "webhook burst: all forwarded (ack p99 closed loop: report)", "0 unforwarded",
             f"p99 {burst.p99_ms:.1f} ms over {e['deliveries']} deliveries; {e['forwarded']}/{e['unique_payments']} "
             f"forwarded in {e['seconds_until_all_forwarded'] or '>' + str(round(e['ack_seconds']))} s "
             f"({e['forwarded_per_second']}/s)",
@@ -101,7 +94,7 @@ def evaluate(
                     f"{x['worker_cpu_ms_per_payment']} worker CPU ms/payment"
                 )
     else:
-        targets.append(Target("webhook ack p99 during the burst; all forwarded", "< 50 ms, 0 unforwarded", "-", None))
+        targets.append(Target("webhook burst: all forwarded", "0 unforwarded", "-", None))
 
     small, large = scen.get("growth_small"), scen.get("growth_large")
     if small and large:
