@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench import api, floors, growth, issue22, peer, report, scenarios
+from bench import api, floors, growth, issue22, issue22_report, peer, report, scenarios
 from bench.loadgen import LoadSpec, ensure_wrk, run_load
 from bench.measure import Measurement, measure, measure_once
 from bench.procs import log
@@ -416,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
                     scen.update(burst=fast, burst_slow=slow_burst)
                     sections.append(("webhook burst", [fast, slow_burst]))
                     mark("webhook bursts")
-            _issue22(stack, fx, k, wrk, control, hashes, scen, extras22, sections)
+            issue22.run_parts(
+                stack, fx, control, hashes, config=k.gunicorn, duration=k.duration, runs=k.runs,
+                connections=k.connections, create_connections=k.create_connections, tip_sales=k.tip_sales, wrk=wrk,
+                scen=scen, extras=extras22, sections=sections,
+            )  # fmt: skip
             mark("issue 22")
             if not k.issue22_only:
                 try:
@@ -443,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios, targets, extras = evaluate(views, raw, scen)
         if k.issue22_only:  # the earlier targets were not measured in this run
             targets, extras = [], []
-        targets.extend(issue22.targets(scen))
+        targets.extend(issue22_report.targets(scen))
         extras.extend(extras22)
         notes.extend(stack.notes)
     except KeyboardInterrupt:
@@ -479,39 +483,6 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(out_dir / "latest.json", payload)
     print(f"\nJSON: {out_dir / f'bench-{stamp}.json'}  (total {elapsed:.0f}s)")
     return 0
-
-
-def _issue22(
-    stack: Stack, fx: dict[str, Any], k: Knobs, wrk: str | None, control: api.FakeControl, hashes: list[str],
-    scen: dict[str, Any], extras: list[str], sections: list[tuple[str, list[Measurement]]],
-) -> None:  # fmt: skip
-    """Issue 22 (bench/issue22.py): the fair create floor and the poll floors in alternation with their
-    scenarios, capacities and open-loop latency, paid -> staff has the tip."""
-    issue22.create_tables(stack.db_url)
-    floor, create = issue22.fair_create(
-        stack, fx, duration=k.duration, connections=k.create_connections, runs=k.runs, wrk=wrk
-    )
-    bare, django, hot = issue22.poll_floors(
-        stack, fx, hashes, k.gunicorn, duration=k.duration, connections=k.connections, runs=k.runs, wrk=wrk
-    )
-    scen.update(create_floor_provider=floor, create_paired=create, wsgi_floor=bare, redis_floor_paired=django,
-                poll_hot_paired=hot)  # fmt: skip
-    open_data = issue22.open_loop(
-        stack, fx, control, hot_capacity=hot.rps, create_capacity=create.rps, hashes=hashes,
-        duration=k.duration, wrk=wrk,
-    )  # fmt: skip
-    scen["open_loop"] = open_data
-    sections.append(("issue 22: fair floors (each measured in alternation with its scenario)",
-                     [floor, create, bare, django, hot]))  # fmt: skip
-    scen["tipflow"] = issue22.tip_latency(stack, fx, control, sales=k.tip_sales)
-    extras.append(
-        f"  issue 22 floors (alternated): {floor.name} {floor.rps:,.0f} req/s {floor.cpu_ms:.2f} CPU ms vs create "
-        f"{create.rps:,.0f} req/s {create.cpu_ms:.2f} CPU ms; {bare.name} {bare.rps:,.0f} req/s {bare.cpu_ms:.2f} "
-        f"CPU ms vs Django view {django.rps:,.0f} req/s {django.cpu_ms:.2f} CPU ms vs hot poll {hot.rps:,.0f} req/s "
-        f"{hot.cpu_ms:.2f} CPU ms"
-    )
-    extras.extend(issue22.open_loop_table(open_data))
-    extras.extend(issue22.tip_table(scen["tipflow"]))
 
 
 def _plain(value: Any) -> Any:
