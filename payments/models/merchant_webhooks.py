@@ -80,7 +80,14 @@ class MerchantWebhookMessage(models.Model):
     # The exact JSON body ({type, timestamp, data}); signed as stored, byte for byte.
     body = models.TextField()
     status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0, help_text="Automatic attempts of the current round")
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts of the current round")
+    # When the current round (the first delivery, or a manual replay) made its first attempt: the
+    # retry schedule and the 3-day window count from here.
+    round_started_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=10, default="auto", help_text="auto, replay or test")
+    # Last time a task was published for it: the sweep re-publishes only after a while, so a backlog
+    # is never multiplied (the claim, not this, is what keeps two workers from sending).
+    published_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     last_status_code = models.IntegerField(null=True, blank=True)
