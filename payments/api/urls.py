@@ -2,9 +2,9 @@
 
 from django.urls import path
 
+from payments.api import merchant_webhooks as hooks
 from payments.api.check import InvoiceCheckApi
 from payments.api.invoice_qr import InvoiceQrApi
-from payments.api import merchant_webhooks as hooks
 from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi
 from payments.api.parties import MerchantDetailApi, SplitProfileListApi, StaffListApi
 from payments.api.payouts import MerchantPayoutDestinationApi, StaffPayoutDestinationApi

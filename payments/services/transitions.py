@@ -18,9 +18,9 @@ from django.db.models import QuerySet
 
 from blinkpos.errors import ApplicationError
 from payments import store
-from payments.services import webhook_outbox
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.events import retention_class_for
+from payments.services import webhook_outbox
 
 S, L = SplitStatus, LegStatus
 

@@ -224,4 +224,3 @@ def endpoint_send_test(*, endpoint: MerchantWebhookEndpoint) -> MerchantWebhookM
     )
     transaction.on_commit(lambda: publish_sends([message.pk]))
     return message
-
