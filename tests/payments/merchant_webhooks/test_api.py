@@ -186,3 +186,24 @@ def test_replay_and_test_event_on_a_disabled_endpoint_are_409(merchant: Merchant
     endpoint_id = create(client, receiver, enabled=False).json()["id"]
     assert client.post(f"{BASE}/{endpoint_id}/test").status_code == 409
     assert not MerchantWebhookMessage.objects.exists() and not MerchantWebhookAttempt.objects.exists()
+
+
+def test_the_back_office_shows_endpoints_and_the_log_with_the_secret_masked(
+    merchant: Merchant, receiver: Receiver
+) -> None:
+    from tests.factories import UserFactory
+
+    operator = Client()
+    operator.force_login(UserFactory(username="hooks-operator", is_staff=True, is_superuser=True))
+    created = create(owner(merchant), receiver).json()
+    owner(merchant).post(f"{BASE}/{created['id']}/test")
+    message = MerchantWebhookMessage.objects.get()
+    message_deliver(message_id=message.pk)
+
+    page = operator.get(f"/admin/payments/merchantwebhookendpoint/{created['id']}/change/")
+    assert page.status_code == 200 and b"whsec_\xe2\x80\xa2" in page.content
+    assert created["secret"].encode() not in page.content
+    endpoint = MerchantWebhookEndpoint.objects.get()
+    assert endpoint.secret_encrypted.encode() not in page.content
+    log = operator.get(f"/admin/payments/merchantwebhookmessage/{message.pk}/change/")
+    assert log.status_code == 200 and message.msg_id.encode() in log.content
