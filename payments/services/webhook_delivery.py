@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -191,7 +192,11 @@ def _record(message: MerchantWebhookMessage, token: datetime, result: _Result, *
             error=result.error,
             succeeded=result.succeeded,
         )
-        fields = {"claimed_until": None, "last_status_code": result.status_code, "last_error": result.error}
+        fields: dict[str, Any] = {
+            "claimed_until": None,
+            "last_status_code": result.status_code,
+            "last_error": result.error,
+        }
         if result.succeeded:
             outcome = "succeeded"
             fields.update(status=M.SUCCEEDED, delivered_at=now, next_attempt_at=None)
