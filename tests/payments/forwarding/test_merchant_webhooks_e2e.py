@@ -4,6 +4,7 @@ Webhooks reference implementation verifies them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,3 +65,29 @@ def test_a_worker_delivers_signed_paid_and_completed_webhooks_for_a_real_sale(
         )
     )
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 2
+
+
+@pytest.mark.django_db
+def test_a_payout_that_cannot_be_paid_stores_payout_failed_and_payment_failed(
+    fake_blink: FakeBlink, make_split: MakeSplit, parties: Any, settings: Any
+) -> None:
+    from payments.services.detection import payment_detected
+    from payments.services.forwarding import forward_split
+
+    settings.MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS = ["127.0.0.1:21999"]
+    endpoint, _ = endpoint_create(
+        merchant=parties.merchant,
+        url="http://127.0.0.1:21999/hooks",
+        event_types=["payout.failed", "payment.failed", "payment.completed"],
+    )
+    split = make_split(base=1000, tips=(100,))
+    fake_blink.pay_invoice_as_customer(split.payment_hash)
+    assert payment_detected(payment_hash=split.payment_hash, amount_sats=split.total_amount, source="test") == "paid"
+    fake_blink.set_receive_disabled(parties.staff[0].blink_username)
+
+    assert forward_split(split_id=split.pk) == "failed"
+
+    messages = list(MerchantWebhookMessage.objects.filter(endpoint=endpoint).order_by("pk"))
+    assert [m.event_type for m in messages] == ["payout.failed", "payment.failed"]
+    payout = json.loads(messages[0].body)["data"]["payout"]
+    assert payout["recipient"] == parties.staff[0].blink_username and payout["amount_sats"] == 100
