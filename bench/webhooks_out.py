@@ -44,7 +44,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 with receiver._lock:
                     receiver.count += 1
@@ -244,13 +244,18 @@ def run(*, deliveries: int, sales: int, slow_seconds: float, backlog: int, keep_
 
 
 def table(result: dict[str, Any]) -> str:
-    d, f, s = result["deliveries"], result["forwarding_fast_receiver"], result["forwarding_slow_receiver"]
+    d = result["deliveries"]
+
+    def latency(name: str, row: dict[str, Any]) -> str:
+        return f"  forwarding paid->completed, {name}: p50 {row['p50_ms']} ms  p90 {row['p90_ms']} ms  max {row['max_ms']} ms"
+
     return "\n".join(
         [
             "merchant webhooks (outgoing)",
-            f"  deliveries/s, 1 worker (concurrency 1), loopback 200: {d['per_second']} ({d['deliveries']} in {d['seconds']} s)",
-            f"  forwarding paid->completed, fast receiver:  p50 {f['p50_ms']} ms  p90 {f['p90_ms']} ms  max {f['max_ms']} ms",
-            f"  forwarding paid->completed, slow receiver:  p50 {s['p50_ms']} ms  p90 {s['p90_ms']} ms  max {s['max_ms']} ms",
+            f"  deliveries/s, 1 worker (concurrency 1), loopback 200: {d['per_second']}"
+            f" ({d['deliveries']} in {d['seconds']} s)",
+            latency("fast receiver", result["forwarding_fast_receiver"]),
+            latency("slow receiver", result["forwarding_slow_receiver"]),
         ]
     )
 
