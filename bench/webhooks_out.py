@@ -247,7 +247,8 @@ def table(result: dict[str, Any]) -> str:
     d = result["deliveries"]
 
     def latency(name: str, row: dict[str, Any]) -> str:
-        return f"  forwarding paid->completed, {name}: p50 {row['p50_ms']} ms  p90 {row['p90_ms']} ms  max {row['max_ms']} ms"
+        figures = f"p50 {row['p50_ms']} ms  p90 {row['p90_ms']} ms  max {row['max_ms']} ms"
+        return f"  forwarding paid->completed, {name}: {figures}"
 
     return "\n".join(
         [
