@@ -160,8 +160,9 @@ def split_changed(split: PaymentSplit) -> None:
 
 
 def leg_changed(leg: PaymentLeg) -> None:
-    """``transition_leg`` moved ``leg``: an explicit failure is ``payout.failed``."""
-    if leg.status == LegStatus.FAILED:
+    """``transition_leg`` moved ``leg``: an explicit failure no automatic retry follows (it waits for an
+    operator) is ``payout.failed``; a failure with a retry scheduled is not news for the merchant."""
+    if leg.status == LegStatus.FAILED and leg.next_attempt_at is None:
         _emit(merchant_id=leg.split.merchant_id, event_type=E.PAYOUT_FAILED, data=lambda: payout_data(leg))
 
 
