@@ -148,7 +148,9 @@ def message_deliver(*, message_id: int) -> str:
     token = _claim(message_id, now)
     if token is None:
         return "not_due"
-    message = MerchantWebhookMessage.objects.select_related("endpoint__merchant__user").get(pk=message_id)
+    message = MerchantWebhookMessage.objects.select_related("endpoint").filter(pk=message_id).first()
+    if message is None:
+        return "not_due"  # its endpoint was removed (with its messages) since the claim
     endpoint = message.endpoint
     if message.round_started_at is None:
         MerchantWebhookMessage.objects.filter(pk=message_id).update(round_started_at=now)
