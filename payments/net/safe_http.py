@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+import certifi
 import httpx
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -177,6 +180,13 @@ def _read_capped(response: httpx.Response, policy: SafeHttpPolicy, deadline: flo
     return b"".join(chunks)
 
 
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """httpx's own trust store (certifi), built once per process: loading it costs tens of milliseconds,
+    which a client per fetch would pay every time. An SSLContext is safe to share between threads."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def _send_once(
     url: httpx.URL,
     address: str,
@@ -200,7 +210,9 @@ def _send_once(
         "Accept-Encoding": "identity",
     }
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, transport=policy.transport) as client:
+    with httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=policy.transport, verify=_tls_context()
+    ) as client:
         # params are merged into the URL's own query string (LNURL callbacks carry theirs).
         # (httpx's own ``params=`` would replace that query string instead of merging into it.)
         if params:
