@@ -251,8 +251,8 @@ def _disable_locked(endpoint_id: int, *, reason: str, now: datetime) -> None:
 
 def _tell_merchant(endpoint_id: int, reason: str) -> None:
     endpoint = MerchantWebhookEndpoint.objects.select_related("merchant__user").get(pk=endpoint_id)
-    # The operator's signal: an error-level structured event the alerting picks up (no URL secrets:
-    # the host only).
+    # The operator's signal: an error-level structured event the alerting picks up (ids and the reason;
+    # the URL stays out of logs, since merchants sometimes put tokens in it).
     log.error(
         "merchant_webhook.endpoint_disabled",
         endpoint_id=endpoint.pk,

@@ -5,6 +5,9 @@ never sent to a private address under production settings, and secret rotation's
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -220,6 +223,22 @@ def test_production_policy_never_sends_to_a_private_address(
 def test_production_policy_from_settings_allows_no_plain_http_host() -> None:
     policy = webhook_delivery.policy_from_settings()
     assert isinstance(policy, SafeHttpPolicy) and policy.allow_http_hosts == frozenset()
+
+
+def test_production_settings_refuse_plain_http_webhook_hosts() -> None:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "blinkpos.settings.production",
+        "SECRET_KEY": "x" * 50,
+        "FIELD_ENCRYPTION_KEYS": "ZmRlZmF1bHRrZXlmb3J0ZXN0aW5nb25seTEyMzQ1Njc=",
+        "ALLOWED_HOSTS": "pos.example.com",
+        "MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS": "127.0.0.1:21000",
+    }
+    env.pop("LNURL_ALLOW_HTTP_HOSTS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0 and "MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS must be empty in production" in done.stderr
 
 
 def test_rotation_signs_with_both_secrets_for_24_hours_then_only_the_new_one(
