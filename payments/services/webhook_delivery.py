@@ -298,3 +298,20 @@ def messages_sweep(*, batch_size: int = 500) -> dict[str, int]:
         MerchantWebhookMessage.objects.filter(pk__in=due).update(published_at=now)
         publish_sends(due)
     return {"reclaimed": reclaimed, "published": len(due)}
+
+
+# Final messages (and their attempts, deleted first: the foreign key) past retention.
+_OLD_FINAL_MESSAGES = "created_at < %s AND status IN ('succeeded', 'failed')"
+_THEIR_ATTEMPTS = f"message_id IN (SELECT id FROM merchant_webhook_messages WHERE {_OLD_FINAL_MESSAGES})"
+
+
+def messages_cleanup(*, cutoff: datetime, dry_run: bool = False, batch_size: int = 5000) -> int:
+    """Delete merchants' webhook messages with a final status created before ``cutoff``, with their
+    delivery log (``cleanup_old_data``, ``RETENTION_DAYS_WEBHOOK_DELIVERIES``). Pending ones stay.
+    Returns the messages deleted (counted with ``dry_run``)."""
+    from payments.services.table_rows import count_rows, delete_in_batches
+
+    if dry_run:
+        return count_rows("merchant_webhook_messages", _OLD_FINAL_MESSAGES, [cutoff])
+    delete_in_batches("merchant_webhook_attempts", _THEIR_ATTEMPTS, [cutoff], batch_size)
+    return delete_in_batches("merchant_webhook_messages", _OLD_FINAL_MESSAGES, [cutoff], batch_size)

@@ -297,3 +297,23 @@ def test_the_sweep_frees_a_lapsed_claim_and_republishes_due_messages(
     assert messages_sweep() == {"reclaimed": 0, "published": 0}  # just published: not again at once
     assert message_deliver(message_id=message.pk) == "succeeded"
     assert json.loads(receiver.received[0].body)["type"] == "invoice.paid"
+
+
+def test_cleanup_removes_final_messages_past_retention_with_their_log_and_keeps_pending_ones(
+    endpoint: Endpoint, receiver: Receiver, clock: Clock
+) -> None:
+    from payments.services.maintenance import old_data_cleanup
+
+    ep, _ = endpoint
+    pay(PaymentSplitFactory(merchant=ep.merchant))
+    pay(PaymentSplitFactory(merchant=ep.merchant))
+    done, waiting = MerchantWebhookMessage.objects.order_by("pk")
+    assert message_deliver(message_id=done.pk) == "succeeded"
+    clock.advance(timedelta(days=31))
+
+    assert old_data_cleanup(dry_run=True).merchant_webhooks_deleted == 1
+    result = old_data_cleanup()
+
+    assert result.merchant_webhooks_deleted == 1
+    assert list(MerchantWebhookMessage.objects.values_list("pk", flat=True)) == [waiting.pk]
+    assert not MerchantWebhookAttempt.objects.exists()
