@@ -302,7 +302,10 @@ def messages_sweep(*, batch_size: int = 500) -> dict[str, int]:
 
 # Final messages (and their attempts, deleted first: the foreign key) past retention.
 _OLD_FINAL_MESSAGES = "created_at < %s AND status IN ('succeeded', 'failed')"
-_THEIR_ATTEMPTS = f"message_id IN (SELECT id FROM merchant_webhook_messages WHERE {_OLD_FINAL_MESSAGES})"
+_THEIR_ATTEMPTS = (
+    "message_id IN (SELECT id FROM merchant_webhook_messages"
+    " WHERE created_at < %s AND status IN ('succeeded', 'failed'))"
+)
 
 
 def messages_cleanup(*, cutoff: datetime, dry_run: bool = False, batch_size: int = 5000) -> int:
