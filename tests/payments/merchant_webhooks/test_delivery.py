@@ -317,3 +317,12 @@ def test_cleanup_removes_final_messages_past_retention_with_their_log_and_keeps_
     assert result.merchant_webhooks_deleted == 1
     assert list(MerchantWebhookMessage.objects.values_list("pk", flat=True)) == [waiting.pk]
     assert not MerchantWebhookAttempt.objects.exists()
+
+
+def test_a_redirect_is_never_followed_and_counts_as_a_failed_attempt(endpoint: Endpoint, receiver: Receiver) -> None:
+    ep, _ = endpoint
+    receiver.answer(Answer(status=307, body=b""))
+    pay(PaymentSplitFactory(merchant=ep.merchant))
+    assert message_deliver(message_id=only_message().pk) == "retry"
+    assert len(receiver.received) == 1
+    assert MerchantWebhookAttempt.objects.get().status_code == 307
