@@ -11,7 +11,7 @@ WITH_SERVICES := $(BIN)/python -m blinkpos.devservices --
 # (make test: pyproject.toml names blinkpos.settings.test.)
 DEV_SETTINGS ?= blinkpos.settings.dev
 
-.PHONY: install run test lint typecheck check bench chaos cluster audit clean
+.PHONY: install run test lint typecheck check bench bench-webhooks chaos cluster audit clean
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ clean:
 # Benchmarks (bench/, docs/PERFORMANCE.md): loopback only, bounded, prints a table + artifacts/bench/*.json.
 bench: install
 	DJANGO_SETTINGS_MODULE=$(DEV_SETTINGS) $(WITH_SERVICES) $(BIN)/python -m bench $(BENCH_ARGS)
+	DJANGO_SETTINGS_MODULE=$(DEV_SETTINGS) $(WITH_SERVICES) $(BIN)/python -m bench.webhooks_out $(BENCH_WEBHOOKS_ARGS)
+
+# Merchants' outgoing webhooks alone (bench/webhooks_out.py, docs/WEBHOOKS.md).
+bench-webhooks: install
+	DJANGO_SETTINGS_MODULE=$(DEV_SETTINGS) $(WITH_SERVICES) $(BIN)/python -m bench.webhooks_out $(BENCH_WEBHOOKS_ARGS)
 
 # Chaos soak (chaos/, README "Reliability"): the real stack under stacked faults, then the money invariants
 # and a secret scan; its own PostgreSQL and Redis, loopback only. JSON report under artifacts/chaos/.

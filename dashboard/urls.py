@@ -13,6 +13,7 @@ from dashboard import (
     views_reports,
     views_settings,
     views_tip,
+    views_webhooks,
 )
 
 app_name = "dashboard"
@@ -74,6 +75,20 @@ urlpatterns = [
         "cashier/refunds/<int:refund_id>/<str:which>.svg",
         views_cashier_refunds.cashier_refund_qr,
         name="cashier-refund-qr",
+    ),
+    path("settings/webhooks/", views_webhooks.webhooks_page, name="webhooks"),
+    path("settings/webhooks/new/", views_webhooks.webhook_create, name="webhook-create"),
+    path("settings/webhooks/<int:endpoint_id>/", views_webhooks.webhook_detail, name="webhook"),
+    path("settings/webhooks/<int:endpoint_id>/edit/", views_webhooks.webhook_update, name="webhook-update"),
+    path("settings/webhooks/<int:endpoint_id>/remove/", views_webhooks.webhook_delete, name="webhook-delete"),
+    path("settings/webhooks/<int:endpoint_id>/secret/", views_webhooks.webhook_secret, name="webhook-secret"),
+    path("settings/webhooks/<int:endpoint_id>/rotate/", views_webhooks.webhook_rotate, name="webhook-rotate"),
+    path("settings/webhooks/<int:endpoint_id>/test/", views_webhooks.webhook_test, name="webhook-test"),
+    path("settings/webhooks/<int:endpoint_id>/dismiss/", views_webhooks.webhook_dismiss, name="webhook-dismiss"),
+    path(
+        "settings/webhooks/<int:endpoint_id>/messages/<str:msg_id>/replay/",
+        views_webhooks.webhook_replay,
+        name="webhook-replay",
     ),
     path("settings/pay-codes/", views_settings.paycode_add, name="paycode-add"),
     path("settings/pay-codes/<int:code_id>/deactivate/", views_settings.paycode_remove, name="paycode-deactivate"),

@@ -261,6 +261,12 @@ BLINK_LIGHTNING_ADDRESS_DOMAIN = env.str("BLINK_LIGHTNING_ADDRESS_DOMAIN", defau
 # host:port pairs the SSRF-safe client may fetch over plain http, private addresses included. Tests and
 # the local demo only: production settings refuse to boot with any.
 LNURL_ALLOW_HTTP_HOSTS: list[str] = [h.lower() for h in env.list("LNURL_ALLOW_HTTP_HOSTS", default=[])]
+# Merchants' webhook endpoints (payments/services/webhook_delivery.py): the same SSRF rules as LNURL,
+# with their own plain-http allowance (exact host:port pairs, tests and the local demo only).
+MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS: list[str] = [
+    h.lower() for h in env.list("MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS", default=[])
+]
+MERCHANT_WEBHOOKS_TIMEOUT_SECONDS = env.float("MERCHANT_WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
 LNURL_HTTP_TIMEOUT_SECONDS = env.float("LNURL_HTTP_TIMEOUT_SECONDS", default=5.0)
 LNURL_MAX_RESPONSE_BYTES = 64 * 1024
 # How long a resolved LNURL route is reused (Redis); custodial routes are never cached.
@@ -336,6 +342,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "BlinkPOS API",
     "DESCRIPTION": "Tipped Lightning invoices for point-of-sale terminals; every share forwarded exactly once.",
     "VERSION": "1.0.0",
+    # 3.1: the document carries the outgoing webhooks' payloads (its `webhooks` section).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Docs assets from drf-spectacular-sidecar: /api/docs/ works without a CDN.
@@ -347,6 +355,8 @@ SPECTACULAR_SETTINGS = {
         "RefundStatusEnum": "payments.models.refunds.RefundStatus",
         "SaleStatusEnum": "payments.models.splits.SplitStatus",
     },
+    # The outgoing webhooks' payloads (docs/WEBHOOKS.md).
+    "WEBHOOKS": [f"payments.api.webhook_events.{name}" for name in ("INVOICE_HOOK", "PAYOUT_HOOK", "REFUND_HOOK")],
 }
 # POS API rate limits ("<count>/<sec|min|hour>", fixed windows counted in Redis under ratelimit:*).
 # A terminal polling once a second uses 60/min; overridable as a JSON object.

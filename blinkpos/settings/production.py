@@ -23,6 +23,10 @@ if DEBUG and env.str("BLINK_API_KEY", default=""):
 # Plain-http LNURL hosts bypass the private-address refusal: a test and demo convenience only.
 if LNURL_ALLOW_HTTP_HOSTS:  # noqa: F405
     raise ImproperlyConfigured("LNURL_ALLOW_HTTP_HOSTS must be empty in production (https only, no private hosts).")
+if MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS:  # noqa: F405
+    raise ImproperlyConfigured(
+        "MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS must be empty in production (https only, no private hosts)."
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from payments.api import merchant_webhooks as hooks
 from payments.api.check import InvoiceCheckApi
 from payments.api.invoice_qr import InvoiceQrApi
 from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi
@@ -32,4 +33,33 @@ urlpatterns: list = [
     path("split-profiles", SplitProfileListApi.as_view(), name="api-split-profiles"),
     path("terminal/sales", TerminalSalesApi.as_view(), name="api-terminal-sales"),
     path("terminal/summary", TerminalSummaryApi.as_view(), name="api-terminal-summary"),
+    # Outgoing webhooks to the merchant's systems (signed-in owner only; docs/WEBHOOKS.md).
+    path("webhook-endpoints", hooks.EndpointCollectionApi.as_view(), name="api-webhook-endpoints"),
+    path("webhook-endpoints/<str:endpoint_id>", hooks.EndpointDetailApi.as_view(), name="api-webhook-endpoint"),
+    path(
+        "webhook-endpoints/<str:endpoint_id>/secret",
+        hooks.EndpointSecretApi.as_view(),
+        name="api-webhook-endpoint-secret",
+    ),
+    path(
+        "webhook-endpoints/<str:endpoint_id>/rotate-secret",
+        hooks.EndpointRotateSecretApi.as_view(),
+        name="api-webhook-endpoint-rotate",
+    ),
+    path("webhook-endpoints/<str:endpoint_id>/test", hooks.EndpointTestApi.as_view(), name="api-webhook-endpoint-test"),
+    path(
+        "webhook-endpoints/<str:endpoint_id>/messages",
+        hooks.EndpointMessagesApi.as_view(),
+        name="api-webhook-endpoint-messages",
+    ),
+    path(
+        "webhook-endpoints/<str:endpoint_id>/attempts",
+        hooks.EndpointAttemptsApi.as_view(),
+        name="api-webhook-endpoint-attempts",
+    ),
+    path(
+        "webhook-endpoints/<str:endpoint_id>/messages/<str:msg_id>/replay",
+        hooks.MessageReplayApi.as_view(),
+        name="api-webhook-message-replay",
+    ),
 ]

@@ -14,6 +14,13 @@ from payments.models.books import (
 from payments.models.cashier import CashierPin
 from payments.models.events import PaymentEvent
 from payments.models.inbound import IdempotencyRecord, UnmatchedPayment, WebhookDelivery
+from payments.models.merchant_webhooks import (
+    MerchantWebhookAttempt,
+    MerchantWebhookEndpoint,
+    MerchantWebhookMessage,
+    MessageStatus,
+    WebhookEventType,
+)
 from payments.models.parties import Merchant, PayoutRouteKind, SplitProfile, SplitProfileShare, Staff, Terminal
 from payments.models.paycodes import PayCode, PayCodeKind
 from payments.models.refunds import AdjustmentKind, PayoutState, PayoutVia, Refund, RefundStatus, TipAdjustment
@@ -33,6 +40,10 @@ __all__ = [
     "IdempotencyRecord",
     "LegStatus",
     "Merchant",
+    "MerchantWebhookAttempt",
+    "MerchantWebhookEndpoint",
+    "MerchantWebhookMessage",
+    "MessageStatus",
     "PayCode",
     "PayCodeKind",
     "PaymentEvent",
@@ -54,4 +65,5 @@ __all__ = [
     "TipRecipientStats",
     "UnmatchedPayment",
     "WebhookDelivery",
+    "WebhookEventType",
 ]

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+import certifi
 import httpx
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -177,26 +180,44 @@ def _read_capped(response: httpx.Response, policy: SafeHttpPolicy, deadline: flo
     return b"".join(chunks)
 
 
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """httpx's own trust store (certifi), built once per process: loading it costs tens of milliseconds,
+    which a client per fetch would pay every time. An SSLContext is safe to share between threads."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def _send_once(
-    url: httpx.URL, address: str, policy: SafeHttpPolicy, params: Iterable[tuple[str, str]], deadline: float
+    url: httpx.URL,
+    address: str,
+    policy: SafeHttpPolicy,
+    params: Iterable[tuple[str, str]],
+    deadline: float,
+    *,
+    method: str = "GET",
+    content: bytes | None = None,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> tuple[httpx.Response, bytes]:
-    """One GET to ``address`` carrying ``url``'s host name in Host and SNI."""
+    """One request to ``address`` carrying ``url``'s host name in Host and SNI."""
     target = url.copy_with(host=address)
     timeout = httpx.Timeout(policy.timeout_seconds)
     # identity: the cap applies to the bytes we hold, never to a compressed body that could expand.
     headers = {
-        "Host": url.netloc.decode("ascii"),
         "Accept": "application/json",
-        "Accept-Encoding": "identity",
         "User-Agent": USER_AGENT,
+        **(extra_headers or {}),
+        "Host": url.netloc.decode("ascii"),
+        "Accept-Encoding": "identity",
     }
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, transport=policy.transport) as client:
+    with httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=policy.transport, verify=_tls_context()
+    ) as client:
         # params are merged into the URL's own query string (LNURL callbacks carry theirs).
         # (httpx's own ``params=`` would replace that query string instead of merging into it.)
         if params:
             target = target.copy_merge_params(dict(params))
-        request = client.build_request("GET", target, headers=headers, extensions=extensions)
+        request = client.build_request(method, target, headers=headers, content=content, extensions=extensions)
         try:
             response = client.send(request, stream=True)
         except httpx.TimeoutException as exc:
@@ -236,6 +257,28 @@ def safe_get(url: str, *, policy: SafeHttpPolicy, params: Mapping[str, str] | No
         # Same origin: the pinned address stays; the redirect's own query string replaces ours.
         current, extra = following, []
     raise FetchFailed("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
+
+
+def safe_post(url: str, *, policy: SafeHttpPolicy, content: bytes, headers: Mapping[str, str]) -> SafeResponse:
+    """POST ``content`` to ``url`` under ``policy`` (merchants' webhook endpoints).
+
+    Redirects are never followed: a 3xx comes back as the answer (a webhook receiver that moved is
+    told to update its URL, and a body is never re-sent to a place the merchant did not register).
+    Raises ``UnsafeUrl`` or ``FetchFailed``; any HTTP status is returned, the caller decides.
+    """
+    deadline = time.monotonic() + policy.timeout_seconds
+    target = _parse(url)
+    address = _pinned_address(target, policy)
+    response, body = _send_once(
+        target, address, policy, [], deadline, method="POST", content=content, extra_headers=headers
+    )
+    return SafeResponse(url=str(target), status_code=response.status_code, headers=dict(response.headers), body=body)
+
+
+def check_url(url: str, *, policy: SafeHttpPolicy) -> None:
+    """Refuse ``url`` as ``safe_get``/``safe_post`` would before connecting (scheme, user info, host,
+    every resolved address). Raises ``UnsafeUrl`` or ``FetchFailed`` (the host does not resolve)."""
+    _pinned_address(_parse(url), policy)
 
 
 def policy_from_settings() -> SafeHttpPolicy:

@@ -24,6 +24,7 @@ from payments.services.event_partitions import event_partitions_drop_expired
 from payments.services.payout_routes import PayoutDestination, PayoutRoute, RouteUnresolvable, payout_route_resolve
 from payments.services.table_rows import count_rows, delete_in_batches
 from payments.services.transitions import transition_split
+from payments.services.webhook_delivery import messages_cleanup
 from payments.wallet import errors as we
 
 log = get_logger(__name__)
@@ -99,6 +100,7 @@ class CleanupResult:
     events_cutoff: datetime
     deliveries_deleted: int = 0
     idempotency_deleted: int = 0
+    merchant_webhooks_deleted: int = 0
     deliveries_cutoff: datetime | None = None
     idempotency_cutoff: datetime | None = None
 
@@ -106,7 +108,8 @@ class CleanupResult:
 def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000) -> CleanupResult:
     """Delete, past their retention: ``system_metrics`` rows (``RETENTION_DAYS_METRICS``), non-financial
     payment events (``RETENTION_DAYS_EVENTS``), webhook deliveries whose outcome is final
-    (``RETENTION_DAYS_WEBHOOK_DELIVERIES``) and stored ``Idempotency-Key`` answers
+    (``RETENTION_DAYS_WEBHOOK_DELIVERIES``; merchants' outgoing webhook messages with a final status
+    and their attempts too) and stored ``Idempotency-Key`` answers
     (``RETENTION_DAYS_IDEMPOTENCY_KEYS``). Never touches a split, a leg, a money event (the database
     trigger would refuse a money-event delete anyway), an unmatched payment or a delivery still
     ``queued``. ``dry_run`` only counts."""
@@ -126,6 +129,8 @@ def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batc
         metrics, deliveries, keys = (
             delete_in_batches(table, where, params, batch_size) for table, where, params in jobs
         )
+    # Merchants' outgoing webhooks: final messages and their log, on the deliveries' retention.
+    hooks = messages_cleanup(cutoff=deliveries_cutoff, dry_run=dry_run, batch_size=batch_size)
     # Non-money events go a month at a time (payment_events is partitioned, migration 0014).
     events = event_partitions_drop_expired(cutoff=events_cutoff, dry_run=dry_run, batch_size=batch_size).rows_dropped
     log.info(
@@ -135,6 +140,7 @@ def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batc
         events_deleted=events,
         deliveries_deleted=deliveries,
         idempotency_deleted=keys,
+        merchant_webhooks_deleted=hooks,
         metrics_cutoff=metrics_cutoff.isoformat(),
         events_cutoff=events_cutoff.isoformat(),
         deliveries_cutoff=deliveries_cutoff.isoformat(),
@@ -148,6 +154,7 @@ def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batc
         events_cutoff=events_cutoff,
         deliveries_deleted=deliveries,
         idempotency_deleted=keys,
+        merchant_webhooks_deleted=hooks,
         deliveries_cutoff=deliveries_cutoff,
         idempotency_cutoff=idempotency_cutoff,
     )

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection
 
 from payments.models import PaymentSplit, Refund, RefundStatus
+from payments.services import webhook_outbox
 from payments.services.transitions import IllegalTransition, lock_split, record_event
 
 R = RefundStatus
@@ -86,6 +87,7 @@ def transition_refund(
         setattr(refund, name, value)
     refund.save(update_fields=["status", "updated_at", *updates.keys()])
     refund_event(split, refund, event_type, data, from_status=current, to_status=target)
+    webhook_outbox.refund_changed(refund)  # the merchant's webhooks: stored in this transaction
     return refund
 
 

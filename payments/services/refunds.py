@@ -29,6 +29,7 @@ from payments.domain.refund_amounts import RefundAmountError, Remaining, refund_
 from payments.models import Merchant, PaymentSplit, Refund, RefundStatus, SplitStatus, Terminal
 from payments.models.refunds import ACTIVE_STATUSES, REASON_MAX_CHARS
 from payments.platform_accounts import provider_for, split_account_id
+from payments.services import webhook_outbox
 from payments.services.pricing import ProviderError, ProviderUnavailable
 from payments.services.refund_transitions import lock_refund, refund_event, transition_refund
 from payments.services.transitions import lock_split
@@ -209,6 +210,7 @@ def _insert(
             },
             to_status=R.AWAITING_FUNDING,
         )
+        webhook_outbox.refund_changed(refund)  # refund.created, stored in this transaction
     return refund
 
 

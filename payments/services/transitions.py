@@ -20,6 +20,7 @@ from blinkpos.errors import ApplicationError
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.events import retention_class_for
+from payments.services import webhook_outbox
 
 S, L = SplitStatus, LegStatus
 
@@ -137,6 +138,7 @@ def transition_split(
         setattr(split, name, value)
     split.save(update_fields=["status", *updates.keys()])
     record_event(split, event_type, data, from_status=current, to_status=target)
+    webhook_outbox.split_changed(split)  # the merchant's webhooks: stored in this transaction
     transaction.on_commit(lambda: store.sync(split))
     return split
 
@@ -166,6 +168,7 @@ def transition_leg(
         record_event(
             leg.split, event_type, {"leg_id": leg.pk, **(data or {})}, leg=leg, from_status=current, to_status=target
         )
+    webhook_outbox.leg_changed(leg)  # the merchant's webhooks: stored in this transaction
     return leg
 
 

@@ -27,6 +27,13 @@ JOBS = [
         description="Poll refunds' funding invoices (funded or expired), resume lost payouts, look up in-flight ones.",
     ),
     ScheduledJob(
+        name="merchant_webhooks_sweep",
+        task="payments.tasks.merchant_webhooks.merchant_webhooks_sweep_task",
+        every_seconds=5,
+        expire_seconds=5,
+        description="Publish merchants' webhook messages that are due (retries, lost tasks); free lapsed claims.",
+    ),
+    ScheduledJob(
         name="hotstore_repair",
         task="payments.tasks.maintenance.hotstore_repair_task",
         every_seconds=20,

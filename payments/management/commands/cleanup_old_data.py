@@ -34,6 +34,11 @@ class Command(BaseCommand):
         for count, what, cutoff in (
             (result.deliveries_deleted, "webhook deliveries with a final outcome", result.deliveries_cutoff),
             (result.idempotency_deleted, "stored idempotency answer(s)", result.idempotency_cutoff),
+            (
+                result.merchant_webhooks_deleted,
+                "merchant webhook message(s) with a final status (and their attempts)",
+                result.deliveries_cutoff,
+            ),
         ):
             when = f" older than {cutoff:%Y-%m-%d %H:%M} UTC" if cutoff else ""
             self.stdout.write(f"{verb} {count} {what}{when}")

@@ -241,6 +241,7 @@ def start_worker(fake_blink: FakeBlink, tmp_path: Path) -> Iterator[StartWorker]
             "BLINK_LIGHTNING_ADDRESS_DOMAIN": settings.BLINK_LIGHTNING_ADDRESS_DOMAIN,
             "BLINK_LIGHTNING_DOMAINS": ",".join(settings.BLINK_LIGHTNING_DOMAINS),
             "LNURL_ALLOW_HTTP_HOSTS": ",".join(settings.LNURL_ALLOW_HTTP_HOSTS),
+            "MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS": ",".join(settings.MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS),
         }
         env.pop("BLINKPOS_FAULT", None)
         if fault:
