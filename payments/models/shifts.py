@@ -265,11 +265,16 @@ class PoolPayoutStatus(models.TextChoices):
 
 
 class PoolPayout(models.Model):
-    """The one payout of a person's pool share; the payout invoice is committed before it is paid."""
+    """The one payout of a person's pool share; the payout invoice is committed before it is paid.
 
-    allocation = models.OneToOneField(PoolAllocation, on_delete=models.PROTECT, related_name="payout")
+    The sats deducted from shares for refunded tips go back to the merchant (who funded the refund):
+    one payout per shift with ``staff`` and ``allocation`` null."""
+
+    allocation = models.OneToOneField(
+        PoolAllocation, null=True, blank=True, on_delete=models.PROTECT, related_name="payout"
+    )
     shift = models.ForeignKey(Shift, on_delete=models.PROTECT, related_name="payouts")
-    staff = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="pool_payouts")
+    staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.PROTECT, related_name="pool_payouts")
     external_id = models.CharField(max_length=100, unique=True)
     amount_sats = models.BigIntegerField(help_text="sats of the share")
     status = models.CharField(max_length=20, choices=PoolPayoutStatus.choices, default=PoolPayoutStatus.PLANNED)
@@ -297,6 +302,14 @@ class PoolPayout(models.Model):
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="idx_pool_payout_status_next")]
         constraints = [
             models.CheckConstraint(condition=Q(amount_sats__gt=0), name="pool_payout_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(staff__isnull=True, allocation__isnull=True)
+                | Q(staff__isnull=False, allocation__isnull=False),
+                name="pool_payout_staff_or_merchant",
+            ),
+            models.UniqueConstraint(
+                fields=["shift"], condition=Q(staff__isnull=True), name="pool_payout_one_merchant_return"
+            ),
             models.CheckConstraint(condition=Q(status__in=PoolPayoutStatus.values), name="pool_payout_status_valid"),
             models.CheckConstraint(
                 condition=Q(payout_amount__isnull=True) | Q(payout_amount__gt=0, payout_amount__lte=F("amount_sats")),
