@@ -12,6 +12,7 @@ from dashboard import (
     views_refunds,
     views_reports,
     views_settings,
+    views_shifts,
     views_tip,
 )
 
@@ -38,6 +39,14 @@ urlpatterns = [
     path("tips/<int:staff_id>/statement.csv", views_reports.statement_csv, name="statement-csv"),
     path("report/", views_reports.report, name="report"),
     path("charts/", views_reports.charts, name="charts"),
+    # Shifts and pooled tips (views_shifts).
+    path("shifts/", views_shifts.shifts, name="shifts"),
+    path("shifts/clock/", views_shifts.clock, name="shift-clock"),
+    path("shifts/setup/<str:what>/", views_shifts.pool_setup, name="pool-setup"),
+    path("shifts/<int:shift_id>/", views_shifts.shift_detail, name="shift"),
+    path("shifts/<int:shift_id>/correct/", views_shifts.shift_correct, name="shift-correct"),
+    path("shifts/<int:shift_id>/close/", views_shifts.shift_close, name="shift-close"),
+    path("shifts/payouts/<int:payout_id>/reopen/", views_shifts.payout_reopen, name="pool-payout-reopen"),
     path("settings/", views_settings.settings_page, name="settings"),
     path("settings/general/", views_settings.settings_general, name="settings-general"),
     path("settings/staff/", views_settings.staff_add, name="staff-add"),
