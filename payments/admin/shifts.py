@@ -118,6 +118,12 @@ class PoolAllocationAdmin(ReadOnlyAdmin):
     list_display = ("shift", "staff", "role_name", "worked_seconds", "share_sats", "adjustment_sats", "amount_sats")
 
 
+@admin.register(ClockEntry)
+class ClockEntryAdmin(ReadOnlyAdmin):
+    list_display = ("clock_in_at", "clock_out_at", "staff", "shift", "source")
+    list_filter = ("source",)
+
+
 @admin.register(ClockCorrection)
 class ClockCorrectionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "entry", "corrected_by", "old_clock_in_at", "new_clock_in_at", "reason")
