@@ -84,7 +84,7 @@ def pos_clock(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         pos_pin_verify(merchant=merchant, group=group, staff_id=staff_id, pin=request.POST.get("pin"))
         result = clock_toggle(merchant=merchant, group=group, staff_id=staff_id, source="pos")
     except USER_ERRORS as exc:
-        for name, errors in user_error_fields(exc).items():  # type: ignore[arg-type]
+        for name, errors in user_error_fields(exc).items():
             messages.error(request, f"{name}: {' '.join(errors)}")
         return redirect("dashboard:pos")
     name = result.entry.staff.display_name

@@ -181,7 +181,7 @@ def shift_detail(request: HttpRequest, merchant: Merchant, shift_id: int) -> Htt
 def shift_correct(request: HttpRequest, merchant: Merchant, shift_id: int) -> HttpResponse:
     shift = _shift(merchant, shift_id)
     entry_id = _int(request.POST.get("entry_id"))
-    if not ClockEntry.objects.filter(pk=entry_id if isinstance(entry_id, int) else None, shift=shift).exists():
+    if not isinstance(entry_id, int) or not ClockEntry.objects.filter(pk=entry_id, shift=shift).exists():
         return _detail_page(request, merchant, shift, {"entry_id": ["Choose an entry of this shift."]}, 400)
     try:
         clock_correct(
