@@ -61,9 +61,7 @@ def test_three_staff_a_shift_and_one_payout_each(
             **auth,
         )
         assert created.status_code == 201, created.content
-        payment_hash = (
-            created.json()["paymentHash"] if "paymentHash" in created.json() else created.json()["payment_hash"]
-        )
+        payment_hash = created.json()["payment_hash"]
         fake_blink.pay_invoice_as_customer(payment_hash)
         assert payment_detected(payment_hash=payment_hash, amount_sats=base + tip, source="test") == "paid"
         splits.append(shift.splits.get(payment_hash=payment_hash))
