@@ -165,3 +165,38 @@ def test_another_merchants_shift_is_not_found(client_a: Client, other_merchant: 
     assert client_a.post(f"/shifts/{shift.pk}/correct/", {"entry_id": "1"}).status_code == 404
     shift.refresh_from_db()
     assert shift.status == ShiftStatus.OPEN
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"clock_in_at": "yesterday-ish"}, "clock_in_at"),
+        ({"clock_in_at": ""}, "clock_in_at"),
+        ({"clock_in_at": "2999-01-01T10:00:00+00:00"}, "clock_in_at"),
+        ({"clock_out_at": "2000-01-01T10:00:00+00:00"}, "clock_out_at"),
+        ({"clock_out_at": "2999-01-01T10:00:00+00:00"}, "clock_out_at"),
+        ({"reason": "x" * 501}, "reason"),
+        ({"reason": "   "}, "reason"),
+        ({"entry_id": "abc"}, "entry_id"),
+        ({"entry_id": "999999"}, "entry_id"),
+    ],
+)
+def test_bad_corrections_name_the_field_and_write_nothing(
+    client_a: Client, merchant: Merchant, staff_a: object, group: TerminalGroup, change: dict, field: str
+) -> None:
+    result = clock_in(merchant=merchant, group=group, staff_id=staff_a.pk, source="dashboard")  # type: ignore[attr-defined]
+    end = timezone.now() - timedelta(minutes=5)
+    ClockEntry.objects.filter(pk=result.entry.pk).update(clock_in_at=end - timedelta(hours=1), clock_out_at=end)
+    body = {
+        "entry_id": result.entry.pk,
+        "clock_in_at": (end - timedelta(hours=2)).isoformat(),
+        "clock_out_at": end.isoformat(),
+        "reason": "fix",
+        **change,
+    }
+
+    response = client_a.post(f"/shifts/{result.shift.pk}/correct/", body)
+
+    assert response.status_code == 400 and field in response.context["errors"]
+    assert not ClockCorrection.objects.exists()
+    assert ClockEntry.objects.get().clock_in_at == end - timedelta(hours=1)
