@@ -10,5 +10,6 @@ from payments.admin import (  # noqa: F401  (registers the admins)
     paycodes,
     payouts,
     refunds,
+    shifts,
     splits,
 )

@@ -10,6 +10,7 @@ from payments.api.parties import MerchantDetailApi, SplitProfileListApi, StaffLi
 from payments.api.payouts import MerchantPayoutDestinationApi, StaffPayoutDestinationApi
 from payments.api.refund_claims import refund_claim, refund_claim_callback
 from payments.api.refunds import RefundCollectionApi, RefundDetailApi, RefundPayoutApi
+from payments.api.shifts import ClockApi, CurrentShiftApi
 from payments.api.status_fast import invoice_status_view
 from payments.api.terminal_shift import TerminalSalesApi, TerminalSummaryApi
 
@@ -62,4 +63,6 @@ urlpatterns: list = [
         hooks.MessageReplayApi.as_view(),
         name="api-webhook-message-replay",
     ),
+    path("terminal/clock", ClockApi.as_view(), name="api-terminal-clock"),
+    path("terminal/shift", CurrentShiftApi.as_view(), name="api-terminal-shift"),
 ]
