@@ -156,6 +156,9 @@ CACHES = {
 for _cache in CACHES.values():
     _cache["KEY_FUNCTION"] = "blinkpos.cache_keys.plain_key"
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+# The live status streams' pub/sub listener (payments/streams/hub.py); empty: the Redis above. Tests
+# point it at a Redis they restart.
+STATUS_STREAM_REDIS_URL = env.str("STATUS_STREAM_REDIS_URL", default="")
 
 # TTLs in seconds, overridable as a JSON object (seed defaults otherwise).
 CACHE_TTLS: dict[str, int] = {
