@@ -109,11 +109,13 @@ def _stream(body: AsyncIterator[bytes]) -> StreamingHttpResponse:
 def _invoice_read(
     payment_hash: str, merchant_id: int, after_id: int | None
 ) -> tuple[reads.InvoiceState | None, list[reads.Change], int]:
-    """The state, the changes after ``after_id`` (none when None) and the last change id, in one hop."""
-    state = reads.invoice_state(payment_hash=payment_hash, merchant_id=merchant_id)
-    changes = [] if after_id is None else reads.invoice_changes(payment_hash=payment_hash, after_id=after_id)
-    last = changes[-1].id if changes else reads.invoice_last_change_id(payment_hash=payment_hash)
-    return state, changes, last
+    """The state, the changes after ``after_id`` (none when None) and the last change id: one hop to
+    the database thread, one snapshot."""
+    with reads.one_snapshot():
+        state = reads.invoice_state(payment_hash=payment_hash, merchant_id=merchant_id)
+        changes = [] if after_id is None else reads.invoice_changes(payment_hash=payment_hash, after_id=after_id)
+        last = changes[-1].id if changes else reads.invoice_last_change_id(payment_hash=payment_hash)
+    return state, changes, max(last, after_id or 0)
 
 
 async def invoice_events(request: HttpRequest, payment_hash: str) -> HttpResponse:
@@ -190,19 +192,15 @@ def _terminal_read(
     """The changes since ``since`` the client may not have: above its invoice's cursor, or (for an
     invoice not seen on this stream) above ``floor`` or inside the resume window."""
     out: list[tuple[reads.Change, dict[str, Any]]] = []
-    states: dict[str, reads.InvoiceState | None] = {}
     after = 0
     while True:
-        batch = reads.terminal_changes(terminal_id=terminal_id, since=since, after_id=after)
+        with reads.one_snapshot():
+            batch, states = _terminal_batch(merchant_id, terminal_id, since, after, cursors, floor)
         for change in batch:
             known = cursors.get(change.payment_hash)
             if (known is not None and change.id <= known) or change.id == floor:
                 continue
-            if change.payment_hash not in states:
-                states[change.payment_hash] = reads.invoice_state(
-                    payment_hash=change.payment_hash, merchant_id=merchant_id
-                )
-            state = states[change.payment_hash]
+            state = states.get(change.payment_hash)
             if state is not None:
                 out.append((change, state.body))
                 cursors[change.payment_hash] = max(change.id, known or 0)
@@ -211,9 +209,18 @@ def _terminal_read(
         after = batch[-1].id
 
 
+def _terminal_batch(
+    merchant_id: int, terminal_id: int, since: datetime, after: int, cursors: dict[str, int], floor: int
+) -> tuple[list[reads.Change], dict[str, reads.InvoiceState | None]]:
+    batch = reads.terminal_changes(terminal_id=terminal_id, since=since, after_id=after)
+    wanted = {c.payment_hash for c in batch if c.id > cursors.get(c.payment_hash, -1) and c.id != floor}
+    return batch, {h: reads.invoice_state(payment_hash=h, merchant_id=merchant_id) for h in wanted}
+
+
 def _terminal_wake(merchant_id: int, payment_hash: str, after_id: int) -> list[tuple[reads.Change, dict[str, Any]]]:
-    changes = reads.invoice_changes(payment_hash=payment_hash, after_id=after_id)
-    state = reads.invoice_state(payment_hash=payment_hash, merchant_id=merchant_id) if changes else None
+    with reads.one_snapshot():
+        changes = reads.invoice_changes(payment_hash=payment_hash, after_id=after_id)
+        state = reads.invoice_state(payment_hash=payment_hash, merchant_id=merchant_id) if changes else None
     return [] if state is None else [(change, state.body) for change in changes]
 
 

@@ -13,11 +13,13 @@ Everything here is synchronous ORM code; the async views call it through ``sync_
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from payments import store
@@ -98,6 +100,16 @@ def terminal_changes(*, terminal_id: int, since: datetime, after_id: int = 0) ->
     resuming client has; the caller skips those it knows per invoice."""
     rows = _changes().filter(split__terminal_id=terminal_id, timestamp__gte=since, id__gt=after_id)
     return _as_changes(rows)
+
+
+@contextlib.contextmanager
+def one_snapshot() -> Iterator[None]:
+    """Read the changes and the state from ONE snapshot (REPEATABLE READ, read only): a change
+    committed between two statements would otherwise be sent with the state from before it."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
 
 
 def latest_event_id() -> int:

@@ -191,4 +191,3 @@ def pay_and_complete(split: PaymentSplit) -> None:
     move(split, SplitStatus.PAID, "paid", paid_at=timezone.now())
     move(split, SplitStatus.PROCESSING, "forwarding_started")
     move(split, SplitStatus.COMPLETED, "forwarding_completed", processed_at=timezone.now())
-

@@ -64,9 +64,7 @@ def test_resuming_with_last_event_id_replays_what_was_missed(open_stream: Open, 
     first.stop.set()
     # when the sale is paid and completed meanwhile, and the client reconnects with its last id
     pay_and_complete(split)
-    resumed = open_stream(
-        f"/api/v1/invoices/{split.payment_hash}/events", {**till.headers, "Last-Event-ID": seen.id}
-    )
+    resumed = open_stream(f"/api/v1/invoices/{split.payment_hash}/events", {**till.headers, "Last-Event-ID": seen.id})
     # then the missed changes come first, in order, and nothing it had
     events = resumed.take(3)
     assert [e.name for e in events] == ["paid", "processing", "completed"]
@@ -112,7 +110,9 @@ def test_a_refund_keeps_a_completed_sale_stream_open_and_its_changes_arrive(open
     assert reader.next() is None  # no refund open any more
 
 
-def test_another_merchants_terminal_gets_404_and_nothing_streams(open_stream: Open, till: Till, other_till: Till) -> None:
+def test_another_merchants_terminal_gets_404_and_nothing_streams(
+    open_stream: Open, till: Till, other_till: Till
+) -> None:
     split = new_sale(till)
     reader = open_stream(f"/api/v1/invoices/{split.payment_hash}/events", other_till.headers)
     assert reader.status_code == 404
