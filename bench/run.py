@@ -92,11 +92,9 @@ def parse(argv: list[str] | None) -> Knobs:
         "--worker-nice",
         type=int,
         default=int(env("BENCH_WORKER_NICE", "10")),
-        help="nice level of the Celery workers (default 10: below gunicorn, as on a shared production host; 0: same)",
+        help="nice level of the Celery workers (default 10: below the web tier, as on a shared host; 0: same)",
     )
-    p.add_argument("--worker-class", default=env("BENCH_WORKER_CLASS", "gthread"), choices=["gthread", "sync"])
-    p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "0")), help="0: 2 x cores")
-    p.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "4")))
+    p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "0")), help="web workers (0: 2 x cores)")
     a = p.parse_args(argv)
     quick = a.quick or env("BENCH_QUICK") == "1"
     return Knobs(
@@ -116,7 +114,7 @@ def parse(argv: list[str] | None) -> Knobs:
         peer_install=not a.no_peer_install,
         keep_db=a.keep_db,
         worker_nice=max(0, min(19, a.worker_nice)),
-        gunicorn=GunicornConfig(worker_class=a.worker_class, workers=a.workers, threads=a.threads),
+        gunicorn=GunicornConfig(workers=a.workers),
     )
 
 
