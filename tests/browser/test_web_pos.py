@@ -1,6 +1,7 @@
 """End to end in headless Chromium against the stack ``make run`` starts: a merchant signs in, sells with a
 tip split across the demo team, the customer pays at the fake Blink, the page turns paid on its own, and
-every transfer shows succeeded (the page learns it from the invoice's event stream, not by polling); the merchant's other pages, the operator's admin and the API docs render
+every transfer shows succeeded (the page learns it from the invoice's event stream, not by polling);
+the merchant's other pages, the operator's admin and the API docs render
 with their stylesheets applied. Every page's assets must load (see ``Network.assert_all_loaded``)."""
 
 from __future__ import annotations
