@@ -350,6 +350,11 @@ SPECTACULAR_SETTINGS = {
         "RefundStatusEnum": "payments.models.refunds.RefundStatus",
         "SaleStatusEnum": "payments.models.splits.SplitStatus",
     },
+    # The status streams are async views drf-spectacular cannot read; this hook documents them.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "payments.api.schema_streams.add_status_streams",
+    ],
 }
 # POS API rate limits ("<count>/<sec|min|hour>", fixed windows counted in Redis under ratelimit:*).
 # A terminal polling once a second uses 60/min; overridable as a JSON object.

@@ -144,3 +144,18 @@ def test_a_bad_last_event_id_is_400_naming_the_header(asgi_server: Server, till:
     )
     assert answer.status_code == 400
     assert "Last-Event-ID" in answer.json()["error"]["fields"]
+
+
+def test_the_openapi_schema_documents_both_streams(db: None) -> None:
+    from django.test import Client
+
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    for path, op_id in (
+        ("/api/v1/invoices/{payment_hash}/events", "invoices_events"),
+        ("/api/v1/terminal/events", "terminal_events"),
+    ):
+        operation = schema["paths"][path]["get"]
+        assert operation["operationId"] == op_id
+        assert "text/event-stream" in operation["responses"]["200"]["content"]
+        assert any(p["name"] == "Last-Event-ID" for p in operation["parameters"])
+        assert "Last-Event-ID" in operation["description"]
