@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from rest_framework import exceptions
@@ -45,7 +46,18 @@ T = TypeVar("T")
 
 
 def _db(fn: Callable[..., T]) -> Callable[..., Any]:
-    return sync_to_async(fn, thread_sensitive=True)
+    """``fn`` on the loop's shared thread pool, its database connections handed back to the pool
+    afterwards. Thread-sensitive mode would run it on the request's own thread, which keeps its
+    connection until the response ends: an open stream would then hold one of the process's few
+    pooled PostgreSQL connections for hours."""
+
+    def released(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return sync_to_async(released, thread_sensitive=False)
 
 
 class _StreamAccess(MerchantApiView):
