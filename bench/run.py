@@ -57,6 +57,10 @@ class Knobs:
     keep_db: bool
     worker_nice: int
     gunicorn: GunicornConfig
+    only: str | None = None
+    streams: int = 5000
+    stream_changes: int = 200
+    stream_polled: int = 100
 
 
 def parse(argv: list[str] | None) -> Knobs:
@@ -95,6 +99,10 @@ def parse(argv: list[str] | None) -> Knobs:
         help="nice level of the Celery workers (default 10: below the web tier, as on a shared host; 0: same)",
     )
     p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "0")), help="web workers (0: 2 x cores)")
+    p.add_argument("--only", choices=["streams"], default=None, help="run one scenario on its own (streams)")
+    p.add_argument("--streams", type=int, default=5000, help="status streams held open on one node")
+    p.add_argument("--stream-changes", type=int, default=200, help="status changes timed over the open streams")
+    p.add_argument("--stream-polled", type=int, default=100, help="of those, watched by a 1-second poll loop too")
     a = p.parse_args(argv)
     quick = a.quick or env("BENCH_QUICK") == "1"
     return Knobs(
@@ -115,6 +123,10 @@ def parse(argv: list[str] | None) -> Knobs:
         keep_db=a.keep_db,
         worker_nice=max(0, min(19, a.worker_nice)),
         gunicorn=GunicornConfig(workers=a.workers),
+        only=a.only,
+        streams=a.streams,
+        stream_changes=min(a.stream_changes, a.streams),
+        stream_polled=min(a.stream_polled, a.stream_changes, a.streams),
     )
 
 
@@ -306,12 +318,46 @@ class _PeerCpu:
         self.web_cpu = started.cpu
 
 
+def _streams_only(k: Knobs, group: ProcessGroup, run_dir: Path, out_dir: Path, stamp: str) -> int:
+    """``--only streams``: the stack without Celery workers, one web node, the streams scenario."""
+    from bench import streams
+
+    try:
+        stack = build_stack(group=group, run_dir=run_dir, keep_db=k.keep_db)
+        stack.start_fake()
+        stack.start_web(k.gunicorn)
+        fx = _fixtures(stack)
+        log(f"stack: {k.gunicorn.describe()}, no Celery workers (the scenario commits its own changes)")
+        result = streams.run(
+            stack, fx, count=k.streams, changes=k.stream_changes, polled=k.stream_polled, run_dir=run_dir
+        )
+    except KeyboardInterrupt:
+        log("interrupted: stopping everything the bench started")
+        return 130
+    finally:
+        group.stop_all()
+    print()
+    for line in streams.describe(result):
+        print(line)
+    payload = {
+        "when": stamp,
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "config": {"server": k.gunicorn.describe(), "only": "streams"},
+        "scenarios": {"streams": result},
+    }
+    report.write_json(out_dir / f"bench-streams-{stamp}.json", payload)
+    print(f"\nJSON: {out_dir / f'bench-streams-{stamp}.json'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     k = parse(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = ROOT / "artifacts" / "bench"
     run_dir = out_dir / f"run-{stamp}"
     group = ProcessGroup(run_dir / "logs")
+    if k.only == "streams":
+        return _streams_only(k, group, run_dir, out_dir, stamp)
     started_at = time.monotonic()
 
     def on_signal(signum: int, _frame: object) -> None:

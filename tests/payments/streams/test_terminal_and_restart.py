@@ -112,3 +112,19 @@ def test_a_stream_survives_a_redis_restart_without_losing_the_final_status(
     assert [e.name for e in events] == ["processing", "completed"]
     assert events[-1].data is not None and events[-1].data["status"] == "completed"
     assert reader.next() is None
+
+
+def test_open_streams_hold_no_thread(open_stream: Open, till: Till) -> None:
+    # given the server's threads with nothing open
+    import threading
+
+    sales = [new_sale(till) for _ in range(12)]
+    warm = open_stream(f"/api/v1/invoices/{sales[0].payment_hash}/events", till.headers)
+    assert warm.next() is not None
+    before = threading.active_count()
+    # when a dozen more streams are open and have sent their first event
+    readers = [open_stream(f"/api/v1/invoices/{s.payment_hash}/events", till.headers) for s in sales[1:]]
+    for reader in readers:
+        assert reader.next() is not None
+    # then the server holds them without a thread each (the readers here are threads of their own: 11)
+    assert threading.active_count() - before <= len(readers) + 2
