@@ -48,7 +48,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 def add_status_streams(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     paths = result.setdefault("paths", {})
-    security = [{"TerminalApiKey": []}, {"cookieAuth": []}]
+    security: list[dict[str, list[str]]] = [{"TerminalApiKey": []}, {"cookieAuth": []}]
     paths["/api/v1/invoices/{payment_hash}/events"] = {
         "get": {
             "operationId": "invoices_events",

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -152,7 +153,7 @@ def _invoice_read(
     return state, changes, max(last, after_id or 0)
 
 
-async def invoice_events(request: HttpRequest, payment_hash: str) -> HttpResponse:
+async def invoice_events(request: HttpRequest, payment_hash: str) -> HttpResponseBase:
     access = await _db(_authorize)(request)
     if isinstance(access, HttpResponse):
         return access
@@ -258,7 +259,7 @@ def _terminal_wake(merchant_id: int, payment_hash: str, after_id: int) -> list[t
     return [] if state is None else [(change, state.body) for change in changes]
 
 
-async def terminal_events(request: HttpRequest) -> HttpResponse:
+async def terminal_events(request: HttpRequest) -> HttpResponseBase:
     access = await _db(_authorize)(request)
     if isinstance(access, HttpResponse):
         return access

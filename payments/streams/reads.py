@@ -69,11 +69,11 @@ def _as_changes(rows: QuerySet[PaymentEvent]) -> list[Change]:
 
 def invoice_changes(*, payment_hash: str, after_id: int) -> list[Change]:
     """The invoice's status changes after ``after_id``, oldest first (at most ``BATCH``)."""
-    return _as_changes(_changes().filter(split_id=payment_hash, id__gt=after_id))
+    return _as_changes(_changes().filter(split__payment_hash=payment_hash, id__gt=after_id))
 
 
 def invoice_last_change_id(*, payment_hash: str) -> int:
-    last = _changes().filter(split_id=payment_hash).order_by("-id").values_list("id", flat=True).first()
+    last = _changes().filter(split__payment_hash=payment_hash).order_by("-id").values_list("id", flat=True).first()
     return int(last or 0)
 
 
