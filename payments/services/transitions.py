@@ -138,8 +138,10 @@ def transition_split(
     for name, value in updates.items():
         setattr(split, name, value)
     split.save(update_fields=["status", *updates.keys()])
-    record_event(split, event_type, data, from_status=current, to_status=target)
+    # Registered first, so it runs first after commit: a client the status streams wake (the publish
+    # registered by record_event) and that then polls finds the hot store already in line.
     transaction.on_commit(lambda: store.sync(split))
+    record_event(split, event_type, data, from_status=current, to_status=target)
     return split
 
 
