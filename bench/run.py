@@ -7,6 +7,9 @@ Default: three runs of 5 s per point, 64 connections, a 700-delivery webhook bur
 Growth histories are generated once into template databases ``<bench db>_hist_<rows>`` and kept: the
 first run on a machine spends ~3-4 minutes building the 5 000 000-row one (see docs/PERFORMANCE.md),
 later runs clone it in seconds; ``--rebuild-history`` regenerates them.
+
+``--only streams`` runs the status streams scenario on its own (bench/streams.py): 5 000 open streams
+on one web node, memory and idle CPU, commit-to-client latency beside a 1-second poll loop.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ An event is one status change of the invoice or of one of its refunds: ``id`` is
 ``cancelled``, ``failed``, ``pending``; ``refund_<status>`` for a refund), ``data`` the JSON the status
 endpoint answers at the time of sending. A new invoice stream starts with ``event: status`` (the
 current state). ``Last-Event-ID`` resumes: the changes after it are sent first (read from PostgreSQL,
-docs in payments/streams/reads.py). ``: ping`` every ``KEEPALIVE_SECONDS``, ``retry:`` on connect. An
-invoice stream ends after a final status with no refund open; reconnecting with the last id then
-answers 204, which stops a browser's EventSource.
+docs in payments/streams/reads.py). ``: ping`` every ``KEEPALIVE_SECONDS`` (every second, with a
+re-read, while Redis is unreachable), ``retry:`` on connect. An invoice stream ends after a final
+status with no refund open; reconnecting with the last id then answers 204, which stops a browser's
+EventSource.
 
 The views are async and run on the ASGI server (uvicorn): an open stream holds no thread, only a
 queue on the process's one pub/sub connection (payments/streams/hub.py). The ORM runs in
@@ -41,6 +42,9 @@ from payments.streams import reads, sse
 from payments.streams.hub import RESYNC, StatusHub, Subscription, get_hub, invoice_key, terminal_key
 
 KEEPALIVE_SECONDS = 15.0
+# While the process's pub/sub listener is down no wake-up comes: streams re-read PostgreSQL this often
+# instead, so a client waits about as long as a polling one would.
+DEGRADED_SECONDS = 1.0
 SUBSCRIBE_WAIT_SECONDS = 2.0  # how long a new stream waits for the process's listener before reading
 MAX_TERMINAL_RESUME = 3600.0  # seconds a terminal stream looks back when its Last-Event-ID is unknown
 T = TypeVar("T")
@@ -99,6 +103,10 @@ def _authorize(django_request: HttpRequest) -> tuple[int, int | None] | HttpResp
     merchant_id = request_merchant_id(request)
     assert merchant_id is not None  # HasMerchant
     return merchant_id, request_terminal_id(request)
+
+
+def _wait(hub: StatusHub) -> float:
+    return KEEPALIVE_SECONDS if hub.connected.is_set() else DEGRADED_SECONDS
 
 
 def _last_event_id(request: HttpRequest) -> int | None:
@@ -190,7 +198,7 @@ async def _invoice_stream(
         for change in changes:
             yield sse.event(event_id=change.id, name=change.name, data=state.body)
         while not state.ended:
-            wake = await subscription.next(KEEPALIVE_SECONDS)
+            wake = await subscription.next(_wait(hub))
             if wake is None:
                 yield sse.KEEPALIVE
                 if hub.connected.is_set():
@@ -291,7 +299,7 @@ async def _terminal_stream(
                 yield sse.event(event_id=change.id, name=change.name, data=body)
         since = timezone.now() - reads.TERMINAL_RESUME_GRACE
         while True:
-            wake = await subscription.next(KEEPALIVE_SECONDS)
+            wake = await subscription.next(_wait(hub))
             if wake is None:
                 yield sse.KEEPALIVE
             if hub.connected.is_set() and wake is not RESYNC:

@@ -10,7 +10,7 @@ A message is only a wake-up: the stream reads what it sends from PostgreSQL. Whe
 breaks (Redis restarted, failed over, network), the listener reconnects with a bounded backoff and,
 once subscribed again, hands every stream a ``RESYNC``: each re-reads PostgreSQL, so a change published
 while nobody listened (its final status included) is still sent. While disconnected, streams also
-re-read at every keepalive (see payments/api/status_events.py).
+re-read PostgreSQL every second (see payments/api/status_events.py).
 """
 
 from __future__ import annotations
