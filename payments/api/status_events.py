@@ -202,7 +202,7 @@ async def _invoice_stream(
             if wake is None:
                 yield sse.KEEPALIVE
                 if hub.connected.is_set():
-                    continue  # while the listener is down, every keepalive also re-reads PostgreSQL
+                    continue  # while the listener is down, every (1 s) wait ends in a re-read instead
             elif wake is not RESYNC and wake.event_id <= cursor:
                 continue  # already sent (read together with an earlier change)
             state, changes, last = await _db(_invoice_read)(payment_hash, merchant_id, cursor)
