@@ -136,7 +136,7 @@ class Stack:
                 client.get("/bench/floor/empty", headers={"Connection": "close"})
 
     def start_workers(self, concurrency: int = 2, *, nice: int = 0) -> None:
-        """``nice`` > 0 runs the workers at a lower CPU priority than gunicorn: forwarding is background
+        """``nice`` > 0 runs the workers at a lower CPU priority than the web tier: forwarding is background
         work measured in seconds, acknowledgements and polls are answered in milliseconds. On a shared
         host that is how an operator keeps the web tier responsive (docker-compose.yml gives the worker
         service fewer ``cpu_shares`` for the same reason); on separate hosts it does not matter."""
