@@ -62,7 +62,7 @@ class Knobs:
     gunicorn: GunicornConfig
     only: str | None = None
     streams: int = 5000
-    stream_changes: int = 200
+    stream_changes: int = 500
     stream_polled: int = 100
 
 
@@ -104,7 +104,7 @@ def parse(argv: list[str] | None) -> Knobs:
     p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "0")), help="web workers (0: 2 x cores)")
     p.add_argument("--only", choices=["streams"], default=None, help="run one scenario on its own (streams)")
     p.add_argument("--streams", type=int, default=5000, help="status streams held open on one node")
-    p.add_argument("--stream-changes", type=int, default=200, help="status changes timed over the open streams")
+    p.add_argument("--stream-changes", type=int, default=500, help="status changes timed over the open streams")
     p.add_argument("--stream-polled", type=int, default=100, help="of those, watched by a 1-second poll loop too")
     a = p.parse_args(argv)
     quick = a.quick or env("BENCH_QUICK") == "1"
