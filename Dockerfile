@@ -26,7 +26,10 @@ RUN SECRET_KEY=collectstatic-build-only-not-a-secret-0123456789abcdef \
     && chown -R blinkpos staticfiles
 USER blinkpos
 EXPOSE 8000
-CMD ["gunicorn", "blinkpos.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+# The web tier is ASGI (uvicorn worker processes): an open status stream (Server-Sent Events) holds no
+# thread. blinkpos.webserver raises the open-file limit first (one socket per open stream).
+CMD ["python", "-m", "blinkpos.webserver", "blinkpos.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
+     "--workers", "3", "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "5"]
 
 FROM app AS dev
 USER root

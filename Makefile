@@ -33,7 +33,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy blinkpos payments analytics dashboard console fakeblink cluster
+	$(BIN)/mypy blinkpos payments analytics dashboard console fakeblink cluster bench chaos
 
 check: lint typecheck test
 

@@ -1,4 +1,4 @@
-"""Three tiny views served by the same gunicorn as the real API: the floors the scenarios are divided by.
+"""Three tiny views served by the same web server as the real API: the floors the scenarios are divided by.
 
 Mounted under ``/bench/floor/`` only when ``BLINKPOS_BENCH_FLOORS=1`` (see blinkpos/urls.py). They go
 through the same middleware and DRF machinery as the POS API but skip authentication, so

@@ -1,5 +1,5 @@
 """Floors: raw Redis and PostgreSQL round trips from this process, and the three floor views
-(bench/floor_views.py) served by the stack's gunicorn under the same load as the scenarios."""
+(bench/floor_views.py) served by the stack's web server under the same load as the scenarios."""
 
 from __future__ import annotations
 

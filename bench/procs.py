@@ -45,5 +45,5 @@ def cpu_seconds(pids: Iterable[int]) -> float:
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU seconds of ``pid`` and its live children (a gunicorn master and its workers)."""
+    """CPU seconds of ``pid`` and its live children (the uvicorn supervisor and its workers)."""
     return cpu_seconds([pid, *children_of(pid)])

@@ -7,6 +7,9 @@ Default: three runs of 5 s per point, 64 connections, a 700-delivery webhook bur
 Growth histories are generated once into template databases ``<bench db>_hist_<rows>`` and kept: the
 first run on a machine spends ~3-4 minutes building the 5 000 000-row one (see docs/PERFORMANCE.md),
 later runs clone it in seconds; ``--rebuild-history`` regenerates them.
+
+``--only streams`` runs the status streams scenario on its own (bench/streams.py): 5 000 open streams
+on one web node, memory and idle CPU, commit-to-client latency beside a 1-second poll loop.
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ class Knobs:
     gunicorn: GunicornConfig
     issue22_only: bool = False
     tip_sales: int = 30
+    only: str | None = None
+    streams: int = 5000
+    stream_changes: int = 500
+    stream_polled: int = 100
 
 
 def parse(argv: list[str] | None) -> Knobs:
@@ -94,11 +101,13 @@ def parse(argv: list[str] | None) -> Knobs:
         "--worker-nice",
         type=int,
         default=int(env("BENCH_WORKER_NICE", "10")),
-        help="nice level of the Celery workers (default 10: below gunicorn, as on a shared production host; 0: same)",
+        help="nice level of the Celery workers (default 10: below the web tier, as on a shared host; 0: same)",
     )
-    p.add_argument("--worker-class", default=env("BENCH_WORKER_CLASS", "gthread"), choices=["gthread", "sync"])
-    p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "0")), help="0: 2 x cores")
-    p.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "4")))
+    p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "0")), help="web workers (0: 2 x cores)")
+    p.add_argument("--only", choices=["streams"], default=None, help="run one scenario on its own (streams)")
+    p.add_argument("--streams", type=int, default=5000, help="status streams held open on one node")
+    p.add_argument("--stream-changes", type=int, default=500, help="status changes timed over the open streams")
+    p.add_argument("--stream-polled", type=int, default=100, help="of those, watched by a 1-second poll loop too")
     p.add_argument("--issue22", action="store_true", help="only issue 22's parts (fair floors, open loop, tip latency)")
     p.add_argument("--tip-sales", type=int, default=int(env("BENCH_TIP_SALES", "30")), help="sales per tip point")
     a = p.parse_args(argv)
@@ -120,9 +129,13 @@ def parse(argv: list[str] | None) -> Knobs:
         peer_install=not a.no_peer_install,
         keep_db=a.keep_db,
         worker_nice=max(0, min(19, a.worker_nice)),
-        gunicorn=GunicornConfig(worker_class=a.worker_class, workers=a.workers, threads=a.threads),
+        gunicorn=GunicornConfig(workers=a.workers),
         issue22_only=a.issue22,
         tip_sales=a.tip_sales if not quick else min(a.tip_sales, 10),
+        only=a.only,
+        streams=a.streams,
+        stream_changes=min(a.stream_changes, a.streams),
+        stream_polled=min(a.stream_polled, a.stream_changes, a.streams),
     )
 
 
@@ -314,12 +327,46 @@ class _PeerCpu:
         self.web_cpu = started.cpu
 
 
+def _streams_only(k: Knobs, group: ProcessGroup, run_dir: Path, out_dir: Path, stamp: str) -> int:
+    """``--only streams``: the stack without Celery workers, one web node, the streams scenario."""
+    from bench import streams
+
+    try:
+        stack = build_stack(group=group, run_dir=run_dir, keep_db=k.keep_db)
+        stack.start_fake()
+        stack.start_web(k.gunicorn)
+        fx = _fixtures(stack)
+        log(f"stack: {k.gunicorn.describe()}, no Celery workers (the scenario commits its own changes)")
+        result = streams.run(
+            stack, fx, count=k.streams, changes=k.stream_changes, polled=k.stream_polled, run_dir=run_dir
+        )
+    except KeyboardInterrupt:
+        log("interrupted: stopping everything the bench started")
+        return 130
+    finally:
+        group.stop_all()
+    print()
+    for line in streams.describe(result):
+        print(line)
+    payload = {
+        "when": stamp,
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "config": {"server": k.gunicorn.describe(), "only": "streams"},
+        "scenarios": {"streams": result},
+    }
+    report.write_json(out_dir / f"bench-streams-{stamp}.json", payload)
+    print(f"\nJSON: {out_dir / f'bench-streams-{stamp}.json'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     k = parse(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = ROOT / "artifacts" / "bench"
     run_dir = out_dir / f"run-{stamp}"
     group = ProcessGroup(run_dir / "logs")
+    if k.only == "streams":
+        return _streams_only(k, group, run_dir, out_dir, stamp)
     started_at = time.monotonic()
 
     def on_signal(signum: int, _frame: object) -> None:

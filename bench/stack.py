@@ -1,4 +1,4 @@
-"""The stack under test: a private bench database, gunicorn, Celery workers and the fake Blink,
+"""The stack under test: a private bench database, the ASGI web tier (uvicorn), Celery workers and the fake Blink,
 started through the launcher every stack uses (``blinkpos.stack``).
 
 The bench never touches the operator's data: it creates ``<DATABASE_URL's name>_bench`` on the same
@@ -31,25 +31,23 @@ BENCH_WEBHOOK_SECRET = BENCH_CREDENTIALS["BLINK_WEBHOOK_SECRET"]
 
 
 @dataclass
-class GunicornConfig:
-    """The web server config; the README's recommendation is what the bench measures by default."""
+class WebConfig:
+    """The web tier under test: uvicorn worker processes on the ASGI app (blinkpos/webserver.py). A
+    worker runs sync views on a thread per request and status streams on its event loop."""
 
-    worker_class: str = "gthread"
     workers: int = 0  # 0: 2 x cores
-    threads: int = 4
 
     def start(self, stack: Launcher) -> Process:
         return stack.start_web(
             workers=self.workers or 2 * (os.cpu_count() or 1),
-            threads=self.threads,
-            worker_class=self.worker_class,
-            extra_args=["--backlog", "2048", "--keep-alive", "5"],
+            extra_args=["--backlog", "2048", "--timeout-keep-alive", "5"],
         )
 
     def describe(self) -> str:
-        workers = self.workers or 2 * (os.cpu_count() or 1)
-        extra = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
-        return f"gunicorn {self.worker_class}, {workers} workers{extra}"
+        return f"uvicorn (ASGI), {self.workers or 2 * (os.cpu_count() or 1)} workers"
+
+
+GunicornConfig = WebConfig  # the name bench/run.py still uses
 
 
 def bench_database_url(base_url: str) -> str:
@@ -129,7 +127,7 @@ class Stack:
         """The fake Blink on loopback, with the demo accounts; no webhooks (the bursts post their own)."""
         self.launcher.start_fake()
 
-    def start_web(self, config: GunicornConfig) -> None:
+    def start_web(self, config: WebConfig) -> None:
         self.stop_web()
         config.start(self.launcher)
         # Load the URLconf (and the query counter) in every worker before measuring.
@@ -138,7 +136,7 @@ class Stack:
                 client.get("/bench/floor/empty", headers={"Connection": "close"})
 
     def start_workers(self, concurrency: int = 2, *, nice: int = 0) -> None:
-        """``nice`` > 0 runs the workers at a lower CPU priority than gunicorn: forwarding is background
+        """``nice`` > 0 runs the workers at a lower CPU priority than the web tier: forwarding is background
         work measured in seconds, acknowledgements and polls are answered in milliseconds. On a shared
         host that is how an operator keeps the web tier responsive (docker-compose.yml gives the worker
         service fewer ``cpu_shares`` for the same reason); on separate hosts it does not matter."""

@@ -1,6 +1,6 @@
 """The bare WSGI floor of the hot poll (issue 22 §1): no Django, one Redis GET of the same 400-byte
-value as the "1 Redis GET" floor view, a JSON answer. Served by gunicorn with the same worker shape
-as the stack (``start``), so the table shows how far Django's request cycle is from the limit.
+value as the "1 Redis GET" floor view, a JSON answer. Served by gunicorn with as many worker
+processes as the stack's web tier (``start``), so the table shows how far Django's request cycle is from the limit.
 Report only, no target."""
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
 
 
 def start(stack: Stack, config: GunicornConfig) -> tuple[Process, str]:
-    """gunicorn serving ``application`` beside the stack's web server (same workers x threads)."""
+    """gunicorn serving ``application`` beside the stack's web server (as many worker processes)."""
     port = free_port(24500)
     workers = config.workers or 2 * (os.cpu_count() or 1)
     argv = [sys.executable, "-m", "gunicorn", "bench.wsgi_floor:application", "--bind", f"127.0.0.1:{port}"]
-    argv += ["--workers", str(workers), "--worker-class", config.worker_class, "--backlog", "2048"]
-    if config.worker_class == "gthread":
-        argv += ["--threads", str(config.threads)]
+    # gthread: a thread per request, like the ASGI tier runs a sync view (report-only floor, no Django).
+    argv += ["--workers", str(workers), "--worker-class", "gthread", "--threads", "4", "--backlog", "2048"]
     process = stack.launcher.spawn("wsgi-floor", argv, env={"REDIS_URL": stack.redis_url})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -1,7 +1,7 @@
 """Child processes of a local stack: start each in its own session, wait until it answers, stop it by PID.
 
 Every process gets its own session, so its PID is also its process-group id: stopping it signals the
-whole group (gunicorn and Celery fork workers) by the PID we recorded, never by a program name that
+whole group (uvicorn and Celery fork or spawn workers) by the PID we recorded, never by a program name that
 could match someone else's process on a shared machine.
 """
 

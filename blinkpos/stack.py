@@ -2,7 +2,7 @@
 
 The one launcher behind ``make run`` (``blinkpos.runstack``), the benchmarks (``bench``), the chaos
 soak (``chaos``) and tests that need the whole stack: migrate, collectstatic, the fake Blink, the
-demo data (``seed_demo``), Celery workers, beat and gunicorn. The fake Blink runs as its own process
+demo data (``seed_demo``), Celery workers, beat and the ASGI web tier (uvicorn). The fake Blink runs as its own process
 (``python -m fakeblink``) and is never imported here: the product does not depend on the test double.
 
 Readiness is checked where it can be seen: the fake's ``/control/health`` (which also gives the
@@ -45,7 +45,7 @@ QUEUE_WORKERS: dict[str, tuple[str, ...]] = {
 }
 # Background queues need less than the stack's default concurrency.
 WORKER_CONCURRENCY = {"worker-webhooks": 1, "worker-maintenance": 1}
-WEB_READY_SECONDS = 120.0  # gunicorn imports Django in every worker; a shared 2-core machine is slow
+WEB_READY_SECONDS = 120.0  # every web worker imports Django; a shared 2-core machine is slow
 
 
 def fresh_credentials() -> dict[str, str]:
@@ -81,7 +81,6 @@ class Stack:
         fake_seed: int | None = None,
         fake_limits: bool = True,
         web_workers: int = 2,
-        web_threads: int = 4,
         workers: Mapping[str, Sequence[str]] | None = None,
         worker_concurrency: int = 2,
         log_level: str = "INFO",
@@ -96,7 +95,7 @@ class Stack:
         # Blink's invoice rate and daily intraledger limits in the fake (fakeblink/limits.py): on for the
         # demo, so a merchant sees the real behaviour; load runs (bench, chaos) turn them off.
         self.fake_limits = fake_limits
-        self.web_workers, self.web_threads = web_workers, web_threads
+        self.web_workers = web_workers
         # name -> the queues it consumes (empty: all of them); default: a worker per group of queues.
         self.workers = dict(QUEUE_WORKERS if workers is None else workers)
         self.worker_concurrency = worker_concurrency
@@ -228,21 +227,18 @@ class Stack:
         self,
         *,
         workers: int | None = None,
-        threads: int | None = None,
-        worker_class: str = "gthread",
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         name: str = "web",
         port: int | None = None,
     ) -> Process:
-        """gunicorn on ``port`` (default: the stack's web port); another ``name`` and ``port`` start a
-        second web node beside the first (make cluster)."""
+        """The web tier on ``port`` (default: the stack's web port): uvicorn worker processes serving the
+        ASGI app (``blinkpos.webserver``), so an open status stream holds no thread. Another ``name``
+        and ``port`` start a second web node beside the first (make cluster)."""
         port = port or self.web_port
-        argv = [PY, "-m", "gunicorn", "blinkpos.wsgi:application", "--bind", f"{self.host}:{port}"]
-        argv += ["--workers", str(workers or self.web_workers), "--worker-class", worker_class]
-        if worker_class == "gthread":
-            argv += ["--threads", str(threads or self.web_threads)]
-        argv += ["--timeout", "60", "--graceful-timeout", "5", *extra_args]
+        argv = [PY, "-m", "blinkpos.webserver", "blinkpos.asgi:application", "--host", self.host, "--port", str(port)]
+        argv += ["--workers", str(workers or self.web_workers), "--lifespan", "off", "--no-access-log"]
+        argv += ["--log-level", self.log_level.lower(), "--timeout-graceful-shutdown", "5", *extra_args]
         process = self.spawn(name, argv, env=env)
         node_url = f"{self.base_url.rsplit(':', 1)[0]}:{port}"
         self._wait_ready(process, f"{node_url}/health", WEB_READY_SECONDS)

@@ -1,5 +1,6 @@
-"""WSGI entry point (gunicorn). Without DJANGO_SETTINGS_MODULE it runs the production settings, which
-refuse to boot without their secrets: a forgotten variable never serves production on a dev key."""
+"""WSGI entry point (for tools; the web tier serves asgi.py under uvicorn). Without
+DJANGO_SETTINGS_MODULE it runs the production settings, which refuse to boot without their secrets: a
+forgotten variable never serves production on a dev key."""
 
 import os
 

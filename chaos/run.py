@@ -1,6 +1,6 @@
 """``python -m chaos``: the soak, start to finish.
 
-1. start the stack (own PostgreSQL and Redis, fake Blink, gunicorn, two workers, beat) and parties;
+1. start the stack (own PostgreSQL and Redis, fake Blink, the uvicorn web tier, two workers, beat) and parties;
 2. push N tipped sales, with tip-only payments to pay codes beside them (~5%), then refund a few of
    the completed sales (~3%: partial and full, some with the tip), all while the fault driver injects
    faults (sales bounded by --duration, each refund by --refund-timeout);

@@ -1,6 +1,6 @@
 """The real stack for the soak: its own PostgreSQL and Redis (``blinkpos.devservices``' restartable
 servers), and the processes of ``blinkpos.stack`` (the fake Blink as ``python -m fakeblink``,
-gunicorn, two Celery worker processes and beat), each in its own session, so a SIGKILL of a worker
+the uvicorn web tier, two Celery worker processes and beat), each in its own session, so a SIGKILL of a worker
 takes its pool children with it and stopping is by the PID we recorded.
 
 What the soak adds: per-run secrets the scanner looks for, fault points in a restarted process's

@@ -2,7 +2,7 @@
 machine, loopback only, bounded, every process stopped by PID at the end.
 
 Started: a PostgreSQL primary and a streaming replica, Redis with a replica and three Sentinels, the
-fake Blink, two web nodes (gunicorn), forwarding workers on two "hosts" (separate process groups,
+fake Blink, two web nodes (uvicorn), forwarding workers on two "hosts" (separate process groups,
 each with its own settings: ``CLUSTER_HOST``), the webhook and maintenance workers, and beat; the
 app finds everything through the environment alone (``DATABASE_REPLICA_URLS``, ``REDIS_SENTINELS``).
 

@@ -1,7 +1,8 @@
 """The web POS: a keypad page, the invoice create / cancel endpoints its script calls, and the QR code.
 
-The page's script polls ``GET /api/v1/invoices/{hash}`` (session auth) for the live status; payment is
-only ever detected server side.
+The page's script follows the invoice's status stream ``GET /api/v1/invoices/{hash}/events`` (Server-Sent
+Events, session auth, payments/api/status_events.py) and polls ``GET /api/v1/invoices/{hash}`` (the
+reference) only when the stream fails; payment is only ever detected server side.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def invoice_document(split: PaymentSplit) -> dict[str, Any]:
         "expiresAt": split.expires_at.isoformat(),
         "qrUrl": reverse("dashboard:pos-qr", args=[split.payment_hash]),
         "statusUrl": f"/api/v1/invoices/{split.payment_hash}",
+        "eventsUrl": f"/api/v1/invoices/{split.payment_hash}/events",
         "cancelUrl": reverse("dashboard:pos-cancel", args=[split.payment_hash]),
         "detailUrl": reverse("dashboard:transaction", args=[split.payment_hash]),
     }

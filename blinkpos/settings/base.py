@@ -156,6 +156,9 @@ CACHES = {
 for _cache in CACHES.values():
     _cache["KEY_FUNCTION"] = "blinkpos.cache_keys.plain_key"
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+# The live status streams' pub/sub listener (payments/streams/hub.py); empty: the Redis above. Tests
+# point it at a Redis they restart.
+STATUS_STREAM_REDIS_URL = env.str("STATUS_STREAM_REDIS_URL", default="")
 
 # TTLs in seconds, overridable as a JSON object (seed defaults otherwise).
 CACHE_TTLS: dict[str, int] = {
@@ -357,6 +360,11 @@ SPECTACULAR_SETTINGS = {
     },
     # The outgoing webhooks' payloads (docs/WEBHOOKS.md).
     "WEBHOOKS": [f"payments.api.webhook_events.{name}" for name in ("INVOICE_HOOK", "PAYOUT_HOOK", "REFUND_HOOK")],
+    # The status streams are async views drf-spectacular cannot read; this hook documents them.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "payments.api.schema_streams.add_status_streams",
+    ],
 }
 # POS API rate limits ("<count>/<sec|min|hour>", fixed windows counted in Redis under ratelimit:*).
 # A terminal polling once a second uses 60/min; overridable as a JSON object.

@@ -11,6 +11,7 @@ from payments.api.payouts import MerchantPayoutDestinationApi, StaffPayoutDestin
 from payments.api.refund_claims import refund_claim, refund_claim_callback
 from payments.api.refunds import RefundCollectionApi, RefundDetailApi, RefundPayoutApi
 from payments.api.shifts import ClockApi, CurrentShiftApi
+from payments.api.status_events import invoice_events, terminal_events
 from payments.api.status_fast import invoice_status_view
 from payments.api.terminal_shift import TerminalSalesApi, TerminalSummaryApi
 
@@ -18,6 +19,8 @@ urlpatterns: list = [
     path("invoices", InvoiceCollectionApi.as_view(), name="api-invoices"),
     # InvoiceDetailApi behind a one-Redis-round-trip fast path for terminals' polls (status_fast).
     path("invoices/<str:payment_hash>", invoice_status_view, name="api-invoice-detail"),
+    # Live status over Server-Sent Events (async views on the ASGI server: payments/api/status_events.py).
+    path("invoices/<str:payment_hash>/events", invoice_events, name="api-invoice-events"),
     path("invoices/<str:payment_hash>/cancel", InvoiceCancelApi.as_view(), name="api-invoice-cancel"),
     path("invoices/<str:payment_hash>/check", InvoiceCheckApi.as_view(), name="api-invoice-check"),
     path("invoices/<str:payment_hash>/qr.svg", InvoiceQrApi.as_view(), name="api-invoice-qr"),
@@ -65,4 +68,5 @@ urlpatterns: list = [
     ),
     path("terminal/clock", ClockApi.as_view(), name="api-terminal-clock"),
     path("terminal/shift", CurrentShiftApi.as_view(), name="api-terminal-shift"),
+    path("terminal/events", terminal_events, name="api-terminal-events"),
 ]

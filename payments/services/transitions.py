@@ -21,6 +21,7 @@ from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.events import retention_class_for
 from payments.services import webhook_outbox
+from payments.services.status_publish import status_change_recorded
 
 S, L = SplitStatus, LegStatus
 
@@ -104,8 +105,9 @@ def record_event(
     to_status: str = "",
 ) -> PaymentEvent:
     """Append an audit event. Terminal event types are unique per payment (a constraint): a second one
-    raises IntegrityError, which inside a transition means a bug, not a retry."""
-    return PaymentEvent.objects.create(
+    raises IntegrityError, which inside a transition means a bug, not a retry. A status change of the
+    split or of a refund (``to_status`` without a leg) is published to the live streams after commit."""
+    event = PaymentEvent.objects.create(
         split_id=split.payment_hash,
         leg=leg,
         event_type=event_type,
@@ -114,6 +116,9 @@ def record_event(
         to_status=to_status,
         retention_class=retention_class_for(event_type),
     )
+    if to_status and leg is None:
+        status_change_recorded(payment_hash=split.payment_hash, terminal_id=split.terminal_id, event_id=event.pk)
+    return event
 
 
 def transition_split(
@@ -137,9 +142,11 @@ def transition_split(
     for name, value in updates.items():
         setattr(split, name, value)
     split.save(update_fields=["status", *updates.keys()])
+    # Registered first, so it runs first after commit: a client the status streams wake (the publish
+    # registered by record_event) and that then polls finds the hot store already in line.
+    transaction.on_commit(lambda: store.sync(split))
     record_event(split, event_type, data, from_status=current, to_status=target)
     webhook_outbox.split_changed(split)  # the merchant's webhooks: stored in this transaction
-    transaction.on_commit(lambda: store.sync(split))
     return split
 
 

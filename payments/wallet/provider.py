@@ -95,7 +95,7 @@ def reset_wallet_provider() -> None:
 
 
 def _forget_after_fork() -> None:
-    # A forked child (Celery prefork, gunicorn) must not share the parent's pooled sockets: two
+    # A forked child (Celery prefork, a web worker) must not share the parent's pooled sockets: two
     # processes writing to one TLS connection corrupts both. Forget the parent's clients without
     # closing them (closing would shut sockets the parent still uses); the child builds its own.
     global _lock

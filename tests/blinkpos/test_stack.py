@@ -1,5 +1,5 @@
 """``blinkpos.stack``: the launcher's environment, the fake Blink as a separate process with readiness,
-and how a dead, killed or restarted process is reported. The whole stack (migrate, workers, gunicorn)
+and how a dead, killed or restarted process is reported. The whole stack (migrate, workers, the web tier)
 is exercised by ``make run`` and the chaos soak (tests/chaos)."""
 
 from __future__ import annotations

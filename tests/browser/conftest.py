@@ -1,6 +1,6 @@
 """Browser tests drive the stack a user runs: ``blinkpos.stack`` starts it exactly as ``make run`` does
 (migrate, collectstatic, the fake Blink as its own process, the demo data, a Celery worker, beat and
-gunicorn serving the static files through WhiteNoise), on free loopback ports, with a database and a
+uvicorn serving the static files through WhiteNoise), on free loopback ports, with a database and a
 Redis database of its own. Nothing here uses Django's test server, which serves static files itself and
 once hid a web POS whose assets all answered 404.
 

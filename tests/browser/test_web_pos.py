@@ -1,6 +1,7 @@
 """End to end in headless Chromium against the stack ``make run`` starts: a merchant signs in, sells with a
 tip split across the demo team, the customer pays at the fake Blink, the page turns paid on its own, and
-every transfer shows succeeded; the merchant's other pages, the operator's admin and the API docs render
+every transfer shows succeeded (the page learns it from the invoice's event stream, not by polling);
+the merchant's other pages, the operator's admin and the API docs render
 with their stylesheets applied. Every page's assets must load (see ``Network.assert_all_loaded``)."""
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def test_a_tipped_sale_on_the_web_pos_end_to_end(
     assert payment_hash and len(payment_hash) == 64
     _wait(browser, lambda b: b.execute_script("return document.getElementById('qr').naturalWidth") > 0)
     assert browser.find_element(By.ID, "bolt11").get_attribute("value").startswith("lnbc")
-    network.assert_all_loaded(expect=("Fetch", "Image"))
+    loads = network.assert_all_loaded(expect=("Fetch", "Image"))
     screenshot("03-pos-invoice")
 
     # when: the customer pays at the fake Blink (its webhook reaches the app; a worker forwards)
@@ -96,10 +97,17 @@ def test_a_tipped_sale_on_the_web_pos_end_to_end(
     before_outside = httpx.get(f"{live_stack.fake_control_url}/ledger", timeout=10).json()["outside_received_msat"]
     httpx.post(f"{live_stack.fake_control_url}/pay", json={"payment_hash": payment_hash}, timeout=10).raise_for_status()
 
-    # then: the page turns paid by itself
+    # then: the page turns paid by itself, told by the invoice's event stream, without polling
     _wait(browser, lambda b: root.get_attribute("data-state") == "paid")
     assert "3,000 sats received" in browser.find_element(By.ID, "success-amount").text
     screenshot("04-pos-paid")
+    later, failed = network.read()
+    assert not failed, failed
+    loads += later
+    status_url = f"{base}/api/v1/invoices/{payment_hash}"
+    assert [(item.status, item.kind) for item in loads if item.url == status_url + "/events"] == [(200, "EventSource")]
+    assert not [item for item in loads if item.url == status_url], "the page polled the status"
+    assert root.get_attribute("data-live") == "stream"
 
     # and: the transaction shows every transfer succeeded, and the wallets really received them
     browser.get(f"{base}/transactions/{payment_hash}/")

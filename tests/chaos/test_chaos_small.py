@@ -1,5 +1,5 @@
 """The small chaos soak inside the test suite: the real stack (own PostgreSQL and Redis, fake Blink,
-gunicorn, two Celery workers, beat), a few hundred tipped sales with tip-only payments to pay codes
+the uvicorn web tier, two Celery workers, beat), a few hundred tipped sales with tip-only payments to pay codes
 beside them and refunds of a few completed sales (partial and full, some with the tip), two fault kinds
 stacked (worker SIGKILL and out-of-order, repeated webhook redelivery), then the money invariants and
 the secret scan. Bounded to a few minutes; ``make chaos`` is the full version."""

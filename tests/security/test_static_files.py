@@ -1,6 +1,6 @@
-"""Production serves its own static files: collectstatic with the production settings, then the WSGI
-application (WhiteNoise) answers hashed names with a far-future, immutable cache header, and the pages
-it renders point at those hashed names."""
+"""Production serves its own static files: collectstatic with the production settings, then the ASGI
+application the web tier runs (and the WSGI one tools use; WhiteNoise in both) answers hashed names
+with a far-future, immutable cache header, and the pages it renders point at those hashed names."""
 
 from __future__ import annotations
 
@@ -43,6 +43,39 @@ def get(path, accept_encoding=""):
 print(json.dumps({path: get(path, enc) for path, enc in json.loads(sys.argv[1])}))
 """
 
+# The same through blinkpos.asgi.application (what uvicorn serves, blinkpos/webserver.py): one ASGI
+# HTTP request per path, the response's start and body messages collected.
+_ASGI_PROBE = r"""
+import asyncio, json, sys
+from blinkpos.asgi import application
+
+async def get(path, accept_encoding=""):
+    headers = [(b"host", b"pos.example.com"), (b"x-forwarded-proto", b"https")]
+    if accept_encoding:
+        headers.append((b"accept-encoding", accept_encoding.encode()))
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+    sent = [{"type": "http.request", "body": b"", "more_body": False}]
+    messages = []
+    async def receive():
+        return sent.pop() if sent else await asyncio.Event().wait()
+    async def send(message):
+        messages.append(message)
+    await application(scope, receive, send)
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    answer = {"status": start["status"], "headers": {k.decode().lower(): v.decode() for k, v in start["headers"]}}
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    html = answer["headers"].get("content-type", "").startswith("text/html")
+    answer["body"] = body.decode("utf-8", "replace") if html else len(body)
+    return answer
+
+async def main():
+    return {path: await get(path, enc) for path, enc in json.loads(sys.argv[1])}
+
+print(json.dumps(asyncio.run(main())))
+"""
+
 
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dict[str, str]]:
@@ -60,9 +93,9 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str],
     return env, manifest
 
 
-def _probe(env: dict[str, str], requests: list[tuple[str, str]]) -> dict[str, dict]:
+def _probe(env: dict[str, str], requests: list[tuple[str, str]], probe: str) -> dict[str, dict]:
     done = subprocess.run(
-        [sys.executable, "-c", _WSGI_PROBE, json.dumps(requests)],
+        [sys.executable, "-c", probe, json.dumps(requests)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -77,8 +110,9 @@ def _max_age(cache_control: str) -> int:
     return 0
 
 
+@pytest.mark.parametrize("probe", [_ASGI_PROBE, _WSGI_PROBE], ids=["asgi", "wsgi"])
 def test_production_serves_hashed_static_files_with_far_future_caching(
-    collected: tuple[dict[str, str], dict[str, str]],
+    collected: tuple[dict[str, str], dict[str, str]], probe: str
 ) -> None:
     env, manifest = collected
     favicon = "/static/" + manifest["blinkpos/favicon.svg"]
@@ -94,6 +128,7 @@ def test_production_serves_hashed_static_files_with_far_future_caching(
             ("/admin/login/", ""),
             ("/favicon.ico", ""),
         ],
+        probe,
     )
     icon = answers[favicon]
     assert icon["status"] == 200 and icon["headers"]["content-type"] == "image/svg+xml"

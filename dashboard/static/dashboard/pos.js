@@ -1,4 +1,5 @@
-// The web POS: keypad → invoice (server renders the QR as SVG) → live status by polling the API.
+// The web POS: keypad → invoice (server renders the QR as SVG) → live status from the invoice's event
+// stream (Server-Sent Events); polling the status API only when the stream fails.
 // Payment is only ever detected server side; this page just asks and shows the answer.
 (function () {
   "use strict";
@@ -8,7 +9,7 @@
   var POLL_MS = 1500;
   var PAID = ["paid", "processing", "completed"];
   var ENDED = ["expired", "cancelled"];
-  var state = { unit: "sats", digits: "", tip: "", invoice: null, pollTimer: null, clockTimer: null, audio: null, receiptUrl: null };
+  var state = { unit: "sats", digits: "", tip: "", invoice: null, pollTimer: null, clockTimer: null, audio: null, receiptUrl: null, stream: null };
 
   function csrfToken() {
     var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -107,7 +108,7 @@
     setPhase("invoice");
     tick();
     state.clockTimer = setInterval(tick, 1000);
-    poll();
+    follow();
   }
 
   function tick() {
@@ -122,6 +123,36 @@
     if (typeof data.status === "string") return data.status;
     if (data.invoice && typeof data.invoice.status === "string") return data.invoice.status;
     return "";
+  }
+
+  // The stream pushes every status change as it is committed; EventSource reconnects by itself (with
+  // Last-Event-ID) after a short break. Polling takes over only when the stream cannot work at all:
+  // no EventSource, or the server refused it (the browser then gives up: readyState CLOSED).
+  function follow() {
+    var inv = state.invoice;
+    if (!inv.eventsUrl || typeof window.EventSource !== "function") { root.setAttribute("data-live", "polling"); return poll(); }
+    var hash = inv.paymentHash;
+    var stream = new EventSource(inv.eventsUrl);
+    state.stream = stream;
+    root.setAttribute("data-live", "stream");
+    var onStatus = function (e) {
+      if (!state.invoice || state.invoice.paymentHash !== hash) return;
+      var data = null;
+      try { data = JSON.parse(e.data); } catch (err) { return; }
+      var status = statusOf(data);
+      if (PAID.indexOf(status) >= 0) { return paid(data); }
+      if (ENDED.indexOf(status) >= 0) { stopTimers(); setPhase("expired"); }
+    };
+    ["status", "paid", "processing", "completed", "expired", "cancelled", "failed"].forEach(function (name) {
+      stream.addEventListener(name, onStatus);
+    });
+    stream.onerror = function () {
+      if (stream.readyState !== EventSource.CLOSED || state.stream !== stream) return;
+      state.stream = null;
+      if (!state.invoice || state.invoice.paymentHash !== hash) return;
+      root.setAttribute("data-live", "polling");
+      poll();
+    };
   }
 
   function poll() {
@@ -162,6 +193,7 @@
   }
 
   function stopTimers() {
+    if (state.stream) { state.stream.close(); state.stream = null; }
     clearTimeout(state.pollTimer); clearInterval(state.clockTimer);
     state.pollTimer = null; state.clockTimer = null;
   }

@@ -114,7 +114,7 @@ def test_split_transition(current: str, target: str, django_capture_on_commit_ca
         assert (event.event_type, event.from_status, event.to_status) == (EVENT, current, target)
         assert event.event_data == {"why": "test"}
         assert event.leg_id is None
-        assert len(callbacks) == 1  # the hot-store sync, after commit
+        assert len(callbacks) == 2  # after commit: the hot-store sync, then the status streams' publish
     else:
         assert split.status == current
         assert split.error_message == ""
