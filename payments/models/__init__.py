@@ -18,6 +18,7 @@ from payments.models.parties import Merchant, PayoutRouteKind, SplitProfile, Spl
 from payments.models.paycodes import PayCode, PayCodeKind
 from payments.models.refunds import AdjustmentKind, PayoutState, PayoutVia, Refund, RefundStatus, TipAdjustment
 from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitKind, SplitStatus
+from payments.models.staff_access import SignInLinkOrigin, StaffLogin, StaffPortal, StaffSignInToken
 from payments.models.stats import TipRecipientStats
 
 __all__ = [
@@ -47,8 +48,12 @@ __all__ = [
     "SplitKind",
     "SplitProfile",
     "SplitProfileShare",
+    "SignInLinkOrigin",
     "SplitStatus",
     "Staff",
+    "StaffLogin",
+    "StaffPortal",
+    "StaffSignInToken",
     "Terminal",
     "TipAdjustment",
     "TipRecipientStats",

@@ -1,0 +1,55 @@
+"""Forms of staff self-service: the staff sign-in (PIN with the merchant's code, or an email link) and
+the merchant's settings for it. Staff choices are limited to the merchant's own active staff, so another
+merchant's id is an invalid choice (a 400 naming the field)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from payments.models import Merchant, Staff
+
+_PIN = RegexValidator(r"^[0-9]{4,8}$", "4 to 8 digits.")
+
+
+class StaffPinSignInForm(forms.Form):
+    code = forms.CharField(max_length=20, label="Merchant code", help_text="The code your manager gave you")
+    name = forms.CharField(max_length=254, label="Your email or Blink username")
+    pin = forms.CharField(
+        max_length=8, validators=[_PIN], widget=forms.PasswordInput(attrs={"inputmode": "numeric"}), label="PIN"
+    )
+
+
+class StaffLinkRequestForm(forms.Form):
+    email = forms.EmailField(max_length=254, label="Your email")
+
+
+def _staff_choices(merchant: Merchant) -> list[tuple[int, str]]:
+    return list(Staff.objects.filter(merchant=merchant, is_active=True).values_list("pk", "display_name"))
+
+
+class StaffLoginForm(forms.Form):
+    """The merchant sets a staff member's sign-in email and PIN (an empty PIN keeps the current one)."""
+
+    staff = forms.TypedChoiceField(coerce=int, choices=[])
+    email = forms.EmailField(max_length=254, required=False, label="Sign-in email")
+    pin = forms.CharField(
+        max_length=8, required=False, validators=[_PIN], widget=forms.PasswordInput, label="New PIN"
+    )
+    remove_pin = forms.BooleanField(required=False, label="Remove the PIN")
+
+    def __init__(self, *args: Any, merchant: Merchant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["staff"].choices = _staff_choices(merchant)  # type: ignore[attr-defined]
+
+
+class StaffPickForm(forms.Form):
+    """One of the merchant's active staff (send a sign-in link, sign out everywhere)."""
+
+    staff = forms.TypedChoiceField(coerce=int, choices=[])
+
+    def __init__(self, *args: Any, merchant: Merchant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["staff"].choices = _staff_choices(merchant)  # type: ignore[attr-defined]

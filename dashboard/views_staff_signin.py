@@ -1,0 +1,120 @@
+"""Staff sign-in (``/staff/login/``): the merchant's staff code with the person's PIN, or a one-time link
+by email. Neither answer says whether a name or an address is known. Failed PINs and wrong links are
+counted per client address, and so is every link request (``blinkpos.auth_throttle``, scope ``staff``).
+docs/ARCHITECTURE.md, Staff self-service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from blinkpos import auth_throttle
+from dashboard.forms_staff import StaffLinkRequestForm, StaffPinSignInForm
+from dashboard.staff_session import staff_end, staff_start
+from payments.services.staff_access import (
+    StaffPinLocked,
+    StaffPinRefused,
+    staff_link_peek,
+    staff_link_redeem,
+    staff_link_send,
+    staff_links_for_email,
+    staff_pin_verify,
+)
+
+SCOPE = "staff"  # failed sign-ins per client address
+LINK_SCOPE = "staff:link"  # link requests per client address (the "staff" limits)
+
+
+def _page(request: HttpRequest, status: int = 200, **context: Any) -> HttpResponse:
+    context.setdefault("pin_form", StaffPinSignInForm())
+    context.setdefault("link_form", StaffLinkRequestForm())
+    return render(request, "dashboard/staff_login.html", context, status=status)
+
+
+def _throttled(ip: str, scope: str) -> HttpResponse | None:
+    if auth_throttle.blocked(scope, ip):
+        return auth_throttle.too_many_response(json=False, scope=SCOPE)
+    return None
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def staff_login(request: HttpRequest) -> HttpResponse:
+    ip = auth_throttle.client_ip(request)
+    refused = _throttled(ip, SCOPE)
+    if refused is not None:
+        return refused
+    if request.method == "GET":
+        return _page(request)
+    form = StaffPinSignInForm(request.POST)
+    if not form.is_valid():
+        return _page(request, status=400, pin_form=form)
+    try:
+        staff = staff_pin_verify(
+            code=form.cleaned_data["code"], name=form.cleaned_data["name"], pin=form.cleaned_data["pin"]
+        )
+    except StaffPinLocked as exc:
+        form.add_error("pin", exc.message)
+        response = _page(request, status=429, pin_form=form)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except StaffPinRefused as exc:
+        auth_throttle.record_failure(SCOPE, ip)
+        form.add_error("pin", exc.message)
+        return _page(request, status=400, pin_form=form)
+    staff_start(request, staff=staff)
+    return redirect("dashboard:staff-home")
+
+
+@never_cache
+@require_POST
+def staff_link_request(request: HttpRequest) -> HttpResponse:
+    """Email a sign-in link. The answer is the same whether or not the address belongs to anyone."""
+    ip = auth_throttle.client_ip(request)
+    refused = _throttled(ip, LINK_SCOPE)
+    if refused is not None:
+        return refused
+    form = StaffLinkRequestForm(request.POST)
+    if not form.is_valid():
+        return _page(request, status=400, link_form=form)
+    auth_throttle.record_failure(LINK_SCOPE, ip)  # every request counts: each may send an email
+    for link in staff_links_for_email(email=form.cleaned_data["email"]):
+        url = request.build_absolute_uri(reverse("dashboard:staff-link", args=[link.token]))
+        staff_link_send(link=link, url=url)
+    return _page(request, link_sent=True)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def staff_link(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button (mail scanners that follow links must not spend them); POST signs in."""
+    ip = auth_throttle.client_ip(request)
+    refused = _throttled(ip, SCOPE)
+    if refused is not None:
+        return refused
+    if request.method == "GET":
+        valid = staff_link_peek(token=token)
+        response = render(request, "dashboard/staff_link.html", {"valid": valid}, status=200 if valid else 400)
+    else:
+        staff = staff_link_redeem(token=token)
+        if staff is not None:
+            staff_start(request, staff=staff)
+            response = redirect("dashboard:staff-home")
+        else:
+            auth_throttle.record_failure(SCOPE, ip)
+            response = render(request, "dashboard/staff_link.html", {"valid": False}, status=400)
+    # The token is in this page's address: it must not leak to anything the page links to.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_POST
+def staff_logout(request: HttpRequest) -> HttpResponse:
+    staff_end(request)
+    return redirect("dashboard:staff-login")
