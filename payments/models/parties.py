@@ -76,6 +76,13 @@ class Merchant(PayoutDestinationFields):
     # Routing fees of Lightning-address payouts: False, each recipient's share pays its own fee; True,
     # the merchant absorbs them out of the base (payments/domain/payout_fees.py).
     absorbs_payout_fees = models.BooleanField(default=False, db_default=False)
+    # "pooled": tips of sales during an open shift go to the shift's pool (payments/models/shifts.py).
+    tip_mode = models.CharField(
+        max_length=10,
+        choices=[("per_sale", "Per sale"), ("pooled", "Pooled per shift")],
+        default="per_sale",
+        db_default="per_sale",
+    )
     setup_note = models.CharField(
         max_length=255, blank=True, default="", db_default="", help_text="What is missing, and why"
     )
@@ -126,6 +133,10 @@ class Staff(PayoutDestinationFields):
     wallet_check_ok = models.BooleanField(default=True)
     wallet_checked_at = models.DateTimeField(null=True, blank=True)
     wallet_check_error = models.CharField(max_length=255, blank=True, default="")
+    # The role used by pooled tips (weights and tip-outs); null: weight 1x, no tip-out.
+    role = models.ForeignKey(
+        "payments.StaffRole", null=True, blank=True, on_delete=models.SET_NULL, related_name="staff"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -203,6 +214,10 @@ class Terminal(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     # The merchant lets this terminal refund its completed sales through the API (payments/api/refunds.py).
     can_refund = models.BooleanField(default=False, db_default=False)
+    # The location / terminal group whose open shift pools this terminal's tips (pooled mode).
+    group = models.ForeignKey(
+        "payments.TerminalGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="terminals"
+    )
 
     class Meta:
         db_table = "terminals"

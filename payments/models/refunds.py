@@ -136,6 +136,7 @@ class Refund(models.Model):
 class AdjustmentKind(models.TextChoices):
     REFUNDED_TIP = "refunded_tip"  # negative: a staff member's share of a refunded tip, to recover
     RECOVERY = "recovery"  # positive: deducted from one of their later tip payouts
+    POOL_RECOVERY = "pool_recovery"  # positive: deducted from their share of a shift's tip pool
 
 
 class TipAdjustment(models.Model):
@@ -151,6 +152,10 @@ class TipAdjustment(models.Model):
     split = models.ForeignKey(
         PaymentSplit, null=True, blank=True, on_delete=models.PROTECT, related_name="tip_recoveries"
     )
+    # For a pool recovery: the pool share it was deducted from (payments/services/shift_close.py).
+    pool_allocation = models.ForeignKey(
+        "payments.PoolAllocation", null=True, blank=True, on_delete=models.PROTECT, related_name="recoveries"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -162,6 +167,7 @@ class TipAdjustment(models.Model):
                 condition=(
                     Q(kind=AdjustmentKind.REFUNDED_TIP, amount_sats__lt=0, refund__isnull=False)
                     | Q(kind=AdjustmentKind.RECOVERY, amount_sats__gt=0, split__isnull=False)
+                    | Q(kind=AdjustmentKind.POOL_RECOVERY, amount_sats__gt=0, pool_allocation__isnull=False)
                 ),
                 name="tip_adjustment_kind_shape",
             ),
@@ -174,6 +180,11 @@ class TipAdjustment(models.Model):
                 fields=["split", "staff"],
                 condition=Q(kind=AdjustmentKind.RECOVERY),
                 name="tip_recovery_once_per_sale",
+            ),
+            models.UniqueConstraint(
+                fields=["pool_allocation"],
+                condition=Q(kind=AdjustmentKind.POOL_RECOVERY),
+                name="tip_recovery_once_per_pool_share",
             ),
         ]
 

@@ -99,6 +99,11 @@ class PaymentSplit(models.Model):
     )
     tip_for = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="added_tips")
 
+    # Pooled mode: the shift open at the sale and the sats of the tip kept for its pool (no tip leg);
+    # sum(legs) + pooled_amount == total. See payments/models/shifts.py.
+    shift = models.ForeignKey("payments.Shift", null=True, blank=True, on_delete=models.PROTECT, related_name="splits")
+    pooled_amount = models.BigIntegerField(default=0, db_default=0, help_text="sats of the tip kept for the pool")
+
     status = models.CharField(max_length=20, choices=SplitStatus.choices, default=SplitStatus.PENDING)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
@@ -160,6 +165,9 @@ class PaymentSplit(models.Model):
                 name="split_received_nonnegative",
             ),
             models.CheckConstraint(condition=_in("status", SplitStatus), name="split_status_valid"),
+            models.CheckConstraint(
+                condition=Q(pooled_amount__gte=0, pooled_amount__lte=F("tip_amount")), name="split_pooled_within_tip"
+            ),
             models.CheckConstraint(condition=_in("kind", SplitKind), name="split_kind_valid"),
             # A sale has a base; a tip-only payment has none; only a tip-only payment follows a sale.
             models.CheckConstraint(
