@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0019_paycodes'),
+        ('payments', '0022_shifts_and_pools'),
     ]
 
     operations = [
