@@ -35,9 +35,7 @@ class StaffLoginForm(forms.Form):
 
     staff = forms.TypedChoiceField(coerce=int, choices=[])
     email = forms.EmailField(max_length=254, required=False, label="Sign-in email")
-    pin = forms.CharField(
-        max_length=8, required=False, validators=[_PIN], widget=forms.PasswordInput, label="New PIN"
-    )
+    pin = forms.CharField(max_length=8, required=False, validators=[_PIN], widget=forms.PasswordInput, label="New PIN")
     remove_pin = forms.BooleanField(required=False, label="Remove the PIN")
 
     def __init__(self, *args: Any, merchant: Merchant, **kwargs: Any) -> None:

@@ -290,9 +290,9 @@ def staff_link_redeem(*, token: str) -> Staff | None:
     now = timezone.now()
     digest = _token_hash(token)
     with transaction.atomic():
-        spent = StaffSignInToken.objects.filter(
-            token_hash=digest, used_at__isnull=True, expires_at__gt=now
-        ).update(used_at=now)
+        spent = StaffSignInToken.objects.filter(token_hash=digest, used_at__isnull=True, expires_at__gt=now).update(
+            used_at=now
+        )
         if spent != 1:
             return None
         row = StaffSignInToken.objects.select_related("staff__merchant").get(token_hash=digest)
