@@ -11,6 +11,7 @@ Answers never say whether an email or a name exists.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -146,6 +147,16 @@ def staff_sessions_end(*, merchant: Merchant, staff_id: int) -> bool:
     return bool(updated)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    return make_password(secrets.token_hex(16))
+
+
+def _spend_hash_time(pin: str) -> None:
+    """Check ``pin`` against a throwaway hash, so an unknown person is answered as slowly as a known one."""
+    check_password(pin, _dummy_hash())
+
+
 def _find_by_name(portal: StaffPortal | None, name: str) -> Staff | None:
     """The active staff member a name designates: their sign-in email or Blink username, within the
     merchant of ``portal``. Ambiguous or unknown: None (answered like a wrong PIN)."""
@@ -173,7 +184,7 @@ def staff_pin_verify(*, code: str, name: str, pin: str) -> Staff:
     with transaction.atomic():
         row = StaffLogin.objects.select_for_update().filter(staff=staff).first() if staff else None
         if row is None or not row.pin_hash:
-            check_password(pin, None)  # type: ignore[arg-type]  # an unknown person answers as slowly
+            _spend_hash_time(pin)
             refused_for = 0
         elif row.locked_until is not None and row.locked_until > now:
             refused_for = int((row.locked_until - now).total_seconds()) + 1
