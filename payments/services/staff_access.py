@@ -135,6 +135,8 @@ def staff_login_update(
         login.failed_attempts = 0
         login.locked_until = None
     login.save()
+    if login.has_pin:
+        staff_portal_get_or_create(merchant=merchant)  # a PIN is useless without the code to type with it
     log.info("staff_login.updated", staff_id=staff.pk, merchant_id=merchant.pk, has_pin=login.has_pin)
     return login
 
