@@ -23,6 +23,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     "payments.tasks.forwarding.webhook_delivery_task": {"queue": WEBHOOKS_IN},
     "payments.tasks.forwarding.reconcile_task": {"queue": MAINTENANCE},
     "payments.tasks.refunds.refund_pay_task": {"queue": FORWARDING},
+    "payments.tasks.refunds.pool_payout_task": {"queue": FORWARDING},
     "payments.tasks.refunds.refunds_sweep_task": {"queue": MAINTENANCE},
     "payments.tasks.maintenance.*": {"queue": MAINTENANCE},
     "payments.tasks.books.*": {"queue": MAINTENANCE},

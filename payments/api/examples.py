@@ -78,6 +78,13 @@ ERR_409_IN_PROGRESS = _error(
     "idempotency_in_progress",
     "A request with this Idempotency-Key is still being processed.",
 )
+ERR_409_CLOCK = _error(
+    409,
+    "Already clocked in (action `in`), not clocked in (action `out`), or the terminal has no group.",
+    "already_clocked_in",
+    "Alice is already clocked in.",
+    {"staff_id": ["Alice is already clocked in."]},
+)
 ERR_413 = _error(
     413,
     "The JSON body is larger than the limit (64 KiB by default).",

@@ -29,7 +29,7 @@ from payments.terminal_shift import MAX_LISTED_SALES, shift_summary, terminal_sa
 MAX_SHIFT = timedelta(hours=24)
 
 
-def _calling_terminal(request: Request) -> Terminal:
+def calling_terminal(request: Request) -> Terminal:
     terminal_id = request_terminal_id(request)
     terminal = Terminal.objects.filter(pk=terminal_id).first() if terminal_id is not None else None
     if terminal is None:
@@ -83,7 +83,7 @@ class TerminalSalesApi(MerchantApiView):
     )
     def get(self, request: Request) -> Response:
         query = _strict(TerminalSalesApi.QuerySerializer, request)
-        terminal = _calling_terminal(request)
+        terminal = calling_terminal(request)
         since, until = today_bounds()
         sales = terminal_sales(terminal_id=terminal.pk, since=since, until=until)
         if query.get("status"):
@@ -165,7 +165,7 @@ class TerminalSummaryApi(MerchantApiView):
     )
     def get(self, request: Request) -> Response:
         query = _strict(TerminalSummaryApi.QuerySerializer, request)
-        terminal = _calling_terminal(request)
+        terminal = calling_terminal(request)
         since = query.get("since") or today_bounds()[0]
         summary = shift_summary(terminal=terminal, since=since, until=timezone.now())
         return Response(TerminalSummaryApi.OutputSerializer(summary).data)

@@ -9,6 +9,7 @@ from payments.api.parties import MerchantDetailApi, SplitProfileListApi, StaffLi
 from payments.api.payouts import MerchantPayoutDestinationApi, StaffPayoutDestinationApi
 from payments.api.refund_claims import refund_claim, refund_claim_callback
 from payments.api.refunds import RefundCollectionApi, RefundDetailApi, RefundPayoutApi
+from payments.api.shifts import ClockApi, CurrentShiftApi
 from payments.api.status_fast import invoice_status_view
 from payments.api.terminal_shift import TerminalSalesApi, TerminalSummaryApi
 
@@ -32,4 +33,6 @@ urlpatterns: list = [
     path("split-profiles", SplitProfileListApi.as_view(), name="api-split-profiles"),
     path("terminal/sales", TerminalSalesApi.as_view(), name="api-terminal-sales"),
     path("terminal/summary", TerminalSummaryApi.as_view(), name="api-terminal-summary"),
+    path("terminal/clock", ClockApi.as_view(), name="api-terminal-clock"),
+    path("terminal/shift", CurrentShiftApi.as_view(), name="api-terminal-shift"),
 ]

@@ -28,6 +28,56 @@ DROP FUNCTION IF EXISTS shifts_append_only();
 """
 
 
+# payment_event_is_money (migration 0014) learns the pooled-tip event: a tip kept for a shift's pool is
+# money and is never dropped by retention.
+OLD_MONEY_EVENT_TYPES = (
+    "created",
+    "paid",
+    "paid_late",
+    "forwarding_started",
+    "leg_invoice_created",
+    "leg_sent",
+    "leg_succeeded",
+    "leg_failed",
+    "leg_resolved",
+    "leg_pending",
+    "leg_unknown",
+    "leg_retry",
+    "forwarding_retried",
+    "tip_sent",
+    "forwarding_completed",
+    "completed",
+    "failed",
+    "expired",
+    "cancelled",
+)
+REFUND_EVENT_TYPES = (
+    "refund_created",
+    "refund_funded",
+    "refund_expired",
+    "refund_cancelled",
+    "refund_payout_committed",
+    "refund_sent",
+    "refund_pending",
+    "refund_unknown",
+    "refund_payout_failed",
+    "refund_paid",
+    "refund_failed",
+    "tip_adjusted",
+    "tip_recovered",
+)
+POOL_EVENT_TYPES = ("tip_pooled",)
+
+
+def _money_function(types: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{t}'" for t in types)
+    return f"""
+CREATE OR REPLACE FUNCTION payment_event_is_money(event_type text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT event_type IN ({listed}) $$;
+"""
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("payments", "0019_paycodes"),
@@ -722,4 +772,8 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunSQL(APPEND_ONLY_SQL, APPEND_ONLY_REVERSE_SQL),
+        migrations.RunSQL(
+            _money_function(OLD_MONEY_EVENT_TYPES + REFUND_EVENT_TYPES + POOL_EVENT_TYPES),
+            _money_function(OLD_MONEY_EVENT_TYPES + REFUND_EVENT_TYPES),
+        ),
     ]

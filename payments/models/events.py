@@ -50,6 +50,8 @@ MONEY_EVENT_TYPES = (
     "refund_failed",
     "tip_adjusted",
     "tip_recovered",
+    # Pooled tips (payments/services/pool_accruals.py).
+    "tip_pooled",
 )
 
 

@@ -51,6 +51,7 @@ from payments.models import (
 )
 from payments.platform_accounts import account_ids_in_use, account_label, provider_for
 from payments.services.books_findings import Balance, Finding, Scope, balance_measure, findings_collect
+from payments.services.books_pools import pool_payout_hashes
 from payments.services.books_refunds import refund_hashes
 from payments.wallet.base import WalletProvider
 from payments.wallet.errors import WalletError
@@ -225,7 +226,8 @@ def _record_unmatched(*, judged_before: datetime, scope: Scope) -> int:
             created_at__lt=judged_before,
         )
         .exclude(payment_hash__in=refund_hashes())
-    )  # refunds' money (payments/services/books_refunds.py)
+        .exclude(payment_hash__in=pool_payout_hashes())
+    )  # refunds' money (books_refunds.py), fees given back on pool payouts (books_pools.py)
     rows = [
         UnmatchedPayment(
             payment_hash=tx.payment_hash or tx.blink_id,

@@ -30,6 +30,7 @@ from payments.models import (
     SplitStatus,
     UnmatchedPayment,
 )
+from payments.services.books_pools import pool_balance_parts, pool_payout_hashes
 from payments.services.books_refunds import refund_balance_parts, refund_hashes, refund_payout_hashes
 
 RECEIVE, SEND, SUCCESS, PENDING = "RECEIVE", "SEND", "SUCCESS", "PENDING"
@@ -97,6 +98,9 @@ class Balance:
             + p.get("refunds_funded", 0)
             - p.get("refunds_paid_out", 0)
             - p.get("sent_for_refunds_not_paid", 0)
+            # Pool payouts (books_pools.py); "pooled_tips_waiting" is informational (inside "received").
+            - p.get("pool_paid_out", 0)
+            - p.get("sent_for_pool_payouts_not_paid", 0)
         )
 
 
@@ -143,6 +147,7 @@ def _receipts(judged_before: datetime, scope: Scope) -> list[Finding]:
         scope.txs()
         .filter(direction=RECEIVE, status=SUCCESS, split__isnull=True, leg__isnull=True, created_at__lt=judged_before)
         .exclude(payment_hash__in=refund_hashes())  # a refund's funding, or a fee back on its payout
+        .exclude(payment_hash__in=pool_payout_hashes())  # a fee given back on a pool payout
         .order_by("created_at", "id")
     )
     for tx in orphans:
@@ -210,6 +215,7 @@ def _sends(scope: Scope) -> list[Finding]:
         .filter(direction=SEND, status__in=(SUCCESS, PENDING), leg__isnull=True)
         .order_by("created_at", "id")
         .exclude(payment_hash__in=refund_payout_hashes())  # a customer refund's payout
+        .exclude(payment_hash__in=pool_payout_hashes())  # a shift's pool payout
         .order_by("created_at", "id")
     )
     return [
@@ -316,6 +322,8 @@ def balance_measure(*, actual: int, opening: int, held: int, scope: Scope | None
         "sent_for_legs_not_succeeded": sent_open + -_sum(pending, "amount_sats"),
         # Refunds: funding held for customers until paid out (payments/services/books_refunds.py).
         **refund_balance_parts(),
+        # Pooled tips: held for staff until their shift's payouts leave (payments/services/books_pools.py).
+        **pool_balance_parts(),
     }
     return Balance(actual=actual, parts=parts)
 

@@ -8,7 +8,9 @@ row, and the sign-in view counts failures per client address (``blinkpos.auth_th
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -82,6 +84,12 @@ def cashier_pin_delete(*, merchant: Merchant, pin_id: int) -> bool:
     return bool(deleted)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    # check_password(pin, None) raises TypeError on Django 5.2 (a 500 for a person without a PIN).
+    return make_password(secrets.token_hex(8))
+
+
 def cashier_pin_verify(*, terminal: Terminal, staff_id: int, pin: str) -> CashierPin:
     """The PIN row when ``pin`` is right for this staff member on this terminal.
 
@@ -97,7 +105,7 @@ def cashier_pin_verify(*, terminal: Terminal, staff_id: int, pin: str) -> Cashie
             .first()
         )
         if row is None:
-            check_password(pin, None)  # type: ignore[arg-type]  # spends the hasher's time, so an unknown person answers as slowly
+            check_password(pin, _dummy_hash())  # spends the hasher's time, so an unknown person answers as slowly
             refused_for = 0
         elif row.locked_until is not None and row.locked_until > now:
             refused_for = int((row.locked_until - now).total_seconds()) + 1

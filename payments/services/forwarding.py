@@ -81,6 +81,7 @@ from payments.services.payout_plan import (
     outflow_problem,
     payout_plan,
 )
+from payments.services.pool_accruals import pool_accrue_locked
 from payments.services.tip_adjustments import tip_recoveries_apply_locked
 from payments.services.transitions import lock_legs, lock_split, transition_leg, transition_split
 from payments.wallet.errors import InvalidInput
@@ -157,6 +158,7 @@ def _forward(split_id: int) -> str:
             # Refunded tips still owed by this sale's staff move from their tip legs to the base leg.
             if tip_recoveries_apply_locked(split=split, legs=legs):
                 legs = lock_legs(split)
+            pool_accrue_locked(split=split)  # pooled mode: the tip joins its shift's pool
         elif split.status != S.PROCESSING:
             return f"not_forwardable:{split.status}"
         problem = _conservation_problem(split, legs)
@@ -175,7 +177,10 @@ def _forward(split_id: int) -> str:
 
 
 def _conservation_problem(split: PaymentSplit, legs: list[PaymentLeg]) -> str:
-    received = split.received_amount if split.received_amount is not None else split.total_amount
+    # A pooled tip stays on the platform wallet for its shift: the legs carry the rest.
+    received = (
+        split.received_amount if split.received_amount is not None else split.total_amount
+    ) - split.pooled_amount
     if not legs:
         return "No payout legs: nothing to forward."
     total = sum(leg.amount for leg in legs)

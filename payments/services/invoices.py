@@ -31,6 +31,7 @@ from payments.domain.allocation import allocate, tip_from_percent
 from payments.metrics import timed
 from payments.models import Merchant, PaymentSplit, SplitProfile, SplitProfileShare, Staff, Terminal
 from payments.services.pricing import price_get
+from payments.services.shifts import pool_shift_for_sale
 from payments.services.split_record import (
     DISPLAY_PLACES,
     UNKNOWN_PROFILE,
@@ -199,8 +200,15 @@ def invoice_create(
             tip_percent=tip_percent,
             tip_sats=tip_sats,
         )
+        # Pooled mode: the tip stays on the platform wallet for the shift's pool (no tip leg); the base
+        # is still forwarded per sale, and sum(legs) + pooled_amount == total.
+        shift = pool_shift_for_sale(merchant=merchant, terminal=terminal) if amounts.base > 0 else None
+        pooled = amounts.tip if shift is not None else 0
         allocations = allocate(
-            base_amount=amounts.base, tip_amount=amounts.tip, merchant=merchant.wallet_id, tip_shares=shares
+            base_amount=amounts.base,
+            tip_amount=amounts.tip - pooled,
+            merchant=merchant.wallet_id,
+            tip_shares=shares if shift is None else [],
         )
         total = amounts.base + amounts.tip
         external_id = uuid.uuid4().hex
@@ -229,6 +237,8 @@ def invoice_create(
                 "staff": staff,
                 "split_profile": split_profile,
                 "memo": memo,
+                "shift": shift,
+                "pooled_amount": pooled,
                 "metadata": _metadata(amounts, amount_display is not None, expiry_minutes),
             },
         )

@@ -18,14 +18,15 @@ from django.db.models import Q
 from blinkpos.logging import get_logger
 from payments.lnurl.client import LnurlError, LnurlPayParams, request_invoice
 from payments.lnurl.invoice_check import CheckedInvoice, InvoiceRefusal, check_payout_invoice
-from payments.models import PaymentLeg, PaymentSplit, Refund
+from payments.models import PaymentLeg, PaymentSplit, PoolPayout, Refund
 from payments.services.payout_routes import lnurl_policy
 
 log = get_logger(__name__)
 
 
 def payment_hash_seen(payment_hash: str, *, leg_id: int | None = None) -> bool:
-    """True when any other leg, any sale, or any refund (funding or payout) already carries this hash."""
+    """True when any other leg, any sale, any refund (funding or payout) or any pool payout already
+    carries this hash."""
     legs = PaymentLeg.objects.filter(payment_hash=payment_hash)
     if leg_id is not None:
         legs = legs.exclude(pk=leg_id)
@@ -33,6 +34,7 @@ def payment_hash_seen(payment_hash: str, *, leg_id: int | None = None) -> bool:
         legs.exists()
         or PaymentSplit.objects.filter(payment_hash=payment_hash).exists()
         or Refund.objects.filter(Q(funding_payment_hash=payment_hash) | Q(payout_hash=payment_hash)).exists()
+        or PoolPayout.objects.filter(payment_hash=payment_hash).exists()
     )
 
 

@@ -315,6 +315,7 @@ def outflow_problem(split: PaymentSplit, legs: list[PaymentLeg], *, planned: Pla
     """Money rule: everything that leaves the platform wallet for a split (payouts plus their fees, with
     ``planned`` committed for ``leg_id``) stays within what the split received. Empty when it does."""
     received = split.received_amount if split.received_amount is not None else split.total_amount
+    received -= split.pooled_amount  # a pooled tip belongs to its shift's pool, not to this sale's legs
     absorbs = split.merchant.absorbs_payout_fees
     owed = fee_owed_by_merchant(legs, exclude=leg_id)
     if planned.fee_payer == pf.MERCHANT:

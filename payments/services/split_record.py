@@ -218,6 +218,7 @@ def split_record(
                 "total_amount": split.total_amount,
                 "base_amount": split.base_amount,
                 "tip_amount": split.tip_amount,
+                "pooled_amount": split.pooled_amount,
                 "kind": split.kind,
                 "legs": [{"kind": leg.kind, "recipient": leg.recipient_username, "amount": leg.amount} for leg in legs],
                 "terminal_id": split.terminal_id,
