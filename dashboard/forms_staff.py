@@ -22,6 +22,12 @@ class StaffPinSignInForm(forms.Form):
     )
 
 
+class StaffLinkTokenForm(forms.Form):
+    """The token of a sign-in link (filled in from the link's "#" part by staff-link.js)."""
+
+    token = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"id": "staff-link-token"}))
+
+
 class StaffLinkRequestForm(forms.Form):
     email = forms.EmailField(max_length=254, label="Your email")
 

@@ -89,7 +89,7 @@ urlpatterns = [
     # Staff self-service: its own session, no dashboard login (views_staff_signin, staff_session).
     path("staff/login/", views_staff_signin.staff_login, name="staff-login"),
     path("staff/login/link/", views_staff_signin.staff_link_request, name="staff-link-request"),
-    path("staff/link/<str:token>/", views_staff_signin.staff_link, name="staff-link"),
+    path("staff/link/", views_staff_signin.staff_link, name="staff-link"),
     path("staff/logout/", views_staff_signin.staff_logout, name="staff-logout"),
     path("staff/", views_staff.staff_home, name="staff-home"),
     path("staff/payouts/<str:kind>/<int:object_id>/", views_staff.staff_payout, name="staff-payout-proof"),

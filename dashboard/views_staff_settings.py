@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from blinkpos.errors import USER_ERRORS, user_error_fields
 from dashboard.access import merchant_required
 from dashboard.forms_staff import StaffLoginForm, StaffPickForm
+from dashboard.views_staff_signin import link_url
 from payments.models import Merchant, Staff, StaffLogin
 from payments.services.staff_access import (
     staff_link_for_merchant,
@@ -87,7 +88,7 @@ def staff_link_send_view(request: HttpRequest, merchant: Merchant) -> HttpRespon
             _refused(form, exc)
             status = getattr(exc, "http_status", 400)
             return _page(request, merchant, status=status, link_form=form)
-        staff_link_send(link=link, url=request.build_absolute_uri(reverse("dashboard:staff-link", args=[link.token])))
+        staff_link_send(link=link, url=link_url(request, link.token))
         messages.success(request, f"Sign-in link sent to {link.staff.display_name}.")
         return redirect("dashboard:staff-access")
     return _page(request, merchant, status=400, link_form=form)

@@ -15,12 +15,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from blinkpos import auth_throttle
-from dashboard.forms_staff import StaffLinkRequestForm, StaffPinSignInForm
+from dashboard.forms_staff import StaffLinkRequestForm, StaffLinkTokenForm, StaffPinSignInForm
 from dashboard.staff_session import staff_end, staff_start
 from payments.services.staff_access import (
     StaffPinLocked,
     StaffPinRefused,
-    staff_link_peek,
     staff_link_redeem,
     staff_link_send,
     staff_links_for_email,
@@ -85,33 +84,39 @@ def staff_link_request(request: HttpRequest) -> HttpResponse:
         return _page(request, status=400, link_form=form)
     auth_throttle.record_failure(LINK_SCOPE, ip)  # every request counts: each may send an email
     for link in staff_links_for_email(email=form.cleaned_data["email"]):
-        url = request.build_absolute_uri(reverse("dashboard:staff-link", args=[link.token]))
-        staff_link_send(link=link, url=url)
+        staff_link_send(link=link, url=link_url(request, link.token))
     return _page(request, link_sent=True)
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def staff_link(request: HttpRequest, token: str) -> HttpResponse:
-    """GET shows a button (mail scanners that follow links must not spend them); POST signs in."""
+def staff_link(request: HttpRequest) -> HttpResponse:
+    """The page a sign-in link opens (``/staff/link/#<token>``): the token is after "#", so it never
+    reaches the server or its logs on GET; the page's script puts it in the form, and POST spends it
+    (a mail scanner that follows links therefore spends nothing)."""
     ip = auth_throttle.client_ip(request)
     refused = _throttled(ip, SCOPE)
     if refused is not None:
         return refused
+    form = StaffLinkTokenForm(request.POST if request.method == "POST" else None)
     if request.method == "GET":
-        valid = staff_link_peek(token=token)
-        response = render(request, "dashboard/staff_link.html", {"valid": valid}, status=200 if valid else 400)
+        response = render(request, "dashboard/staff_link.html", {"form": form})
+    elif not form.is_valid():
+        response = render(request, "dashboard/staff_link.html", {"form": form}, status=400)
     else:
-        staff = staff_link_redeem(token=token)
+        staff = staff_link_redeem(token=form.cleaned_data["token"].strip())
         if staff is not None:
             staff_start(request, staff=staff)
-            response = redirect("dashboard:staff-home")
-        else:
-            auth_throttle.record_failure(SCOPE, ip)
-            response = render(request, "dashboard/staff_link.html", {"valid": False}, status=400)
-    # The token is in this page's address: it must not leak to anything the page links to.
+            return redirect("dashboard:staff-home")
+        auth_throttle.record_failure(SCOPE, ip)
+        response = render(request, "dashboard/staff_link.html", {"form": form, "refused": True}, status=400)
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+def link_url(request: HttpRequest, token: str) -> str:
+    """The address mailed to the person: the sign-in page with the token after "#"."""
+    return request.build_absolute_uri(reverse("dashboard:staff-link")) + "#" + token
 
 
 @require_POST

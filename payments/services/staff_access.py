@@ -314,12 +314,3 @@ def staff_link_redeem(*, token: str) -> Staff | None:
         return None
     log.info("staff_link.redeemed", staff_id=staff.pk)
     return staff
-
-
-def staff_link_peek(*, token: str) -> bool:
-    """Whether a link would still sign in (for the confirmation page; does not spend it)."""
-    if not token or len(token) > 100:
-        return False
-    return StaffSignInToken.objects.filter(
-        token_hash=_token_hash(token), used_at__isnull=True, expires_at__gt=timezone.now()
-    ).exists()

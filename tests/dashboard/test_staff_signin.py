@@ -27,11 +27,16 @@ def dana(merchant: Merchant) -> Staff:
     return StaffFactory(merchant=merchant, display_name="Dana", blink_username="dana")
 
 
-def _link_from_mail() -> str:
+def _token_from_mail() -> str:
+    """The token of the mailed link: after "#", so browsers never send it in a request line."""
     assert len(mail.outbox) == 1, [m.subject for m in mail.outbox]
-    match = re.search(r"http://testserver(/staff/link/[^/\s]+/)", mail.outbox[0].body)
+    match = re.search(r"http://testserver/staff/link/#(\S+)", mail.outbox[0].body)
     assert match, mail.outbox[0].body
     return match.group(1)
+
+
+def _redeem(client: Client, token: str) -> Any:
+    return client.post("/staff/link/", {"token": token})
 
 
 def _without_csrf(html: bytes) -> str:
@@ -47,37 +52,53 @@ def test_email_link_signs_in_once(client: Client, merchant: Merchant, dana: Staf
 
     # then one email with a link; only its hash is stored
     assert asked.status_code == 200 and b"a sign-in link is on its way" in asked.content
-    link = _link_from_mail()
-    token = link.split("/")[-2]
+    token = _token_from_mail()
     assert mail.outbox[0].to == ["dana@example.com"]
     row = StaffSignInToken.objects.get(staff=dana)
     assert row.token_hash == hashlib.sha256(token.encode()).hexdigest() and token not in row.token_hash
 
-    # opening it shows a button and spends nothing (mail scanners follow links)
-    assert client.get(link).status_code == 200 and client.get(link).status_code == 200
+    # opening the page spends nothing (mail scanners follow links; the token is not even sent)
+    page = client.get("/staff/link/")
+    assert page.status_code == 200 and 'id="staff-link-token"' in page.content.decode()
+    assert page["Referrer-Policy"] == "no-referrer"
     assert StaffSignInToken.objects.get(staff=dana).used_at is None
-    signed_in = client.post(link)
+    signed_in = _redeem(client, token)
     assert signed_in.status_code == 302 and signed_in["Location"] == "/staff/"
     assert b"Dana" in client.get("/staff/").content
 
     # the link is spent: a second use signs nobody in
     other = Client()
-    assert other.post(link).status_code == 400
+    assert _redeem(other, token).status_code == 400
     assert other.get("/staff/")["Location"] == "/staff/login/"
-    assert other.get(link).status_code == 400
 
 
 def test_expired_and_wrong_links_sign_nobody_in(client: Client, merchant: Merchant, dana: Staff) -> None:
     give_login(merchant, dana, email="dana@example.com")
     client.post("/staff/login/link/", {"email": "dana@example.com"})
-    link = _link_from_mail()
+    token = _token_from_mail()
     StaffSignInToken.objects.filter(staff=dana).update(expires_at=timezone.now() - timedelta(seconds=1))
 
-    assert client.post(link).status_code == 400
-    assert client.post("/staff/link/not-a-token/").status_code == 400
-    assert client.post("/staff/link/" + "x" * 200 + "/").status_code == 400
+    expired = _redeem(client, token)
+    assert expired.status_code == 400 and "This link does not work" in expired.content.decode()
+    assert _redeem(client, "not-a-token").status_code == 400
     assert client.get("/staff/")["Location"] == "/staff/login/"
     assert StaffSignInToken.objects.get(staff=dana).used_at is None
+
+
+@pytest.mark.parametrize("token", ["", "x" * 101])
+def test_bad_link_token_names_the_field(client: Client, token: str) -> None:
+    response = _redeem(client, token)
+    assert response.status_code == 400
+    assert '<label class="field invalid">Sign-in code' in response.content.decode()
+
+
+def test_a_deactivated_person_cannot_use_a_link(client: Client, merchant: Merchant, dana: Staff) -> None:
+    give_login(merchant, dana, email="dana@example.com")
+    client.post("/staff/login/link/", {"email": "dana@example.com"})
+    token = _token_from_mail()
+    Staff.objects.filter(pk=dana.pk).update(is_active=False)
+    assert _redeem(client, token).status_code == 400
+    assert client.get("/staff/")["Location"] == "/staff/login/"
 
 
 def test_link_answer_does_not_tell_whether_the_address_is_known(
@@ -236,3 +257,15 @@ def test_credential_change_or_deactivation_ends_the_session(client: Client, merc
     assert client.get("/staff/").status_code == 200
     Staff.objects.filter(pk=dana.pk).update(is_active=False)
     assert client.get("/staff/")["Location"] == "/staff/login/"
+
+
+def test_no_token_or_pin_in_logs(client: Client, merchant: Merchant, dana: Staff, capfd: Any, caplog: Any) -> None:
+    code = give_login(merchant, dana, email="dana@example.com")
+    client.post("/staff/login/link/", {"email": "dana@example.com"})
+    token = _token_from_mail()
+    _redeem(client, token)
+    pin_sign_in(Client(), code=code, name="dana", pin="97531")
+    out, err = capfd.readouterr()
+    logged = out + err + caplog.text
+    assert "staff_link.sent" in logged and "staff_link.redeemed" in logged
+    assert token not in logged and "97531" not in logged and PIN not in logged
