@@ -16,7 +16,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -314,3 +314,10 @@ def staff_link_redeem(*, token: str) -> Staff | None:
         return None
     log.info("staff_link.redeemed", staff_id=staff.pk)
     return staff
+
+
+def staff_sign_in_tokens_purge(*, expired_before: datetime, dry_run: bool = False) -> int:
+    """Delete sign-in links that expired before ``expired_before`` (used or not: neither can sign in any
+    more). Returns how many (only counts with ``dry_run``)."""
+    old = StaffSignInToken.objects.filter(expires_at__lt=expired_before)
+    return old.count() if dry_run else old.delete()[0]

@@ -269,3 +269,19 @@ def test_no_token_or_pin_in_logs(client: Client, merchant: Merchant, dana: Staff
     logged = out + err + caplog.text
     assert "staff_link.sent" in logged and "staff_link.redeemed" in logged
     assert token not in logged and "97531" not in logged and PIN not in logged
+
+
+def test_cleanup_purges_links_a_day_after_they_expired(client: Client, merchant: Merchant, dana: Staff) -> None:
+    from payments.services.maintenance import old_data_cleanup
+
+    give_login(merchant, dana, email="dana@example.com")
+    for _ in range(3):
+        client.post("/staff/login/link/", {"email": "dana@example.com"})
+    old, recent, live = StaffSignInToken.objects.order_by("pk")
+    StaffSignInToken.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(days=2))
+    StaffSignInToken.objects.filter(pk=recent.pk).update(expires_at=timezone.now() - timedelta(hours=2))
+
+    old_data_cleanup(dry_run=True)
+    assert StaffSignInToken.objects.count() == 3
+    old_data_cleanup()
+    assert list(StaffSignInToken.objects.order_by("pk").values_list("pk", flat=True)) == [recent.pk, live.pk]
