@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.db.models import Sum
+
 from analytics.merchant_reports import day_bounds
 from analytics.payout_lines import PAID, PENDING, RESOLVED, PayoutLine, payout_lines, worked_seconds
-from payments.models import Merchant, Staff
+from payments.models import Merchant, PoolAccrual, ShiftStatus, Staff
 
 HOUR = Decimal(3600)
 
@@ -78,6 +80,9 @@ class PayrollReport:
     date_to: date | None
     rows: list[PayrollRow]
     totals: PayrollRow
+    # Pooled tips of shifts not closed yet (or waiting for the next close): nobody's share yet, so in no
+    # row; shown beside the report so "pending" is not mistaken for everything still owed to staff.
+    unallocated_pool_sats: int = 0
 
     @property
     def display_currency(self) -> str:
@@ -124,4 +129,14 @@ def payroll_report(*, merchant: Merchant, date_from: date | None = None, date_to
         for line in row.lines:
             totals.add(line)
     totals.lines = []
-    return PayrollReport(merchant=merchant, date_from=date_from, date_to=date_to, rows=ordered, totals=totals)
+    unallocated = PoolAccrual.objects.filter(merchant=merchant).exclude(
+        shift__status__in=(ShiftStatus.CLOSED, ShiftStatus.SETTLED)
+    )
+    return PayrollReport(
+        merchant=merchant,
+        date_from=date_from,
+        date_to=date_to,
+        rows=ordered,
+        totals=totals,
+        unallocated_pool_sats=int(unallocated.aggregate(t=Sum("amount_sats"))["t"] or 0),
+    )

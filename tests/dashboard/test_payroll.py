@@ -196,3 +196,23 @@ def test_payroll_needs_the_merchant(client: Client) -> None:
 def test_empty_period_reports_nothing(client_a: Client) -> None:
     response = client_a.get(f"/payroll/payroll.csv?date_from={date(2020, 1, 1)}&date_to={date(2020, 1, 2)}")
     assert [r["staff_name"] for r in _csv(response.content)] == ["Total"]
+
+
+@pytest.mark.usefixtures("busy_period")
+def test_pooled_tips_not_yet_shared_are_shown_beside_the_rows(client_a: Client, merchant: Merchant) -> None:
+    from payments.models import PoolAccrual, Shift, ShiftStatus, SplitStatus, TerminalGroup
+    from tests.factories import PaymentSplitFactory
+
+    group = TerminalGroup.objects.get(merchant=merchant)
+    open_shift = Shift.objects.create(merchant=merchant, group=group, status=ShiftStatus.OPEN, opened_at=timezone.now())
+    for shift, tip in ((open_shift, 250), (None, 50)):  # an open shift's pool, and a carry-over
+        split = PaymentSplitFactory(
+            merchant=merchant, tip_amount=tip, pooled_amount=tip, status=SplitStatus.COMPLETED, paid_at=timezone.now()
+        )
+        PoolAccrual.objects.create(split=split, merchant=merchant, group=group, shift=shift, amount_sats=tip)
+
+    report = payroll_report(merchant=merchant)
+
+    assert report.unallocated_pool_sats == 300
+    assert report.totals.pool_shares_sats == 2300 + 1200 + 400  # only closed shifts' shares are anyone's
+    assert "300 sats of pooled tips wait" in client_a.get("/payroll/").content.decode()
