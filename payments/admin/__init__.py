@@ -1,4 +1,14 @@
 """The back office: every payments model in the Django admin. Money is read-only everywhere; the
 actions that change state call services (see ``common.run_service``)."""
 
-from payments.admin import accounts, books, inbound, parties, paycodes, payouts, refunds, splits  # noqa: F401  (registers the admins)
+from payments.admin import (  # noqa: F401  (registers the admins)
+    accounts,
+    books,
+    inbound,
+    parties,
+    paycodes,
+    payouts,
+    refunds,
+    splits,
+    staff_access,
+)

@@ -126,3 +126,26 @@ def test_settings_need_the_merchant(client: Client, dana: Staff) -> None:
         "/login/"
     )
     assert not StaffLogin.objects.exists()
+
+
+def test_operator_sees_sign_ins_without_secrets_and_lifts_a_lock(merchant: Merchant, dana: Staff) -> None:
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from tests.factories import UserFactory
+
+    give_login(merchant, dana, email="dana@example.com")
+    StaffLogin.objects.filter(staff=dana).update(failed_attempts=4, locked_until=timezone.now())
+    operator = Client()
+    operator.force_login(UserFactory(username="op", is_staff=True, is_superuser=True))
+    login = StaffLogin.objects.get(staff=dana)
+
+    page = operator.get(reverse("admin:payments_stafflogin_change", args=[login.pk])).content.decode()
+    assert "dana@example.com" in page and login.pin_hash not in page and "pin_hash" not in page
+
+    operator.post(
+        reverse("admin:payments_stafflogin_changelist"),
+        {"action": "unlock", "_selected_action": [login.pk]},
+    )
+    login.refresh_from_db()
+    assert login.failed_attempts == 0 and login.locked_until is None
