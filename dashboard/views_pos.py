@@ -20,6 +20,7 @@ from blinkpos.logging import get_logger
 from dashboard.access import merchant_required
 from dashboard.forms import InvoiceForm
 from dashboard.selectors import split_get
+from dashboard.views_pos_clock import pos_group, shift_panel
 from payments.models import Merchant, PaymentSplit, SplitProfile, Staff
 from payments.qr import invoice_qr_svg
 
@@ -52,6 +53,7 @@ def pos(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             "staff": Staff.objects.filter(merchant=merchant, is_active=True),
             "profiles": SplitProfile.objects.filter(merchant=merchant, is_active=True),
             "presets": merchant.tip_presets,
+            "shift_panel": shift_panel(request, merchant),
             "status_url_prefix": "/api/v1/invoices/",
             # Shown before a sale: people whose payout destination stopped resolving (recipient check).
             "unpayable": [
@@ -106,6 +108,7 @@ def invoice_create_view(request: HttpRequest, merchant: Merchant) -> JsonRespons
             staff=data["staff"],
             split_profile=data["split_profile"],
             memo=data["memo"],
+            pool_group=pos_group(request, merchant),  # pooled mode: this POS's terminal group
         )
     except USER_ERRORS as exc:
         # The service names its API inputs; map them onto this form's fields.

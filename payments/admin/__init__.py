@@ -9,6 +9,7 @@ from payments.admin import (  # noqa: F401  (registers the admins)
     paycodes,
     payouts,
     refunds,
+    shifts,
     splits,
     staff_access,
 )

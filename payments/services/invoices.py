@@ -29,7 +29,7 @@ from django.conf import settings
 from blinkpos.logging import get_logger
 from payments.domain.allocation import allocate, tip_from_percent
 from payments.metrics import timed
-from payments.models import Merchant, PaymentSplit, SplitProfile, SplitProfileShare, Staff, Terminal
+from payments.models import Merchant, PaymentSplit, SplitProfile, SplitProfileShare, Staff, Terminal, TerminalGroup
 from payments.services.pricing import price_get
 from payments.services.shifts import pool_shift_for_sale
 from payments.services.split_record import (
@@ -170,9 +170,11 @@ def invoice_create(
     split_profile_shares: Sequence[SplitProfileShare] | None = None,
     memo: str = "",
     currency: str | None = None,
+    pool_group: TerminalGroup | None = None,
 ) -> PaymentSplit:
     """Create a customer invoice for amount + tip on the platform wallet and record its split.
 
+    ``pool_group``: the web POS's terminal group (it is no terminal), for pooled mode.
     ``currency`` (default: the merchant's display currency) is the unit of ``amount_display`` and of
     the display amounts stored on the split. ``split_profile_shares``: the profile's shares with their
     staff already loaded (``selectors.split_profile_with_shares_for_merchant``), which saves a query;
@@ -202,7 +204,9 @@ def invoice_create(
         )
         # Pooled mode: the tip stays on the platform wallet for the shift's pool (no tip leg); the base
         # is still forwarded per sale, and sum(legs) + pooled_amount == total.
-        shift = pool_shift_for_sale(merchant=merchant, terminal=terminal) if amounts.base > 0 else None
+        shift = (
+            pool_shift_for_sale(merchant=merchant, terminal=terminal, group=pool_group) if amounts.base > 0 else None
+        )
         pooled = amounts.tip if shift is not None else 0
         allocations = allocate(
             base_amount=amounts.base,

@@ -117,6 +117,11 @@ def _fingerprint(pool: int, carry: int, method: str, outs: list[TipOutRule], ent
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _member(person: Staff, seconds: int) -> Member:
+    role = person.role
+    return Member(key=person.pk, seconds=seconds, role=role.name if role else "", weight=role.weight if role else 100)
+
+
 def _compute(shift: Shift, *, now: datetime) -> ClosePreview:
     entries = list(ClockEntry.objects.filter(shift=shift).order_by("pk"))
     accrued = int(PoolAccrual.objects.filter(shift=shift).aggregate(t=Sum("amount_sats"))["t"] or 0)
@@ -128,15 +133,7 @@ def _compute(shift: Shift, *, now: datetime) -> ClosePreview:
     method, outs = pool_rule_for(shift)
     worked = _worked(entries, now)
     staff = {s.pk: s for s in Staff.objects.filter(pk__in=worked).select_related("role")}
-    members = [
-        Member(
-            key=pk,
-            seconds=worked[pk],
-            role=staff[pk].role.name if staff[pk].role else "",
-            weight=staff[pk].role.weight if staff[pk].role else 100,
-        )
-        for pk in sorted(worked)
-    ]
+    members = [_member(staff[pk], worked[pk]) for pk in sorted(worked)]
     base = ClosePreview(
         shift=shift,
         pool_sats=pool,

@@ -25,6 +25,7 @@ from django.utils import timezone
 from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
 from payments.models import (
+    CashierPin,
     ClockCorrection,
     ClockEntry,
     Merchant,
@@ -36,6 +37,7 @@ from payments.models import (
     TerminalGroup,
 )
 from payments.models.shifts import REASON_MAX_CHARS, TipMode
+from payments.services.cashier_pins import CashierPinRefused, cashier_pin_verify
 
 log = get_logger(__name__)
 
@@ -236,9 +238,36 @@ def clock_correct(
     return entry
 
 
-def pool_shift_for_sale(*, merchant: Merchant, terminal: Terminal | None) -> Shift | None:
-    """The shift a new sale's tip is pooled into: the merchant is in pooled mode and the terminal's group
-    has an open shift. None: the tip is forwarded per sale (the default)."""
-    if merchant.tip_mode != TipMode.POOLED or terminal is None or terminal.group_id is None:
+def pool_shift_for_sale(
+    *, merchant: Merchant, terminal: Terminal | None, group: TerminalGroup | None = None
+) -> Shift | None:
+    """The shift a new sale's tip is pooled into: the merchant is in pooled mode and the sale's group (the
+    terminal's, or for the web POS the group it was set to) has an open shift. None: the tip is
+    forwarded per sale (the default)."""
+    group_id = terminal.group_id if terminal is not None else (group.pk if group is not None else None)
+    if merchant.tip_mode != TipMode.POOLED or group_id is None:
         return None
-    return Shift.objects.filter(group_id=terminal.group_id, status=ShiftStatus.OPEN).first()
+    if group is not None and group.merchant_id != merchant.pk:
+        return None
+    return Shift.objects.filter(group_id=group_id, status=ShiftStatus.OPEN).first()
+
+
+def pos_pin_verify(*, merchant: Merchant, group: TerminalGroup, staff_id: object, pin: object) -> None:
+    """The web POS is no terminal: it accepts the staff member's cashier PIN of a terminal in ``group``
+    (the first such PIN, with that PIN's failure count and lockout). Raises the PIN refusals."""
+    if not isinstance(staff_id, int) or not isinstance(pin, str):
+        raise CashierPinRefused()
+    row = (
+        CashierPin.objects.filter(
+            staff_id=staff_id,
+            staff__merchant=merchant,
+            terminal__group=group,
+            terminal__revoked_at__isnull=True,
+        )
+        .select_related("terminal")
+        .order_by("pk")
+        .first()
+    )
+    if row is None:
+        raise CashierPinRefused()
+    cashier_pin_verify(terminal=row.terminal, staff_id=staff_id, pin=pin)

@@ -1,0 +1,167 @@
+"""The dashboard's shifts pages: setup, clocking, corrections, the preview and the close; every bad
+input a 4xx naming the field with nothing written; another merchant's shift a 404."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from payments.models import (
+    ClockCorrection,
+    ClockEntry,
+    Merchant,
+    PoolRule,
+    Shift,
+    ShiftStatus,
+    StaffRole,
+    TerminalGroup,
+    TipOut,
+)
+from payments.services.shifts import clock_in
+from tests.factories import TerminalFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def group(merchant: Merchant) -> TerminalGroup:
+    return TerminalGroup.objects.create(merchant=merchant, name="Terrace")
+
+
+def test_the_setup_forms_save_what_they_say(client_a: Client, merchant: Merchant, staff_a: object) -> None:
+    terminal = TerminalFactory(merchant=merchant)
+
+    # when
+    client_a.post("/shifts/setup/mode/", {"tip_mode": "pooled", "method": "hours_role"})
+    client_a.post("/shifts/setup/group/", {"name": "Bar"})
+    client_a.post("/shifts/setup/role/", {"name": "kitchen", "weight": "150"})
+    role = StaffRole.objects.get(merchant=merchant)
+    group = TerminalGroup.objects.get(merchant=merchant)
+    client_a.post("/shifts/setup/tip-out/", {"role_id": role.pk, "percent_bps": "1000"})
+    client_a.post("/shifts/setup/terminal/", {"terminal_id": terminal.pk, "group_id": group.pk})
+    client_a.post("/shifts/setup/staff-role/", {"staff_id": staff_a.pk, "role_id": role.pk})  # type: ignore[attr-defined]
+
+    # then
+    merchant.refresh_from_db()
+    terminal.refresh_from_db()
+    staff_a.refresh_from_db()  # type: ignore[attr-defined]
+    assert merchant.tip_mode == "pooled"
+    assert PoolRule.objects.get(merchant=merchant, group=None).method == "hours_role"
+    assert role.weight == 150 and TipOut.objects.get(role=role).percent_bps == 1000
+    assert terminal.group_id == group.pk and staff_a.role_id == role.pk  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("what", "body", "field"),
+    [
+        ("mode", {"tip_mode": "sometimes", "method": "hours"}, "tip_mode"),
+        ("mode", {"tip_mode": "pooled", "method": "dice"}, "method"),
+        ("group", {"name": ""}, "name"),
+        ("role", {"name": "bar", "weight": "0"}, "weight"),
+        ("role", {"name": "bar", "weight": "x"}, "weight"),
+        ("tip-out", {"role_id": "999999", "percent_bps": "100"}, "role_id"),
+        ("terminal", {"terminal_id": "abc"}, "terminal_id"),
+        ("staff-role", {"staff_id": "999999"}, "staff_id"),
+    ],
+)
+def test_bad_setup_input_names_the_field_and_writes_nothing(
+    client_a: Client, merchant: Merchant, what: str, body: dict, field: str
+) -> None:
+    response = client_a.post(f"/shifts/setup/{what}/", body)
+
+    assert response.status_code == 400
+    assert field in response.context["errors"]
+    merchant.refresh_from_db()
+    assert merchant.tip_mode == "per_sale"
+    assert not StaffRole.objects.exists() and not TerminalGroup.objects.exists() and not PoolRule.objects.exists()
+
+
+def test_tip_outs_cannot_pass_the_whole_pool(client_a: Client, merchant: Merchant) -> None:
+    a = StaffRole.objects.create(merchant=merchant, name="kitchen")
+    b = StaffRole.objects.create(merchant=merchant, name="bar")
+    client_a.post("/shifts/setup/tip-out/", {"role_id": a.pk, "percent_bps": "6000"})
+
+    response = client_a.post("/shifts/setup/tip-out/", {"role_id": b.pk, "percent_bps": "5000"})
+
+    assert response.status_code == 400 and "percent_bps" in response.context["errors"]
+    assert TipOut.objects.count() == 1
+
+
+def test_clock_in_and_out_from_the_dashboard(
+    client_a: Client, merchant: Merchant, staff_a: object, group: TerminalGroup
+) -> None:
+    body = {"staff_id": staff_a.pk, "group_id": group.pk}  # type: ignore[attr-defined]
+
+    client_a.post("/shifts/clock/", body)
+    entry = ClockEntry.objects.get()
+    listing = client_a.get("/shifts/")
+    client_a.post("/shifts/clock/", body)
+
+    assert entry.source == "dashboard" and entry.clock_out_at is None
+    assert listing.status_code == 200 and b"Terrace" in listing.content
+    entry.refresh_from_db()
+    assert entry.clock_out_at is not None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"), [({"staff_id": "x", "group_id": "1"}, "staff_id"), ({"staff_id": "1"}, "group_id")]
+)
+def test_bad_clock_input_is_refused(
+    client_a: Client, group: TerminalGroup, staff_a: object, body: dict, field: str
+) -> None:
+    if field == "staff_id":
+        body = {**body, "group_id": group.pk}
+
+    response = client_a.post("/shifts/clock/", body)
+
+    assert response.status_code == 400 and field in response.context["errors"]
+    assert not ClockEntry.objects.exists() and not Shift.objects.exists()
+
+
+def test_correct_preview_and_close(client_a: Client, merchant: Merchant, staff_a: object, group: TerminalGroup) -> None:
+    # given: an entry of two hours
+    result = clock_in(merchant=merchant, group=group, staff_id=staff_a.pk, source="dashboard")  # type: ignore[attr-defined]
+    end = timezone.now() - timedelta(minutes=1)
+    ClockEntry.objects.filter(pk=result.entry.pk).update(clock_in_at=end - timedelta(hours=2), clock_out_at=end)
+    url = f"/shifts/{result.shift.pk}/"
+
+    # when: a correction without a reason, then with one
+    refused = client_a.post(
+        url + "correct/",
+        {"entry_id": result.entry.pk, "clock_in_at": (end - timedelta(hours=3)).isoformat(), "reason": ""},
+    )
+    corrected = client_a.post(
+        url + "correct/",
+        {
+            "entry_id": result.entry.pk,
+            "clock_in_at": (end - timedelta(hours=3)).isoformat(),
+            "clock_out_at": end.isoformat(),
+            "reason": "came early",
+        },
+    )
+    page = client_a.get(url)
+    stale = client_a.post(url + "close/", {"fingerprint": "not-the-review"})
+    closed = client_a.post(url + "close/", {"fingerprint": page.context["preview"].fingerprint})
+
+    # then
+    assert refused.status_code == 400 and "reason" in refused.context["errors"]
+    assert corrected.status_code == 302 and ClockCorrection.objects.get().reason == "came early"
+    assert page.context["preview"].people[0].worked_seconds == 3 * 3600
+    assert stale.status_code == 409 and "fingerprint" in stale.context["errors"]
+    assert closed.status_code == 302
+    shift = Shift.objects.get()
+    assert shift.status == ShiftStatus.SETTLED and shift.pool_sats == 0  # nothing pooled: nothing to pay
+
+
+def test_another_merchants_shift_is_not_found(client_a: Client, other_merchant: Merchant, group: TerminalGroup) -> None:
+    other_group = TerminalGroup.objects.create(merchant=other_merchant, name="Theirs")
+    shift = Shift.objects.create(merchant=other_merchant, group=other_group, opened_at=timezone.now())
+
+    assert client_a.get(f"/shifts/{shift.pk}/").status_code == 404
+    assert client_a.post(f"/shifts/{shift.pk}/close/", {"fingerprint": "x"}).status_code == 404
+    assert client_a.post(f"/shifts/{shift.pk}/correct/", {"entry_id": "1"}).status_code == 404
+    shift.refresh_from_db()
+    assert shift.status == ShiftStatus.OPEN
