@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from payments.domain.refund_amounts import proportional
 from payments.models import (
+    BooksTransaction,
     ClockEntry,
     LegStatus,
     Merchant,
@@ -63,6 +64,9 @@ class PayoutLine:
     payout_hash: str = ""
     preimage: str = field(default="", repr=False)  # the proof of payment; never logged
     route: str = ""
+    # Blink's id of the payout's transaction on the platform wallet, once the books run has read it: the
+    # proof where the preimage is not known.
+    blink_transaction_id: str = ""
     display_currency: str = ""
     sats_per_unit: Decimal | None = None
     display_amount: Decimal | None = None
@@ -229,8 +233,23 @@ def payout_lines(
     """Both kinds of line for these staff, oldest first."""
     lines = sale_tip_lines(merchant=merchant, staff_ids=staff_ids, since=since, until=until)
     lines += pool_share_lines(merchant=merchant, staff_ids=staff_ids, since=since, until=until)
+    lines = _with_blink_ids(lines)
     epoch = timezone.now().replace(year=1970)
     return sorted(lines, key=lambda line: (line.earned_at or epoch, line.kind, line.object_id))
+
+
+def _with_blink_ids(lines: list[PayoutLine]) -> list[PayoutLine]:
+    """Each line with its payout's Blink transaction id (outgoing, from the books' copy of the wallet's
+    transactions), where the books have seen it."""
+    hashes = {line.payout_hash for line in lines if line.payout_hash}
+    if not hashes:
+        return lines
+    ids = dict(
+        BooksTransaction.objects.filter(payment_hash__in=hashes, direction="SEND")
+        .order_by("created_at")
+        .values_list("payment_hash", "blink_id")
+    )
+    return [replace(line, blink_transaction_id=ids.get(line.payout_hash, "")) for line in lines]
 
 
 def worked_seconds(

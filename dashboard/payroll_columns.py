@@ -30,6 +30,7 @@ LINE_COLUMNS: list[tuple[str, Any]] = [
     ("fee_sats", lambda x: "" if x.fee_sats is None else x.fee_sats),
     ("payout_payment_hash", lambda x: x.payout_hash),
     ("preimage", lambda x: x.preimage),
+    ("blink_transaction_id", lambda x: x.blink_transaction_id),
     ("display_currency", lambda x: x.display_currency),
     ("sats_per_unit", lambda x: _dec(x.sats_per_unit)),
     ("display_amount", lambda x: _dec(x.display_amount)),

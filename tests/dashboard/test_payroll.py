@@ -130,7 +130,7 @@ PAYROLL_HEADER = [
 LINE_HEADER = [
     "staff_id", "staff_name", "kind", "earned_at", "reference", "amount_sats", "tip_out_received_sats",
     "tip_out_given_sats", "deducted_sats", "status", "standing", "paid_out_at", "fee_sats",
-    "payout_payment_hash", "preimage", "display_currency", "sats_per_unit", "display_amount",
+    "payout_payment_hash", "preimage", "blink_transaction_id", "display_currency", "sats_per_unit", "display_amount",
 ]  # fmt: skip
 
 

@@ -167,3 +167,26 @@ def test_bad_period_is_refused_naming_the_field(merchant: Merchant, dana: Staff,
 def test_staff_pages_need_a_staff_session(client: Client) -> None:
     for url in ("/staff/", "/staff/statement.csv", "/staff/statement.pdf", "/staff/payouts/sale_tip/1/"):
         assert client.get(url)["Location"] == "/staff/login/", url
+
+
+def test_proof_shows_the_blink_transaction_id_once_the_books_saw_it(
+    merchant: Merchant, dana: Staff, work: dict[str, object]
+) -> None:
+    from payments.models import BooksRun, BooksTransaction
+
+    mine = work["mine"]
+    BooksTransaction.objects.create(
+        blink_id="blink-tx-42",
+        cursor="c42",
+        created_at=timezone.now(),
+        direction="SEND",
+        status="SUCCESS",
+        amount_sats=-1000,
+        payment_hash=mine.payment_hash,  # type: ignore[attr-defined]
+        leg=mine,
+        first_run=BooksRun.objects.create(),
+    )
+    client = signed_in_client(merchant, dana)
+    assert "blink-tx-42" in client.get(f"/staff/payouts/sale_tip/{mine.pk}/").content.decode()  # type: ignore[attr-defined]
+    rows = list(csv.DictReader(io.StringIO(client.get("/staff/statement.csv").content.decode())))
+    assert {r["blink_transaction_id"] for r in rows} == {"blink-tx-42", ""}
