@@ -492,7 +492,11 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="paymentsplit",
             constraint=models.CheckConstraint(
-                condition=models.Q(("pooled_amount__gte", 0), ("pooled_amount__lte", models.F("tip_amount"))),
+                condition=models.Q(
+                    ("pooled_amount", 0),
+                    models.Q(("pooled_amount__gt", 0), ("pooled_amount__lte", models.F("tip_amount"))),
+                    _connector="OR",
+                ),
                 name="split_pooled_within_tip",
             ),
         ),

@@ -166,7 +166,8 @@ class PaymentSplit(models.Model):
             ),
             models.CheckConstraint(condition=_in("status", SplitStatus), name="split_status_valid"),
             models.CheckConstraint(
-                condition=Q(pooled_amount__gte=0, pooled_amount__lte=F("tip_amount")), name="split_pooled_within_tip"
+                condition=Q(pooled_amount=0) | Q(pooled_amount__gt=0, pooled_amount__lte=F("tip_amount")),
+                name="split_pooled_within_tip",
             ),
             models.CheckConstraint(condition=_in("kind", SplitKind), name="split_kind_valid"),
             # A sale has a base; a tip-only payment has none; only a tip-only payment follows a sale.

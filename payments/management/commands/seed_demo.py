@@ -1,4 +1,5 @@
-"""Demo data for ``make run``: a user, a merchant, three staff, a team profile and a terminal.
+"""Demo data for ``make run``: a user, a merchant, three staff, a team profile and a terminal, and for
+shifts a terminal group, roles, a pool rule and the staff's cashier PINs (``_demo_shifts``).
 
 Idempotent: what exists is kept, what is missing is created. Usernames are resolved at the wallet
 provider (the fake Blink seeds them in demo mode); an existing demo party whose wallet id no longer
@@ -16,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from payments.management.commands._demo_shifts import seed_shifts
 from payments.models import Merchant, PayCode, SplitProfile, Staff, StaffLogin, Terminal
 from payments.services.parties import merchant_create, split_profile_save, staff_create
 from payments.services.paycodes import paycode_create
@@ -70,9 +72,11 @@ class Command(BaseCommand):
             split = ", ".join(f"{u} {w // 100} %" for u, w in weights.items())
             self._say(f"split profile {TEAM_NAME!r} created ({split})")
         self._pay_codes(merchant, staff["alice"], SplitProfile.objects.get(merchant=merchant, name=TEAM_NAME))
-        if not Terminal.objects.filter(merchant=merchant, name=TERMINAL_NAME, revoked_at__isnull=True).exists():
-            _terminal, key = terminal_create(merchant=merchant, name=TERMINAL_NAME)
+        terminal = Terminal.objects.filter(merchant=merchant, name=TERMINAL_NAME, revoked_at__isnull=True).first()
+        if terminal is None:
+            terminal, key = terminal_create(merchant=merchant, name=TERMINAL_NAME)
             self._say(f"terminal {TERMINAL_NAME!r} created; its API key (shown once): {key}")
+        seed_shifts(merchant=merchant, staff=staff, terminal=terminal, say=self._say)
         self._staff_sign_in(merchant, staff["alice"])
         self._say(f"log in as {DEMO_USER!r} / {DEMO_PASSWORD!r}")
 

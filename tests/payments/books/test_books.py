@@ -108,6 +108,7 @@ def test_a_clean_ledger_agrees_to_the_sat(fake_blink: FakeBlink, sale: Sale, par
         "opening": START, "held": 0, "received": 1_150 + 2_300, "unmatched": 0, "forwarded": 1_150 + 2_300,
         "fees": 0, "sent_for_legs_not_succeeded": 0,
         "refunds_funded": 0, "refunds_paid_out": 0, "sent_for_refunds_not_paid": 0,
+        "pool_paid_out": 0, "sent_for_pool_payouts_not_paid": 0, "pooled_tips_waiting": 0,
     }  # fmt: skip
     # and every Blink transaction is matched: each receive to its split, each send to its leg
     assert (run.transactions_walked, run.receives, run.sends) == (7, 2, 5)

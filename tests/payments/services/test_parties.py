@@ -260,3 +260,16 @@ def test_seed_demo_is_idempotent_and_prints_the_key_once(fake_blink: FakeBlink) 
         ("democafe", "merchant"),
         ("floor-tips", "team"),
     ]
+    # and the shifts demo: the till in a group, roles, a pool rule with a kitchen tip-out, PINs to clock in
+    from payments.models import CashierPin, PoolRule, TerminalGroup
+
+    till = Terminal.objects.get(merchant=merchant)
+    assert till.group == TerminalGroup.objects.get(merchant=merchant, name="Main room")
+    staff_roles = Staff.objects.filter(merchant=merchant).values_list("blink_username", "role__name")
+    assert sorted(staff_roles) == [("alice", "server"), ("bob", "bar"), ("carol", "kitchen")]
+    rule = PoolRule.objects.get(merchant=merchant, group=None)
+    assert rule.method == "hours_role" and [(t.role.name, t.percent_bps) for t in rule.tip_outs.all()] == [
+        ("kitchen", 1000)
+    ]
+    assert CashierPin.objects.filter(terminal=till).count() == 3
+    assert merchant.tip_mode == "per_sale"  # pooling stays opt-in
