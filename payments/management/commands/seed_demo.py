@@ -37,7 +37,7 @@ TEAM_NAME = "Floor team"
 TEAM_WEIGHTS = {"alice": 4000, "bob": 3000, "carol": 2000, OUTSIDE_KEY: 1000}
 TERMINAL_NAME = "Demo till"
 # Static pay codes (username, kind): payments to the cafe, tips for Alice, tips for the team.
-DEMO_STAFF_EMAIL, DEMO_STAFF_PIN = "alice@demo.invalid", "2468"
+DEMO_STAFF_EMAIL, DEMO_STAFF_PIN = "alice@demo.invalid", "1111"  # the same as her demo cashier PIN
 PAY_CODES = (("democafe", "merchant"), ("alice-tips", "staff"), ("floor-tips", "team"))
 
 
