@@ -18,7 +18,6 @@ from blinkpos import auth_throttle
 from dashboard.forms_staff import StaffLinkRequestForm, StaffLinkTokenForm, StaffPinSignInForm
 from dashboard.staff_session import staff_end, staff_start
 from payments.services.staff_access import (
-    StaffPinLocked,
     StaffPinRefused,
     staff_link_redeem,
     staff_link_send,
@@ -58,12 +57,8 @@ def staff_login(request: HttpRequest) -> HttpResponse:
         staff = staff_pin_verify(
             code=form.cleaned_data["code"], name=form.cleaned_data["name"], pin=form.cleaned_data["pin"]
         )
-    except StaffPinLocked as exc:
-        form.add_error("pin", exc.message)
-        response = _page(request, status=429, pin_form=form)
-        response["Retry-After"] = str(exc.retry_after)
-        return response
     except StaffPinRefused as exc:
+        # A locked PIN answers like a wrong one (StaffPinLocked is a StaffPinRefused): no name is confirmed.
         auth_throttle.record_failure(SCOPE, ip)
         form.add_error("pin", exc.message)
         return _page(request, status=400, pin_form=form)

@@ -37,7 +37,9 @@ _PIN = re.compile(r"[0-9]{4,8}")
 # No 0/O, 1/I/L: the code is read off a poster or a phone and typed by hand.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
-WRONG_SIGN_IN = "Wrong code, name or PIN."
+# One answer for a wrong code, an unknown name, a wrong PIN and a locked PIN: a lock would otherwise tell
+# a stranger that the name exists (the lock still holds; the message says it may be the reason).
+WRONG_SIGN_IN = "Wrong code, name or PIN. Five wrong PINs in a row lock a PIN for a while: then ask the manager."
 
 
 class StaffPinRefused(ApplicationError):
@@ -48,13 +50,12 @@ class StaffPinRefused(ApplicationError):
         super().__init__(WRONG_SIGN_IN, fields={"pin": [WRONG_SIGN_IN]})
 
 
-class StaffPinLocked(ApplicationError):
-    code = "pin_locked"
-    http_status = 429
+class StaffPinLocked(StaffPinRefused):
+    """The PIN is locked. Shown exactly like a refusal (see ``WRONG_SIGN_IN``); ``retry_after`` is for logs."""
 
     def __init__(self, retry_after: int) -> None:
-        message = "Too many wrong PINs: this PIN is locked for a while. Ask the manager."
-        super().__init__(message, fields={"pin": [message]}, retry_after=retry_after)
+        super().__init__()
+        self.retry_after = retry_after
 
 
 def normalize_code(value: str) -> str:
