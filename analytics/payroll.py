@@ -36,9 +36,9 @@ class PayrollRow:
     resolved_sats: int = 0  # settled by an operator by hand
     pending_sats: int = 0
     fees_sats: int = 0  # routing fees charged on the payouts (out of the shares)
-    earned_display: Decimal = Decimal(0)
-    paid_out_display: Decimal = Decimal(0)
-    pending_display: Decimal = Decimal(0)
+    earned_display: Decimal = Decimal("0.00")
+    paid_out_display: Decimal = Decimal("0.00")
+    pending_display: Decimal = Decimal("0.00")
     unconverted_sats: int = 0  # lines without a rate in the display currency
     lines: list[PayoutLine] = field(default_factory=list, repr=False)
 

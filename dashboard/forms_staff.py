@@ -37,16 +37,30 @@ def _staff_choices(merchant: Merchant) -> list[tuple[int, str]]:
 
 
 class StaffLoginForm(forms.Form):
-    """The merchant sets a staff member's sign-in email and PIN (an empty PIN keeps the current one)."""
+    """The merchant sets a staff member's sign-in email and PIN. Left empty, either keeps what the person
+    has; the check boxes remove them."""
 
     staff = forms.TypedChoiceField(coerce=int, choices=[])
     email = forms.EmailField(max_length=254, required=False, label="Sign-in email")
+    remove_email = forms.BooleanField(required=False, label="Remove the email")
     pin = forms.CharField(max_length=8, required=False, validators=[_PIN], widget=forms.PasswordInput, label="New PIN")
     remove_pin = forms.BooleanField(required=False, label="Remove the PIN")
 
     def __init__(self, *args: Any, merchant: Merchant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["staff"].choices = _staff_choices(merchant)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("email") and data.get("remove_email"):
+            self.add_error("email", "Either set an email or remove it, not both.")
+        return data
+
+    def email_change(self) -> str | None:
+        """What the service gets: None keeps the email, "" removes it."""
+        if self.cleaned_data.get("remove_email"):
+            return ""
+        return self.cleaned_data.get("email") or None
 
 
 class StaffPickForm(forms.Form):
@@ -55,5 +69,6 @@ class StaffPickForm(forms.Form):
     staff = forms.TypedChoiceField(coerce=int, choices=[])
 
     def __init__(self, *args: Any, merchant: Merchant, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "pick_%s")  # the settings page shows it beside StaffLoginForm
         super().__init__(*args, **kwargs)
         self.fields["staff"].choices = _staff_choices(merchant)  # type: ignore[attr-defined]

@@ -65,7 +65,7 @@ def staff_login_save(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             staff_login_update(
                 merchant=merchant,
                 staff_id=form.cleaned_data["staff"],
-                email=form.cleaned_data["email"] or "",
+                email=form.email_change(),
                 pin=form.cleaned_data["pin"] or "",
                 remove_pin=form.cleaned_data["remove_pin"],
             )

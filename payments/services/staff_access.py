@@ -97,9 +97,10 @@ def _clean_email(value: object) -> str:
 
 @transaction.atomic
 def staff_login_update(
-    *, merchant: Merchant, staff_id: int, email: str, pin: str = "", remove_pin: bool = False
+    *, merchant: Merchant, staff_id: int, email: str | None, pin: str = "", remove_pin: bool = False
 ) -> StaffLogin:
-    """Set a staff member's sign-in email (empty: none) and, when given, a new PIN (4-8 digits).
+    """Set a staff member's sign-in email (None: keep it; empty: none) and, when given, a new PIN (4-8
+    digits; ``remove_pin``: none).
 
     A change of either ends the person's open sessions (``session_version``) and clears a PIN lockout.
     Raises ``ValidationError`` naming ``staff``, ``email`` or ``pin``; nothing is written then.
@@ -108,11 +109,11 @@ def staff_login_update(
     staff = _staff_of(merchant, staff_id)
     if staff is None:
         errors["staff"] = ["Choose one of your active staff members."]
+    clean_email: str | None = None
     try:
-        clean_email = _clean_email(email)
+        clean_email = None if email is None else _clean_email(email)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-        clean_email = ""
     if pin and not (isinstance(pin, str) and _PIN.fullmatch(pin)):
         errors["pin"] = ["4 to 8 digits."]
     if pin and remove_pin:
@@ -125,6 +126,8 @@ def staff_login_update(
         raise ValidationError(errors)
     assert staff is not None
     login, _ = StaffLogin.objects.select_for_update().get_or_create(staff=staff)
+    if clean_email is None:
+        clean_email = login.email
     changed = login.email != clean_email or bool(pin) or (remove_pin and login.has_pin)
     login.email = clean_email
     if pin:

@@ -39,11 +39,15 @@ def test_set_email_and_pin_then_the_person_signs_in(client_a: Client, merchant: 
     code = StaffPortal.objects.get(merchant=merchant).code
     assert pin_sign_in(Client(), code=code, name="dana@example.com").status_code == 302
 
-    # an empty PIN keeps the current one; "remove" takes it away
-    client_a.post("/settings/staff-access/login/", {"staff": dana.pk, "email": "dana@example.com"})
-    assert StaffLogin.objects.get(staff=dana).pin_hash == login.pin_hash
-    client_a.post("/settings/staff-access/login/", {"staff": dana.pk, "email": "dana@example.com", "remove_pin": "on"})
+    # empty fields keep what the person has; the check boxes take it away
+    client_a.post("/settings/staff-access/login/", {"staff": dana.pk, "email": "", "pin": ""})
+    kept = StaffLogin.objects.get(staff=dana)
+    assert kept.pin_hash == login.pin_hash and kept.email == "dana@example.com"
+    client_a.post("/settings/staff-access/login/", {"staff": dana.pk, "remove_pin": "on"})
     assert not StaffLogin.objects.get(staff=dana).pin_hash
+    assert StaffLogin.objects.get(staff=dana).email == "dana@example.com"
+    client_a.post("/settings/staff-access/login/", {"staff": dana.pk, "remove_email": "on"})
+    assert StaffLogin.objects.get(staff=dana).email == ""
 
 
 @pytest.mark.parametrize(
@@ -57,6 +61,7 @@ def test_set_email_and_pin_then_the_person_signs_in(client_a: Client, merchant: 
         ({"staff": "DANA", "pin": "12"}, "pin"),
         ({"staff": "DANA", "pin": "12ab"}, "pin"),
         ({"staff": "DANA", "pin": "1234", "remove_pin": "on"}, "pin"),
+        ({"staff": "DANA", "email": "a@example.com", "remove_email": "on"}, "email"),
     ],
 )
 def test_bad_login_settings_name_the_field(
