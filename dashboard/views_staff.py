@@ -3,7 +3,7 @@ with their proof, refunded-tip adjustments, and the statement as CSV or PDF.
 
 Every view takes the signed-in staff member from the session (``staff_required``) and never an id from
 the address: there is no way to name someone else. A payout's proof page takes the line's id and looks it
-up among the person's own lines, so another person's id is a 404. docs/ARCHITECTURE.md, Staff self-service.
+up among the person's own lines, so another person's id is a 404. docs/ARCHITECTURE.md, Staff self-service and payroll.
 """
 
 from __future__ import annotations

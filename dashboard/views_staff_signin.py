@@ -1,7 +1,7 @@
 """Staff sign-in (``/staff/login/``): the merchant's staff code with the person's PIN, or a one-time link
 by email. Neither answer says whether a name or an address is known. Failed PINs and wrong links are
 counted per client address, and so is every link request (``blinkpos.auth_throttle``, scope ``staff``).
-docs/ARCHITECTURE.md, Staff self-service.
+docs/ARCHITECTURE.md, Staff self-service and payroll.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Staff self-service sign-in: the merchant's public staff code, each staff member's email and PIN, and
-one-time sign-in links (docs/ARCHITECTURE.md, Staff self-service).
+one-time sign-in links (docs/ARCHITECTURE.md, Staff self-service and payroll).
 
 A staff session is its own kind (``dashboard/staff_session.py``): never a Django user, never the
 merchant's. Only hashes are stored: the PIN as a Django password hash, a link's token as its SHA-256.

@@ -1,5 +1,5 @@
 """Staff self-service sign-in: the merchant's staff code, each staff member's email and PIN, and one-time
-sign-in links (docs/ARCHITECTURE.md, Staff self-service).
+sign-in links (docs/ARCHITECTURE.md, Staff self-service and payroll).
 
 Guessing is bounded like the cashier's PINs (``payments.services.cashier_pins``): each staff member's PIN
 row counts wrong tries and locks for ``STAFF_PIN_LOCKOUT_SECONDS`` after ``STAFF_PIN_MAX_FAILURES`` in a
