@@ -16,7 +16,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from analytics.staff_statements import staff_overview, staff_payout_line
+from analytics.payout_lines import PayoutLine
+from analytics.staff_statements import StaffOverview, staff_overview, staff_payout_line
 from dashboard.forms import PeriodForm
 from dashboard.payroll_columns import LINE_COLUMNS
 from dashboard.staff_session import staff_required
@@ -73,7 +74,27 @@ def staff_statement_csv(request: HttpRequest, staff: Staff) -> HttpResponse:
     if not ok:
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
     overview = staff_overview(staff=staff, date_from=date_from, date_to=date_to)
-    return csv_response(_filename(staff, "csv"), LINE_COLUMNS, reversed(overview.lines))
+    return csv_response(_filename(staff, "csv"), LINE_COLUMNS, [*reversed(overview.lines), *_adjustments(overview)])
+
+
+def _adjustments(overview: StaffOverview) -> list[PayoutLine]:
+    """Refunded-tip lines as statement rows (kind ``refunded_tip``, ``recovery`` or ``pool_recovery``,
+    standing ``adjustment``): negative owed from a refunded tip, positive recovered from a later one."""
+    staff = overview.staff
+    return [
+        PayoutLine(
+            kind=a.kind,
+            object_id=0,
+            staff_id=staff.pk,
+            staff_name=staff.display_name,
+            earned_at=a.created_at,
+            reference=a.sale_payment_hash,
+            amount_sats=a.amount_sats,
+            status="adjustment",
+            standing="adjustment",
+        )
+        for a in overview.adjustments
+    ]
 
 
 @never_cache

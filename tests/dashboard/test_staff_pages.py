@@ -133,7 +133,9 @@ def test_statement_csv_holds_own_lines_only(merchant: Merchant, dana: Staff, wor
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert {r["staff_name"] for r in rows} == {"Dana"}
-    assert sorted(int(r["amount_sats"]) for r in rows) == [300, 1000, 1450]
+    assert sorted(int(r["amount_sats"]) for r in rows if r["standing"] != "adjustment") == [300, 1000, 1450]
+    adjustment = next(r for r in rows if r["standing"] == "adjustment")
+    assert adjustment["kind"] == "refunded_tip" and adjustment["amount_sats"] == "-50"
     paid = next(r for r in rows if r["reference"] == work["mine"].split.payment_hash)  # type: ignore[attr-defined]
     assert paid["preimage"] == work["mine"].preimage and paid["display_amount"] == "0.50"  # type: ignore[attr-defined]
 
@@ -190,3 +192,4 @@ def test_proof_shows_the_blink_transaction_id_once_the_books_saw_it(
     assert "blink-tx-42" in client.get(f"/staff/payouts/sale_tip/{mine.pk}/").content.decode()  # type: ignore[attr-defined]
     rows = list(csv.DictReader(io.StringIO(client.get("/staff/statement.csv").content.decode())))
     assert {r["blink_transaction_id"] for r in rows} == {"blink-tx-42", ""}
+    assert [r["blink_transaction_id"] for r in rows].count("blink-tx-42") == 1
