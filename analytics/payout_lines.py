@@ -158,7 +158,7 @@ def pool_rates(*, merchant: Merchant, shift_ids: Iterable[int]) -> dict[int, Dec
     }
 
 
-def _tip_outs_given(allocations: list[PoolAllocation]) -> dict[int, int]:
+def tip_outs_given(allocations: list[PoolAllocation]) -> dict[int, int]:
     """Allocation id -> the sats of the shift's tip-outs that came out of this person's pool part: the
     tip-outs shared over everyone's pool part (largest remainder), so they sum to the tip-outs exactly."""
     by_shift: dict[int, list[PoolAllocation]] = defaultdict(list)
@@ -189,7 +189,7 @@ def pool_share_lines(
             "shift", "staff", "payout"
         )
     )
-    given = _tip_outs_given(everyone)
+    given = tip_outs_given(everyone)
     rates = pool_rates(merchant=merchant, shift_ids={row.shift_id for row in everyone})
     wanted = set(staff_ids)
     lines = []
