@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.payout_lines import PAID, PENDING, RESOLVED, PayoutLine, tip_outs_given, to_display
 from analytics.payroll import PayrollRow
 from payments.models import PoolAllocation
 
+# No deadline: the machine is shared, and timing is not what these tests are about.
+PROPERTY = settings(database=None, max_examples=200, deadline=None)
 rates = st.one_of(st.none(), st.decimals(min_value=Decimal("1"), max_value=Decimal("100000"), places=8))
 lines = st.builds(
     lambda sats, standing, rate, kind: PayoutLine(
@@ -34,6 +36,7 @@ lines = st.builds(
 )
 
 
+@PROPERTY
 @given(st.lists(lines, max_size=30))
 def test_a_rows_columns_add_up(batch: list[PayoutLine]) -> None:
     row = PayrollRow(staff_id=1, staff_name="x", payout_destination="")
@@ -49,6 +52,7 @@ def test_a_rows_columns_add_up(batch: list[PayoutLine]) -> None:
     assert row.earned_display == row.paid_out_display + row.pending_display + resolved_display
 
 
+@PROPERTY
 @given(
     st.lists(
         st.tuples(st.integers(min_value=0, max_value=10**8), st.integers(min_value=0, max_value=10**6)),
