@@ -290,3 +290,24 @@ def test_cleanup_purges_links_a_day_after_they_expired(client: Client, merchant:
     assert StaffSignInToken.objects.count() == 3
     old_data_cleanup()
     assert list(StaffSignInToken.objects.order_by("pk").values_list("pk", flat=True)) == [recent.pk, live.pk]
+
+
+def test_one_address_at_two_merchants_gets_a_link_for_each(
+    client: Client, merchant: Merchant, other_merchant: Merchant, dana: Staff
+) -> None:
+    give_login(merchant, dana, email="dana@example.com")
+    there = StaffFactory(merchant=other_merchant, display_name="Dana B", blink_username="danab")
+    give_login(other_merchant, there, email="dana@example.com")
+
+    client.post("/staff/login/link/", {"email": "dana@example.com"})
+
+    assert sorted(m.subject for m in mail.outbox) == sorted(
+        f"Your sign-in link for {m.name}" for m in (merchant, other_merchant)
+    )
+    tokens = [re.search(r"/staff/link/#(\S+)", m.body).group(1) for m in mail.outbox]  # type: ignore[union-attr]
+    signed_in = set()
+    for token in tokens:
+        browser = Client()
+        assert _redeem(browser, token).status_code == 302
+        signed_in.add("Dana B" in browser.get("/staff/").content.decode())
+    assert signed_in == {False, True}  # each link opened its own person's pages
