@@ -1,12 +1,8 @@
 """Paying a closed shift's pool shares: one payout per person, through the leg machinery's rules
 (docs/ARCHITECTURE.md, money rules 2, 3, 5 and 8; Shifts and pooled tips).
 
-1. Plan (``planned``, outside any transaction): resolve the person's payout route
-   (``payout_routes``); custodial: an invoice on their Blink wallet on behalf of them, externalId the
-   payout's ``external_id`` (``-r<n>`` for the n-th invoice, so a crash between Blink's create and our
-   commit never blocks it); Lightning address: an invoice asked for exactly the share, checked
-   (``payout_invoice_request``: amount, description hash, expiry, a hash never seen), its fee probed
-   and capped, the recipient paying the fee out of their share (the pool never pays more than it holds).
+1. Plan (``planned``, outside any transaction): the checked payout invoice through the person's route
+   (``pool_payout_plan``).
 2. Commit under the payout's row lock with one conditional change ``planned -> invoice_ready``.
 3. Send: ``invoice_ready -> sending`` (attempts + 1, committed), ``pay_invoice`` of the committed bolt11
    outside any transaction, then the outcome recorded for that attempt. Every retry pays the SAME
@@ -26,26 +22,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from blinkpos.errors import ApplicationError
 from blinkpos.logging import get_logger
-from payments.domain import payout_fees as pf
-from payments.lnurl.client import LnurlPayParams
-from payments.lnurl.invoice_check import InvoiceRefusal
-from payments.models import Merchant, PayoutRouteKind, PoolPayout, PoolPayoutStatus, Shift, ShiftStatus
-from payments.platform_accounts import provider_for
+from payments.models import Merchant, PoolPayout, PoolPayoutStatus, Shift, ShiftStatus
 from payments.services.enqueue import publish_quietly
-from payments.services.payout_invoices import payout_invoice_request
 from payments.services.payout_ledger import confirm_failure
 from payments.services.payout_outside import outside_invoice_state
-from payments.services.payout_plan import PAYOUT_INVOICE_MINUTES, PlannedInvoice, PlanRefusal, payout_external_id
-from payments.services.payout_routes import PayoutDestination, RouteUnresolvable, payout_route_resolve
+from payments.services.payout_plan import PlanRefusal
+from payments.services.pool_payout_plan import pool_payout_plan, pool_payout_provider
 from payments.services.shifts import shift_event
-from payments.wallet.base import WalletProvider
-from payments.wallet.errors import DuplicateExternalId, InvalidInput, InvoiceNotFound, WalletError, WalletUnavailable
+from payments.wallet.errors import InvalidInput, InvoiceNotFound, WalletError, WalletUnavailable
 from payments.wallet.types import InvoiceState, SendResult, SendStatus
 
 log = get_logger(__name__)
@@ -54,7 +43,6 @@ P = PoolPayoutStatus
 POOL_PAYOUT_TASK = "payments.tasks.refunds.pool_payout_task"
 POOL_PAYOUT_MAX_FAILURES = 3
 RETRY_AFTER = timedelta(seconds=30)
-MAX_EXTERNAL_ID_SUFFIXES = 5
 
 
 class PoolPayoutRefused(ApplicationError):
@@ -69,17 +57,6 @@ def enqueue_pool_payout(payout_id: int) -> bool:
 
 def _lock(payout_id: int) -> PoolPayout | None:
     return PoolPayout.objects.select_for_update(of=("self",)).filter(pk=payout_id).first()
-
-
-def _provider(payout: PoolPayout) -> WalletProvider:
-    merchant = Merchant.objects.only("platform_account_id").get(shifts__pk=payout.shift_id)
-    return provider_for(account_id=merchant.platform_account_id)
-
-
-def _destination(payout: PoolPayout) -> PayoutDestination:
-    party = payout.staff if payout.staff_id is not None else payout.shift.merchant
-    assert party is not None
-    return PayoutDestination.of(party)
 
 
 def pool_payout_run(*, payout_id: int) -> str:
@@ -103,7 +80,7 @@ def pool_payout_run(*, payout_id: int) -> str:
 
 def _plan_and_commit(payout: PoolPayout) -> str:
     try:
-        planned = _plan(payout)
+        planned = pool_payout_plan(payout)
     except WalletUnavailable:
         raise  # the task retries: the provider is away, nothing was committed
     if isinstance(planned, PlanRefusal):
@@ -149,106 +126,6 @@ def _refuse(payout_id: int, refusal: PlanRefusal) -> str:
     return "failed" if final else "retry"
 
 
-def _plan(payout: PoolPayout) -> PlannedInvoice | PlanRefusal:
-    destination = _destination(payout)
-    try:
-        route = payout_route_resolve(destination=destination)
-    except RouteUnresolvable as exc:
-        code = exc.code if exc.code.startswith("lnurl.") else f"lnurl.{exc.code}"
-        return PlanRefusal(code=code[:50], reason=exc.reason)
-    provider = _provider(payout)
-    if route.kind is PayoutRouteKind.CUSTODIAL:
-        assert route.wallet_id
-        return _custodial(payout, wallet_id=route.wallet_id, provider=provider)
-    assert route.lnurl is not None
-    return _lnurl(payout, route.lnurl, provider=provider)
-
-
-def _custodial(payout: PoolPayout, *, wallet_id: str, provider: WalletProvider) -> PlannedInvoice | PlanRefusal:
-    committed = payout.events.filter(event_type="pool_payout_committed").count()
-    for n in range(committed, committed + MAX_EXTERNAL_ID_SUFFIXES):
-        external_id = payout_external_id(payout.external_id, n)
-        try:
-            invoice = provider.create_invoice_for_recipient(
-                recipient_wallet_id=wallet_id,
-                amount_sats=payout.amount_sats,
-                memo="BlinkPOS tip pool",
-                external_id=external_id,
-                expires_in_minutes=PAYOUT_INVOICE_MINUTES,
-            )
-        except DuplicateExternalId:
-            continue
-        except WalletUnavailable:
-            raise
-        except WalletError as exc:
-            return PlanRefusal(code=exc.code, reason=exc.message)
-        if invoice.amount_sats != payout.amount_sats:
-            return PlanRefusal(code="AMOUNT_MISMATCH", reason=f"Invoice for {invoice.amount_sats} sats.")
-        return PlannedInvoice(
-            payment_request=invoice.payment_request,
-            payment_hash=invoice.payment_hash,
-            amount_sats=payout.amount_sats,
-            route_kind=PayoutRouteKind.CUSTODIAL.value,
-            route_address=wallet_id,
-            external_id=external_id,
-            wallet_id=wallet_id,
-        )
-    return PlanRefusal(code="DUPLICATE_EXTERNAL_ID", reason="No free payout externalId.")
-
-
-def _probe(payment_request: str, provider: WalletProvider) -> int | PlanRefusal:
-    probe = provider.fee_probe(payment_request=payment_request)
-    if not probe.ok or probe.fee_sats is None:
-        code = "ROUTE_UNAVAILABLE" if probe.error_code == "ROUTE_FINDING_ERROR" else "FEE_PROBE_FAILED"
-        return PlanRefusal(code=code, reason=f"Fee probe: {probe.error_code}"[:500])
-    return probe.fee_sats
-
-
-def _checked(params: LnurlPayParams, amount: int) -> PlanRefusal | tuple[str, str]:
-    invoice = payout_invoice_request(params=params, amount_sats=amount)
-    if isinstance(invoice, InvoiceRefusal):
-        return PlanRefusal(code=invoice.code[:50], reason=invoice.reason)
-    return invoice.payment_request, invoice.payment_hash
-
-
-def _lnurl(payout: PoolPayout, params: LnurlPayParams, *, provider: WalletProvider) -> PlannedInvoice | PlanRefusal:
-    """The recipient pays the routing fee out of their share: the committed invoice asks for
-    ``share - estimate`` and is probed again, so the pool never pays out more than the share."""
-    share = payout.amount_sats
-    first = _checked(params, share)
-    if isinstance(first, PlanRefusal):
-        return first
-    estimate = _probe(first[0], provider)
-    if isinstance(estimate, PlanRefusal):
-        return estimate
-    cap = pf.fee_cap(share_sats=share, cap_bps=settings.PAYOUT_FEE_CAP_BPS, cap_sats=settings.PAYOUT_FEE_CAP_SATS)
-    if estimate > cap:
-        return PlanRefusal(code="FEE_OVER_CAP", reason=f"Routing fee estimate {estimate} sats is above the cap {cap}.")
-    amount = pf.invoice_amount(share_sats=share, estimate_sats=estimate, payer=pf.RECIPIENT)
-    if amount <= estimate:
-        return PlanRefusal(code="SHARE_BELOW_FEE", reason=f"A {share}-sat share cannot carry a {estimate}-sat fee.")
-    request, payment_hash = first
-    if amount != share:
-        second = _checked(params, amount)
-        if isinstance(second, PlanRefusal):
-            return second
-        charged = _probe(second[0], provider)
-        if isinstance(charged, PlanRefusal):
-            return charged
-        if amount + charged > share:
-            return PlanRefusal(code="FEE_ESTIMATE_ROSE", reason=f"Fee rose to {charged} sats for {amount} sats.")
-        (request, payment_hash), estimate = second, charged
-    return PlannedInvoice(
-        payment_request=request,
-        payment_hash=payment_hash,
-        amount_sats=amount,
-        route_kind=PayoutRouteKind.LNURL.value,
-        route_address=params.address,
-        fee_estimate=estimate,
-        fee_payer=pf.RECIPIENT,
-    )
-
-
 def _send(payout_id: int) -> str:
     with transaction.atomic():
         payout = _lock(payout_id)
@@ -264,7 +141,7 @@ def _send(payout_id: int) -> str:
         )
         attempt, request, payment_hash = payout.attempts, payout.payment_request, payout.payment_hash or ""
     log.info("pool_payout.sending", payout_id=payout_id, attempt=attempt, amount=payout.amount_sats)
-    provider = _provider(payout)
+    provider = pool_payout_provider(payout)
     try:
         result = provider.pay_invoice(payment_request=request)
     except InvalidInput as exc:  # refused by our own validation before any request: nothing was sent
@@ -357,7 +234,7 @@ def pool_payout_lookup(*, payout_id: int) -> str:
     if payout is None or payout.status not in (P.PENDING, P.UNKNOWN, P.SENDING):
         return "skipped"
     seen = (payout.status, payout.attempts)
-    provider = _provider(payout)
+    provider = pool_payout_provider(payout)
     state: InvoiceState | None = None
     try:
         lookup = provider.payment_lookup(payment_hash=payout.payment_hash or "")

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
@@ -48,6 +47,7 @@ from payments.models import (
     TipAdjustment,
 )
 from payments.services.pool_accruals import pool_carry_over_locked
+from payments.services.pool_refunds import pool_refunded_sats
 from payments.services.shifts import ShiftRefused, shift_event, shift_for_merchant
 from payments.services.tip_adjustments import staff_owed
 
@@ -77,6 +77,7 @@ class ClosePreview:
     shift: Shift
     pool_sats: int  # accrued to this shift plus the carry-over
     carry_over_sats: int
+    refunded_sats: int  # tips of this pool's sales the merchant refunded: back to the merchant
     method: str
     tip_outs: list[dict[str, object]]
     people: list[PersonShare] = field(default_factory=list)
@@ -85,7 +86,7 @@ class ClosePreview:
 
     @property
     def returned_to_merchant_sats(self) -> int:
-        return sum(p.adjustment_sats for p in self.people)
+        return self.refunded_sats + sum(p.adjustment_sats for p in self.people)
 
 
 def pool_rule_for(shift: Shift) -> tuple[str, list[TipOutRule]]:
@@ -107,13 +108,21 @@ def _worked(entries: list[ClockEntry], now: datetime) -> dict[int, int]:
     return seconds
 
 
-def _fingerprint(pool: int, carry: int, method: str, outs: list[TipOutRule], entries: list[ClockEntry]) -> str:
+def _fingerprint(
+    pool: int, carry: int, refunded: int, method: str, outs: list[TipOutRule], entries: list[ClockEntry]
+) -> str:
     times = [
         [e.pk, e.staff_id, e.clock_in_at.isoformat(), e.clock_out_at.isoformat() if e.clock_out_at else None]
         for e in sorted(entries, key=lambda e: e.pk)
     ]
-    body = {"pool": pool, "carry": carry, "method": method, "outs": [[t.role, t.percent_bps] for t in outs]}
-    body["entries"] = times
+    body = {
+        "pool": pool,
+        "carry": carry,
+        "refunded": refunded,
+        "method": method,
+        "outs": [[t.role, t.percent_bps] for t in outs],
+        "entries": times,
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -124,12 +133,11 @@ def _member(person: Staff, seconds: int) -> Member:
 
 def _compute(shift: Shift, *, now: datetime) -> ClosePreview:
     entries = list(ClockEntry.objects.filter(shift=shift).order_by("pk"))
-    accrued = int(PoolAccrual.objects.filter(shift=shift).aggregate(t=Sum("amount_sats"))["t"] or 0)
-    carry = int(
-        PoolAccrual.objects.filter(group_id=shift.group_id, shift__isnull=True).aggregate(t=Sum("amount_sats"))["t"]
-        or 0
-    )
-    pool = accrued + carry
+    own = list(PoolAccrual.objects.filter(shift=shift))
+    waiting = list(PoolAccrual.objects.filter(group_id=shift.group_id, shift__isnull=True))
+    carry = sum(a.amount_sats for a in waiting)
+    pool = sum(a.amount_sats for a in own) + carry
+    refunded = pool_refunded_sats(own + waiting)
     method, outs = pool_rule_for(shift)
     worked = _worked(entries, now)
     staff = {s.pk: s for s in Staff.objects.filter(pk__in=worked).select_related("role")}
@@ -140,10 +148,11 @@ def _compute(shift: Shift, *, now: datetime) -> ClosePreview:
         carry_over_sats=carry,
         method=method,
         tip_outs=[{"role": t.role, "percent_bps": t.percent_bps} for t in outs],
-        fingerprint=_fingerprint(pool, carry, method, outs, entries),
+        refunded_sats=refunded,
+        fingerprint=_fingerprint(pool, carry, refunded, method, outs, entries),
     )
     try:
-        shares = allocate_pool(pool_sats=pool, members=members, method=method, tip_outs=outs)
+        shares = allocate_pool(pool_sats=pool - refunded, members=members, method=method, tip_outs=outs)
     except PoolAllocationError as exc:
         return replace(base, problem=str(exc).capitalize() + ".")
     owed = staff_owed(sorted(worked))
@@ -260,7 +269,9 @@ def _allocate_locked(shift: Shift, preview: ClosePreview) -> list[int]:
                 amount_sats=person.amount_sats,
             )
             payouts.append(payout.pk)
+    returned += preview.refunded_sats
     if returned:
         payout = PoolPayout.objects.create(shift=shift, external_id=uuid.uuid4().hex, amount_sats=returned)
         payouts.append(payout.pk)
+        shift_event(shift, "pool_returned", {"amount_sats": returned, "refunded_sats": preview.refunded_sats})
     return payouts

@@ -10,6 +10,9 @@ wallets (docs/ARCHITECTURE.md, Refunds).
   positive ``recovery`` line records it (``tip_recoveries_apply_locked``). A tip leg recovered whole
   is removed (nothing to pay). A sale without a planned merchant leg recovers nothing.
 
+A pooled sale's refunded tip is handled by ``pool_refunds`` (taken out of its open shift's pool, or
+owed by the people its closed shift paid).
+
 The balance still to recover is ``-sum(amount_sats)`` of a staff member's lines, never below zero.
 Staff rows are locked (after the split and its legs) so two sales of one person cannot both recover
 the same sats.
@@ -36,6 +39,7 @@ from payments.models import (
     TipAdjustment,
 )
 from payments.models.splits import LegKind
+from payments.services.pool_refunds import pool_refund_adjust_locked
 from payments.services.transitions import record_event
 
 log = get_logger(__name__)
@@ -53,6 +57,8 @@ def tip_adjustments_record_locked(*, split: PaymentSplit, refund: Refund) -> lis
     the refund are locked (``refund_transitions.lock_refund``); runs in the ``paid`` transaction."""
     if not refund.tip_refunded or refund.tip_part_sats <= 0:
         return []
+    if split.pooled_amount > 0:  # the tip went to a shift's pool, not to tip legs
+        return pool_refund_adjust_locked(split=split, refund=refund)
     legs = list(
         PaymentLeg.objects.filter(split=split, kind=LegKind.TIP, staff__isnull=False, status=LegStatus.SUCCEEDED)
         .order_by("pk")

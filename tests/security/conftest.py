@@ -11,7 +11,17 @@ import pytest
 from django.test import Client
 
 from fakeblink import FakeBlink
-from payments.models import Merchant, PayCode, PaymentSplit, Refund, SplitProfile, Staff, Terminal
+from payments.models import (
+    Merchant,
+    PayCode,
+    PaymentSplit,
+    PoolPayout,
+    Refund,
+    Shift,
+    SplitProfile,
+    Staff,
+    Terminal,
+)
 from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.invoices import invoice_create
@@ -101,6 +111,10 @@ def money_snapshot() -> list[tuple[Any, ...]]:
     rows += list(Staff.objects.order_by("pk").values_list("pk", "is_active", "merchant_id"))
     rows += list(PayCode.objects.order_by("pk").values_list("pk", "is_active", "merchant_id", "max_sendable_sats"))
     rows += list(
-        Merchant.objects.order_by("pk").values_list("pk", "display_currency", "tip_presets", "blink_api_key_encrypted")
+        Merchant.objects.order_by("pk").values_list(
+            "pk", "display_currency", "tip_presets", "blink_api_key_encrypted", "tip_mode"
+        )
     )
+    rows += list(Shift.objects.order_by("pk").values_list("pk", "status", "pool_sats", "merchant_id"))
+    rows += list(PoolPayout.objects.order_by("pk").values_list("pk", "status", "failures", "amount_sats"))
     return rows

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +17,11 @@ import pytest
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
+from django.utils import timezone
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
+from payments.models import PoolAllocation, PoolPayout, Shift, TerminalGroup
 from payments.services.cashier_pins import cashier_pin_set
 from payments.services.receipts import receipt_token_ensure
 from tests.security.conftest import Shop, money_snapshot
@@ -72,6 +75,27 @@ def test_session_posts_to_the_api_without_a_csrf_token_are_refused(shop_a: Shop)
     assert money_snapshot() == before
 
 
+def _failed_pool_payout(a: Shop) -> PoolPayout:
+    """A closed shift of A's with a failed pool payout (created once)."""
+    existing = PoolPayout.objects.filter(shift__merchant=a.merchant).first()
+    if existing is not None:
+        return existing
+    group = TerminalGroup.objects.create(merchant=a.merchant, name="A's room")
+    now = timezone.now()
+    shift = Shift.objects.create(
+        merchant=a.merchant, group=group, opened_at=now, status="closed", closed_at=now, pool_sats=100
+    )
+    allocation = PoolAllocation.objects.create(shift=shift, staff=a.staff[0], share_sats=100, amount_sats=100)
+    return PoolPayout.objects.create(
+        allocation=allocation,
+        shift=shift,
+        staff=a.staff[0],
+        external_id=uuid.uuid4().hex,
+        amount_sats=100,
+        status="failed",
+    )
+
+
 def _fill(route: str, entry: URLPattern, a: Shop) -> str | None:
     """The concrete URL with each parameter set to one of merchant A's objects (None: no parameter)."""
     converters = entry.pattern.converters if isinstance(entry.pattern, RoutePattern) else {}
@@ -99,6 +123,10 @@ def _fill(route: str, entry: URLPattern, a: Shop) -> str | None:
         # A staff member's proof page: one of A's tip legs (only A's staff, signed in as staff, see it).
         "kind": "sale_tip",
         "object_id": a.paid.legs.filter(kind="tip").first().pk,  # type: ignore[union-attr]
+        "shift_id": _failed_pool_payout(a).shift_id,
+        "payout_id": _failed_pool_payout(a).pk,
+        # Not an object: a setting's name. An unknown one is a 404 (B's own settings are tested elsewhere).
+        "what": "no-such-setting",
     }
     url = "/" + route
     for name in names:
@@ -120,6 +148,7 @@ def test_every_url_naming_another_merchants_object_is_404_or_403(shop_a: Shop, s
     browser = shop_b.browser()
     csrf = browser.get("/login/").cookies.get("csrftoken") or browser.cookies.get("csrftoken")
     token = csrf.value if csrf else ""
+    _failed_pool_payout(shop_a)  # A's shift and pool payout exist before the snapshot
     before = money_snapshot()
     visited: list[str] = []
     unknown: list[str] = []
