@@ -105,7 +105,10 @@ def staff_link(request: HttpRequest) -> HttpResponse:
             return redirect("dashboard:staff-home")
         auth_throttle.record_failure(SCOPE, ip)
         response = render(request, "dashboard/staff_link.html", {"form": form, "refused": True}, status=400)
-    response["Referrer-Policy"] = "no-referrer"
+    # A Referer never carries the "#" part anyway; "same-origin" tells other sites nothing, and unlike
+    # "no-referrer" it keeps the form's Origin header, which Django's CSRF check needs (with no-referrer
+    # browsers send "Origin: null" and the sign-in is refused).
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
