@@ -87,6 +87,7 @@ urlpatterns = [
     path("cashier/summary/", views_cashier.cashier_summary, name="cashier-summary"),
     path("cashier/login/", views_cashier.cashier_login, name="cashier-login"),
     path("cashier/logout/", views_cashier.cashier_logout, name="cashier-logout"),
+    path("cashier/clock/", views_pos_clock.cashier_clock, name="cashier-clock"),
     path("cashier/refund/<str:payment_hash>/", views_cashier_refunds.cashier_refund_new, name="cashier-refund-new"),
     path("cashier/refunds/<int:refund_id>/", views_cashier_refunds.cashier_refund_detail, name="cashier-refund"),
     path(

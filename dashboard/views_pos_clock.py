@@ -1,9 +1,13 @@
-"""The web POS's shift panel: which terminal group this POS stands in (kept in the session: the web POS
+"""Clocking in and out from the web pages: the web POS's shift panel and the cashier's view.
+
+The web POS's shift panel: which terminal group this POS stands in (kept in the session: the web POS
 is no terminal device) and a "Clock in/out" control where staff enter their cashier PIN.
 
 The PIN is the staff member's cashier PIN of a terminal in that group, with its lockout
 (``payments.services.shifts.pos_pin_verify``). Sales made here while the group has an open shift have
-their tips pooled (merchant in pooled mode). docs/ARCHITECTURE.md, Shifts and pooled tips.
+their tips pooled (merchant in pooled mode). A cashier signed in with their PIN on a terminal clocks
+in and out on that terminal's group with one button (the session already proved the PIN).
+docs/ARCHITECTURE.md, Shifts and pooled tips.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from django.views.decorators.http import require_POST
 
 from blinkpos.errors import USER_ERRORS, user_error_fields
 from dashboard.access import merchant_required
+from dashboard.cashier_access import Cashier, cashier_required
 from payments.models import ClockEntry, Merchant, TerminalGroup
-from payments.services.shifts import clock_toggle, open_shift_of_group, pos_pin_verify
+from payments.services.shifts import clock_toggle, group_of_terminal, open_shift_of_group, pos_pin_verify
 
 SESSION_KEY = "pos_group_id"
 
@@ -90,3 +95,20 @@ def pos_clock(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     name = result.entry.staff.display_name
     messages.success(request, f"{name} clocked {'in' if result.clocked_in else 'out'}.")
     return redirect("dashboard:pos")
+
+
+@require_POST
+@cashier_required
+def cashier_clock(request: HttpRequest, cashier: Cashier) -> HttpResponse:
+    if cashier.staff is None:
+        messages.error(request, "staff: sign in with your PIN to clock in or out.")
+        return redirect("dashboard:cashier")
+    try:
+        group = group_of_terminal(cashier.terminal)
+        result = clock_toggle(merchant=cashier.terminal.merchant, group=group, staff_id=cashier.staff.pk, source="pos")
+    except USER_ERRORS as exc:
+        for name, errors in user_error_fields(exc).items():
+            messages.error(request, f"{name}: {' '.join(errors)}")
+        return redirect("dashboard:cashier")
+    messages.success(request, f"{cashier.staff.display_name} clocked {'in' if result.clocked_in else 'out'}.")
+    return redirect("dashboard:cashier")

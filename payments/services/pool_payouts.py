@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -269,8 +270,12 @@ def pool_payout_lookup(*, payout_id: int) -> str:
             log.error("pool_payout.paid_not_by_us", payout_id=payout_id)
             _apply_locked(payout, SendResult(status=SendStatus.UNKNOWN, error_code="PAID_NOT_BY_US"), source="lookup")
             return "paid_not_by_us"
-        payout.status = P.INVOICE_READY
-        payout.save(update_fields=["status", "updated_at"])
+        if payout.attempts >= settings.FORWARD_MAX_ATTEMPTS:
+            _fail_locked(payout, code="NOT_SENT", message="No send reached Blink after the last attempt.")
+            return "failed"
+        # No send of ours and the invoice still payable: the SAME bolt11 again (ALREADY_PAID protects it).
+        payout.status, payout.next_attempt_at = P.INVOICE_READY, None
+        payout.save(update_fields=["status", "next_attempt_at", "updated_at"])
         transaction.on_commit(lambda: enqueue_pool_payout(payout_id))
     return "resend"
 

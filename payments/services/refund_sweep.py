@@ -25,6 +25,7 @@ from payments.models import PayoutState, PoolPayout, PoolPayoutStatus, Refund, R
 from payments.services.pool_payouts import pool_payout_lookup, pool_payout_run
 from payments.services.refund_payouts import refund_pay, refund_payout_lookup
 from payments.services.refunds import refund_funding_check, refunds_awaiting_funding
+from payments.wallet.errors import WalletUnavailable
 
 LOST_TASK_AFTER = timedelta(seconds=60)
 # Longer than refund_pay_task's hard time limit (120 s): a send still running is never looked up as lost.
@@ -66,7 +67,10 @@ def pool_payouts_sweep(*, now: datetime, batch_size: int) -> Counter[str]:
         | Q(status=PoolPayoutStatus.INVOICE_READY) & stale
     )
     for payout_id in runnable.values_list("pk", flat=True)[:batch_size]:
-        outcomes[f"pool_{pool_payout_run(payout_id=payout_id)}"] += 1
+        try:
+            outcomes[f"pool_{pool_payout_run(payout_id=payout_id)}"] += 1
+        except WalletUnavailable:  # nothing committed; the next sweep tries again
+            outcomes["pool_provider_unavailable"] += 1
     in_flight = PoolPayout.objects.filter(
         Q(status__in=(PoolPayoutStatus.PENDING, PoolPayoutStatus.UNKNOWN)) & due
         | Q(status=PoolPayoutStatus.SENDING, updated_at__lte=now - SENDING_STALE_AFTER)

@@ -24,7 +24,10 @@ JOBS = [
         task="payments.tasks.refunds.refunds_sweep_task",
         every_seconds=30,
         expire_seconds=28,
-        description="Poll refunds' funding invoices (funded or expired), resume lost payouts, look up in-flight ones.",
+        description=(
+            "Poll refunds' funding invoices (funded or expired), resume lost refund and pool payouts, look up "
+            "in-flight ones."
+        ),
     ),
     ScheduledJob(
         name="hotstore_repair",

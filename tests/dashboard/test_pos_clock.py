@@ -77,3 +77,30 @@ def test_a_web_pos_sale_in_pooled_mode_pools_its_tip(
     split = PaymentSplit.objects.get()
     assert split.pooled_amount == 200 and split.shift_id == Shift.objects.get().pk
     assert [(leg.kind, leg.amount) for leg in split.legs.all()] == [("merchant", 2000)]
+
+
+def test_a_cashier_clocks_in_and_out_on_their_terminals_group(
+    client: Client, merchant: Merchant, floor: TerminalGroup, staff_a: object
+) -> None:
+    # given: signed in with the PIN on the till of the Floor group
+    till = floor.terminals.get()
+    client.post(f"/cashier/login/?terminal={till.key_prefix}", {"mode": "pin", "staff": staff_a.pk, "pin": "1357"})  # type: ignore[attr-defined]
+    page = client.get("/cashier/")
+
+    # when
+    client.post("/cashier/clock/")
+    entry = ClockEntry.objects.get()
+    client.post("/cashier/clock/")
+
+    # then
+    assert b"Clock in/out" in page.content
+    assert entry.source == "pos" and entry.shift.group_id == floor.pk
+    entry.refresh_from_db()
+    assert entry.clock_out_at is not None
+
+
+def test_the_cashier_clock_needs_a_cashier_session(client: Client, floor: TerminalGroup) -> None:
+    response = client.post("/cashier/clock/")
+
+    assert response.status_code == 302 and response["Location"].startswith("/cashier/login/")
+    assert not ClockEntry.objects.exists()

@@ -165,3 +165,75 @@ def test_another_merchants_shift_is_not_found(client_a: Client, other_merchant: 
     assert client_a.post(f"/shifts/{shift.pk}/correct/", {"entry_id": "1"}).status_code == 404
     shift.refresh_from_db()
     assert shift.status == ShiftStatus.OPEN
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"clock_in_at": "yesterday-ish"}, "clock_in_at"),
+        ({"clock_in_at": ""}, "clock_in_at"),
+        ({"clock_in_at": "2999-01-01T10:00:00+00:00"}, "clock_in_at"),
+        ({"clock_out_at": "2000-01-01T10:00:00+00:00"}, "clock_out_at"),
+        ({"clock_out_at": "2999-01-01T10:00:00+00:00"}, "clock_out_at"),
+        ({"reason": "x" * 501}, "reason"),
+        ({"reason": "   "}, "reason"),
+        ({"entry_id": "abc"}, "entry_id"),
+        ({"entry_id": "999999"}, "entry_id"),
+    ],
+)
+def test_bad_corrections_name_the_field_and_write_nothing(
+    client_a: Client, merchant: Merchant, staff_a: object, group: TerminalGroup, change: dict, field: str
+) -> None:
+    result = clock_in(merchant=merchant, group=group, staff_id=staff_a.pk, source="dashboard")  # type: ignore[attr-defined]
+    end = timezone.now() - timedelta(minutes=5)
+    ClockEntry.objects.filter(pk=result.entry.pk).update(clock_in_at=end - timedelta(hours=1), clock_out_at=end)
+    body = {
+        "entry_id": result.entry.pk,
+        "clock_in_at": (end - timedelta(hours=2)).isoformat(),
+        "clock_out_at": end.isoformat(),
+        "reason": "fix",
+        **change,
+    }
+
+    response = client_a.post(f"/shifts/{result.shift.pk}/correct/", body)
+
+    assert response.status_code == 400 and field in response.context["errors"]
+    assert not ClockCorrection.objects.exists()
+    assert ClockEntry.objects.get().clock_in_at == end - timedelta(hours=1)
+
+
+def test_a_failed_payout_shows_a_retry_that_reopens_it(
+    client_a: Client, merchant: Merchant, other_merchant: Merchant, staff_a: object, group: TerminalGroup
+) -> None:
+    # given: a closed shift whose payout failed
+    from payments.models import PoolAllocation, PoolPayout
+
+    shift = Shift.objects.create(
+        merchant=merchant,
+        group=group,
+        opened_at=timezone.now(),
+        status="closed",
+        closed_at=timezone.now(),
+        pool_sats=90,
+    )
+    allocation = PoolAllocation.objects.create(shift=shift, staff=staff_a, share_sats=90, amount_sats=90)
+    payout = PoolPayout.objects.create(
+        allocation=allocation, shift=shift, staff=staff_a, external_id="x1", amount_sats=90, status="failed", failures=3
+    )
+    other_group = TerminalGroup.objects.create(merchant=other_merchant, name="Theirs")
+    other_shift = Shift.objects.create(merchant=other_merchant, group=other_group, opened_at=timezone.now())
+    theirs = PoolPayout.objects.create(shift=other_shift, external_id="x2", amount_sats=5, status="failed", failures=3)
+
+    # when
+    page = client_a.get(f"/shifts/{shift.pk}/")
+    foreign = client_a.post(f"/shifts/payouts/{theirs.pk}/reopen/")
+    reopened = client_a.post(f"/shifts/payouts/{payout.pk}/reopen/")
+
+    # then
+    assert page.status_code == 200 and b"Retry" in page.content and b"Dana" in page.content
+    assert foreign.status_code == 404
+    assert reopened.status_code == 302
+    payout.refresh_from_db()
+    theirs.refresh_from_db()
+    assert payout.status == "planned" and payout.failures == 0
+    assert theirs.status == "failed"

@@ -314,3 +314,32 @@ def test_another_merchants_shift_is_not_found(pooled_shop: PooledShop) -> None:
         shift_close_preview(merchant=stranger, shift_id=shift.pk)
 
     assert refused.value.http_status == 404
+
+
+def test_a_lost_task_and_a_send_that_never_reached_blink_are_resumed_by_the_sweep(
+    fake_blink: FakeBlink, pooled_shop: PooledShop, sell: Sell
+) -> None:
+    # given: a closed shift whose payout task was lost (nothing ran)
+    shift = work(pooled_shop, {0: 1})
+    sell(base=1000, tip=70)
+    close(pooled_shop, shift)
+    payout = PoolPayout.objects.get(shift=shift)
+    PoolPayout.objects.filter(pk=payout.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    fake_blink.script("lnInvoicePaymentSend", ["TIMEOUT"])  # dropped before Blink executed it
+
+    # when: the sweep finds it (the send's outcome is unknown), then looks it up
+    first = refunds_sweep()
+    payout.refresh_from_db()
+    committed_hash = payout.payment_hash
+    PoolPayout.objects.filter(pk=payout.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    second = refunds_sweep()
+    resent = pool_payout_run(payout_id=payout.pk)
+
+    # then: unknown at first, the lookup found no send and the SAME invoice was paid once
+    assert first["pool_unknown"] == 1 and payout.status == PoolPayoutStatus.UNKNOWN
+    assert second["pool_lookup_resend"] == 1
+    assert resent == "succeeded"
+    payout.refresh_from_db()
+    assert payout.payment_hash == committed_hash and payout.attempts == 2
+    assert fake_blink.debits_for(committed_hash or "") == 1
+    assert fake_blink.balance(pooled_shop.staff[0].wallet_id) == 70
