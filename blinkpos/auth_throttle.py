@@ -38,6 +38,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "login": (10, 15 * 60),
     "api_key": (20, 10 * 60),
     "cashier": (20, 15 * 60),  # the cashier's sign-in (dashboard/views_cashier.py) counts its own failures
+    "staff": (20, 15 * 60),  # the staff sign-in (dashboard/views_staff_signin.py): wrong PINs and link asks
 }
 
 

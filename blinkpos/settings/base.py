@@ -384,6 +384,7 @@ AUTH_FAILURE_LIMITS: dict[str, list[int]] = {
     "login": [10, 15 * 60],
     "api_key": [20, 10 * 60],
     "cashier": [20, 15 * 60],
+    "staff": [20, 15 * 60],  # failed staff sign-ins (PIN, links) per address (dashboard/views_staff_signin.py)
 }
 AUTH_FAILURE_LIMITS.update(json.loads(env.str("AUTH_FAILURE_LIMITS_JSON", default="{}")))
 # Public receipt pages (/r/<token>/) per client address: enough for a busy shop's shared Wi-Fi, far too
@@ -394,6 +395,25 @@ CASHIER_PIN_MAX_FAILURES = env.int("CASHIER_PIN_MAX_FAILURES", default=5)
 CASHIER_PIN_LOCKOUT_SECONDS = env.int("CASHIER_PIN_LOCKOUT_SECONDS", default=15 * 60)
 # A cashier session ends after this long (a shift), or when its PIN or terminal changes.
 CASHIER_SESSION_SECONDS = env.int("CASHIER_SESSION_SECONDS", default=12 * 60 * 60)
+# Staff self-service (payments/services/staff_access.py): PIN lockout as for cashiers; sign-in links live
+# STAFF_LINK_SECONDS and at most STAFF_LINKS_PER_WINDOW are sent per person per window; sessions end after
+# STAFF_SESSION_SECONDS.
+STAFF_PIN_MAX_FAILURES = env.int("STAFF_PIN_MAX_FAILURES", default=5)
+STAFF_PIN_LOCKOUT_SECONDS = env.int("STAFF_PIN_LOCKOUT_SECONDS", default=15 * 60)
+STAFF_LINK_SECONDS = env.int("STAFF_LINK_SECONDS", default=15 * 60)
+STAFF_LINKS_PER_WINDOW = env.int("STAFF_LINKS_PER_WINDOW", default=5)
+STAFF_LINK_WINDOW_SECONDS = env.int("STAFF_LINK_WINDOW_SECONDS", default=60 * 60)
+STAFF_SESSION_SECONDS = env.int("STAFF_SESSION_SECONDS", default=12 * 60 * 60)
+# Sign-in links go out by email: SMTP here (EMAIL_HOST ...), the console in dev, locmem in tests. Never
+# the console in production: a sign-in link in a log would be a usable credential.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="BlinkPOS <no-reply@localhost>")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
 
 # --- Auth, i18n, static ------------------------------------------------------------------------

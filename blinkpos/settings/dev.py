@@ -15,3 +15,5 @@ WHITENOISE_USE_FINDERS = True
 # the one host Lightning addresses may be fetched from over plain http; the demo's "Dave" lives there.
 LNURL_ALLOW_HTTP_HOSTS = env.list("LNURL_ALLOW_HTTP_HOSTS", default=["127.0.0.1:8091"])
 DEMO_OUTSIDE_LIGHTNING_ADDRESS = env.str("DEMO_OUTSIDE_LIGHTNING_ADDRESS", default="dave@127.0.0.1:8091")
+# Staff sign-in links are printed by the web process instead of mailed (the demo has no mail server).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

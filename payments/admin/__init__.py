@@ -12,4 +12,5 @@ from payments.admin import (  # noqa: F401  (registers the admins)
     refunds,
     shifts,
     splits,
+    staff_access,
 )

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -85,7 +84,7 @@ class ReadOnlyTabularInline(admin.TabularInline):
 Column = tuple[str, Callable[[Any], Any]]
 
 
-def csv_response(filename: str, columns: Sequence[Column], rows: Iterable[Model]) -> HttpResponse:
+def csv_response(filename: str, columns: Sequence[Column], rows: Iterable[Any]) -> HttpResponse:
     """A CSV download. Cells starting with a formula character are prefixed with a quote so a
     spreadsheet never evaluates a value a customer or a recipient could have chosen."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")

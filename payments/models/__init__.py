@@ -43,6 +43,7 @@ from payments.models.shifts import (
     TipOut,
 )
 from payments.models.splits import LegStatus, PaymentLeg, PaymentSplit, SplitKind, SplitStatus
+from payments.models.staff_access import SignInLinkOrigin, StaffLogin, StaffPortal, StaffSignInToken
 from payments.models.stats import TipRecipientStats
 
 __all__ = [
@@ -85,12 +86,16 @@ __all__ = [
     "Shift",
     "ShiftEvent",
     "ShiftStatus",
+    "SignInLinkOrigin",
     "SplitKind",
     "SplitProfile",
     "SplitProfileShare",
     "SplitStatus",
     "Staff",
+    "StaffLogin",
+    "StaffPortal",
     "StaffRole",
+    "StaffSignInToken",
     "Terminal",
     "TerminalGroup",
     "TipAdjustment",

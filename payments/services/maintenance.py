@@ -22,6 +22,7 @@ from payments.models.inbound import DELIVERY_QUEUED
 from payments.models.parties import PayoutRouteKind
 from payments.services.event_partitions import event_partitions_drop_expired
 from payments.services.payout_routes import PayoutDestination, PayoutRoute, RouteUnresolvable, payout_route_resolve
+from payments.services.staff_access import staff_sign_in_tokens_purge
 from payments.services.table_rows import count_rows, delete_in_batches
 from payments.services.transitions import transition_split
 from payments.services.webhook_delivery import messages_cleanup
@@ -131,6 +132,8 @@ def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batc
         )
     # Merchants' outgoing webhooks: final messages and their log, on the deliveries' retention.
     hooks = messages_cleanup(cutoff=deliveries_cutoff, dry_run=dry_run, batch_size=batch_size)
+    # Spent or expired staff sign-in links can sign nobody in; a day's grace keeps them for a look.
+    links = staff_sign_in_tokens_purge(expired_before=now - timedelta(days=1), dry_run=dry_run)
     # Non-money events go a month at a time (payment_events is partitioned, migration 0014).
     events = event_partitions_drop_expired(cutoff=events_cutoff, dry_run=dry_run, batch_size=batch_size).rows_dropped
     log.info(
@@ -141,6 +144,7 @@ def old_data_cleanup(*, now: datetime | None = None, dry_run: bool = False, batc
         deliveries_deleted=deliveries,
         idempotency_deleted=keys,
         merchant_webhooks_deleted=hooks,
+        staff_links_deleted=links,
         metrics_cutoff=metrics_cutoff.isoformat(),
         events_cutoff=events_cutoff.isoformat(),
         deliveries_cutoff=deliveries_cutoff.isoformat(),

@@ -120,6 +120,9 @@ def _fill(route: str, entry: URLPattern, a: Shop) -> str | None:
         "refund_id": a.refund.pk,
         "which": "funding",
         "code_id": a.pay_code.pk,
+        # A staff member's proof page: one of A's tip legs (only A's staff, signed in as staff, see it).
+        "kind": "sale_tip",
+        "object_id": a.paid.legs.filter(kind="tip").first().pk,  # type: ignore[union-attr]
         "shift_id": _failed_pool_payout(a).shift_id,
         "payout_id": _failed_pool_payout(a).pk,
         # Not an object: a setting's name. An unknown one is a 404 (B's own settings are tested elsewhere).
@@ -173,7 +176,10 @@ def test_every_url_naming_another_merchants_object_is_404_or_403(shop_a: Shop, s
             to_cashier_login = route.startswith("cashier/") and as_session.get("Location", "").startswith(
                 "/cashier/login/"
             )
-            assert as_session.status_code in (403, 404, 405) or (as_session.status_code == 302 and to_cashier_login), (
+            # Likewise the staff pages know only a staff session (tests/dashboard/test_staff_pages.py).
+            to_staff_login = route.startswith("staff/") and as_session.get("Location", "").startswith("/staff/login/")
+            to_login = to_cashier_login or to_staff_login
+            assert as_session.status_code in (403, 404, 405) or (as_session.status_code == 302 and to_login), (
                 method,
                 url,
                 "session",

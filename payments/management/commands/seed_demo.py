@@ -18,10 +18,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from payments.management.commands._demo_shifts import seed_shifts
-from payments.models import Merchant, PayCode, SplitProfile, Staff, Terminal
+from payments.models import Merchant, PayCode, SplitProfile, Staff, StaffLogin, Terminal
 from payments.services.parties import merchant_create, split_profile_save, staff_create
 from payments.services.paycodes import paycode_create
 from payments.services.pricing import ProviderError, ProviderUnavailable
+from payments.services.staff_access import staff_login_update, staff_portal_get_or_create
 from payments.services.terminals import terminal_create
 from payments.wallet.provider import get_wallet_provider
 
@@ -36,6 +37,7 @@ TEAM_NAME = "Floor team"
 TEAM_WEIGHTS = {"alice": 4000, "bob": 3000, "carol": 2000, OUTSIDE_KEY: 1000}
 TERMINAL_NAME = "Demo till"
 # Static pay codes (username, kind): payments to the cafe, tips for Alice, tips for the team.
+DEMO_STAFF_EMAIL, DEMO_STAFF_PIN = "alice@demo.invalid", "1111"  # the same as her demo cashier PIN
 PAY_CODES = (("democafe", "merchant"), ("alice-tips", "staff"), ("floor-tips", "team"))
 
 
@@ -75,6 +77,7 @@ class Command(BaseCommand):
             terminal, key = terminal_create(merchant=merchant, name=TERMINAL_NAME)
             self._say(f"terminal {TERMINAL_NAME!r} created; its API key (shown once): {key}")
         seed_shifts(merchant=merchant, staff=staff, terminal=terminal, say=self._say)
+        self._staff_sign_in(merchant, staff["alice"])
         self._say(f"log in as {DEMO_USER!r} / {DEMO_PASSWORD!r}")
 
     def _pay_codes(self, merchant: Merchant, alice: Staff, team: SplitProfile) -> None:
@@ -97,6 +100,14 @@ class Command(BaseCommand):
             user = user_model.objects.create_user(username=DEMO_USER, password=DEMO_PASSWORD)
             self._say(f"user {DEMO_USER!r} created")
         return user
+
+    def _staff_sign_in(self, merchant: Merchant, alice: Staff) -> None:
+        """Alice can see her own tips at /staff/: the staff code, her username and a PIN (or a link mailed
+        to her address, which the dev server prints)."""
+        if not StaffLogin.objects.filter(staff=alice).exclude(pin_hash="").exists():
+            staff_login_update(merchant=merchant, staff_id=alice.pk, email=DEMO_STAFF_EMAIL, pin=DEMO_STAFF_PIN)
+        code = staff_portal_get_or_create(merchant=merchant).code
+        self._say(f"staff sign-in at /staff/login/: code {code}, 'alice' (or {DEMO_STAFF_EMAIL}), PIN {DEMO_STAFF_PIN}")
 
     def _staff(self, merchant: Merchant, name: str, username: str) -> Staff:
         existing = Staff.objects.filter(merchant=merchant, blink_username=username).first()
