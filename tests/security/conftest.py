@@ -13,6 +13,8 @@ from django.test import Client
 from fakeblink import FakeBlink
 from payments.models import (
     Merchant,
+    MerchantWebhookEndpoint,
+    MerchantWebhookMessage,
     PayCode,
     PaymentSplit,
     PoolPayout,
@@ -117,4 +119,10 @@ def money_snapshot() -> list[tuple[Any, ...]]:
     )
     rows += list(Shift.objects.order_by("pk").values_list("pk", "status", "pool_sats", "merchant_id"))
     rows += list(PoolPayout.objects.order_by("pk").values_list("pk", "status", "failures", "amount_sats"))
+    rows += list(
+        MerchantWebhookEndpoint.objects.order_by("pk").values_list(
+            "pk", "url", "enabled", "secret_encrypted", "event_types", "notice_dismissed"
+        )
+    )
+    rows += list(MerchantWebhookMessage.objects.order_by("pk").values_list("pk", "status", "attempts"))
     return rows

@@ -21,9 +21,18 @@ from django.utils import timezone
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
-from payments.models import PoolAllocation, PoolPayout, Shift, TerminalGroup
+from payments.crypto import encrypt_secret
+from payments.models import (
+    MerchantWebhookEndpoint,
+    MerchantWebhookMessage,
+    PoolAllocation,
+    PoolPayout,
+    Shift,
+    TerminalGroup,
+)
 from payments.services.cashier_pins import cashier_pin_set
 from payments.services.receipts import receipt_token_ensure
+from payments.services.webhook_endpoints import endpoint_send_test, new_secret
 from tests.security.conftest import Shop, money_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +105,22 @@ def _failed_pool_payout(a: Shop) -> PoolPayout:
     )
 
 
+def _webhook_message(a: Shop) -> MerchantWebhookMessage:
+    """One of A's webhook endpoints with a stored test message (created once; never sent: the test's
+    transaction never commits)."""
+    existing = MerchantWebhookMessage.objects.filter(endpoint__merchant=a.merchant).first()
+    if existing is not None:
+        return existing
+    # Stored directly: registering checks that the host resolves, and this machine has no outside DNS.
+    endpoint = MerchantWebhookEndpoint.objects.create(
+        merchant=a.merchant,
+        url="https://hooks.example.com/a",
+        event_types=["invoice.paid"],
+        secret_encrypted=encrypt_secret(new_secret()),
+    )
+    return endpoint_send_test(endpoint=endpoint)
+
+
 def _fill(route: str, entry: URLPattern, a: Shop) -> str | None:
     """The concrete URL with each parameter set to one of merchant A's objects (None: no parameter)."""
     converters = entry.pattern.converters if isinstance(entry.pattern, RoutePattern) else {}
@@ -125,6 +150,8 @@ def _fill(route: str, entry: URLPattern, a: Shop) -> str | None:
         "object_id": a.paid.legs.filter(kind="tip").first().pk,  # type: ignore[union-attr]
         "shift_id": _failed_pool_payout(a).shift_id,
         "payout_id": _failed_pool_payout(a).pk,
+        "endpoint_id": _webhook_message(a).endpoint_id,
+        "msg_id": _webhook_message(a).msg_id,
         # Not an object: a setting's name. An unknown one is a 404 (B's own settings are tested elsewhere).
         "what": "no-such-setting",
     }
@@ -153,6 +180,7 @@ def test_every_url_naming_another_merchants_object_is_404_or_403(shop_a: Shop, s
     csrf = browser.get("/login/").cookies.get("csrftoken") or browser.cookies.get("csrftoken")
     token = csrf.value if csrf else ""
     _failed_pool_payout(shop_a)  # A's shift and pool payout exist before the snapshot
+    _webhook_message(shop_a)  # and A's webhook endpoint with a message
     before = money_snapshot()
     visited: list[str] = []
     unknown: list[str] = []
