@@ -98,9 +98,13 @@ def test_a_merchant_registers_an_endpoint_and_sees_its_deliveries(
     assert payment_hash
     httpx.post(f"{live_stack.fake_control_url}/pay", json={"payment_hash": payment_hash}, timeout=10).raise_for_status()
 
-    # then: the POS turns paid from its event stream
+    # then: the POS turns paid from its event stream (not by polling the status)
     _wait(browser, lambda b: root.get_attribute("data-state") == "paid")
-    network.assert_all_loaded(expect=("Fetch",))
+    loads = network.assert_all_loaded(expect=("Fetch", "EventSource"))
+    status_url = f"{base}/api/v1/invoices/{payment_hash}"
+    assert [(item.status, item.kind) for item in loads if item.url == status_url + "/events"] == [(200, "EventSource")]
+    assert not [item for item in loads if item.url == status_url], "the page polled the status"
+    assert root.get_attribute("data-live") == "stream"
     screenshot("42-webhook-sale-paid")
 
     # and: the receiver gets invoice.paid and payment.completed for that sale, signed with the secret
