@@ -190,6 +190,7 @@ def test_a_pooled_shift_pays_each_person_once_and_everyone_sees_it(
     shift_page = browser.current_url
     shift_id = int(re.search(r"/shifts/(\d+)/", shift_page).group(1))  # type: ignore[union-attr]
     preview = browser.find_element(By.ID, "preview")
+    assert not browser.find_elements(By.ID, "still-clocked-in")  # everyone clocked out: these amounts are final
     assert f"Pool: {POOL} sats" in preview.text, preview.text
     shown = {}
     for row in preview.find_elements(By.CSS_SELECTOR, "tbody tr"):
