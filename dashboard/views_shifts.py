@@ -159,6 +159,8 @@ def _detail_page(
         "events": ShiftEvent.objects.filter(shift=shift).order_by("timestamp", "pk")[:200],
         "errors": errors or {},
         "live": shift.status == ShiftStatus.CLOSED,
+        # Their hours run until the confirmation, so what is paid can differ from the preview.
+        "still_in": [e.staff.display_name for e in entries if e.clock_out_at is None],
     }
     return render(request, "dashboard/shift.html", context, status=status)
 

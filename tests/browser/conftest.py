@@ -28,6 +28,7 @@ import pytest
 import redis
 
 from blinkpos.stack import Stack, running_stack
+from tests.webhook_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -94,9 +95,19 @@ def _own_redis_db(redis_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def live_stack(chromium_available: None) -> Iterator[Stack]:
+def webhook_receiver() -> Iterator[Receiver]:
+    """A merchant's webhook receiver on loopback, started before the stack: the stack's SSRF policy lets
+    exactly its host:port be reached over plain http (as LNURL's outside host), nothing else."""
+    server = Receiver()
+    server.start(ports=range(26500, 27000))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_stack(chromium_available: None, webhook_receiver: Receiver) -> Iterator[Stack]:
     """The stack as ``make run`` starts it (dev settings, demo data), with the fake Blink's customer
-    paying only when a test says so."""
+    paying only when a test says so, and ``webhook_receiver`` reachable as a merchant's endpoint."""
     database_url = _own_database(os.environ["DATABASE_URL"])
     redis_url = _own_redis_db(os.environ["REDIS_URL"])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "BLINK_"))}
@@ -104,7 +115,11 @@ def live_stack(chromium_available: None) -> Iterator[Stack]:
     shutil.rmtree(log_dir, ignore_errors=True)
     with running_stack(
         env=env,
-        extra_env={"DATABASE_URL": database_url, "REDIS_URL": redis_url},
+        extra_env={
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "MERCHANT_WEBHOOKS_ALLOW_HTTP_HOSTS": webhook_receiver.host,
+        },
         autopay_seconds=None,
         log_dir=log_dir,
     ) as stack:

@@ -20,7 +20,7 @@ from payments.models import (
     TerminalGroup,
     TipOut,
 )
-from payments.services.shifts import clock_in
+from payments.services.shifts import clock_in, clock_out
 from tests.factories import TerminalFactory
 
 pytestmark = pytest.mark.django_db
@@ -237,3 +237,21 @@ def test_a_failed_payout_shows_a_retry_that_reopens_it(
     theirs.refresh_from_db()
     assert payout.status == "planned" and payout.failures == 0
     assert theirs.status == "failed"
+
+
+def test_the_review_warns_that_shares_of_people_still_clocked_in_move_until_the_confirmation(
+    client_a: Client, merchant: Merchant, staff_a: object, group: TerminalGroup
+) -> None:
+    # given: a shift with someone still clocked in
+    result = clock_in(merchant=merchant, group=group, staff_id=staff_a.pk, source="dashboard")  # type: ignore[attr-defined]
+    url = f"/shifts/{result.shift.pk}/"
+
+    # when: the merchant reviews it, then again once they clocked out
+    open_page = client_a.get(url)
+    clock_out(merchant=merchant, staff_id=staff_a.pk, source="dashboard")  # type: ignore[attr-defined]
+    out_page = client_a.get(url)
+
+    # then: only the first review says whose hours still run (the amounts shown are final in the second)
+    assert open_page.status_code == 200 and 'id="still-clocked-in"' in open_page.content.decode()
+    assert staff_a.display_name in open_page.context["still_in"]  # type: ignore[attr-defined]
+    assert out_page.status_code == 200 and 'id="still-clocked-in"' not in out_page.content.decode()
