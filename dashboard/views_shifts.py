@@ -159,7 +159,7 @@ def _detail_page(
         "events": ShiftEvent.objects.filter(shift=shift).order_by("timestamp", "pk")[:200],
         "errors": errors or {},
         "live": shift.status == ShiftStatus.CLOSED,
-        # Their hours run until the confirmation, so what is paid can differ from the preview.
+        # Confirming clocks them out as of the review (shift_close_confirm): the page says so.
         "still_in": [e.staff.display_name for e in entries if e.clock_out_at is None],
     }
     return render(request, "dashboard/shift.html", context, status=status)
@@ -206,7 +206,11 @@ def shift_close(request: HttpRequest, merchant: Merchant, shift_id: int) -> Http
     shift = _shift(merchant, shift_id)
     try:
         shift_close_confirm(
-            merchant=merchant, shift_id=shift.pk, fingerprint=request.POST.get("fingerprint"), by=_by(request)
+            merchant=merchant,
+            shift_id=shift.pk,
+            fingerprint=request.POST.get("fingerprint"),
+            as_of=request.POST.get("as_of"),
+            by=_by(request),
         )
     except USER_ERRORS as exc:
         shift.refresh_from_db()

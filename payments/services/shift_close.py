@@ -25,10 +25,11 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from blinkpos.logging import get_logger
 from payments.domain.pool_allocation import Member, PoolAllocationError, TipOutRule, allocate_pool, deduct
@@ -52,6 +53,11 @@ from payments.services.shifts import ShiftRefused, shift_event, shift_for_mercha
 from payments.services.tip_adjustments import staff_owed
 
 log = get_logger(__name__)
+
+# A review is good for this long: its amounts count open entries up to the review, so confirming much
+# later would pay for hours nobody reviewed (and close people out long before they left).
+REVIEW_VALID_FOR = timedelta(minutes=30)
+REVIEW_CLOCK_SKEW = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +88,9 @@ class ClosePreview:
     tip_outs: list[dict[str, object]]
     people: list[PersonShare] = field(default_factory=list)
     fingerprint: str = ""
+    # The moment the review counts open entries up to; confirming clocks them out at this moment, so
+    # each person is paid exactly what the review showed (shift_close_confirm).
+    as_of: datetime | None = None
     problem: str = ""  # why it cannot be confirmed as it is (empty: it can)
 
     @property
@@ -109,7 +118,13 @@ def _worked(entries: list[ClockEntry], now: datetime) -> dict[int, int]:
 
 
 def _fingerprint(
-    pool: int, carry: int, refunded: int, method: str, outs: list[TipOutRule], entries: list[ClockEntry]
+    pool: int,
+    carry: int,
+    refunded: int,
+    method: str,
+    outs: list[TipOutRule],
+    entries: list[ClockEntry],
+    as_of: datetime,
 ) -> str:
     times = [
         [e.pk, e.staff_id, e.clock_in_at.isoformat(), e.clock_out_at.isoformat() if e.clock_out_at else None]
@@ -122,6 +137,7 @@ def _fingerprint(
         "method": method,
         "outs": [[t.role, t.percent_bps] for t in outs],
         "entries": times,
+        "as_of": as_of.isoformat() if any(e.clock_out_at is None for e in entries) else None,
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -149,7 +165,8 @@ def _compute(shift: Shift, *, now: datetime) -> ClosePreview:
         method=method,
         tip_outs=[{"role": t.role, "percent_bps": t.percent_bps} for t in outs],
         refunded_sats=refunded,
-        fingerprint=_fingerprint(pool, carry, refunded, method, outs, entries),
+        fingerprint=_fingerprint(pool, carry, refunded, method, outs, entries, now),
+        as_of=now,
     )
     try:
         shares = allocate_pool(pool_sats=pool - refunded, members=members, method=method, tip_outs=outs)
@@ -178,14 +195,33 @@ def _compute(shift: Shift, *, now: datetime) -> ClosePreview:
 
 
 def shift_close_preview(*, merchant: Merchant, shift_id: object) -> ClosePreview:
-    """What confirming now would allocate and pay (reads only)."""
+    """What confirming it would allocate and pay, with open entries counted up to now (reads only)."""
     shift = shift_for_merchant(merchant=merchant, shift_id=shift_id)
-    return _compute(shift, now=timezone.now())
+    return _compute(shift, now=timezone.now().replace(microsecond=0))
 
 
-def shift_close_confirm(*, merchant: Merchant, shift_id: object, fingerprint: object, by: str) -> Shift:
-    """Close the shift and commit one payout per person (see the module docstring). Raises 404 for
-    another merchant's shift, 409 when already closed, changed since the review, or not allocatable."""
+def _review_time(as_of: object, now: datetime) -> datetime:
+    """The review's moment, posted back with its fingerprint: not in the future, not stale."""
+    parsed = parse_datetime(as_of) if isinstance(as_of, str) else None
+    if parsed is None or timezone.is_naive(parsed):
+        message = "Review the allocation first (its time is missing or not a date and time with a zone)."
+        raise ShiftRefused(message, code="invalid_input", fields={"as_of": [message]})
+    if parsed > now + REVIEW_CLOCK_SKEW:
+        message = "The review's time is in the future."
+        raise ShiftRefused(message, code="invalid_input", fields={"as_of": [message]})
+    if now - parsed > REVIEW_VALID_FOR:
+        message = f"The review is more than {int(REVIEW_VALID_FOR.total_seconds() // 60)} minutes old; review again."
+        raise ShiftRefused(message, code="changed", fields={"as_of": [message]}, http_status=409)
+    return parsed
+
+
+def shift_close_confirm(
+    *, merchant: Merchant, shift_id: object, fingerprint: object, as_of: object, by: str
+) -> Shift:
+    """Close the shift and commit one payout per person (see the module docstring). ``as_of`` is the
+    review's moment (``ClosePreview.as_of``): whoever is still clocked in is clocked out at that moment,
+    so the amounts are the reviewed ones. Raises 404 for another merchant's shift, 409 when already
+    closed, changed since the review, the review is stale, or not allocatable."""
     from payments.services.pool_payouts import enqueue_pool_payout
 
     shift = shift_for_merchant(merchant=merchant, shift_id=shift_id)
@@ -193,11 +229,12 @@ def shift_close_confirm(*, merchant: Merchant, shift_id: object, fingerprint: ob
         message = "Review the allocation first."
         raise ShiftRefused(message, code="invalid_input", fields={"fingerprint": [message]})
     now = timezone.now()
+    reviewed_at = _review_time(as_of, now)
     with transaction.atomic():
         shift = Shift.objects.select_for_update(of=("self",)).get(pk=shift.pk)
         if shift.status != ShiftStatus.OPEN:
             raise ShiftRefused("This shift is already closed.", code="already_closed", http_status=409)
-        preview = _compute(shift, now=now)
+        preview = _compute(shift, now=reviewed_at)
         if preview.fingerprint != fingerprint:
             message = "Sales or times changed since the review; review the allocation again."
             raise ShiftRefused(message, code="changed", fields={"fingerprint": [message]}, http_status=409)
@@ -206,7 +243,7 @@ def shift_close_confirm(*, merchant: Merchant, shift_id: object, fingerprint: ob
         still_in = ClockEntry.objects.filter(shift=shift, clock_out_at__isnull=True)
         for entry in still_in:
             shift_event(shift, "clocked_out", {"staff_id": entry.staff_id, "entry_id": entry.pk, "source": "close"})
-        still_in.update(clock_out_at=now)
+        still_in.update(clock_out_at=reviewed_at)
         pool_carry_over_locked(shift=shift)
         payouts = _allocate_locked(shift, preview)
         shift.status = ShiftStatus.CLOSED if payouts else ShiftStatus.SETTLED

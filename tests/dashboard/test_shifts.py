@@ -143,8 +143,11 @@ def test_correct_preview_and_close(client_a: Client, merchant: Merchant, staff_a
         },
     )
     page = client_a.get(url)
-    stale = client_a.post(url + "close/", {"fingerprint": "not-the-review"})
-    closed = client_a.post(url + "close/", {"fingerprint": page.context["preview"].fingerprint})
+    stale = client_a.post(
+        url + "close/", {"fingerprint": "not-the-review", "as_of": page.context["preview"].as_of.isoformat()}
+    )
+    reviewed = page.context["preview"]
+    closed = client_a.post(url + "close/", {"fingerprint": reviewed.fingerprint, "as_of": reviewed.as_of.isoformat()})
 
     # then
     assert refused.status_code == 400 and "reason" in refused.context["errors"]

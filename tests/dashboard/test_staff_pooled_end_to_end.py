@@ -35,7 +35,13 @@ def test_pooled_shift_is_paid_once_and_shows_on_staff_pages_and_payroll(
 
     # when: the merchant closes the shift and the payouts run (twice: nobody is paid twice)
     preview = shift_close_preview(merchant=shop.merchant, shift_id=shift.pk)
-    shift_close_confirm(merchant=shop.merchant, shift_id=shift.pk, fingerprint=preview.fingerprint, by="merchant:t")
+    shift_close_confirm(
+        merchant=shop.merchant,
+        shift_id=shift.pk,
+        fingerprint=preview.fingerprint,
+        as_of=preview.as_of.isoformat(),
+        by="merchant:t",
+    )
     for _ in range(2):
         for payout in PoolPayout.objects.filter(shift=shift).order_by("pk"):
             pool_payout_run(payout_id=payout.pk)

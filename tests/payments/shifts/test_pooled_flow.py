@@ -40,7 +40,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def close(shop: PooledShop, shift: Shift) -> Shift:
     preview = shift_close_preview(merchant=shop.merchant, shift_id=shift.pk)
     return shift_close_confirm(
-        merchant=shop.merchant, shift_id=shift.pk, fingerprint=preview.fingerprint, by="merchant:test"
+        merchant=shop.merchant,
+        shift_id=shift.pk,
+        fingerprint=preview.fingerprint,
+        as_of=preview.as_of.isoformat(),
+        by="merchant:test",
     )
 
 
@@ -108,7 +112,8 @@ def test_closing_twice_concurrently_pays_once(fake_blink: FakeBlink, pooled_shop
     # given
     shift = work(pooled_shop, {0: 1, 1: 1})
     sell(base=1000, tip=300)
-    fingerprint = shift_close_preview(merchant=pooled_shop.merchant, shift_id=shift.pk).fingerprint
+    review = shift_close_preview(merchant=pooled_shop.merchant, shift_id=shift.pk)
+    fingerprint, as_of = review.fingerprint, review.as_of.isoformat()
     results: list[str] = []
     barrier = threading.Barrier(2)
 
@@ -116,7 +121,11 @@ def test_closing_twice_concurrently_pays_once(fake_blink: FakeBlink, pooled_shop
         try:
             barrier.wait()
             shift_close_confirm(
-                merchant=pooled_shop.merchant, shift_id=shift.pk, fingerprint=fingerprint, by="merchant:test"
+                merchant=pooled_shop.merchant,
+                shift_id=shift.pk,
+                fingerprint=fingerprint,
+                as_of=as_of,
+                by="merchant:test",
             )
             results.append("closed")
         except ShiftRefused as exc:
@@ -223,7 +232,11 @@ def test_corrections_recompute_before_close_and_are_refused_after(pooled_shop: P
     assert correction.reason == "forgot to clock in" and correction.old_clock_in_at == entry.clock_in_at
     with pytest.raises(ShiftRefused) as stale:
         shift_close_confirm(
-            merchant=pooled_shop.merchant, shift_id=shift.pk, fingerprint=before.fingerprint, by="merchant:test"
+            merchant=pooled_shop.merchant,
+            shift_id=shift.pk,
+            fingerprint=before.fingerprint,
+            as_of=before.as_of.isoformat(),
+            by="merchant:test",
         )
     assert stale.value.code == "changed"
 

@@ -86,8 +86,14 @@ def test_three_staff_a_shift_and_one_payout_each(
     manager.force_login(pooled_shop.merchant.user)
     review = manager.get(f"/shifts/{shift.pk}/")
     assert [p.amount_sats for p in review.context["preview"].people] == [675, 225, 100]
-    confirmed = manager.post(f"/shifts/{shift.pk}/close/", {"fingerprint": review.context["preview"].fingerprint})
-    again = manager.post(f"/shifts/{shift.pk}/close/", {"fingerprint": review.context["preview"].fingerprint})
+    confirmed = manager.post(
+        f"/shifts/{shift.pk}/close/",
+        {"fingerprint": review.context["preview"].fingerprint, "as_of": review.context["preview"].as_of.isoformat()},
+    )
+    again = manager.post(
+        f"/shifts/{shift.pk}/close/",
+        {"fingerprint": review.context["preview"].fingerprint, "as_of": review.context["preview"].as_of.isoformat()},
+    )
 
     # then: the worker pays each person once; the second confirmation changed nothing
     assert confirmed.status_code == 302 and again.status_code == 409
