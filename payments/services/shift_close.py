@@ -215,9 +215,7 @@ def _review_time(as_of: object, now: datetime) -> datetime:
     return parsed
 
 
-def shift_close_confirm(
-    *, merchant: Merchant, shift_id: object, fingerprint: object, as_of: object, by: str
-) -> Shift:
+def shift_close_confirm(*, merchant: Merchant, shift_id: object, fingerprint: object, as_of: object, by: str) -> Shift:
     """Close the shift and commit one payout per person (see the module docstring). ``as_of`` is the
     review's moment (``ClosePreview.as_of``): whoever is still clocked in is clocked out at that moment,
     so the amounts are the reviewed ones. Raises 404 for another merchant's shift, 409 when already
