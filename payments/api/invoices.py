@@ -172,24 +172,19 @@ class InvoiceCreateApi(MerchantApiView):
             raise serializers.ValidationError(errors)
         data = input_serializer.validated_data
         merchant, terminal = _merchant_and_terminal(request)
-        # The answer is stored without the inline QR: ``include`` only shapes the answer (it is not
-        # part of the key's fingerprint), and a replay renders the QR again when that request asks.
-        outcome = idempotency_run(
-            merchant_id=merchant.pk,
-            key=request.headers.get("Idempotency-Key"),
-            method="POST",
+        body, code, headers = create_answer(
+            merchant=merchant,
+            terminal=terminal,
+            data=data,
+            idempotency_key=request.headers.get("Idempotency-Key"),
             path=request.path,
             request_body=request.data,
-            status=status.HTTP_201_CREATED,
-            call=lambda: _created_payload(self._create(merchant=merchant, terminal=terminal, data=data)),
+            include_qr=include_qr,
         )
-        body = _presented(outcome.body, include_qr=include_qr)
-        if outcome.replayed:  # only 201s are stored
-            return Response(body, status=outcome.status, headers={"Idempotent-Replayed": "true"})
-        return Response(body, status=outcome.status, headers={"Location": f"{request.path}/{body['payment_hash']}"})
+        return Response(body, status=code, headers=headers)
 
     @staticmethod
-    def _create(*, merchant: Merchant, terminal: Terminal | None, data: dict[str, Any]) -> PaymentSplit:
+    def create(*, merchant: Merchant, terminal: Terminal | None, data: dict[str, Any]) -> PaymentSplit:
         merchant_id = merchant.pk
         staff = profile = shares = None
         if data.get("staff_id") is not None:
@@ -218,15 +213,56 @@ class InvoiceCreateApi(MerchantApiView):
         )
 
 
+def create_answer(
+    *,
+    merchant: Merchant,
+    terminal: Terminal | None,
+    data: dict[str, Any],
+    idempotency_key: str | None,
+    path: str,
+    request_body: Any,
+    include_qr: bool,
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The create's answer (body, status, headers) for validated ``data``: shared by the DRF view and
+    its fast path (``create_fast``), so both create, store and replay the same way."""
+    # The answer is stored without the inline QR: ``include`` only shapes the answer (it is not
+    # part of the key's fingerprint), and a replay renders the QR again when that request asks.
+    outcome = idempotency_run(
+        merchant_id=merchant.pk,
+        key=idempotency_key,
+        method="POST",
+        path=path,
+        request_body=request_body,
+        status=status.HTTP_201_CREATED,
+        call=lambda: _created_payload(InvoiceCreateApi.create(merchant=merchant, terminal=terminal, data=data)),
+    )
+    body = _presented(outcome.body, include_qr=include_qr)
+    if outcome.replayed:  # only 201s are stored
+        return body, outcome.status, {"Idempotent-Replayed": "true"}
+    return body, outcome.status, {"Location": f"{path}/{body['payment_hash']}"}
+
+
 def _merchant_and_terminal(request: Request) -> tuple[Merchant, Terminal | None]:
-    """The merchant and (for a terminal key) the terminal: one query for a terminal, where loading them
-    separately took two. Same outcomes as ``request_merchant``: an inactive merchant is a 403."""
+    """The merchant and (for a terminal key) the terminal. Same outcomes as ``request_merchant``: an
+    inactive merchant is a 403."""
     terminal_id = request_terminal_id(request)
-    terminal = selectors.terminal_with_merchant(terminal_id=terminal_id) if terminal_id is not None else None
-    if terminal is None or terminal.merchant_id != request_merchant_id(request):
-        # No terminal (a signed-in user), or one that vanished or moved since its key was cached: the
-        # merchant on its own; invoice_create refuses a terminal of another merchant.
-        return request_merchant(request), terminal
+    merchant_id = request_merchant_id(request)
+    if terminal_id is None or merchant_id is None:  # a signed-in user
+        return request_merchant(request), None
+    return terminal_merchant_and_terminal(terminal_id=terminal_id, merchant_id=merchant_id)
+
+
+def terminal_merchant_and_terminal(*, terminal_id: int, merchant_id: int) -> tuple[Merchant, Terminal | None]:
+    """A terminal key's merchant and terminal: one query, where loading them separately took two (the
+    create's DRF view and its fast path, ``create_fast``)."""
+    terminal = selectors.terminal_with_merchant(terminal_id=terminal_id)
+    if terminal is None or terminal.merchant_id != merchant_id:
+        # A terminal that vanished or moved since its key was cached: the merchant on its own;
+        # invoice_create refuses a terminal of another merchant.
+        merchant = Merchant.objects.filter(pk=merchant_id, is_active=True).first()
+        if merchant is None:
+            raise PermissionDenied("This account has no active merchant.")
+        return merchant, terminal
     if not terminal.merchant.is_active:
         raise PermissionDenied("This account has no active merchant.")
     return terminal.merchant, terminal
