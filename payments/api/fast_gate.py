@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.views import View
 from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
 from rest_framework import exceptions
@@ -78,7 +79,7 @@ _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis na
 PLAIN_ACCEPT = frozenset({"", "*/*", "application/json", "application/json, text/plain, */*"})
 
 
-def allow_header(view: type) -> str:
+def allow_header(view: type[View]) -> str:
     """A view's ``Allow`` header as DRF sends it: Django's View.setup() adds HEAD to a view with GET."""
     return ", ".join(
         m.upper() for m in view.http_method_names if hasattr(view, m) or (m == "head" and hasattr(view, "get"))
