@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, router, transaction
 from django.db.models import QuerySet
 
 from blinkpos.errors import ApplicationError
@@ -89,22 +89,28 @@ def _lock_sql(name: str) -> str:
     return sql
 
 
+def _write_alias() -> str:
+    # A lock is a write (the querysets' select_for_update chose it so); raw() alone would ask the
+    # read router.
+    return router.db_for_write(PaymentSplit)
+
+
 def lock_split(*, payment_hash: str | None = None, split_id: int | None = None) -> PaymentSplit | None:
     """Lock and return the split (inside ``transaction.atomic``), or None when it does not exist."""
     _require_atomic()
     if payment_hash is not None:
-        found = list(PaymentSplit.objects.raw(_lock_sql("split_hash"), [payment_hash]))
+        found = list(PaymentSplit.objects.raw(_lock_sql("split_hash"), [payment_hash], using=_write_alias()))
     elif split_id is None:  # neither given: nothing to lock (``pk=None`` would match no row either)
         return None
     else:
-        found = list(PaymentSplit.objects.raw(_lock_sql("split_id"), [split_id]))
+        found = list(PaymentSplit.objects.raw(_lock_sql("split_id"), [split_id], using=_write_alias()))
     return found[0] if found else None
 
 
 def lock_legs(split: PaymentSplit) -> list[PaymentLeg]:
     """Lock the split's legs in id order. Precondition: the split is locked by this transaction."""
     _require_atomic()
-    legs = list(PaymentLeg.objects.raw(_lock_sql("legs"), [split.pk]))
+    legs = list(PaymentLeg.objects.raw(_lock_sql("legs"), [split.pk], using=_write_alias()))
     for leg in legs:
         leg.split = split  # the locked row itself: an event or a check through leg.split reads nothing again
     return legs
