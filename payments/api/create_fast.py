@@ -40,12 +40,8 @@ from blinkpos import auth_throttle
 from payments.api import fast_gate
 from payments.api.authentication import KEY_SCHEME, Remembered, authenticate_remembered
 from payments.api.common import touch_terminal
-from payments.api.invoices import (
-    InvoiceCollectionApi,
-    InvoiceCreateApi,
-    create_answer,
-    terminal_merchant_and_terminal,
-)
+from payments.api.create_steps import create_answer, terminal_merchant_and_terminal
+from payments.api.invoices import InvoiceCollectionApi, InvoiceCreateApi
 
 _ALLOW = fast_gate.allow_header(InvoiceCollectionApi)
 # The serializer's fields, bound once: running them is the serializer's per-field work without its
