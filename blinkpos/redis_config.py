@@ -7,7 +7,7 @@ database number still comes from ``REDIS_URL``'s path (its host is then unused).
 the master only: the hot store and the rate limiter must read what they just wrote, which a Redis
 replica does not promise.
 
-The hot-poll Lua script (payments/api/status_fast.py) is reloaded on the new master after a failover
+The fast paths' Lua script (payments/api/fast_gate.py) is reloaded on the new master after a failover
 (NOSCRIPT falls back to EVAL). It is not Redis Cluster-safe: one call touches the auth counters, the
 rate counters and the split's key, which Cluster would put in different hash slots.
 """

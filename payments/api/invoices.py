@@ -8,11 +8,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +18,7 @@ from rest_framework.response import Response
 from payments import selectors, store
 from payments.api import schema as _schema  # noqa: F401  (registers the auth scheme)
 from payments.api.common import MerchantApiView
+from payments.api.create_steps import INCLUDE_QR_SVG, create_answer, merchant_and_terminal
 from payments.api.errors import not_found
 from payments.api.examples import (
     COMMON_ERRORS,
@@ -35,16 +34,10 @@ from payments.api.examples import (
     INVOICE_CREATE_EXAMPLES,
     STATUS_RESPONSE,
 )
-from payments.api.principal import request_merchant, request_merchant_id, request_terminal_id
-from payments.api.status_payload import InvoiceStatusSerializer, status_body, status_payload
-from payments.models import Merchant, PaymentSplit, SplitStatus, Terminal
-from payments.qr import invoice_qr_svg
-from payments.services.idempotency import idempotency_run
+from payments.api.principal import request_merchant_id
+from payments.api.status_payload import InvoiceStatusSerializer, status_payload
+from payments.models import SplitStatus
 from payments.services.invoice_cancel import invoice_cancel
-from payments.services.invoices import UNKNOWN_PROFILE, UNKNOWN_STAFF, invoice_create
-
-# Opt-in extras of the create response (query parameter ``include``).
-INCLUDE_QR_SVG = "qr_svg"
 
 
 class InvoiceCreateApi(MerchantApiView):
@@ -171,87 +164,17 @@ class InvoiceCreateApi(MerchantApiView):
         if errors:  # every bad input at once, before anything is claimed or written
             raise serializers.ValidationError(errors)
         data = input_serializer.validated_data
-        merchant, terminal = _merchant_and_terminal(request)
-        # The answer is stored without the inline QR: ``include`` only shapes the answer (it is not
-        # part of the key's fingerprint), and a replay renders the QR again when that request asks.
-        outcome = idempotency_run(
-            merchant_id=merchant.pk,
-            key=request.headers.get("Idempotency-Key"),
-            method="POST",
-            path=request.path,
-            request_body=request.data,
-            status=status.HTTP_201_CREATED,
-            call=lambda: _created_payload(self._create(merchant=merchant, terminal=terminal, data=data)),
-        )
-        body = _presented(outcome.body, include_qr=include_qr)
-        if outcome.replayed:  # only 201s are stored
-            return Response(body, status=outcome.status, headers={"Idempotent-Replayed": "true"})
-        return Response(body, status=outcome.status, headers={"Location": f"{request.path}/{body['payment_hash']}"})
-
-    @staticmethod
-    def _create(*, merchant: Merchant, terminal: Terminal | None, data: dict[str, Any]) -> PaymentSplit:
-        merchant_id = merchant.pk
-        staff = profile = shares = None
-        if data.get("staff_id") is not None:
-            staff = selectors.staff_get_for_merchant(merchant_id=merchant_id, staff_id=data["staff_id"])
-            if staff is None:
-                raise DjangoValidationError({"staff_id": [UNKNOWN_STAFF]})
-        if data.get("split_profile_id") is not None:
-            found = selectors.split_profile_with_shares_for_merchant(
-                merchant_id=merchant_id, profile_id=data["split_profile_id"]
-            )
-            if found is None:
-                raise DjangoValidationError({"split_profile_id": [UNKNOWN_PROFILE]})
-            profile, shares = found
-        return invoice_create(
+        merchant, terminal = merchant_and_terminal(request)
+        body, code, headers = create_answer(
             merchant=merchant,
             terminal=terminal,
-            amount_sats=data.get("amount_sats"),
-            amount_display=data.get("amount_display"),
-            tip_percent=data.get("tip_percent"),
-            tip_sats=data.get("tip_sats"),
-            staff=staff,
-            split_profile=profile,
-            split_profile_shares=shares,
-            memo=data.get("memo", ""),
-            currency=data.get("currency"),
+            data=data,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            path=request.path,
+            request_body=request.data,
+            include_qr=include_qr,
         )
-
-
-def _merchant_and_terminal(request: Request) -> tuple[Merchant, Terminal | None]:
-    """The merchant and (for a terminal key) the terminal: one query for a terminal, where loading them
-    separately took two. Same outcomes as ``request_merchant``: an inactive merchant is a 403."""
-    terminal_id = request_terminal_id(request)
-    terminal = selectors.terminal_with_merchant(terminal_id=terminal_id) if terminal_id is not None else None
-    if terminal is None or terminal.merchant_id != request_merchant_id(request):
-        # No terminal (a signed-in user), or one that vanished or moved since its key was cached: the
-        # merchant on its own; invoice_create refuses a terminal of another merchant.
-        return request_merchant(request), terminal
-    if not terminal.merchant.is_active:
-        raise PermissionDenied("This account has no active merchant.")
-    return terminal.merchant, terminal
-
-
-def _created_payload(split: PaymentSplit) -> dict[str, Any]:
-    """The create answer (``OutputSerializer``'s output, asserted by the tests), built from the objects
-    just written without a re-read or the serializer, and without the inline QR: what the idempotency
-    record keeps."""
-    # status_body is InvoiceStatusSerializer's output without the serializer's per-field work (~1 ms a
-    # create).
-    return {
-        **status_body(store.snapshot(split)),
-        "payment_request": split.payment_request,
-        "qr_svg_url": reverse("api-invoice-qr", args=[split.payment_hash]),
-        "sats_per_unit": str(split.sats_per_unit) if split.sats_per_unit is not None else None,
-    }
-
-
-def _presented(body: dict[str, Any], *, include_qr: bool) -> dict[str, Any]:
-    """A stored or fresh create answer as this request asked for it: the QR inline only on request."""
-    shown = dict(body)
-    if include_qr:
-        shown[INCLUDE_QR_SVG] = invoice_qr_svg(body["payment_request"])
-    return shown
+        return Response(body, status=code, headers=headers)
 
 
 class InvoicePagination(CursorPagination):

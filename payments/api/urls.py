@@ -4,8 +4,9 @@ from django.urls import path
 
 from payments.api import merchant_webhooks as hooks
 from payments.api.check import InvoiceCheckApi
+from payments.api.create_fast import invoice_collection_view
 from payments.api.invoice_qr import InvoiceQrApi
-from payments.api.invoices import InvoiceCancelApi, InvoiceCollectionApi
+from payments.api.invoices import InvoiceCancelApi
 from payments.api.parties import MerchantDetailApi, SplitProfileListApi, StaffListApi
 from payments.api.payouts import MerchantPayoutDestinationApi, StaffPayoutDestinationApi
 from payments.api.refund_claims import refund_claim, refund_claim_callback
@@ -16,7 +17,8 @@ from payments.api.status_fast import invoice_status_view
 from payments.api.terminal_shift import TerminalSalesApi, TerminalSummaryApi
 
 urlpatterns: list = [
-    path("invoices", InvoiceCollectionApi.as_view(), name="api-invoices"),
+    # InvoiceCollectionApi behind a fast path for terminals' creates (create_fast).
+    path("invoices", invoice_collection_view, name="api-invoices"),
     # InvoiceDetailApi behind a one-Redis-round-trip fast path for terminals' polls (status_fast).
     path("invoices/<str:payment_hash>", invoice_status_view, name="api-invoice-detail"),
     # Live status over Server-Sent Events (async views on the ASGI server: payments/api/status_events.py).

@@ -85,7 +85,7 @@ from payments.services.payout_plan import (
 )
 from payments.services.pool_accruals import pool_accrue_locked
 from payments.services.tip_adjustments import tip_recoveries_apply_locked
-from payments.services.transitions import lock_legs, lock_split, transition_split
+from payments.services.transitions import leg_get, lock_legs, lock_split, transition_split
 from payments.wallet.errors import InvalidInput
 from payments.wallet.types import SendResult, SendStatus
 
@@ -205,7 +205,7 @@ def _advance_leg(split_id: int, leg_id: int, chain: SendChain | None = None) -> 
             if outcome == "failed" and PaymentLeg.objects.filter(pk=leg_id, status=L.PLANNED).exists():
                 continue  # rerouted after a migration
             return outcome
-        leg = PaymentLeg.objects.get(pk=leg_id)
+        leg = leg_get(leg_id)
         if leg.status == L.PLANNED:
             if leg.next_attempt_at and leg.next_attempt_at > timezone.now():
                 return "not_due"
