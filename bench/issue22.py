@@ -26,7 +26,7 @@ from bench.loadgen import LoadSpec
 from bench.measure import Measurement, measure_once, quiesce, run_once
 from bench.openloop import OpenSpec, run_open
 from bench.procs import log, tree_cpu
-from bench.stack import BENCH_WEBHOOK_SECRET, GunicornConfig, Stack, pg_dsn
+from bench.stack import BENCH_WEBHOOK_SECRET, Stack, WebConfig, pg_dsn
 
 CREATE_FLOOR = "view: validate+Blink call+split/3 legs/event+SET"
 WSGI_FLOOR = "bare WSGI + 1 Redis GET (no Django)"
@@ -68,7 +68,7 @@ def fair_create(
 
 
 def poll_floors(
-    stack: Stack, fx: dict[str, Any], hashes: list[str], config: GunicornConfig, *, duration: float,
+    stack: Stack, fx: dict[str, Any], hashes: list[str], config: WebConfig, *, duration: float,
     connections: int, runs: int, wrk: str | None,
 ) -> tuple[Measurement, Measurement, Measurement]:  # fmt: skip
     """Bare WSGI floor, the Django "1 Redis GET" floor and hot polling, in alternation."""
@@ -186,7 +186,7 @@ def tip_latency(stack: Stack, fx: dict[str, Any], control: api.FakeControl, *, s
 
 
 def run_parts(
-    stack: Stack, fx: dict[str, Any], control: api.FakeControl, hashes: list[str], *, config: GunicornConfig,
+    stack: Stack, fx: dict[str, Any], control: api.FakeControl, hashes: list[str], *, config: WebConfig,
     duration: float, runs: int, connections: int, create_connections: int, tip_sales: int, wrk: str | None,
     scen: dict[str, Any], extras: list[str], sections: list[tuple[str, list[Measurement]]],
 ) -> None:  # fmt: skip

@@ -47,9 +47,6 @@ class WebConfig:
         return f"uvicorn (ASGI), {self.workers or 2 * (os.cpu_count() or 1)} workers"
 
 
-GunicornConfig = WebConfig  # the name bench/run.py still uses
-
-
 def bench_database_url(base_url: str) -> str:
     parts = urlsplit(base_url)
     name = parts.path.lstrip("/") or "blinkpos"

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import redis
 
-from bench.stack import GunicornConfig, Stack
+from bench.stack import Stack, WebConfig
 from blinkpos.processes import Process, free_port
 
 KEY = "bench:floor:value"  # written by bench.floors (the 400-byte value of the Redis floors)
@@ -28,7 +28,7 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     return [body]
 
 
-def start(stack: Stack, config: GunicornConfig) -> tuple[Process, str]:
+def start(stack: Stack, config: WebConfig) -> tuple[Process, str]:
     """gunicorn serving ``application`` beside the stack's web server (as many worker processes)."""
     port = free_port(24500)
     workers = config.workers or 2 * (os.cpu_count() or 1)
