@@ -81,9 +81,13 @@ def _payroll_paid(browser: Any, base: str) -> dict[str, int]:
 
 
 def _message(browser: Any) -> str:
-    from selenium.webdriver.common.by import By
-
-    return " ".join(m.text for m in browser.find_elements(By.CSS_SELECTOR, ".msg"))
+    # One script reads every message at once: the page reloads after each clock form, and element
+    # handles found before a reload go stale between finding them and reading their text.
+    return str(
+        browser.execute_script(
+            "return Array.from(document.querySelectorAll('.msg')).map(function (m) { return m.innerText; }).join(' ');"
+        )
+    )
 
 
 def _open_shift_panel(browser: Any) -> None:

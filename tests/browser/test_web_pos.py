@@ -24,9 +24,14 @@ TRANSPARENT = "rgba(0, 0, 0, 0)"
 
 
 def _wait(browser: Any, condition: Any, timeout: float = WAIT) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout, poll_frequency=0.2).until(condition)
+    # A condition that reads elements of a page that reloads or re-renders meanwhile (live pages, forms
+    # that post back) may meet a stale element: that is "not yet", so it is polled again.
+    return WebDriverWait(
+        browser, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition)
 
 
 def _style(browser: Any, selector: str, prop: str) -> str:
