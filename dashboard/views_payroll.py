@@ -15,7 +15,7 @@ from dashboard.access import merchant_required
 from dashboard.payroll_columns import LINE_COLUMNS, PAYROLL_COLUMNS
 from dashboard.statement_pdf import payroll_pdf
 from dashboard.views_staff import read_period
-from payments.admin.common import csv_response
+from payments.admin.common import csv_response, pdf_response
 from payments.models import Merchant
 
 
@@ -61,6 +61,4 @@ def payroll_pdf_view(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     if not ok:
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
     report = payroll_report(merchant=merchant, date_from=date_from, date_to=date_to)
-    response = HttpResponse(payroll_pdf(report), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{_name("payroll", "pdf")}"'
-    return response
+    return pdf_response(_name("payroll", "pdf"), payroll_pdf(report))

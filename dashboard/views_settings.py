@@ -33,6 +33,7 @@ from dashboard.forms import (
     TerminalForm,
 )
 from dashboard.selectors import staff_get, terminal_get
+from payments.admin.common import pdf_response
 from payments.models import CashierPin, Merchant, PayCode, SplitProfile, Staff, Terminal
 from payments.paycode_links import paycode_address, paycode_lnurl, public_host
 
@@ -381,6 +382,4 @@ def paycode_poster(request: HttpRequest, merchant: Merchant, code_id: int) -> Ht
     pdf = paycode_poster_pdf(
         code=code, address=paycode_address(code, where), lnurl=paycode_lnurl(code, where), size=size
     )
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="paycode-{code.username}-{size}.pdf"'
-    return response
+    return pdf_response(f"paycode-{code.username}-{size}.pdf", pdf)

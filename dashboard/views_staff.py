@@ -22,7 +22,7 @@ from dashboard.forms import PeriodForm
 from dashboard.payroll_columns import LINE_COLUMNS
 from dashboard.staff_session import staff_required
 from dashboard.statement_pdf import staff_statement_pdf
-from payments.admin.common import csv_response
+from payments.admin.common import csv_response, pdf_response
 from payments.models import Staff
 
 
@@ -105,6 +105,4 @@ def staff_statement_pdf_view(request: HttpRequest, staff: Staff) -> HttpResponse
     if not ok:
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
     overview = staff_overview(staff=staff, date_from=date_from, date_to=date_to)
-    response = HttpResponse(staff_statement_pdf(overview), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{_filename(staff, "pdf")}"'
-    return response
+    return pdf_response(_filename(staff, "pdf"), staff_statement_pdf(overview))

@@ -96,6 +96,13 @@ def csv_response(filename: str, columns: Sequence[Column], rows: Iterable[Any]) 
     return response
 
 
+def pdf_response(filename: str, pdf: bytes) -> HttpResponse:
+    """A PDF download (the twin of ``csv_response``)."""
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 def safe_cell(value: Any) -> Any:
     if value is None:
         return ""
