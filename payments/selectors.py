@@ -22,6 +22,7 @@ from payments.models import (
     Terminal,
 )
 from payments.platform_accounts import account_ids_in_use, account_label
+from payments.prepared import PreparedQuery
 
 _PAYMENT_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -89,9 +90,16 @@ def split_qr_source(*, merchant_id: int, payment_hash: str) -> QrSource | None:
     return QrSource(payment_request=row[0], expires_at=row[1])
 
 
+_TERMINAL_WITH_MERCHANT = PreparedQuery(
+    Terminal, lambda terminal_id: Terminal.objects.select_related("merchant").filter(pk=terminal_id)[:1], "terminal_id"
+)
+
+
 def terminal_with_merchant(*, terminal_id: int) -> Terminal | None:
-    """The terminal with its merchant loaded: one query where the create path used to make two."""
-    return Terminal.objects.select_related("merchant").filter(pk=terminal_id).first()
+    """The terminal with its merchant loaded: one query where the create path used to make two, with
+    its SQL compiled once per process (payments/prepared.py)."""
+    found = _TERMINAL_WITH_MERCHANT.fetch(terminal_id=terminal_id)
+    return found[0] if found else None
 
 
 def split_status_document(*, merchant_id: int, payment_hash: str) -> dict[str, Any] | None:
@@ -121,6 +129,19 @@ def split_profile_get_for_merchant(*, merchant_id: int, profile_id: int) -> Spli
     return SplitProfile.objects.filter(pk=profile_id, merchant_id=merchant_id, is_active=True).first()
 
 
+# Compiled once per process (payments/prepared.py): every create with a split profile reads it.
+_PROFILE_SHARES = PreparedQuery(
+    SplitProfileShare,
+    lambda profile_id, merchant_id: (
+        SplitProfileShare.objects.select_related("profile", "staff")
+        .filter(profile_id=profile_id, profile__merchant_id=merchant_id, profile__is_active=True)
+        .order_by("pk")
+    ),
+    "profile_id",
+    "merchant_id",
+)
+
+
 def split_profile_with_shares_for_merchant(
     *, merchant_id: int, profile_id: int
 ) -> tuple[SplitProfile, list[SplitProfileShare]] | None:
@@ -128,11 +149,7 @@ def split_profile_with_shares_for_merchant(
     invoice. One query joining shares → profile → staff; a second one only for a profile without
     members, so the caller can still tell "no members" from "unknown profile". None: unknown,
     deactivated or another merchant's profile."""
-    shares = list(
-        SplitProfileShare.objects.select_related("profile", "staff")
-        .filter(profile_id=profile_id, profile__merchant_id=merchant_id, profile__is_active=True)
-        .order_by("pk")
-    )
+    shares = _PROFILE_SHARES.fetch(profile_id=profile_id, merchant_id=merchant_id)
     if not shares:
         empty = split_profile_get_for_merchant(merchant_id=merchant_id, profile_id=profile_id)
         return (empty, []) if empty is not None else None

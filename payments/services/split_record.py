@@ -26,6 +26,7 @@ from payments import store
 from payments.domain.allocation import Allocation, TipShare
 from payments.models import Merchant, PaymentLeg, PaymentSplit, SplitProfile, SplitProfileShare, SplitStatus, Staff
 from payments.models.splits import LegKind
+from payments.prepared import insert_rows
 from payments.provider_limits import invoice_block_record
 from payments.services.pricing import ProviderError, ProviderUnavailable
 from payments.services.sale_accounts import sale_account, sale_provider
@@ -194,7 +195,9 @@ def split_record(
     created = invoice.created
     expires_at = created.expires_at or timezone.now() + timedelta(minutes=expiry_minutes)
     with transaction.atomic():
-        split = PaymentSplit.objects.create(
+        # One INSERT each for the split and its legs, compiled once per process (payments/prepared.py):
+        # the same rows ``create``/``bulk_create`` write, without compiling ~45 columns per sale.
+        split = PaymentSplit(
             payment_hash=created.payment_hash,
             external_id=external_id,
             merchant=merchant,
@@ -208,7 +211,8 @@ def split_record(
             receipt_token=secrets.token_urlsafe(32),
             **fields,
         )
-        legs = PaymentLeg.objects.bulk_create(
+        insert_rows([split])
+        legs = insert_rows(
             _legs(split=split, merchant=merchant, allocations=allocations, staff_by_wallet=staff_by_wallet)
         )
         record_event(
