@@ -125,10 +125,22 @@ class PreparedQuery(Generic[M]):
         return out
 
 
-_INSERT_SQL: dict[tuple[type[Model], int, str], tuple[str, tuple[Any, ...]]] = {}
+_INSERT_SQL: dict[tuple[type[Model], int, str], tuple[str, tuple[Any, ...], bool]] = {}
 
 
-def _insert_sql(model: type[Model], rows: int, alias: str) -> tuple[str, tuple[Any, ...]]:
+def _unnestable(fields: Sequence[Any], connection: Any) -> bool:
+    """Django's own test for its UNNEST bulk insert (django/db/backends/postgresql/compiler.py)."""
+    return not any(hasattr(field, "get_placeholder") for field in fields) and all(
+        (field.target_field if field.is_relation else field).get_internal_type() in connection.data_types
+        for field in fields
+    )
+
+
+def _insert_sql(model: type[Model], rows: int, alias: str) -> tuple[str, tuple[Any, ...], bool]:
+    """(SQL, fields, unnest). Several rows go through UNNEST, one array per column, as Django's
+    ``bulk_create`` does on PostgreSQL: the statement and its parameter count stay the same for any
+    number of rows, so psycopg keeps its parsed form cached (it does not cache a statement with more
+    than 50 parameters: 4 legs x 29 columns re-parsed ~1.5 CPU ms per sale)."""
     key = (model, rows, alias)
     found = _INSERT_SQL.get(key)
     if found is None:
@@ -136,12 +148,17 @@ def _insert_sql(model: type[Model], rows: int, alias: str) -> tuple[str, tuple[A
         connection = connections[alias]
         quote = connection.ops.quote_name
         fields = tuple(f for f in opts.concrete_fields if not f.generated and not (f.primary_key and f.auto_created))
-        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        sql = (
-            f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 - names from the model's meta
-            f"VALUES {', '.join([one] * rows)} RETURNING {quote(opts.pk.column)}"
-        )
-        found = (sql, fields)
+        unnest = rows > 1 and _unnestable(fields, connection)
+        if unnest:
+            # The types without their length (varchar[], not varchar(50)[]), as Django does.
+            arrays = ", ".join(f"(%s)::{str(field.db_type(connection)).split('(')[0]}[]" for field in fields)
+            source = f"SELECT * FROM UNNEST({arrays})"  # noqa: S608 - types from the model's meta
+        else:
+            one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            source = f"VALUES {', '.join([one] * rows)}"
+        columns = ", ".join(quote(f.column) for f in fields)
+        sql = f"INSERT INTO {quote(opts.db_table)} ({columns}) {source} RETURNING {quote(opts.pk.column)}"
+        found = (sql, fields, unnest)
         _INSERT_SQL[key] = found
     return found
 
@@ -154,16 +171,19 @@ def insert_rows(objs: Sequence[M]) -> list[M]:
     model = type(objs[0])
     alias = router.db_for_write(model)
     connection = connections[alias]
-    sql, fields = _insert_sql(model, len(objs), alias)
-    params: list[Any] = []
+    sql, fields, unnest = _insert_sql(model, len(objs), alias)
+    rows: list[list[Any]] = []
     for obj in objs:
         if type(obj) is not model:
             raise TypeError("insert_rows writes instances of one model")
+        row = []
         for field in fields:
             value = field.pre_save(obj, True)
             if hasattr(value, "resolve_expression"):  # a database default or expression: the ORM's way
                 return model._default_manager.bulk_create(list(objs))
-            params.append(field.get_db_prep_save(value, connection=connection))
+            row.append(field.get_db_prep_save(value, connection=connection))
+        rows.append(row)
+    params = [list(column) for column in zip(*rows, strict=True)] if unnest else [v for row in rows for v in row]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()]

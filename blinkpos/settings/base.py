@@ -105,6 +105,10 @@ if env.bool("PG_POOL_ENABLED", default=True):
         "timeout": env.float("PG_POOL_TIMEOUT", default=10.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Threads per web process for ordinary (sync) requests (blinkpos/asgi_threads.py); more concurrent
+# requests wait for one. A request holds a pooled connection from its first query to its end, so the
+# default matches the pool.
+WEB_THREADS = env.int("WEB_THREADS", default=env.int("PG_POOL_MAX", default=10))
 # Read replicas (blinkpos/db_router.py): comma-separated URLs, aliases replica1, replica2, ... Only
 # views that merely show figures read from them; a replica lagging more than the limit is skipped.
 for _number, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):

@@ -1,0 +1,74 @@
+"""Django's ASGI handler with each ordinary request's sync work on a reused thread.
+
+Django's ``ASGIHandler`` enters a fresh ``ThreadSensitiveContext`` per request: asgiref then starts a
+one-thread executor for the request's sync middleware and view, and at the end starts a second thread
+to join the first. Two thread starts per request, and every per-thread object (the database wrapper,
+the cache clients, the translation state) is built again each time: about a CPU millisecond per
+request, measured (docs/PERFORMANCE.md, issue 22), which is what a status poll or a webhook
+acknowledgement costs in all.
+
+Here a request to a sync view borrows one of ``threads`` long-lived one-thread executors for its whole
+length, through asgiref's own ``ThreadSensitiveContext(executor=...)`` (the caller owns the executor;
+asgiref does not shut it down on exit). Sync code of one request still runs on one thread, as Django
+requires; the thread is simply reused by the next request, as a gthread worker's threads were. A
+request arriving while all are busy waits for one on the event loop (its connection is accepted).
+
+Requests to async views (the status streams: payments/api/status_events.py) keep Django's own
+per-request context: an open stream may last hours and must not hold a pooled thread; those views let
+their request thread go themselves once the body starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction
+from django.core.handlers.asgi import ASGIHandler
+from django.urls import Resolver404, get_resolver
+
+Scope = dict[str, Any]
+
+
+class ReusedThreadsASGIHandler(ASGIHandler):
+    def __init__(self, *, threads: int) -> None:
+        super().__init__()
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.threads = threads
+        self._free: asyncio.Queue[ThreadPoolExecutor] | None = None
+
+    def _pool(self) -> asyncio.Queue[ThreadPoolExecutor]:
+        # Built on first use, inside the worker's event loop (after uvicorn forked the process).
+        if self._free is None:
+            free: asyncio.Queue[ThreadPoolExecutor] = asyncio.Queue()
+            for index in range(self.threads):
+                free.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{index}"))
+            self._free = free
+        return self._free
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or _async_view(scope):
+            await super().__call__(scope, receive, send)
+            return
+        free = self._pool()
+        executor = await free.get()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            free.put_nowait(executor)
+
+
+def _async_view(scope: Scope) -> bool:
+    """Whether the request's URL resolves to an async view (Django's resolver, as the handler will)."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    try:
+        match = get_resolver().resolve(path)
+    except Resolver404:
+        return False
+    return iscoroutinefunction(match.func)
