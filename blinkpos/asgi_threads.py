@@ -42,7 +42,8 @@ class ReusedThreadsASGIHandler(ASGIHandler):
     def _pool(self) -> asyncio.Queue[ThreadPoolExecutor]:
         # Built on first use, inside the worker's event loop (after uvicorn forked the process).
         if self._free is None:
-            free: asyncio.Queue[ThreadPoolExecutor] = asyncio.Queue()
+            # Last in, first out: the most recently used thread (its objects warm) serves next.
+            free: asyncio.Queue[ThreadPoolExecutor] = asyncio.LifoQueue()
             for index in range(self.threads):
                 free.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{index}"))
             self._free = free
