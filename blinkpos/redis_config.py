@@ -54,14 +54,15 @@ def parse_sentinels(values: list[str]) -> tuple[tuple[str, int], ...]:
 
 
 def cache_location_and_options(target: RedisTarget) -> tuple[str, dict[str, Any]]:
-    """django-redis LOCATION and the OPTIONS that select the master (through Sentinel when set)."""
+    """django-redis LOCATION and the OPTIONS that select the master (through Sentinel when set). The
+    connection factories share one client per pool per process (blinkpos/redis_clients.py)."""
     if not target.uses_sentinel:
-        return target.url, {}
+        return target.url, {"CONNECTION_FACTORY": "blinkpos.redis_clients.SharedClientConnectionFactory"}
     # The host part of the URL names the Sentinel service; is_master=1 keeps every command on the master.
     auth = f":{target.password}@" if target.password else ""
     location = f"redis://{auth}{target.master}/{target.db}?is_master=1"
     return location, {
-        "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+        "CONNECTION_FACTORY": "blinkpos.redis_clients.SharedClientSentinelConnectionFactory",
         "SENTINELS": list(target.sentinels),
     }
 

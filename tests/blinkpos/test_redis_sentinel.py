@@ -30,7 +30,10 @@ def test_sentinel_addresses_are_parsed_and_refused_when_malformed() -> None:
 
 def test_without_sentinels_the_url_is_used_as_it_is() -> None:
     target = RedisTarget(url="redis://cache:6379/3")
-    assert cache_location_and_options(target) == ("redis://cache:6379/3", {})
+    assert cache_location_and_options(target) == (
+        "redis://cache:6379/3",
+        {"CONNECTION_FACTORY": "blinkpos.redis_clients.SharedClientConnectionFactory"},
+    )
     assert celery_broker(target) == ("redis://cache:6379/3", {})
 
 
@@ -39,7 +42,7 @@ def test_sentinels_select_the_master_for_every_client() -> None:
     location, options = cache_location_and_options(target)
     assert location == "redis://:pw@pos/4?is_master=1"
     assert options == {
-        "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+        "CONNECTION_FACTORY": "blinkpos.redis_clients.SharedClientSentinelConnectionFactory",
         "SENTINELS": [("s1", 26379), ("s2", 26380)],
     }
     assert celery_broker(target) == (
