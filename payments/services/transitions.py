@@ -20,6 +20,7 @@ from blinkpos.errors import ApplicationError
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.events import retention_class_for
+from payments.prepared import insert_rows
 from payments.services import webhook_outbox
 from payments.services.status_publish import status_change_recorded
 
@@ -146,7 +147,7 @@ def record_event(
     """Append an audit event. Terminal event types are unique per payment (a constraint): a second one
     raises IntegrityError, which inside a transition means a bug, not a retry. A status change of the
     split or of a refund (``to_status`` without a leg) is published to the live streams after commit."""
-    event = PaymentEvent.objects.create(
+    event = PaymentEvent(
         split_id=split.payment_hash,
         leg=leg,
         event_type=event_type,
@@ -155,6 +156,7 @@ def record_event(
         to_status=to_status,
         retention_class=retention_class_for(event_type),
     )
+    insert_rows([event])  # compiled once per process (payments/prepared.py): every state change writes one
     if to_status and leg is None:
         status_change_recorded(payment_hash=split.payment_hash, terminal_id=split.terminal_id, event_id=event.pk)
     return event

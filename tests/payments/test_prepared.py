@@ -138,7 +138,7 @@ def test_several_rows_go_in_one_statement_in_order_with_their_ids() -> None:
     legs = _legs(split, 4)
     with CaptureQueriesContext(connection) as queries:
         insert_rows(legs)
-    assert len(queries) == 1 and "UNNEST" in queries[0]["sql"]
+    assert len(queries) == 1 and "jsonb_populate_recordset" in queries[0]["sql"]
     stored = {leg.pk: leg for leg in PaymentLeg.objects.filter(split=split)}
     assert [stored[leg.pk].amount for leg in legs] == [100, 200, 300, 400]
     reference = PaymentLeg.objects.bulk_create(_legs(PaymentSplitFactory(), 4))
@@ -150,6 +150,32 @@ def test_several_rows_go_in_one_statement_in_order_with_their_ids() -> None:
             PaymentLeg.objects.get(pk=ref.pk), exclude=["id", "split", "external_id", "recipient_wallet_id"]
         )
         assert a == b
+
+
+def test_json_rows_keep_times_to_the_microsecond_and_odd_text() -> None:
+    split = PaymentSplitFactory()
+    legs = _legs(split, 3)
+    moment = timezone.now().replace(microsecond=123456)
+    legs[0].next_attempt_at = moment
+    legs[1].recipient_username = 'quote\' "double" \\ back ☕ \n'
+    legs[2].last_error = "x" * 5000
+    insert_rows(legs)
+    stored = {leg.pk: leg for leg in PaymentLeg.objects.filter(split=split)}
+    assert stored[legs[0].pk].next_attempt_at == moment
+    assert stored[legs[1].pk].recipient_username == legs[1].recipient_username
+    assert stored[legs[2].pk].last_error == "x" * 5000
+    assert stored[legs[1].pk].next_attempt_at is None
+
+
+def test_several_rows_with_a_json_field_go_as_values() -> None:
+    first = PaymentSplit(payment_hash=random_hash(), **_split_values())
+    second = PaymentSplit(payment_hash=random_hash(), **_split_values())
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows([first, second])
+    assert len(queries) == 1 and "VALUES" in queries[0]["sql"]
+    for split in (first, second):
+        stored = PaymentSplit.objects.get(pk=split.pk)
+        assert stored.metadata == split.metadata and stored.sats_per_unit == Decimal("1234.5678")
 
 
 def test_an_expression_value_falls_back_to_bulk_create_and_mixed_models_are_refused() -> None:
