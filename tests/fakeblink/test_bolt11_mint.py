@@ -5,13 +5,21 @@ coincurve's RFC 6979 signatures are deterministic, so equal fields give equal st
 
 from __future__ import annotations
 
+import bech32
 import bolt11
 import pytest
 from bolt11 import MilliSatoshi, TagChar, Tags
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakeblink.bolt11_mint import _FEATURES, MIN_FINAL_CLTV_EXPIRY, SimulatedNode
+from fakeblink.bolt11_mint import (
+    _FEATURES,
+    MIN_FINAL_CLTV_EXPIRY,
+    SimulatedNode,
+    _bech32,
+    _bytes_of_words,
+    _words_of_bytes,
+)
 
 NODE = SimulatedNode.derive("test", 7)
 
@@ -91,6 +99,18 @@ def test_minted_invoices_decode_to_their_fields_and_match_the_library(fields: di
     )
     assert decoded.min_final_cltv_expiry == MIN_FINAL_CLTV_EXPIRY
     assert decoded.features is not None and decoded.features.feature_list == _FEATURES.feature_list
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=20),
+    st.lists(st.integers(0, 31), max_size=600),
+    st.binary(max_size=100),
+)
+def test_the_word_and_checksum_helpers_agree_with_the_bech32_package(hrp: str, words: list[int], data: bytes) -> None:
+    assert _bech32(hrp, words) == bech32.bech32_encode(hrp, words)
+    assert _words_of_bytes(data) == bech32.convertbits(data, 8, 5, True)
+    assert _bytes_of_words(words) == bytes(bech32.convertbits(words, 5, 8, True) or b"")
 
 
 def test_amount_sats_is_used_when_no_msat_amount_is_given() -> None:
