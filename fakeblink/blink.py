@@ -386,7 +386,7 @@ class FakeBlink:
         quote = self.prices.quote("USD")
         if quote is not None:
             self.webhooks.enqueue_event(
-                account.id, event_type, event_body(account=account, tx=tx, event_type=event_type, quote=quote)
+                account.id, event_type, lambda: event_body(account=account, tx=tx, event_type=event_type, quote=quote)
             )
 
     # -- introspection ------------------------------------------------------------------------

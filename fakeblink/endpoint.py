@@ -82,6 +82,7 @@ class GraphQLEndpoint:
         self._lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
         self.slow_seconds = 2.0  # how long TIMEOUT_AFTER_APPLY_SLEEP holds the answer
+        executable_schema()  # built as the fake starts, not inside the first (timed) requests
 
     def _record(self, operations: list[str], outcome: str | None) -> None:
         with self._lock:

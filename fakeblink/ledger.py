@@ -55,6 +55,10 @@ class Ledger:
         self.invoices: dict[str, Invoice] = {}
         self.transactions: list[Tx] = []
         self._by_request: dict[str, str] = {}
+        # Indexes over the append-only records above. Without them a create scanned every invoice and
+        # a status query every transaction: CPU per request grew with the length of a load run.
+        self._external_ids: set[tuple[str, str]] = set()  # (account id, external id) of every invoice
+        self._txs_by_hash: dict[str, list[Tx]] = {}  # payment hash -> its transactions, recording order
         self._pending: dict[str, _PendingSettlement] = {}
         self.pending_polls = 3
         # Blink caches a payer's payment flow for 5 minutes (defaultTimeToExpiryInSeconds): a second send
@@ -152,10 +156,7 @@ class Ledger:
             preimage = self._hex(32)
             payment_hash = hashlib.sha256(bytes.fromhex(preimage)).hexdigest()
             external_id = external_id or payment_hash
-            taken = any(
-                i.account_id == wallet.account_id and i.external_id == external_id for i in self.invoices.values()
-            )
-            if taken:
+            if (wallet.account_id, external_id) in self._external_ids:
                 raise BlinkFailure("INVALID_INPUT", "External id for invoice or transaction already exists")
             now = self._clock()
             payment_secret = self._hex(32)
@@ -181,6 +182,7 @@ class Ledger:
                 expires_at=now + minutes * 60,
             )
             self.invoices[payment_hash] = invoice
+            self._external_ids.add((wallet.account_id, external_id))
             self._by_request[invoice.payment_request] = payment_hash
             self._observer.invoice_created(invoice)
             return invoice
@@ -228,6 +230,7 @@ class Ledger:
 
     def _record(self, tx: Tx, event_type: str) -> Tx:
         self.transactions.append(tx)
+        self._txs_by_hash.setdefault(tx.payment_hash, []).append(tx)
         account = self.accounts[self.wallets[tx.wallet_id].account_id]
         self._observer.transaction_recorded(account, tx, event_type)
         return tx
@@ -332,11 +335,7 @@ class Ledger:
 
     def _already_paid(self, invoice: Invoice, payer: Wallet) -> tuple[str, Tx | None]:
         """Blink's only built-in idempotency (no second debit), bounded by its payment-flow cache."""
-        ours = [
-            t
-            for t in self.transactions
-            if t.wallet_id == payer.id and t.payment_hash == invoice.payment_hash and t.direction == "SEND"
-        ]
+        ours = [t for t in self._with_hash(invoice.payment_hash) if t.wallet_id == payer.id and t.direction == "SEND"]
         latest = max(ours, key=lambda t: t.created_at) if ours else None
         flow = self.already_paid_flow_seconds
         if flow is not None and (latest is None or self._clock() - latest.created_at >= flow):
@@ -391,7 +390,7 @@ class Ledger:
     def transactions_for(self, wallet_id: str, payment_hash: str) -> list[Tx]:
         with self.lock:
             self.touch_pending(payment_hash)
-            found = [t for t in self.transactions if t.wallet_id == wallet_id and t.payment_hash == payment_hash]
+            found = [t for t in self._with_hash(payment_hash) if t.wallet_id == wallet_id]
             return sorted(found, key=lambda t: t.created_at, reverse=True)  # Blink: newest first
 
     def history(self, wallet_id: str) -> list[Tx]:
@@ -401,8 +400,7 @@ class Ledger:
 
     def debits_for(self, payment_hash: str, wallet_id: str) -> int:
         with self.lock:
-            return sum(
-                1
-                for t in self.transactions
-                if t.wallet_id == wallet_id and t.payment_hash == payment_hash and t.direction == "SEND"
-            )
+            return sum(1 for t in self._with_hash(payment_hash) if t.wallet_id == wallet_id and t.direction == "SEND")
+
+    def _with_hash(self, payment_hash: str) -> list[Tx]:
+        return self._txs_by_hash.get(payment_hash, [])

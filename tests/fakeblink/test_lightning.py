@@ -14,6 +14,7 @@ from bolt11.models.signature import Signature
 
 from fakeblink import FakeBlink
 from fakeblink.external import actual_fee, fee_estimate
+from fakeblink.records import BlinkFailure
 from payments.wallet import errors as e
 from payments.wallet.client import BlinkClient
 from payments.wallet.types import SendStatus
@@ -150,6 +151,22 @@ def test_intraledger_probe_is_free_and_unknown_invoices_find_no_route(world: Fak
     result = client.pay_invoice(payment_request=stray)
     assert (result.status, result.error_code) == (SendStatus.FAILED, "ROUTE_FINDING_ERROR")
     assert world.balance(world.platform_wallet_id) == before
+
+
+def test_an_outside_invoice_is_paid_only_in_a_spelling_that_decodes(world: FakeBlink) -> None:
+    # The exact minted string skips the decode; any other spelling is still decoded: upper case is
+    # BOLT11 too, surrounding spaces are not (bech32 refuses them) and find no route.
+    assert world.outside is not None
+    world.outside.add_user("olga")
+    payer = world.ledger.wallets[world.platform_wallet_id]
+    _, padded = _lud16(world.outside.domain, "olga", 2_000_000)
+    before = world.balance(world.platform_wallet_id)
+    with pytest.raises(BlinkFailure) as refused:
+        world.ledger.pay_invoice(payer=payer, payment_request=f" {padded} ", memo=None)
+    assert refused.value.code == "ROUTE_FINDING_ERROR" and world.balance(world.platform_wallet_id) == before
+    _, pr = _lud16(world.outside.domain, "olga", 3_000_000)
+    status, _tx = world.ledger.pay_invoice(payer=payer, payment_request=pr.upper(), memo=None)
+    assert status == "SUCCESS" and world.ledger.external.received_msat == {"outside:olga": 3_000_000}
 
 
 def test_pending_then_failure_returns_the_whole_debit(world: FakeBlink, client: BlinkClient) -> None:

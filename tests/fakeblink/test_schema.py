@@ -3,6 +3,9 @@ faithful subset of Blink's public schema (so passing against the fake means some
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from graphql import (
     GraphQLEnumType,
@@ -18,6 +21,7 @@ from graphql import (
     validate,
 )
 
+from fakeblink import schema as schema_module
 from fakeblink.schema import executable_schema, sdl
 from payments.wallet.documents import ALL_DOCUMENTS
 
@@ -41,6 +45,30 @@ def test_fake_executable_schema_binds_every_root_field() -> None:
     assert schema.query_type is not None and schema.mutation_type is not None
     assert all(f.resolve is not None for f in schema.query_type.fields.values())
     assert all(f.resolve is not None for f in schema.mutation_type.fields.values())
+
+
+def test_concurrent_first_callers_share_one_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the fake's request threads all ask at once on the first burst; only one may pay for the build
+    monkeypatch.setattr(schema_module, "_schema", None)
+    real_build, builds = schema_module._build, []
+    callers = 8
+    arrived = threading.Barrier(callers)
+
+    def counted_build() -> GraphQLSchema:
+        builds.append(1)
+        return real_build()
+
+    monkeypatch.setattr(schema_module, "_build", counted_build)
+
+    def first_call(_: int) -> GraphQLSchema:
+        arrived.wait()
+        return executable_schema()
+
+    with ThreadPoolExecutor(callers) as pool:
+        schemas = list(pool.map(first_call, range(callers)))
+
+    assert len(builds) == 1
+    assert all(s is schemas[0] for s in schemas)
 
 
 def _user_types(schema: GraphQLSchema) -> dict[str, GraphQLNamedType]:

@@ -173,3 +173,20 @@ def test_deliver_raw_with_a_chosen_id_and_stale_timestamp(
 def test_webhook_secret_must_be_a_whsec_string(fake_blink: FakeBlink) -> None:
     with pytest.raises(ValueError, match="whsec_"):
         fake_blink.configure_webhooks("http://127.0.0.1:9/x", "not-a-secret")
+
+
+def test_an_event_body_is_built_only_for_an_account_with_an_endpoint(
+    fake_blink: FakeBlink, webhook_receiver: WebhookReceiver
+) -> None:
+    built: list[str] = []
+
+    def body() -> dict[str, str]:
+        built.append("built")
+        return {"eventType": "receive.lightning"}
+
+    assert fake_blink.webhooks.enqueue_event(fake_blink.platform.id, "receive.lightning", body) is None
+    assert built == []
+    fake_blink.configure_webhooks(webhook_receiver.url, WEBHOOK_SECRET)
+    assert fake_blink.webhooks.enqueue_event(fake_blink.platform.id, "receive.lightning", body) is not None
+    assert built == ["built"] and webhook_receiver.wait(1)
+    assert json.loads(webhook_receiver.received[0][1]) == {"eventType": "receive.lightning"}
