@@ -41,7 +41,7 @@ from payments.services.payout_plan import (
     prefers_address,
 )
 from payments.services.payout_routes import PayoutDestination
-from payments.services.transitions import lock_legs, lock_split, transition_leg
+from payments.services.transitions import events_batched, lock_legs, lock_split, transition_leg
 from payments.wallet.base import WalletProvider
 
 log = get_logger(__name__)
@@ -147,7 +147,7 @@ def plan_custodial_legs(split_id: int) -> int:
     if not ready:
         return 0
     done = 0
-    with transaction.atomic():
+    with transaction.atomic(), events_batched():  # the legs' leg_invoice_created events in one INSERT
         locked = lock_split(split_id=split_id)
         assert locked is not None
         locked_legs = lock_legs(locked)

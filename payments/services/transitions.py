@@ -10,7 +10,9 @@ are the only ways to take those locks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import connection, router, transaction
@@ -21,6 +23,7 @@ from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.events import retention_class_for
 from payments.services import webhook_outbox
+from payments.services.row_sql import insert_rows, update_fields
 from payments.services.status_publish import status_change_recorded
 
 S, L = SplitStatus, LegStatus
@@ -134,6 +137,38 @@ def can_transition_leg(current: str, target: str) -> bool:
     return target in LEG_TRANSITIONS.get(current, frozenset())
 
 
+# Events recorded inside ``events_batched()``: written together, in one multi-row INSERT, when the
+# block ends (per thread / task: a ContextVar, so the web tier's request threads never share one).
+# Each with the split's terminal (the live streams' routing).
+_BATCH: ContextVar[list[tuple[PaymentEvent, int | None]] | None] = ContextVar("payment_events_batch", default=None)
+
+
+@contextmanager
+def events_batched() -> Iterator[None]:
+    """Write the events recorded in the block in ONE INSERT at its end, still inside the caller's
+    transaction (so they commit or roll back with the state changes they record, as one by one).
+    Only for blocks that do not read ``payment_events`` back: a buffered row is not in the table yet.
+    A terminal event's uniqueness is checked by that INSERT, which fails the transaction alike."""
+    _require_atomic()
+    if _BATCH.get() is not None:  # nested: the outer block writes them
+        yield
+        return
+    batch: list[tuple[PaymentEvent, int | None]] = []
+    token = _BATCH.set(batch)
+    try:
+        yield
+    finally:
+        _BATCH.reset(token)
+    _write_events(batch)
+
+
+def _write_events(events: list[tuple[PaymentEvent, int | None]]) -> None:
+    insert_rows([event for event, _terminal in events])
+    for event, terminal_id in events:
+        if event.to_status and event.leg_id is None:
+            status_change_recorded(payment_hash=event.split_id, terminal_id=terminal_id, event_id=event.pk)
+
+
 def record_event(
     split: PaymentSplit,
     event_type: str,
@@ -145,8 +180,9 @@ def record_event(
 ) -> PaymentEvent:
     """Append an audit event. Terminal event types are unique per payment (a constraint): a second one
     raises IntegrityError, which inside a transition means a bug, not a retry. A status change of the
-    split or of a refund (``to_status`` without a leg) is published to the live streams after commit."""
-    event = PaymentEvent.objects.create(
+    split or of a refund (``to_status`` without a leg) is published to the live streams after commit.
+    Inside ``events_batched()`` the row is written at the end of the block (its ``pk`` is set then)."""
+    event = PaymentEvent(
         split_id=split.payment_hash,
         leg=leg,
         event_type=event_type,
@@ -155,8 +191,11 @@ def record_event(
         to_status=to_status,
         retention_class=retention_class_for(event_type),
     )
-    if to_status and leg is None:
-        status_change_recorded(payment_hash=split.payment_hash, terminal_id=split.terminal_id, event_id=event.pk)
+    batch = _BATCH.get()
+    if batch is not None:
+        batch.append((event, split.terminal_id))
+    else:
+        _write_events([(event, split.terminal_id)])
     return event
 
 
@@ -180,7 +219,7 @@ def transition_split(
     split.status = target
     for name, value in updates.items():
         setattr(split, name, value)
-    split.save(update_fields=["status", *updates.keys()])
+    update_fields(split, ["status", *updates.keys()])
     # Registered first, so it runs first after commit: a client the status streams wake (the publish
     # registered by record_event) and that then polls finds the hot store already in line.
     transaction.on_commit(lambda: store.sync(split))
@@ -209,7 +248,7 @@ def transition_leg(
     leg.status = target
     for name, value in updates.items():
         setattr(leg, name, value)
-    leg.save(update_fields=["status", "updated_at", *updates.keys()])
+    update_fields(leg, ["status", "updated_at", *updates.keys()])
     if event_type:
         record_event(
             leg.split, event_type, {"leg_id": leg.pk, **(data or {})}, leg=leg, from_status=current, to_status=target
