@@ -12,11 +12,15 @@ for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from django.db import DatabaseError, connections, router
-from django.db.models import Field, Model
+from django.db.models import Field, Model, QuerySet
+from django.db.models.sql.compiler import SQLCompiler
+
+_M = TypeVar("_M", bound=Model)
 
 # (model, field names) -> (SQL, the fields in placeholder order)
 _UPDATES: dict[tuple[type[Model], tuple[str, ...]], tuple[str, list[Any]]] = {}
@@ -97,3 +101,43 @@ def insert_rows(objs: Sequence[Model]) -> None:
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = alias
+
+
+@dataclass(frozen=True)
+class _Select:
+    sql: str
+    attnames: list[str]
+    compiler: SQLCompiler
+    converters: dict[int, Any]
+
+
+# (name, alias) -> the compiled SELECT with its columns' converters
+_SELECTS: dict[tuple[str, str], _Select] = {}
+
+
+def select_rows(name: str, build: Callable[[], QuerySet[_M]], param: Any, *, using: str) -> list[_M]:
+    """The rows of ``build()`` (a queryset of one model's own columns, with ONE parameter: ``param``
+    given here replaces it) as model instances, exactly as iterating the queryset gives them (the same
+    converters, ``from_db``), with the SQL and the converter list built once per ``name`` and database.
+
+    ``raw()`` would re-resolve the column mapping and the converters on every call; this is the part of
+    ``ModelIterable`` that does not depend on the rows."""
+    key = (name, using)
+    select = _SELECTS.get(key)
+    if select is None:
+        qs = build()
+        compiler = qs.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        assert len(params) == 1, (sql, params)  # one placeholder: the id or hash given at each call
+        fields = [col.target for col, _sql, _alias in compiler.select]
+        assert fields == list(qs.model._meta.concrete_fields), name  # the model's own columns, in order
+        converters = compiler.get_converters([col for col, _sql, _alias in compiler.select])
+        select = _Select(sql, [f.attname for f in fields], compiler, converters)
+        _SELECTS[key] = select
+    model = cast("type[_M]", select.compiler.query.model)
+    with connections[using].cursor() as cursor:
+        cursor.execute(select.sql, [param])
+        rows: Iterable[Any] = cursor.fetchall()
+    if select.converters:
+        rows = select.compiler.apply_converters(rows, select.converters)
+    return [model.from_db(using, select.attnames, tuple(row)) for row in rows]

@@ -23,7 +23,7 @@ from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.events import retention_class_for
 from payments.services import webhook_outbox
-from payments.services.row_sql import insert_rows, update_fields
+from payments.services.row_sql import insert_rows, select_rows, update_fields
 from payments.services.status_publish import status_change_recorded
 
 S, L = SplitStatus, LegStatus
@@ -70,32 +70,27 @@ def split_qs_for_update() -> QuerySet[PaymentSplit]:
     return PaymentSplit.objects.select_for_update(of=("self",))
 
 
-# The lock statements' SQL, compiled once per process from the same querysets (Django rebuilds a
-# ~40-column SELECT on every call: ~1-2 ms of CPU per lock, and a forward takes 4-8 locks). Run with
-# ``raw()``, which maps columns and applies the fields' converters exactly as the queryset does.
-_LOCK_SQL: dict[str, str] = {}
+# The lock statements, compiled once per process from these querysets (Django rebuilds a ~40-column
+# SELECT, its column mapping and converters on every call: ~1-2 ms of CPU per lock, and a forward takes
+# a dozen). ``row_sql.select_rows`` builds the instances exactly as iterating the queryset does.
+def _split_by_id() -> QuerySet[PaymentSplit]:
+    return split_qs_for_update().filter(pk=0).order_by("pk")[:1]
 
 
-def _lock_sql(name: str) -> str:
-    sql = _LOCK_SQL.get(name)
-    if sql is None:
-        if name == "split_id":
-            qs: QuerySet[Any] = split_qs_for_update().filter(pk=0).order_by("pk")[:1]
-        elif name == "split_hash":
-            qs = split_qs_for_update().filter(payment_hash="").order_by("pk")[:1]
-        elif name == "legs":
-            qs = PaymentLeg.objects.select_for_update(of=("self",)).filter(split_id=0).order_by("pk")
-        else:  # "leg": one leg, read without a lock
-            qs = PaymentLeg.objects.filter(pk=0)[:2]
-        sql, params = qs.query.sql_with_params()
-        assert len(params) == 1, (sql, params)  # one placeholder: the id or hash given at each call
-        _LOCK_SQL[name] = sql
-    return sql
+def _split_by_hash() -> QuerySet[PaymentSplit]:
+    return split_qs_for_update().filter(payment_hash="").order_by("pk")[:1]
+
+
+def _legs_of_split() -> QuerySet[PaymentLeg]:
+    return PaymentLeg.objects.select_for_update(of=("self",)).filter(split_id=0).order_by("pk")
+
+
+def _one_leg() -> QuerySet[PaymentLeg]:  # read without a lock
+    return PaymentLeg.objects.filter(pk=0)[:2]
 
 
 def _write_alias() -> str:
-    # A lock is a write (the querysets' select_for_update chose it so); raw() alone would ask the
-    # read router.
+    # A lock is a write (the querysets' select_for_update chose it so).
     return router.db_for_write(PaymentSplit)
 
 
@@ -103,18 +98,18 @@ def lock_split(*, payment_hash: str | None = None, split_id: int | None = None) 
     """Lock and return the split (inside ``transaction.atomic``), or None when it does not exist."""
     _require_atomic()
     if payment_hash is not None:
-        found = list(PaymentSplit.objects.raw(_lock_sql("split_hash"), [payment_hash], using=_write_alias()))
+        found = select_rows("split_hash", _split_by_hash, payment_hash, using=_write_alias())
     elif split_id is None:  # neither given: nothing to lock (``pk=None`` would match no row either)
         return None
     else:
-        found = list(PaymentSplit.objects.raw(_lock_sql("split_id"), [split_id], using=_write_alias()))
+        found = select_rows("split_id", _split_by_id, split_id, using=_write_alias())
     return found[0] if found else None
 
 
 def lock_legs(split: PaymentSplit) -> list[PaymentLeg]:
     """Lock the split's legs in id order. Precondition: the split is locked by this transaction."""
     _require_atomic()
-    legs = list(PaymentLeg.objects.raw(_lock_sql("legs"), [split.pk], using=_write_alias()))
+    legs = select_rows("legs", _legs_of_split, split.pk, using=_write_alias())
     for leg in legs:
         leg.split = split  # the locked row itself: an event or a check through leg.split reads nothing again
     return legs
@@ -123,7 +118,7 @@ def lock_legs(split: PaymentSplit) -> list[PaymentLeg]:
 def leg_get(leg_id: int) -> PaymentLeg:
     """``PaymentLeg.objects.get(pk=leg_id)`` with the statement compiled once (the forward reads a leg
     at each of its steps)."""
-    found = list(PaymentLeg.objects.raw(_lock_sql("leg"), [leg_id]))
+    found = select_rows("leg", _one_leg, leg_id, using=router.db_for_read(PaymentLeg))
     if len(found) != 1:
         raise PaymentLeg.DoesNotExist(f"PaymentLeg {leg_id} does not exist.")
     return found[0]
