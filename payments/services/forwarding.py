@@ -170,10 +170,11 @@ def _forward(split_id: int) -> str:
         last = split.merchant.absorbs_payout_fees
         todo = [leg.pk for leg in sorted(legs, key=lambda x: last and x.kind == "merchant") if leg.status not in DONE]
         account_id = split.platform_account_id
-    if len(todo) > 1:
-        # The legs' payout invoices at once, committed together; then paid one after another below.
-        plan_custodial_legs(split_id)
     chain = SendChain(provider=provider_for(account_id=account_id), order=todo)
+    if len(todo) > 1:
+        # The legs' payout invoices at once, committed together (with the claim of the first leg to
+        # send, see ``leg_sends``); then paid one after another below.
+        plan_custodial_legs(split_id, chain=chain)
     for leg_id in todo:
         _advance_leg(split_id, leg_id, chain=chain)
     if chain.settled is not None:  # settled with the last leg's outcome

@@ -8,7 +8,8 @@ claim is the same committed step as before, just taken earlier: a worker that di
 claimed leg leaves it ``sending`` with its attempt, exactly like a death right after a claim of its
 own, and the reconciler looks it up (never re-sent blindly). Only the very next leg of the forward's
 order is claimed, and never after a failure that re-routes the leg (the forward may stop there). The
-transaction recording the last leg also settles the pass (``settle_locked``).
+first leg is claimed alike by the transaction that commits the sale's payout invoices (``payout_batch``).
+The transaction recording the last leg also settles the pass (``settle_locked``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ class SendChain:
     # nothing happens between that commit and the end of the pass, so a separate one would re-read
     # the same rows.
     settled: str | None = None
+
+    def claim_first_locked(self, split: PaymentSplit, legs: list[PaymentLeg]) -> None:
+        """Claim the first leg of the order (the transaction committing the payout invoices, so the
+        first send needs no transaction of its own). Its invoice is committed by then: in this same
+        transaction or an earlier one; a leg not ``invoice_ready`` is left to the per-leg path."""
+        if not self.order or self.order[0] in self.claimed:
+            return
+        first = next((x for x in legs if x.pk == self.order[0]), None)
+        claim = claim_locked(split, first) if first is not None else None
+        if claim is not None:
+            self.claimed[self.order[0]] = claim
 
     def claim_next_locked(self, split: PaymentSplit, legs: list[PaymentLeg], leg_id: int) -> None:
         index = self.order.index(leg_id) if leg_id in self.order else -1
