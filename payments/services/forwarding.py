@@ -51,7 +51,8 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
@@ -84,6 +85,7 @@ from payments.services.payout_plan import (
     payout_plan,
 )
 from payments.services.pool_accruals import pool_accrue_locked
+from payments.services.row_sql import values_rows
 from payments.services.tip_adjustments import tip_recoveries_apply_locked
 from payments.services.transitions import leg_get, lock_legs, lock_split, transition_split
 from payments.wallet.errors import InvalidInput
@@ -134,18 +136,23 @@ def forward_split(*, split_id: int) -> str:
     ``busy``, ``missing`` or ``not_forwardable:<status>``). Raises ``WalletUnavailable`` when the
     provider cannot be reached (the task retries; nothing half-done is lost).
     """
-    split = PaymentSplit.objects.filter(pk=split_id).only("payment_hash", "status").first()
-    if split is None:
+    rows = values_rows("forward_split_state", _split_state, split_id, using=router.db_for_read(PaymentSplit))
+    if not rows:
         return "missing"
-    if split.status not in (S.PAID, S.PROCESSING):
-        return "already_completed" if split.status == S.COMPLETED else f"not_forwardable:{split.status}"
-    token = _lock_acquire(split.payment_hash)
+    payment_hash, status = rows[0]
+    if status not in (S.PAID, S.PROCESSING):
+        return "already_completed" if status == S.COMPLETED else f"not_forwardable:{status}"
+    token = _lock_acquire(payment_hash)
     if token is None:
         return "busy"
     try:
         return _forward(split_id)
     finally:
-        _lock_release(split.payment_hash, token)
+        _lock_release(payment_hash, token)
+
+
+def _split_state(split_id: int) -> QuerySet[PaymentSplit, tuple[str, str]]:
+    return PaymentSplit.objects.filter(pk=split_id).values_list("payment_hash", "status")[:1]
 
 
 def _forward(split_id: int) -> str:
