@@ -13,6 +13,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.production")
 
-app = Celery("blinkpos")
+# Celery's Django fix-up, except that a worker process keeps its connection pool between tasks.
+app = Celery("blinkpos", fixups=["blinkpos.celery_fixup:fixup"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -1,41 +1,32 @@
-"""Statements compiled once per process for the hot paths: a queryset's SELECT (with its
-``select_related`` joins) and a model's multi-row INSERT.
+"""Reads compiled once per process for the hot paths (their writes: payments/services/row_sql.py).
 
-Why: Django compiles a queryset's SQL on every evaluation, and for our wide rows (a merchant has
-~40 columns, a split ~45) compiling costs more CPU than PostgreSQL spends answering. A create read
-its terminal with the merchant (1.5 CPU ms) and a split profile with its shares and staff (1.8 ms),
-then compiled the split's and the legs' INSERTs: more than the rest of the request's own work.
+Why: Django compiles a queryset's SQL, its column mapping and its converters on every evaluation, and
+for our wide rows (a merchant has ~40 columns, a split ~45) that costs more CPU than PostgreSQL spends
+answering. A create read its terminal with the merchant (1.5 CPU ms) and a split profile with its
+shares and staff (1.8 ms); a forward locks its split and legs a dozen times (issue 22).
 
-``PreparedQuery`` compiles the queryset its builder returns once (per database alias) and then
-materialises rows exactly as ``ModelIterable`` does: the compiler's converters, ``Model.from_db``
-for the row's model and Django's related populators for the ``select_related`` ones. Only the values
-of the named slots change between calls; everything else in the queryset (constants, ordering, limits,
-locks) is fixed at compile time.
-
-``insert_rows`` writes new instances of one model in a single INSERT … RETURNING the primary key (several
-rows of plain types as one JSON parameter: ``_insert_sql``), with
-each field's own ``pre_save`` (``auto_now_add``) and ``get_db_prep_save`` (JSON, decimals), as
-``bulk_create`` does. Models with save hooks or signal receivers must not use it (none of ours do);
-a value that is an SQL expression (``db_default`` without a Python default) falls back to
-``bulk_create``.
+- ``PreparedQuery``: a queryset (``select_related`` joins included) compiled once per database alias,
+  its rows materialised exactly as ``ModelIterable`` does (the compiler's converters, ``Model.from_db``,
+  Django's related populators). Only the named slots change between calls; constants, ordering, limits
+  and locks are fixed at compile time.
+- ``select_rows``: the same for a queryset of one model's own columns with one parameter.
+- ``values_rows``: a ``values_list`` queryset's tuples.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, Generic, TypeVar
-from uuid import UUID
+from typing import Any, Generic, TypeVar, cast
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
+from django.db.models.sql.compiler import SQLCompiler
 
 M = TypeVar("M", bound=Model)
+_M = TypeVar("_M", bound=Model)
 
 # A value no real id, hash or key takes: compiled in place of a slot, then found in the params.
 _SENTINEL_BASE = -7_331_000_000
@@ -130,98 +121,59 @@ class PreparedQuery(Generic[M]):
         return out
 
 
-# Field types whose prepared values JSON carries exactly (with ``_json_value``) and PostgreSQL casts
-# back from JSON to the column's type unchanged.
-_JSON_SAFE = frozenset(
-    {
-        "AutoField", "BigAutoField", "SmallAutoField", "BigIntegerField", "IntegerField", "SmallIntegerField",
-        "PositiveBigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField", "BooleanField",
-        "CharField", "TextField", "EmailField", "SlugField", "URLField", "UUIDField", "DecimalField",
-        "DateTimeField", "DateField",
-    }
-)  # fmt: skip
-
-
 @dataclass(frozen=True)
-class _Insert:
+class _Select:
     sql: str
-    fields: tuple[Any, ...]
-    as_json: bool  # one JSON array parameter for all the rows; else one parameter per value
+    attnames: list[str]
+    compiler: SQLCompiler
+    converters: dict[int, Any]
 
 
-_INSERT_SQL: dict[tuple[type[Model], int, str], _Insert] = {}
+# (name, alias) -> the compiled SELECT with its columns' converters
+_SELECTS: dict[tuple[str, str], _Select] = {}
 
 
-def _json_safe(fields: Sequence[Any]) -> bool:
-    return all((f.target_field if f.is_relation else f).get_internal_type() in _JSON_SAFE for f in fields)
+def select_rows(name: str, build: Callable[[], QuerySet[_M]], param: Any, *, using: str) -> list[_M]:
+    """The rows of ``build()`` (a queryset of one model's own columns, with ONE parameter: ``param``
+    given here replaces it) as model instances, exactly as iterating the queryset gives them (the same
+    converters, ``from_db``), with the SQL and the converter list built once per ``name`` and database.
+
+    ``raw()`` would re-resolve the column mapping and the converters on every call; this is the part of
+    ``ModelIterable`` that does not depend on the rows."""
+    key = (name, using)
+    select = _SELECTS.get(key)
+    if select is None:
+        qs = build()
+        compiler = qs.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        assert len(params) == 1, (sql, params)  # one placeholder: the id or hash given at each call
+        fields = [col.target for col, _sql, _alias in compiler.select]
+        assert fields == list(qs.model._meta.concrete_fields), name  # the model's own columns, in order
+        converters = compiler.get_converters([col for col, _sql, _alias in compiler.select])
+        select = _Select(sql, [f.attname for f in fields], compiler, converters)
+        _SELECTS[key] = select
+    model = cast("type[_M]", select.compiler.query.model)
+    with connections[using].cursor() as cursor:
+        cursor.execute(select.sql, [param])
+        rows: Iterable[Any] = cursor.fetchall()
+    if select.converters:
+        rows = select.compiler.apply_converters(rows, select.converters)
+    return [model.from_db(using, select.attnames, tuple(row)) for row in rows]
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()  # aware datetimes keep their offset
-    if isinstance(value, (Decimal, UUID)):
-        return str(value)
-    return value
+# name -> the SQL of a values_list queryset
+_VALUES: dict[str, str] = {}
 
 
-def _insert_sql(model: type[Model], rows: int, alias: str) -> _Insert:
-    """The INSERT for ``rows`` new rows of ``model``. Several rows of plain types go as ONE JSON
-    parameter expanded by ``jsonb_populate_recordset`` (in order): psycopg binds parameters on the
-    client and quotes each one in Python, and does not even cache its parse of a statement with more
-    than 50 (4 legs x 29 columns); arrays per column (Django's UNNEST) cost as much again. Measured on
-    4 legs: 0.36 CPU ms against 0.65 for either (issue 22)."""
-    key = (model, rows, alias)
-    found = _INSERT_SQL.get(key)
-    if found is None:
-        opts = model._meta
-        connection = connections[alias]
-        quote = connection.ops.quote_name
-        fields = tuple(f for f in opts.concrete_fields if not f.generated and not (f.primary_key and f.auto_created))
-        columns = ", ".join(quote(f.column) for f in fields)
-        table = quote(opts.db_table)
-        as_json = rows > 1 and _json_safe(fields)
-        if as_json:
-            source = f"SELECT {columns} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)"  # noqa: S608 - names from the model's meta
-        else:
-            one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-            source = f"VALUES {', '.join([one] * rows)}"
-        sql = f"INSERT INTO {table} ({columns}) {source} RETURNING {quote(opts.pk.column)}"
-        found = _Insert(sql=sql, fields=fields, as_json=as_json)
-        _INSERT_SQL[key] = found
-    return found
-
-
-def insert_rows(objs: Sequence[M]) -> list[M]:
-    """INSERT ``objs`` (new instances of one model with an auto primary key) in one statement; sets
-    their primary keys and marks them saved. The same rows as ``bulk_create`` writes."""
-    if not objs:
-        return []
-    model = type(objs[0])
-    alias = router.db_for_write(model)
-    connection = connections[alias]
-    insert = _insert_sql(model, len(objs), alias)
-    rows: list[list[Any]] = []
-    for obj in objs:
-        if type(obj) is not model:
-            raise TypeError("insert_rows writes instances of one model")
-        row = []
-        for field in insert.fields:
-            value = field.pre_save(obj, True)
-            if hasattr(value, "resolve_expression"):  # a database default or expression: the ORM's way
-                return model._default_manager.bulk_create(list(objs))
-            row.append(field.get_db_prep_save(value, connection=connection))
-        rows.append(row)
-    if insert.as_json:
-        columns = [field.column for field in insert.fields]
-        document = [{c: _json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
-        params: list[Any] = [json.dumps(document)]
-    else:
-        params = [v for row in rows for v in row]
-    with connection.cursor() as cursor:
-        cursor.execute(insert.sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
-    for obj, pk in zip(objs, ids, strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = alias
-    return list(objs)
+def values_rows(name: str, build: Callable[..., QuerySet[Any]], *params: Any, using: str) -> list[tuple[Any, ...]]:
+    """The rows of ``build(*params)`` (a ``values_list`` queryset of plain columns, whose compiled
+    parameters are exactly ``params`` in that order: checked when it is compiled) as tuples, with the SQL
+    compiled once per ``name``. For the money path's small fixed queries (issue 22: worker CPU)."""
+    sql = _VALUES.get(name)
+    if sql is None:
+        compiled, compiled_params = build(*params).query.get_compiler(using=using).as_sql()
+        assert list(compiled_params) == list(params), (name, compiled_params, params)
+        sql = _VALUES[name] = compiled
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return [tuple(row) for row in cursor.fetchall()]

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, router
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_redis import get_redis_connection
@@ -164,6 +164,11 @@ def _confirm_against_postgres(written: PaymentSplit) -> None:
     if written.pk is None:
         return
     try:
+        # The status alone, with a fixed statement (every paid and processing transition runs this):
+        # the whole row is read only in the rare case it moved on.
+        status = _current_status(written.pk)
+        if status is None or status == written.status:
+            return
         current = PaymentSplit.objects.filter(pk=written.pk).first()
     except DatabaseError as exc:
         # put runs in on_commit callbacks: after a commit it must not raise; the TTL bounds the staleness
@@ -177,6 +182,16 @@ def _confirm_against_postgres(written: PaymentSplit) -> None:
         put(current)
     else:
         evict(current.payment_hash)
+
+
+_STATUS_SQL = 'SELECT "status" FROM "payment_splits" WHERE "id" = %s'
+
+
+def _current_status(split_id: int) -> str | None:
+    with connections[router.db_for_read(PaymentSplit)].cursor() as cursor:
+        cursor.execute(_STATUS_SQL, [split_id])
+        row = cursor.fetchone()
+    return None if row is None else str(row[0])
 
 
 def sync(split: PaymentSplit) -> None:

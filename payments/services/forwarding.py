@@ -51,7 +51,8 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
@@ -61,6 +62,7 @@ from payments.faults import fault_point
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.parties import PayoutRouteKind
 from payments.platform_accounts import provider_for, split_account_id
+from payments.prepared import values_rows
 from payments.services.leg_outcomes import (
     DONE,
     backoff,
@@ -134,18 +136,23 @@ def forward_split(*, split_id: int) -> str:
     ``busy``, ``missing`` or ``not_forwardable:<status>``). Raises ``WalletUnavailable`` when the
     provider cannot be reached (the task retries; nothing half-done is lost).
     """
-    split = PaymentSplit.objects.filter(pk=split_id).only("payment_hash", "status").first()
-    if split is None:
+    rows = values_rows("forward_split_state", _split_state, split_id, using=router.db_for_read(PaymentSplit))
+    if not rows:
         return "missing"
-    if split.status not in (S.PAID, S.PROCESSING):
-        return "already_completed" if split.status == S.COMPLETED else f"not_forwardable:{split.status}"
-    token = _lock_acquire(split.payment_hash)
+    payment_hash, status = rows[0]
+    if status not in (S.PAID, S.PROCESSING):
+        return "already_completed" if status == S.COMPLETED else f"not_forwardable:{status}"
+    token = _lock_acquire(payment_hash)
     if token is None:
         return "busy"
     try:
         return _forward(split_id)
     finally:
-        _lock_release(split.payment_hash, token)
+        _lock_release(payment_hash, token)
+
+
+def _split_state(split_id: int) -> QuerySet[PaymentSplit, tuple[str, str]]:
+    return PaymentSplit.objects.filter(pk=split_id).values_list("payment_hash", "status")[:1]
 
 
 def _forward(split_id: int) -> str:
@@ -170,10 +177,11 @@ def _forward(split_id: int) -> str:
         last = split.merchant.absorbs_payout_fees
         todo = [leg.pk for leg in sorted(legs, key=lambda x: last and x.kind == "merchant") if leg.status not in DONE]
         account_id = split.platform_account_id
-    if len(todo) > 1:
-        # The legs' payout invoices at once, committed together; then paid one after another below.
-        plan_custodial_legs(split_id)
     chain = SendChain(provider=provider_for(account_id=account_id), order=todo)
+    if len(todo) > 1:
+        # The legs' payout invoices at once, committed together (with the claim of the first leg to
+        # send, see ``leg_sends``); then paid one after another below.
+        plan_custodial_legs(split_id, chain=chain)
     for leg_id in todo:
         _advance_leg(split_id, leg_id, chain=chain)
     if chain.settled is not None:  # settled with the last leg's outcome

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connections, router
 from django.utils import timezone
 
 from blinkpos.errors import ApplicationError
@@ -185,18 +186,35 @@ def leg_succeed_locked(
     complete_if_done_locked(split, legs)
 
 
+# One statement instead of the ORM's three (insert-if-missing, lock, save): the upsert locks the row as
+# SELECT ... FOR UPDATE did (lock order: split, legs, then this row; the stats job takes only the row).
+_STATS_UPSERT = """
+INSERT INTO tip_recipient_stats AS t (recipient_username, total_tips_received, total_tips_count,
+    first_tip_received_at, last_tip_received_at, created_at, updated_at)
+VALUES (%(username)s, %(amount)s, 1, %(when)s, %(when)s, %(now)s, %(now)s)
+ON CONFLICT (recipient_username) DO UPDATE SET
+    total_tips_received = t.total_tips_received + EXCLUDED.total_tips_received,
+    total_tips_count = t.total_tips_count + 1,
+    first_tip_received_at = LEAST(t.first_tip_received_at, EXCLUDED.first_tip_received_at),
+    last_tip_received_at = GREATEST(t.last_tip_received_at, EXCLUDED.last_tip_received_at),
+    updated_at = EXCLUDED.updated_at
+RETURNING id, total_tips_received, total_tips_count
+"""
+# The average in Python, rounded as before (Decimal's half-even; SQL's round() is half-up).
+_STATS_AVERAGE = "UPDATE tip_recipient_stats SET average_tip_amount = %s WHERE id = %s"
+
+
 def _stats_add(leg: PaymentLeg, when: datetime) -> None:
-    # Lock order: split, legs, then this stats row (the stats job takes only the row lock).
-    TipRecipientStats.objects.bulk_create(
-        [TipRecipientStats(recipient_username=leg.recipient_username)], ignore_conflicts=True
-    )
-    row = TipRecipientStats.objects.select_for_update().get(recipient_username=leg.recipient_username)
-    row.total_tips_received += leg.amount
-    row.total_tips_count += 1
-    row.average_tip_amount = (Decimal(row.total_tips_received) / row.total_tips_count).quantize(CENT)
-    row.first_tip_received_at = min(row.first_tip_received_at or when, when)
-    row.last_tip_received_at = max(row.last_tip_received_at or when, when)
-    row.save()
+    """Count the tip leg in its recipient's ``tip_recipient_stats`` row (created on the first tip)."""
+    with connections[router.db_for_write(TipRecipientStats)].cursor() as cursor:
+        cursor.execute(
+            _STATS_UPSERT,
+            {"username": leg.recipient_username, "amount": leg.amount, "when": when, "now": timezone.now()},
+        )
+        row = cursor.fetchone()
+        assert row is not None
+        stats_id, total, count = row
+        cursor.execute(_STATS_AVERAGE, [(Decimal(total) / count).quantize(CENT), stats_id])
 
 
 def leg_fail_locked(

@@ -8,7 +8,8 @@ claim is the same committed step as before, just taken earlier: a worker that di
 claimed leg leaves it ``sending`` with its attempt, exactly like a death right after a claim of its
 own, and the reconciler looks it up (never re-sent blindly). Only the very next leg of the forward's
 order is claimed, and never after a failure that re-routes the leg (the forward may stop there). The
-transaction recording the last leg also settles the pass (``settle_locked``).
+first leg is claimed alike by the transaction that commits the sale's payout invoices (``payout_batch``).
+The transaction recording the last leg also settles the pass (``settle_locked``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from django.utils import timezone
 from blinkpos.logging import get_logger
 from payments.models import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
 from payments.services.leg_outcomes import leg_fail_locked, leg_succeed_locked, rearm_locked, settle_locked
-from payments.services.transitions import lock_legs, lock_split, transition_leg
+from payments.services.row_sql import update_fields
+from payments.services.transitions import events_batched, lock_legs, lock_split, transition_leg
 from payments.wallet.base import WalletProvider
 from payments.wallet.types import SendResult, SendStatus
 
@@ -52,6 +54,17 @@ class SendChain:
     # nothing happens between that commit and the end of the pass, so a separate one would re-read
     # the same rows.
     settled: str | None = None
+
+    def claim_first_locked(self, split: PaymentSplit, legs: list[PaymentLeg]) -> None:
+        """Claim the first leg of the order (the transaction committing the payout invoices, so the
+        first send needs no transaction of its own). Its invoice is committed by then: in this same
+        transaction or an earlier one; a leg not ``invoice_ready`` is left to the per-leg path."""
+        if not self.order or self.order[0] in self.claimed:
+            return
+        first = next((x for x in legs if x.pk == self.order[0]), None)
+        claim = claim_locked(split, first) if first is not None else None
+        if claim is not None:
+            self.claimed[self.order[0]] = claim
 
     def claim_next_locked(self, split: PaymentSplit, legs: list[PaymentLeg], leg_id: int) -> None:
         index = self.order.index(leg_id) if leg_id in self.order else -1
@@ -101,7 +114,7 @@ def record_send(
     reconciler judged the send abandoned), only a success is still applied; anything else is left
     to the lookup, which asks Blink instead of trusting a stale answer. With ``chain``, the same
     transaction claims the forward's next leg (see the module docstring)."""
-    with transaction.atomic():
+    with transaction.atomic(), events_batched():  # its events (up to 4 on the last leg) in one INSERT
         split = lock_split(split_id=split_id)
         assert split is not None
         legs = lock_legs(split)
@@ -156,6 +169,6 @@ def reroute_locked(leg: PaymentLeg) -> None:
     """The failed custodial payout of a migrated recipient: the pinned wallet is dropped and the leg
     planned again (a new invoice through the recipient's route, in the same leg's history)."""
     leg.recipient_wallet_id = ""
-    leg.save(update_fields=["recipient_wallet_id", "updated_at"])
+    update_fields(leg, ["recipient_wallet_id", "updated_at"])
     rearm_locked(leg, reason="recipient_migrated", invoice_state=None, replace=True)
     log.info("forwarding.leg_rerouted", leg_id=leg.pk)

@@ -32,6 +32,7 @@ from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit
 from payments.models.splits import LegKind
 from payments.platform_accounts import provider_for
 from payments.services.leg_outcomes import leg_fail_locked
+from payments.services.leg_sends import SendChain
 from payments.services.payout_plan import (
     PlannedInvoice,
     PlanRefusal,
@@ -41,7 +42,7 @@ from payments.services.payout_plan import (
     prefers_address,
 )
 from payments.services.payout_routes import PayoutDestination
-from payments.services.transitions import lock_legs, lock_split, transition_leg
+from payments.services.transitions import events_batched, lock_legs, lock_split, transition_leg
 from payments.wallet.base import WalletProvider
 
 log = get_logger(__name__)
@@ -126,10 +127,11 @@ def _create(leg: PaymentLeg, committed: int, provider: WalletProvider) -> Planne
         return None
 
 
-def plan_custodial_legs(split_id: int) -> int:
+def plan_custodial_legs(split_id: int, *, chain: SendChain | None = None) -> int:
     """Create the plain custodial legs' payout invoices concurrently and commit them together; returns
     how many were committed. Called outside any transaction; fewer than two such legs: nothing to gain,
-    the per-leg path does it."""
+    the per-leg path does it. With the forward's ``chain``, the same transaction claims the first leg it
+    sends (``SendChain.claim_first_locked``), as the transaction recording a send claims the next."""
     split = PaymentSplit.objects.select_related("merchant").get(pk=split_id)
     legs = list(PaymentLeg.objects.filter(split_id=split_id).select_related("staff").order_by("pk"))
     todo = [leg for leg in legs if _plain_custodial(split, leg)]
@@ -147,10 +149,12 @@ def plan_custodial_legs(split_id: int) -> int:
     if not ready:
         return 0
     done = 0
-    with transaction.atomic():
+    with transaction.atomic(), events_batched():  # the legs' leg_invoice_created events in one INSERT
         locked = lock_split(split_id=split_id)
         assert locked is not None
         locked_legs = lock_legs(locked)
         for leg_id, planned in ready:
             done += commit_planned_locked(locked, locked_legs, leg_id, planned) == "created"
+        if chain is not None:
+            chain.claim_first_locked(locked, locked_legs)
     return done

@@ -26,9 +26,9 @@ from payments import store
 from payments.domain.allocation import Allocation, TipShare
 from payments.models import Merchant, PaymentLeg, PaymentSplit, SplitProfile, SplitProfileShare, SplitStatus, Staff
 from payments.models.splits import LegKind
-from payments.prepared import insert_rows
 from payments.provider_limits import invoice_block_record
 from payments.services.pricing import ProviderError, ProviderUnavailable
+from payments.services.row_sql import insert_rows
 from payments.services.sale_accounts import sale_account, sale_provider
 from payments.services.transitions import record_event
 from payments.wallet.errors import InvalidInput, RateLimited, WalletError, WalletUnavailable

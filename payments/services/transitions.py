@@ -10,7 +10,9 @@ are the only ways to take those locks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import connection, router, transaction
@@ -20,8 +22,9 @@ from blinkpos.errors import ApplicationError
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.events import retention_class_for
-from payments.prepared import insert_rows
+from payments.prepared import select_rows
 from payments.services import webhook_outbox
+from payments.services.row_sql import insert_rows, update_fields
 from payments.services.status_publish import status_change_recorded
 
 S, L = SplitStatus, LegStatus
@@ -68,32 +71,27 @@ def split_qs_for_update() -> QuerySet[PaymentSplit]:
     return PaymentSplit.objects.select_for_update(of=("self",))
 
 
-# The lock statements' SQL, compiled once per process from the same querysets (Django rebuilds a
-# ~40-column SELECT on every call: ~1-2 ms of CPU per lock, and a forward takes 4-8 locks). Run with
-# ``raw()``, which maps columns and applies the fields' converters exactly as the queryset does.
-_LOCK_SQL: dict[str, str] = {}
+# The lock statements, compiled once per process from these querysets (Django rebuilds a ~40-column
+# SELECT, its column mapping and converters on every call: ~1-2 ms of CPU per lock, and a forward takes
+# a dozen). ``prepared.select_rows`` builds the instances exactly as iterating the queryset does.
+def _split_by_id() -> QuerySet[PaymentSplit]:
+    return split_qs_for_update().filter(pk=0).order_by("pk")[:1]
 
 
-def _lock_sql(name: str) -> str:
-    sql = _LOCK_SQL.get(name)
-    if sql is None:
-        if name == "split_id":
-            qs: QuerySet[Any] = split_qs_for_update().filter(pk=0).order_by("pk")[:1]
-        elif name == "split_hash":
-            qs = split_qs_for_update().filter(payment_hash="").order_by("pk")[:1]
-        elif name == "legs":
-            qs = PaymentLeg.objects.select_for_update(of=("self",)).filter(split_id=0).order_by("pk")
-        else:  # "leg": one leg, read without a lock
-            qs = PaymentLeg.objects.filter(pk=0)[:2]
-        sql, params = qs.query.sql_with_params()
-        assert len(params) == 1, (sql, params)  # one placeholder: the id or hash given at each call
-        _LOCK_SQL[name] = sql
-    return sql
+def _split_by_hash() -> QuerySet[PaymentSplit]:
+    return split_qs_for_update().filter(payment_hash="").order_by("pk")[:1]
+
+
+def _legs_of_split() -> QuerySet[PaymentLeg]:
+    return PaymentLeg.objects.select_for_update(of=("self",)).filter(split_id=0).order_by("pk")
+
+
+def _one_leg() -> QuerySet[PaymentLeg]:  # read without a lock
+    return PaymentLeg.objects.filter(pk=0)[:2]
 
 
 def _write_alias() -> str:
-    # A lock is a write (the querysets' select_for_update chose it so); raw() alone would ask the
-    # read router.
+    # A lock is a write (the querysets' select_for_update chose it so).
     return router.db_for_write(PaymentSplit)
 
 
@@ -101,18 +99,18 @@ def lock_split(*, payment_hash: str | None = None, split_id: int | None = None) 
     """Lock and return the split (inside ``transaction.atomic``), or None when it does not exist."""
     _require_atomic()
     if payment_hash is not None:
-        found = list(PaymentSplit.objects.raw(_lock_sql("split_hash"), [payment_hash], using=_write_alias()))
+        found = select_rows("split_hash", _split_by_hash, payment_hash, using=_write_alias())
     elif split_id is None:  # neither given: nothing to lock (``pk=None`` would match no row either)
         return None
     else:
-        found = list(PaymentSplit.objects.raw(_lock_sql("split_id"), [split_id], using=_write_alias()))
+        found = select_rows("split_id", _split_by_id, split_id, using=_write_alias())
     return found[0] if found else None
 
 
 def lock_legs(split: PaymentSplit) -> list[PaymentLeg]:
     """Lock the split's legs in id order. Precondition: the split is locked by this transaction."""
     _require_atomic()
-    legs = list(PaymentLeg.objects.raw(_lock_sql("legs"), [split.pk], using=_write_alias()))
+    legs = select_rows("legs", _legs_of_split, split.pk, using=_write_alias())
     for leg in legs:
         leg.split = split  # the locked row itself: an event or a check through leg.split reads nothing again
     return legs
@@ -121,7 +119,7 @@ def lock_legs(split: PaymentSplit) -> list[PaymentLeg]:
 def leg_get(leg_id: int) -> PaymentLeg:
     """``PaymentLeg.objects.get(pk=leg_id)`` with the statement compiled once (the forward reads a leg
     at each of its steps)."""
-    found = list(PaymentLeg.objects.raw(_lock_sql("leg"), [leg_id]))
+    found = select_rows("leg", _one_leg, leg_id, using=router.db_for_read(PaymentLeg))
     if len(found) != 1:
         raise PaymentLeg.DoesNotExist(f"PaymentLeg {leg_id} does not exist.")
     return found[0]
@@ -135,6 +133,38 @@ def can_transition_leg(current: str, target: str) -> bool:
     return target in LEG_TRANSITIONS.get(current, frozenset())
 
 
+# Events recorded inside ``events_batched()``: written together, in one multi-row INSERT, when the
+# block ends (per thread / task: a ContextVar, so the web tier's request threads never share one).
+# Each with the split's terminal (the live streams' routing).
+_BATCH: ContextVar[list[tuple[PaymentEvent, int | None]] | None] = ContextVar("payment_events_batch", default=None)
+
+
+@contextmanager
+def events_batched() -> Iterator[None]:
+    """Write the events recorded in the block in ONE INSERT at its end, still inside the caller's
+    transaction (so they commit or roll back with the state changes they record, as one by one).
+    Only for blocks that do not read ``payment_events`` back: a buffered row is not in the table yet.
+    A terminal event's uniqueness is checked by that INSERT, which fails the transaction alike."""
+    _require_atomic()
+    if _BATCH.get() is not None:  # nested: the outer block writes them
+        yield
+        return
+    batch: list[tuple[PaymentEvent, int | None]] = []
+    token = _BATCH.set(batch)
+    try:
+        yield
+    finally:
+        _BATCH.reset(token)
+    _write_events(batch)
+
+
+def _write_events(events: list[tuple[PaymentEvent, int | None]]) -> None:
+    insert_rows([event for event, _terminal in events])
+    for event, terminal_id in events:
+        if event.to_status and event.leg_id is None:
+            status_change_recorded(payment_hash=event.split_id, terminal_id=terminal_id, event_id=event.pk)
+
+
 def record_event(
     split: PaymentSplit,
     event_type: str,
@@ -146,7 +176,8 @@ def record_event(
 ) -> PaymentEvent:
     """Append an audit event. Terminal event types are unique per payment (a constraint): a second one
     raises IntegrityError, which inside a transition means a bug, not a retry. A status change of the
-    split or of a refund (``to_status`` without a leg) is published to the live streams after commit."""
+    split or of a refund (``to_status`` without a leg) is published to the live streams after commit.
+    Inside ``events_batched()`` the row is written at the end of the block (its ``pk`` is set then)."""
     event = PaymentEvent(
         split_id=split.payment_hash,
         leg=leg,
@@ -156,9 +187,11 @@ def record_event(
         to_status=to_status,
         retention_class=retention_class_for(event_type),
     )
-    insert_rows([event])  # compiled once per process (payments/prepared.py): every state change writes one
-    if to_status and leg is None:
-        status_change_recorded(payment_hash=split.payment_hash, terminal_id=split.terminal_id, event_id=event.pk)
+    batch = _BATCH.get()
+    if batch is not None:
+        batch.append((event, split.terminal_id))
+    else:
+        _write_events([(event, split.terminal_id)])
     return event
 
 
@@ -182,7 +215,7 @@ def transition_split(
     split.status = target
     for name, value in updates.items():
         setattr(split, name, value)
-    split.save(update_fields=["status", *updates.keys()])
+    update_fields(split, ["status", *updates.keys()])
     # Registered first, so it runs first after commit: a client the status streams wake (the publish
     # registered by record_event) and that then polls finds the hot store already in line.
     transaction.on_commit(lambda: store.sync(split))
@@ -211,7 +244,7 @@ def transition_leg(
     leg.status = target
     for name, value in updates.items():
         setattr(leg, name, value)
-    leg.save(update_fields=["status", "updated_at", *updates.keys()])
+    update_fields(leg, ["status", "updated_at", *updates.keys()])
     if event_type:
         record_event(
             leg.split, event_type, {"leg_id": leg.pk, **(data or {})}, leg=leg, from_status=current, to_status=target

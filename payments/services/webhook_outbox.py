@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import router, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
@@ -34,6 +35,7 @@ from payments.models import (
     SplitStatus,
     WebhookEventType,
 )
+from payments.prepared import values_rows
 
 log = get_logger(__name__)
 
@@ -111,14 +113,26 @@ def event_body(event_type: str, data: Mapping[str, Any], *, at: datetime) -> str
     return json.dumps({"type": event_type, "timestamp": at.isoformat(), "data": data}, separators=(",", ":"))
 
 
+def _listening(event_type: str, merchant_id: int) -> QuerySet[MerchantWebhookEndpoint, int]:
+    # Parameters in the compiled order (Django sorts the filter's keywords): the type, then the merchant.
+    return MerchantWebhookEndpoint.objects.filter(
+        merchant_id=merchant_id, enabled=True, event_types__contains=[event_type]
+    ).values_list("pk", flat=True)
+
+
 def _emit(*, merchant_id: int, event_type: str, data: Callable[[], dict[str, Any]]) -> list[int]:
     """Store one message per enabled endpoint of the merchant subscribed to ``event_type`` and publish
     their sends after commit. One indexed query when nobody listens (the usual case)."""
-    endpoint_ids = list(
-        MerchantWebhookEndpoint.objects.filter(
-            merchant_id=merchant_id, enabled=True, event_types__contains=[event_type]
-        ).values_list("pk", flat=True)
-    )
+    endpoint_ids = [
+        row[0]
+        for row in values_rows(
+            "webhook_endpoints_listening",
+            _listening,
+            event_type,
+            merchant_id,
+            using=router.db_for_read(MerchantWebhookEndpoint),
+        )
+    ]
     if not endpoint_ids:
         return []
     now = timezone.now()

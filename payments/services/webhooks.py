@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, router, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
@@ -52,9 +53,11 @@ from blinkpos.logging import get_logger
 from payments.models import PaymentSplit, PlatformAccount, WebhookDelivery
 from payments.models.inbound import DELIVERY_QUEUED
 from payments.platform_accounts import wallet_id_of, webhook_secrets_of
+from payments.prepared import values_rows
 from payments.services.detection import PAID_OUTCOMES, AccountScope, detect
 from payments.services.enqueue import enqueue_webhook_delivery
 from payments.services.forwarding import forward_split
+from payments.services.row_sql import update_fields
 from payments.wallet.types import preimage_matches
 
 log = get_logger(__name__)
@@ -290,6 +293,15 @@ class _Applied:
     fresh: bool  # this call acted on the delivery (False: it was final already)
 
 
+def _delivery_locked(delivery_id: int, *, skip_locked: bool) -> QuerySet[WebhookDelivery, tuple[Any, ...]]:
+    return (
+        WebhookDelivery.objects.select_for_update(skip_locked=skip_locked)
+        .filter(pk=delivery_id)
+        .order_by("pk")
+        .values_list("outcome", "payment_hash", "amount_sats", "preimage_verified", "platform_account_id")[:1]
+    )
+
+
 def _apply(delivery_id: int, *, enqueue: bool, skip_locked: bool) -> _Applied | None:
     """Act on a queued delivery under its row lock; None when it does not exist (or, with
     ``skip_locked``, another process holds it and will act on it).
@@ -298,14 +310,15 @@ def _apply(delivery_id: int, *, enqueue: bool, skip_locked: bool) -> _Applied | 
     round, and forwarding takes the split and its legs only after this transaction committed.
     """
     with transaction.atomic():
-        row = (
-            WebhookDelivery.objects.select_for_update(skip_locked=skip_locked)
-            .filter(pk=delivery_id)
-            .values_list("outcome", "payment_hash", "amount_sats", "preimage_verified", "platform_account_id")
-            .first()
+        rows = values_rows(
+            f"webhook_delivery_lock_{skip_locked}",
+            functools.partial(_delivery_locked, skip_locked=skip_locked),
+            delivery_id,
+            using=router.db_for_write(WebhookDelivery),
         )
-        if row is None:
+        if not rows:
             return None
+        row = rows[0]
         outcome, payment_hash, amount_sats, preimage_verified, account_id = row
         if outcome != QUEUED:
             return _Applied(outcome, payment_hash, None, fresh=False)
@@ -317,7 +330,8 @@ def _apply(delivery_id: int, *, enqueue: bool, skip_locked: bool) -> _Applied | 
             enqueue=enqueue,
             account=AccountScope(account_id),
         )
-        WebhookDelivery.objects.filter(pk=delivery_id).update(outcome=found.outcome[:30], processed_at=timezone.now())
+        done = WebhookDelivery(pk=delivery_id, outcome=found.outcome[:30], processed_at=timezone.now())
+        update_fields(done, ["outcome", "processed_at"])
     return _Applied(found.outcome, payment_hash, found.split_id, fresh=True)
 
 

@@ -1,4 +1,5 @@
-"""payments/prepared.py: statements compiled once give the same objects and rows as the ORM."""
+"""payments/prepared.py and payments/services/row_sql.py: statements compiled once give the same objects
+and rows as the ORM."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from django.utils import timezone
 from payments import selectors
 from payments.models import PaymentLeg, PaymentSplit, SplitProfileShare, Terminal
 from payments.models.splits import LegStatus, SplitStatus
-from payments.prepared import PreparedQuery, insert_rows
+from payments.prepared import PreparedQuery
+from payments.services.row_sql import insert_rows
 from tests.factories import (
     MerchantFactory,
     PaymentSplitFactory,

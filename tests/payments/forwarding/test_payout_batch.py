@@ -12,7 +12,9 @@ from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus
 from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
+from payments.services.leg_sends import SendChain
 from payments.services.payout_batch import plan_custodial_legs
+from payments.wallet.provider import get_wallet_provider
 from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +66,39 @@ def test_the_batch_commits_without_paying(fake_blink: FakeBlink, make_split: Mak
     # a second batch finds nothing planned: no new invoice, nothing replaced
     assert plan_custodial_legs(split.pk) == 0
     assert [PaymentLeg.objects.get(pk=leg.pk).payment_hash for leg in legs] == [leg.payment_hash for leg in legs]
+
+
+def test_the_batch_claims_the_forwards_first_leg_in_its_commit_without_paying(
+    fake_blink: FakeBlink, make_split: MakeSplit
+) -> None:
+    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split.status = SplitStatus.PROCESSING
+    split.save(update_fields=["status"])
+    legs = list(PaymentLeg.objects.filter(split_id=split.pk).order_by("pk"))
+    order = [legs[1].pk, legs[0].pk, legs[2].pk]
+    chain = SendChain(provider=get_wallet_provider(), order=order)
+    seen = len(fake_blink.requests())
+
+    assert plan_custodial_legs(split.pk, chain=chain) == 3
+
+    assert [op for r in fake_blink.requests()[seen:] for op in r["operations"]] == [CREATE] * 3  # nothing paid
+    stored = {leg.pk: leg for leg in PaymentLeg.objects.filter(split_id=split.pk)}
+    assert [stored[pk].status for pk in order] == [LegStatus.SENDING, LegStatus.INVOICE_READY, LegStatus.INVOICE_READY]
+    claim = chain.claimed[order[0]]
+    assert list(chain.claimed) == [order[0]]
+    assert (claim.attempt, claim.payment_request) == (1, stored[order[0]].payment_request)
+    # the claim is written down after (and with) the invoices it pays
+    events = list(PaymentEvent.objects.filter(split_id=split.payment_hash).order_by("pk"))
+    sent = [e for e in events if e.event_type == "leg_sent"]
+    assert [e.leg_id for e in sent] == [order[0]]
+    assert max(e.pk for e in events if e.event_type == "leg_invoice_created") < sent[0].pk
+    # a claim whose send never happened (the worker died) is never re-sent blindly: another forward pays
+    # the other legs and leaves that one to the reconciler's lookup
+    seen = len(fake_blink.requests())
+    assert forward_split(split_id=split.pk) == "in_progress"
+    assert [op for r in fake_blink.requests()[seen:] for op in r["operations"] if op == SEND] == [SEND] * 2
+    claimed = PaymentLeg.objects.get(pk=order[0])
+    assert (claimed.status, claimed.attempts) == (LegStatus.SENDING, 1)
 
 
 @pytest.mark.parametrize("answer", ["HTTP_503", "TIMEOUT_AFTER_APPLY"])
