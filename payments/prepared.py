@@ -49,8 +49,9 @@ class _Compiled:
 class PreparedQuery(Generic[M]):
     """``build(**sentinels)`` returns a queryset of ``model``; ``fetch(**values)`` runs it with the slots' values.
 
-    Every slot is an int: the builder is called once with sentinel ints, which must each appear
-    exactly once among the compiled parameters."""
+    The builder is called once with a sentinel int per slot, which must appear exactly once among the
+    compiled parameters (as itself, or as its string for a text column); each call puts the slot's
+    value in its place."""
 
     def __init__(self, model: type[M], build: Callable[..., QuerySet[M]], *slots: str) -> None:
         self._model = model
@@ -66,7 +67,10 @@ class PreparedQuery(Generic[M]):
         sql, params = compiler.as_sql()
         positions = []
         for name, value in sentinels.items():
-            found = [index for index, param in enumerate(params) if param == value and type(param) is int]
+            # A text column's lookup turns the sentinel into its string (a payment hash slot).
+            found = [
+                i for i, param in enumerate(params) if (type(param) is int and param == value) or param == str(value)
+            ]
             if len(found) != 1:
                 raise ValueError(f"slot {name!r} appears {len(found)} times in the compiled parameters")
             positions.append((found[0], name))
@@ -95,13 +99,18 @@ class PreparedQuery(Generic[M]):
                 self._compiled[alias] = compiled
         return compiled
 
-    def fetch(self, **values: int) -> list[M]:
+    def fetch(self, **values: Any) -> list[M]:
         """The queryset's instances for these slot values, read from the model's read database (the
         primary unless the caller asked for a replica: blinkpos/db_router.py)."""
         alias = router.db_for_read(self._model)
         return self._run(self._for(alias), alias, values)
 
-    def _run(self, compiled: _Compiled, alias: str, values: dict[str, int]) -> list[M]:
+    def fetch_for_write(self, **values: Any) -> list[M]:
+        """As ``fetch``, on the write database: a lock (``select_for_update``) is a write."""
+        alias = router.db_for_write(self._model)
+        return self._run(self._for(alias), alias, values)
+
+    def _run(self, compiled: _Compiled, alias: str, values: dict[str, Any]) -> list[M]:
         if values.keys() != set(self._slots):
             raise TypeError(f"expected the slots {sorted(self._slots)}, got {sorted(values)}")
         params = list(compiled.params)

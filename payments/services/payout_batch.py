@@ -21,9 +21,10 @@ cap, and on the base leg not being committed when the merchant absorbs the fee.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Count
+from django.db import router, transaction
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
@@ -31,6 +32,7 @@ from payments.domain.payout_fees import MERCHANT
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit
 from payments.models.splits import LegKind
 from payments.platform_accounts import provider_for
+from payments.prepared import PreparedQuery, values_rows
 from payments.services.leg_outcomes import leg_fail_locked
 from payments.services.leg_sends import SendChain
 from payments.services.payout_plan import (
@@ -127,20 +129,48 @@ def _create(leg: PaymentLeg, committed: int, provider: WalletProvider) -> Planne
         return None
 
 
+# The batch's reads, compiled once per process (payments/prepared.py): one forward each.
+_SPLIT_WITH_MERCHANT = PreparedQuery(
+    PaymentSplit, lambda split_id: PaymentSplit.objects.select_related("merchant").filter(pk=split_id)[:1], "split_id"
+)
+_LEGS_WITH_STAFF = PreparedQuery(
+    PaymentLeg,
+    lambda split_id: PaymentLeg.objects.filter(split_id=split_id).select_related("staff").order_by("pk"),
+    "split_id",
+)
+
+
+def _invoices_committed(event_type: str, payment_hash: str) -> QuerySet[Any]:
+    # Parameters in the compiled order (the filter's keywords, sorted): values_rows checks it.
+    return (
+        PaymentEvent.objects.filter(event_type=event_type, split_id=payment_hash)  # type: ignore[misc]  # to_field: the hash
+        .values_list("leg_id")
+        .annotate(n=Count("id"))
+    )
+
+
 def plan_custodial_legs(split_id: int, *, chain: SendChain | None = None) -> int:
     """Create the plain custodial legs' payout invoices concurrently and commit them together; returns
     how many were committed. Called outside any transaction; fewer than two such legs: nothing to gain,
     the per-leg path does it. With the forward's ``chain``, the same transaction claims the first leg it
     sends (``SendChain.claim_first_locked``), as the transaction recording a send claims the next."""
-    split = PaymentSplit.objects.select_related("merchant").get(pk=split_id)
-    legs = list(PaymentLeg.objects.filter(split_id=split_id).select_related("staff").order_by("pk"))
+    found = _SPLIT_WITH_MERCHANT.fetch(split_id=split_id)
+    if not found:
+        raise PaymentSplit.DoesNotExist(f"PaymentSplit {split_id} does not exist.")
+    split = found[0]
+    legs = _LEGS_WITH_STAFF.fetch(split_id=split_id)
     todo = [leg for leg in legs if _plain_custodial(split, leg)]
     if len(todo) < 2:
         return 0
+    # How many payout invoices each leg already committed (a retry's new invoice is the next one).
     committed = dict(
-        PaymentEvent.objects.filter(leg_id__in=[leg.pk for leg in todo], event_type="leg_invoice_created")
-        .values_list("leg_id")
-        .annotate(n=Count("id"))
+        values_rows(
+            "batch_invoices_committed",
+            _invoices_committed,
+            "leg_invoice_created",
+            split.payment_hash,
+            using=router.db_for_read(PaymentEvent),
+        )
     )
     provider = provider_for(account_id=split.platform_account_id)  # the sale's account pays its legs
     with ThreadPoolExecutor(max_workers=min(len(todo), MAX_CONCURRENT_CREATES)) as pool:

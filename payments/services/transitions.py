@@ -22,7 +22,7 @@ from blinkpos.errors import ApplicationError
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.events import retention_class_for
-from payments.prepared import select_rows
+from payments.prepared import PreparedQuery, select_rows
 from payments.services import webhook_outbox
 from payments.services.row_sql import insert_rows, update_fields
 from payments.services.status_publish import status_change_recorded
@@ -73,13 +73,18 @@ def split_qs_for_update() -> QuerySet[PaymentSplit]:
 
 # The lock statements, compiled once per process from these querysets (Django rebuilds a ~40-column
 # SELECT, its column mapping and converters on every call: ~1-2 ms of CPU per lock, and a forward takes
-# a dozen). ``prepared.select_rows`` builds the instances exactly as iterating the queryset does.
-def _split_by_id() -> QuerySet[PaymentSplit]:
-    return split_qs_for_update().filter(pk=0).order_by("pk")[:1]
-
-
-def _split_by_hash() -> QuerySet[PaymentSplit]:
-    return split_qs_for_update().filter(payment_hash="").order_by("pk")[:1]
+# a dozen; payments/prepared.py). A locked split comes with its merchant (joined, not locked): the
+# forward reads the merchant's fee settings from it at several steps, each a query of its own before.
+_SPLIT_BY_ID = PreparedQuery(
+    PaymentSplit,
+    lambda split_id: split_qs_for_update().select_related("merchant").filter(pk=split_id).order_by("pk")[:1],
+    "split_id",
+)
+_SPLIT_BY_HASH = PreparedQuery(
+    PaymentSplit,
+    lambda payment_hash: split_qs_for_update().select_related("merchant").filter(payment_hash=payment_hash)[:1],
+    "payment_hash",
+)
 
 
 def _legs_of_split() -> QuerySet[PaymentLeg]:
@@ -99,11 +104,11 @@ def lock_split(*, payment_hash: str | None = None, split_id: int | None = None) 
     """Lock and return the split (inside ``transaction.atomic``), or None when it does not exist."""
     _require_atomic()
     if payment_hash is not None:
-        found = select_rows("split_hash", _split_by_hash, payment_hash, using=_write_alias())
+        found = _SPLIT_BY_HASH.fetch_for_write(payment_hash=payment_hash)
     elif split_id is None:  # neither given: nothing to lock (``pk=None`` would match no row either)
         return None
     else:
-        found = select_rows("split_id", _split_by_id, split_id, using=_write_alias())
+        found = _SPLIT_BY_ID.fetch_for_write(split_id=split_id)
     return found[0] if found else None
 
 
