@@ -9,21 +9,19 @@ shares and staff (1.8 ms); a forward locks its split and legs a dozen times (iss
   its rows materialised exactly as ``ModelIterable`` does (the compiler's converters, ``Model.from_db``,
   Django's related populators). Only the named slots change between calls; constants, ordering, limits
   and locks are fixed at compile time.
-- ``select_rows``: the same for a queryset of one model's own columns with one parameter.
 - ``values_rows``: a ``values_list`` queryset's tuples.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
-from django.db.models.sql.compiler import SQLCompiler
 
 M = TypeVar("M", bound=Model)
 _M = TypeVar("_M", bound=Model)
@@ -128,46 +126,6 @@ class PreparedQuery(Generic[M]):
                 populator.populate(row, obj)
             out.append(obj)  # type: ignore[arg-type]
         return out
-
-
-@dataclass(frozen=True)
-class _Select:
-    sql: str
-    attnames: list[str]
-    compiler: SQLCompiler
-    converters: dict[int, Any]
-
-
-# (name, alias) -> the compiled SELECT with its columns' converters
-_SELECTS: dict[tuple[str, str], _Select] = {}
-
-
-def select_rows(name: str, build: Callable[[], QuerySet[_M]], param: Any, *, using: str) -> list[_M]:
-    """The rows of ``build()`` (a queryset of one model's own columns, with ONE parameter: ``param``
-    given here replaces it) as model instances, exactly as iterating the queryset gives them (the same
-    converters, ``from_db``), with the SQL and the converter list built once per ``name`` and database.
-
-    ``raw()`` would re-resolve the column mapping and the converters on every call; this is the part of
-    ``ModelIterable`` that does not depend on the rows."""
-    key = (name, using)
-    select = _SELECTS.get(key)
-    if select is None:
-        qs = build()
-        compiler = qs.query.get_compiler(using=using)
-        sql, params = compiler.as_sql()
-        assert len(params) == 1, (sql, params)  # one placeholder: the id or hash given at each call
-        fields = [col.target for col, _sql, _alias in compiler.select]
-        assert fields == list(qs.model._meta.concrete_fields), name  # the model's own columns, in order
-        converters = compiler.get_converters([col for col, _sql, _alias in compiler.select])
-        select = _Select(sql, [f.attname for f in fields], compiler, converters)
-        _SELECTS[key] = select
-    model = cast("type[_M]", select.compiler.query.model)
-    with connections[using].cursor() as cursor:
-        cursor.execute(select.sql, [param])
-        rows: Iterable[Any] = cursor.fetchall()
-    if select.converters:
-        rows = select.compiler.apply_converters(rows, select.converters)
-    return [model.from_db(using, select.attnames, tuple(row)) for row in rows]
 
 
 # name -> the SQL of a values_list queryset

@@ -15,14 +15,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import connection, router, transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from blinkpos.errors import ApplicationError
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.models.events import retention_class_for
-from payments.prepared import PreparedQuery, select_rows
+from payments.prepared import PreparedQuery
 from payments.services import webhook_outbox
 from payments.services.row_sql import insert_rows, update_fields
 from payments.services.status_publish import status_change_recorded
@@ -87,17 +87,12 @@ _SPLIT_BY_HASH = PreparedQuery(
 )
 
 
-def _legs_of_split() -> QuerySet[PaymentLeg]:
-    return PaymentLeg.objects.select_for_update(of=("self",)).filter(split_id=0).order_by("pk")
-
-
-def _one_leg() -> QuerySet[PaymentLeg]:  # read without a lock
-    return PaymentLeg.objects.filter(pk=0)[:2]
-
-
-def _write_alias() -> str:
-    # A lock is a write (the querysets' select_for_update chose it so).
-    return router.db_for_write(PaymentSplit)
+_LEGS_OF_SPLIT = PreparedQuery(
+    PaymentLeg,
+    lambda split_id: PaymentLeg.objects.select_for_update(of=("self",)).filter(split_id=split_id).order_by("pk"),
+    "split_id",
+)
+_ONE_LEG = PreparedQuery(PaymentLeg, lambda leg_id: PaymentLeg.objects.filter(pk=leg_id)[:2], "leg_id")  # no lock
 
 
 def lock_split(*, payment_hash: str | None = None, split_id: int | None = None) -> PaymentSplit | None:
@@ -115,7 +110,7 @@ def lock_split(*, payment_hash: str | None = None, split_id: int | None = None) 
 def lock_legs(split: PaymentSplit) -> list[PaymentLeg]:
     """Lock the split's legs in id order. Precondition: the split is locked by this transaction."""
     _require_atomic()
-    legs = select_rows("legs", _legs_of_split, split.pk, using=_write_alias())
+    legs = _LEGS_OF_SPLIT.fetch_for_write(split_id=split.pk)
     for leg in legs:
         leg.split = split  # the locked row itself: an event or a check through leg.split reads nothing again
     return legs
@@ -124,7 +119,7 @@ def lock_legs(split: PaymentSplit) -> list[PaymentLeg]:
 def leg_get(leg_id: int) -> PaymentLeg:
     """``PaymentLeg.objects.get(pk=leg_id)`` with the statement compiled once (the forward reads a leg
     at each of its steps)."""
-    found = select_rows("leg", _one_leg, leg_id, using=router.db_for_read(PaymentLeg))
+    found = _ONE_LEG.fetch(leg_id=leg_id)
     if len(found) != 1:
         raise PaymentLeg.DoesNotExist(f"PaymentLeg {leg_id} does not exist.")
     return found[0]

@@ -14,7 +14,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus, TipRecipientStats
-from payments.prepared import select_rows
 from payments.services import leg_outcomes
 from payments.services.row_sql import insert_rows, update_fields
 from payments.services.transitions import (
@@ -47,20 +46,6 @@ def test_locked_rows_equal_the_orms_rows() -> None:
     assert _columns(leg_get(legs[0].pk)) == _columns(PaymentLeg.objects.get(pk=legs[0].pk))
     with pytest.raises(PaymentLeg.DoesNotExist):
         leg_get(-1)
-
-
-@pytest.mark.django_db
-def test_select_rows_is_built_once_per_name() -> None:
-    split = PaymentSplitFactory()
-    built: list[int] = []
-
-    def build() -> Any:
-        built.append(1)
-        return PaymentSplit.objects.filter(pk=0)
-
-    for _ in range(3):
-        assert [x.pk for x in select_rows("test_once", build, split.pk, using="default")] == [split.pk]
-    assert built == [1]
 
 
 @pytest.mark.django_db
