@@ -24,7 +24,6 @@ from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
 
 M = TypeVar("M", bound=Model)
-_M = TypeVar("_M", bound=Model)
 
 # A value no real id, hash or key takes: compiled in place of a slot, then found in the params.
 _SENTINEL_BASE = -7_331_000_000
@@ -128,19 +127,19 @@ class PreparedQuery(Generic[M]):
         return out
 
 
-# name -> the SQL of a values_list queryset
-_VALUES: dict[str, str] = {}
+# (name, database) -> the SQL of a values_list queryset
+_VALUES: dict[tuple[str, str], str] = {}
 
 
 def values_rows(name: str, build: Callable[..., QuerySet[Any]], *params: Any, using: str) -> list[tuple[Any, ...]]:
     """The rows of ``build(*params)`` (a ``values_list`` queryset of plain columns, whose compiled
     parameters are exactly ``params`` in that order: checked when it is compiled) as tuples, with the SQL
-    compiled once per ``name``. For the money path's small fixed queries (issue 22: worker CPU)."""
-    sql = _VALUES.get(name)
+    compiled once per ``name`` and database. For the money path's small fixed queries (issue 22)."""
+    sql = _VALUES.get((name, using))
     if sql is None:
         compiled, compiled_params = build(*params).query.get_compiler(using=using).as_sql()
         assert list(compiled_params) == list(params), (name, compiled_params, params)
-        sql = _VALUES[name] = compiled
+        sql = _VALUES[(name, using)] = compiled
     with connections[using].cursor() as cursor:
         cursor.execute(sql, list(params))
         return [tuple(row) for row in cursor.fetchall()]

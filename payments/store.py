@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections, router
+from django.db import DatabaseError, router
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_redis import get_redis_connection
@@ -29,6 +30,7 @@ from redis.exceptions import RedisError
 
 from blinkpos.logging import get_logger
 from payments.models import PaymentEvent, PaymentSplit, SplitStatus
+from payments.prepared import values_rows
 from payments.receipts.document import RECEIPT_STATUSES
 
 log = get_logger(__name__)
@@ -184,14 +186,13 @@ def _confirm_against_postgres(written: PaymentSplit) -> None:
         evict(current.payment_hash)
 
 
-_STATUS_SQL = 'SELECT "status" FROM "payment_splits" WHERE "id" = %s'
+def _status_of(split_id: int) -> QuerySet[PaymentSplit, tuple[str]]:
+    return PaymentSplit.objects.filter(pk=split_id).values_list("status")
 
 
 def _current_status(split_id: int) -> str | None:
-    with connections[router.db_for_read(PaymentSplit)].cursor() as cursor:
-        cursor.execute(_STATUS_SQL, [split_id])
-        row = cursor.fetchone()
-    return None if row is None else str(row[0])
+    rows = values_rows("split_status", _status_of, split_id, using=router.db_for_read(PaymentSplit))
+    return str(rows[0][0]) if rows else None
 
 
 def sync(split: PaymentSplit) -> None:

@@ -27,34 +27,31 @@ from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
 
-# (model, field names) -> (SQL, the fields in placeholder order)
-_UPDATES: dict[tuple[type[Model], tuple[str, ...]], tuple[str, list[Any]]] = {}
-
-
-def _qn(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+# (model, field names, database) -> (SQL, the fields in placeholder order)
+_UPDATES: dict[tuple[type[Model], tuple[str, ...], str], tuple[str, list[Any]]] = {}
 
 
 def update_fields(obj: Model, fields: Sequence[str]) -> None:
     """``obj.save(update_fields=fields)`` for a model without save signals: the same values (the fields'
     ``pre_save``, so ``auto_now`` fields named here are stamped), the same "no row updated" error."""
     model = type(obj)
-    key = (model, tuple(fields))
+    alias = router.db_for_write(model, instance=obj)
+    connection = connections[alias]
+    key = (model, tuple(fields), alias)
     built = _UPDATES.get(key)
     if built is None:
+        quote = connection.ops.quote_name
         meta = model._meta
         chosen: list[Field[Any, Any]] = []
         for name in dict.fromkeys(fields):
             field = meta.get_field(name)
             assert isinstance(field, Field), name  # concrete columns only
             chosen.append(field)
-        assignments = ", ".join(f"{_qn(f.column)} = %s" for f in chosen)
-        table, pk = _qn(meta.db_table), _qn(meta.pk.column)
+        assignments = ", ".join(f"{quote(f.column)} = %s" for f in chosen)
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
         built = (f"UPDATE {table} SET {assignments} WHERE {pk} = %s", chosen)  # noqa: S608 - the model's own names
         _UPDATES[key] = built
     sql, chosen = built
-    alias = router.db_for_write(model, instance=obj)
-    connection = connections[alias]
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
     params.append(obj.pk)
     with connection.cursor() as cursor:
