@@ -1,10 +1,11 @@
 """Forwarding: pay every leg of a paid split exactly once (docs/ARCHITECTURE.md: money rules 2, 3 and 5; Flows 3).
 
 Per leg, in id order, each step a short transaction with the split locked first and its legs after
-(the lock order of ``transitions``), and every provider call OUTSIDE any transaction. Two steps are
+(the lock order of ``transitions``), and every provider call OUTSIDE any transaction. Work is
 shared between legs to save round trips (issue 22), without changing what is committed before what:
 the plain custodial legs' payout invoices are created concurrently and committed in one transaction
-(``payout_batch``), and the transaction recording one leg's send also claims the next leg
+(``payout_batch``); the transaction recording one leg's send also claims the legs after it, and the
+next leg's send starts as soon as the previous answer is checked, while that answer is recorded
 (``leg_sends.SendChain``):
 
 1. ``planned``: obtain the recipient's payout invoice through their route (``payout_plan``: an
@@ -74,7 +75,7 @@ from payments.services.leg_outcomes import (
     settle_locked,
 )
 from payments.services.leg_recipients import leg_take_staff_wallet
-from payments.services.leg_sends import SendChain, claim_locked, record_send
+from payments.services.leg_sends import SendChain, claim_locked, log_sending, record_send
 from payments.services.payout_batch import commit_planned_locked, plan_custodial_legs
 from payments.services.payout_ledger import confirm_failure, with_reimbursement
 from payments.services.payout_outside import outside_may_replace
@@ -177,13 +178,14 @@ def _forward(split_id: int) -> str:
         last = split.merchant.absorbs_payout_fees
         todo = [leg.pk for leg in sorted(legs, key=lambda x: last and x.kind == "merchant") if leg.status not in DONE]
         account_id = split.platform_account_id
-    chain = SendChain(provider=provider_for(account_id=account_id), order=todo)
-    if len(todo) > 1:
-        # The legs' payout invoices at once, committed together (with the claim of the first leg to
-        # send, see ``leg_sends``); then paid one after another below.
-        plan_custodial_legs(split_id, chain=chain)
-    for leg_id in todo:
-        _advance_leg(split_id, leg_id, chain=chain)
+    with SendChain(provider=provider_for(account_id=account_id), order=todo) as chain:
+        if len(todo) > 1:
+            # The legs' payout invoices at once, committed together (with the claims of the first legs
+            # to send, see ``leg_sends``); then paid one after another below, each send starting as
+            # soon as the previous one answered.
+            plan_custodial_legs(split_id, chain=chain)
+        for leg_id in todo:
+            _advance_leg(split_id, leg_id, chain=chain)
     if chain.settled is not None:  # settled with the last leg's outcome
         return chain.settled
     with transaction.atomic():
@@ -277,8 +279,9 @@ def _refuse_plan(split_id: int, leg_id: int, refusal: PlanRefusal) -> None:
 
 def _leg_send(split_id: int, leg_id: int, chain: SendChain | None = None) -> str:
     """Claim (invoice_ready -> sending, attempts+1, committed), pay outside any transaction, record.
-    With ``chain``: the provider built once per forward, and the claim already taken when the previous
-    leg's outcome was recorded (``leg_sends``)."""
+    With ``chain``: the provider built once per forward, the claim already taken by an earlier
+    transaction of the pass and the send possibly already started (``leg_sends``); the next leg's send
+    starts as soon as this one's answer is checked, before this one is recorded."""
     claim = chain.claimed.pop(leg_id, None) if chain is not None else None
     # The sale's own account pays its legs (never the merchant's current one); resolved before the claim
     # so a provider that cannot be built fails with the leg still invoice_ready, not sending.
@@ -292,12 +295,15 @@ def _leg_send(split_id: int, leg_id: int, chain: SendChain | None = None) -> str
                 return "skipped"
     attempt = claim.attempt
     source = "send"
-    log.info(
-        "forwarding.leg_sending", leg_id=leg_id, attempt=attempt, amount=claim.amount, payout_hash=claim.payment_hash
-    )
-    fault_point("before_send")
+    started = chain.in_flight.pop(leg_id, None) if chain is not None else None
+    if started is None:
+        log_sending(leg_id, claim)
+        fault_point("before_send")
     try:
-        result = provider.pay_invoice(payment_request=claim.payment_request)
+        if started is not None:
+            result = started.result()
+        else:
+            result = provider.pay_invoice(payment_request=claim.payment_request)
     except InvalidInput as exc:  # refused by our own validation before any request: nothing was sent
         result = SendResult(status=SendStatus.FAILED, error_code="INVALID_INPUT", message=exc.message)
     else:
@@ -315,6 +321,8 @@ def _leg_send(split_id: int, leg_id: int, chain: SendChain | None = None) -> str
         and claim.route_kind != PayoutRouteKind.LNURL
         and migrated_leg_reroutes(leg_id=leg_id)
     )
+    if chain is not None:
+        chain.start_next(leg_id)  # its claim is committed: sent while this answer is recorded
     return record_send(
         split_id=split_id, leg_id=leg_id, attempt=attempt, result=result, source=source, migrated=migrated, chain=chain
     )

@@ -1,25 +1,38 @@
 """A forward's sends: claiming a leg (``invoice_ready`` -> ``sending``, the attempt written down before
 anything is paid) and recording what the provider answered (money rules 2, 3 and 5).
 
-``SendChain`` cuts a forward's round trips to PostgreSQL (issue 22): the transaction that records leg
-i's outcome also claims leg i+1 when it is ``invoice_ready`` (the split and its legs are locked there
-anyway), so each leg costs one transaction after its send instead of one before and one after. The
-claim is the same committed step as before, just taken earlier: a worker that dies before paying the
-claimed leg leaves it ``sending`` with its attempt, exactly like a death right after a claim of its
-own, and the reconciler looks it up (never re-sent blindly). Only the very next leg of the forward's
-order is claimed, and never after a failure that re-routes the leg (the forward may stop there). The
-first leg is claimed alike by the transaction that commits the sale's payout invoices (``payout_batch``).
-The transaction recording the last leg also settles the pass (``settle_locked``).
+``SendChain`` cuts a forward's serial path (issue 22) in two ways, without changing what is committed
+before what:
+
+- **Claims ride on other transactions.** The transaction that commits the sale's payout invoices
+  (``payout_batch``) claims the first ``AHEAD`` legs of the forward's order, and the transaction that
+  records leg i's outcome claims the legs up to i + ``AHEAD`` that are ``invoice_ready`` (the split and
+  its legs are locked there anyway). A claim is the same committed step as before, taken earlier.
+- **The next send does not wait for the previous record.** As soon as leg i's answer is in (and
+  checked: ``forwarding._leg_send``), leg i+1's send starts on the chain's sender thread, paying the
+  bolt11 its committed claim names, and leg i's outcome is recorded while it is in flight. Blink
+  serialises a wallet's sends anyway, and only one send is ever in flight: the provider time of a
+  4-leg sale is its sends back to back, with the PostgreSQL work in their shadow.
+
+A worker that dies meanwhile leaves a claimed leg ``sending`` with its attempt, whether its send
+started or not, exactly like a death right after a claim of its own: the reconciler looks it up
+(``reconcile``: a send is never repeated blindly), and at most ``AHEAD`` legs of a sale are claimed
+without an answer. Only legs of the forward's order are claimed, and never after a failure that
+re-routes the leg (the forward may stop there). The transaction recording the last leg also settles
+the pass (``settle_locked``).
 """
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
+from payments.faults import fault_point
 from payments.models import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
 from payments.services.leg_outcomes import leg_fail_locked, leg_succeed_locked, rearm_locked, settle_locked
 from payments.services.row_sql import update_fields
@@ -30,6 +43,10 @@ from payments.wallet.types import SendResult, SendStatus
 log = get_logger(__name__)
 
 L = LegStatus
+
+# Legs claimed ahead of the one being recorded: the next one (its send starts before the record) and
+# the one after (claimed by that record, so it is committed before the next answer arrives).
+AHEAD = 2
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,10 @@ class Claim:
 
 @dataclass
 class SendChain:
-    """One forward pass: the sale's provider (built once) and the legs in the order they are sent."""
+    """One forward pass: the sale's provider (built once), the legs in the order they are sent, the
+    committed claims not yet sent, and the one send started ahead (see the module docstring). Used as
+    a context manager: leaving it waits for a send still in flight (a pass that failed midway does not
+    abandon a running request; its answer is left to the reconciler's lookup)."""
 
     provider: WalletProvider
     order: list[int]
@@ -54,26 +74,66 @@ class SendChain:
     # nothing happens between that commit and the end of the pass, so a separate one would re-read
     # the same rows.
     settled: str | None = None
+    in_flight: dict[int, Future[SendResult]] = field(default_factory=dict)
+    _sender: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> SendChain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
 
     def claim_first_locked(self, split: PaymentSplit, legs: list[PaymentLeg]) -> None:
-        """Claim the first leg of the order (the transaction committing the payout invoices, so the
-        first send needs no transaction of its own). Its invoice is committed by then: in this same
-        transaction or an earlier one; a leg not ``invoice_ready`` is left to the per-leg path."""
-        if not self.order or self.order[0] in self.claimed:
-            return
-        first = next((x for x in legs if x.pk == self.order[0]), None)
-        claim = claim_locked(split, first) if first is not None else None
-        if claim is not None:
-            self.claimed[self.order[0]] = claim
+        """Claim the first legs of the order (the transaction committing the payout invoices, so the
+        first sends need no transaction of their own). Their invoices are committed by then: in this
+        same transaction or an earlier one; a leg not ``invoice_ready`` is left to the per-leg path."""
+        self._claim_window_locked(split, legs, 0)
 
     def claim_next_locked(self, split: PaymentSplit, legs: list[PaymentLeg], leg_id: int) -> None:
-        index = self.order.index(leg_id) if leg_id in self.order else -1
-        if index < 0 or index + 1 >= len(self.order):
+        """With leg ``leg_id``'s outcome: claim the legs after it, up to ``AHEAD`` positions."""
+        if leg_id in self.order:
+            self._claim_window_locked(split, legs, self.order.index(leg_id) + 1)
+
+    def _claim_window_locked(self, split: PaymentSplit, legs: list[PaymentLeg], start: int) -> None:
+        by_id = {leg.pk: leg for leg in legs}
+        for leg_id in self.order[start : start + AHEAD]:
+            leg = by_id.get(leg_id)
+            if leg_id in self.claimed or leg is None:
+                continue
+            claim = claim_locked(split, leg)
+            if claim is not None:
+                self.claimed[leg_id] = claim
+
+    def start_next(self, leg_id: int) -> None:
+        """Start the send of the leg after ``leg_id`` when it is claimed and not started yet. The send
+        pays the bolt11 of its committed claim, on the sender thread (HTTP only, no database), with
+        the caller's logging context."""
+        index = self.order.index(leg_id) + 1 if leg_id in self.order else len(self.order)
+        if index >= len(self.order):
             return
-        following = next((x for x in legs if x.pk == self.order[index + 1]), None)
-        claim = claim_locked(split, following) if following is not None else None
-        if claim is not None:
-            self.claimed[following.pk] = claim  # type: ignore[union-attr]
+        following = self.order[index]
+        claim = self.claimed.get(following)
+        if claim is None or following in self.in_flight:
+            return
+        log_sending(following, claim)
+        fault_point("before_send")
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leg-send")
+        context = contextvars.copy_context()
+        self.in_flight[following] = self._sender.submit(
+            context.run, self.provider.pay_invoice, payment_request=claim.payment_request
+        )
+
+
+def log_sending(leg_id: int, claim: Claim) -> None:
+    log.info(
+        "forwarding.leg_sending",
+        leg_id=leg_id,
+        attempt=claim.attempt,
+        amount=claim.amount,
+        payout_hash=claim.payment_hash,
+    )
 
 
 def claim_locked(split: PaymentSplit, leg: PaymentLeg) -> Claim | None:
