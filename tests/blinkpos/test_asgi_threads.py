@@ -1,5 +1,6 @@
-"""blinkpos/asgi_threads.py: sync requests run on a bounded set of reused threads; async views (the
-status streams) keep Django's own per-request context and never hold one of them."""
+"""blinkpos/asgi_threads.py: sync requests run on a bounded set of reused threads, through the sync
+middleware chain in one hop; async views (the status streams) keep Django's own per-request context and
+async chain, and never hold one of them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
+from django.core.signals import request_finished, request_started
 from django.http import HttpRequest, HttpResponse
 from django.test import override_settings
 from django.urls import path
@@ -37,7 +39,26 @@ async def async_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(name)
 
 
-urlpatterns = [path("t/sync", sync_view), path("t/async", async_view)]
+def failing_view(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("boom")
+
+
+urlpatterns = [path("t/sync", sync_view), path("t/async", async_view), path("t/fail", failing_view)]
+
+_seen: list[tuple[str, str]] = []
+
+
+class RecordingMiddleware:
+    """A sync-only middleware (as ours are): records the thread it ran on and tags the response."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        _seen.append((request.path, threading.current_thread().name))
+        response = self.get_response(request)
+        response["X-Recorded"] = "yes"
+        return response  # type: ignore[no-any-return]
 
 
 def _scope(url: str) -> dict[str, Any]:
@@ -75,8 +96,49 @@ async def _get(app: ReusedThreadsASGIHandler, url: str) -> tuple[int, str]:
 @pytest.fixture
 def app() -> Iterator[ReusedThreadsASGIHandler]:
     _busy.update(now=0, most=0)
-    with override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["testserver"]):
+    _seen.clear()
+    middleware = [f"{__name__}.RecordingMiddleware"]
+    with override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["testserver"], MIDDLEWARE=middleware):
         yield ReusedThreadsASGIHandler(threads=2)
+
+
+def test_a_sync_views_request_runs_the_sync_chain_on_its_thread_never_the_async_one(
+    app: ReusedThreadsASGIHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refuse(request: HttpRequest) -> HttpResponse:
+        raise AssertionError("the async middleware chain ran for a sync view")
+
+    monkeypatch.setattr(app, "_middleware_chain", refuse)
+    status, name = asyncio.run(_get(app, "/t/sync"))
+    assert status == 200
+    assert _seen == [("/t/sync", name)]  # the middleware and the view on the same pooled thread
+    assert name.startswith("request-")
+
+
+def test_an_async_views_request_keeps_the_async_chain(app: ReusedThreadsASGIHandler) -> None:
+    status, _ = asyncio.run(_get(app, "/t/async"))
+    assert status == 200
+    assert [path for path, _ in _seen] == ["/t/async"]  # the middleware ran, adapted by Django
+
+
+def test_request_signals_fire_once_per_request_and_errors_become_500(app: ReusedThreadsASGIHandler) -> None:
+    fired: list[str] = []
+
+    def started(**kwargs: Any) -> None:
+        fired.append("started")
+
+    def finished(**kwargs: Any) -> None:
+        fired.append("finished")
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        assert asyncio.run(_get(app, "/t/sync"))[0] == 200
+        assert asyncio.run(_get(app, "/t/fail"))[0] == 500
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    assert fired == ["started", "finished"] * 2
 
 
 def test_sequential_requests_reuse_one_thread(app: ReusedThreadsASGIHandler) -> None:
