@@ -2,7 +2,9 @@
 boot without their secrets.
 
 Django's handler, except that ordinary requests run on reused threads (blinkpos/asgi_threads.py):
-``WEB_THREADS`` per process."""
+``WEB_THREADS`` per process. The URLconf (every view module) and its reverse map are loaded here, when
+a web worker starts, not by the first request it serves: otherwise a cashier's first invoice after a
+restart waits for those imports (seconds on a busy host)."""
 
 import os
 
@@ -12,6 +14,9 @@ from django.conf import settings
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blinkpos.settings.production")
 django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
+from django.urls import get_resolver  # noqa: E402 - needs the settings loaded
+
 from blinkpos.asgi_threads import ReusedThreadsASGIHandler  # noqa: E402 - needs the settings loaded
 
+get_resolver().reverse_dict  # noqa: B018 - imports every view and builds the reverse map now
 application = ReusedThreadsASGIHandler(threads=settings.WEB_THREADS)

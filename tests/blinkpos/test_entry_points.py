@@ -45,6 +45,17 @@ def test_entry_points_default_to_production_and_name_the_missing_secrets(code: s
         assert name in last_line, (name, last_line)
 
 
+def test_the_asgi_app_loads_every_view_and_the_reverse_map_at_worker_start() -> None:
+    # not in the first request a worker serves (a cashier's first invoice after a restart)
+    code = (
+        "import sys, blinkpos.asgi; from django.urls import get_resolver; "
+        "print(get_resolver()._populated, 'payments.api.create_fast' in sys.modules)"
+    )
+    done = _python(code, {**os.environ, "DJANGO_SETTINGS_MODULE": "blinkpos.settings.test"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
+
+
 def test_importing_the_package_sets_no_settings_for_a_caller() -> None:
     # devservices passes on only what its caller chose (INHERITED_DJANGO_SETTINGS_MODULE), not the default
     # the Celery import puts in os.environ.
