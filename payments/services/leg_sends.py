@@ -9,7 +9,7 @@ before what:
   records leg i's outcome claims the legs up to i + ``AHEAD`` that are ``invoice_ready`` (the split and
   its legs are locked there anyway). A claim is the same committed step as before, taken earlier.
 - **The next send does not wait for the previous record.** As soon as leg i's answer is in (and
-  checked: ``forwarding._leg_send``), leg i+1's send starts on the chain's sender thread, paying the
+  checked: ``forwarding._leg_send``), leg i+1's send starts on a provider thread, paying the
   bolt11 its committed claim names, and leg i's outcome is recorded while it is in flight. Blink
   serialises a wallet's sends anyway, and only one send is ever in flight: the provider time of a
   4-leg sale is its sends back to back, with the PostgreSQL work in their shadow.
@@ -24,8 +24,7 @@ the pass (``settle_locked``).
 
 from __future__ import annotations
 
-import contextvars
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -34,6 +33,7 @@ from django.utils import timezone
 from blinkpos.logging import get_logger
 from payments.faults import fault_point
 from payments.models import LegStatus, PaymentLeg, PaymentSplit, SplitStatus
+from payments.services import provider_threads
 from payments.services.leg_outcomes import leg_fail_locked, leg_succeed_locked, rearm_locked, settle_locked
 from payments.services.row_sql import update_fields
 from payments.services.transitions import events_batched, lock_legs, lock_split, transition_leg
@@ -75,14 +75,12 @@ class SendChain:
     # the same rows.
     settled: str | None = None
     in_flight: dict[int, Future[SendResult]] = field(default_factory=dict)
-    _sender: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> SendChain:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._sender is not None:
-            self._sender.shutdown(wait=True)
+        wait(self.in_flight.values())
 
     def claim_first_locked(self, split: PaymentSplit, legs: list[PaymentLeg]) -> None:
         """Claim the first legs of the order (the transaction committing the payout invoices, so the
@@ -107,8 +105,7 @@ class SendChain:
 
     def start_next(self, leg_id: int) -> None:
         """Start the send of the leg after ``leg_id`` when it is claimed and not started yet. The send
-        pays the bolt11 of its committed claim, on the sender thread (HTTP only, no database), with
-        the caller's logging context."""
+        pays the bolt11 of its committed claim, on a provider thread (HTTP only, no database)."""
         index = self.order.index(leg_id) + 1 if leg_id in self.order else len(self.order)
         if index >= len(self.order):
             return
@@ -118,12 +115,8 @@ class SendChain:
             return
         log_sending(following, claim)
         fault_point("before_send")
-        if self._sender is None:
-            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leg-send")
-        context = contextvars.copy_context()
-        self.in_flight[following] = self._sender.submit(
-            context.run, self.provider.pay_invoice, payment_request=claim.payment_request
-        )
+        pay = self.provider.pay_invoice
+        self.in_flight[following] = provider_threads.submit(pay, payment_request=claim.payment_request)
 
 
 def log_sending(leg_id: int, claim: Claim) -> None:

@@ -2,9 +2,9 @@
 
 A split's payout invoices do not depend on each other: for the usual sale every leg pays a Blink
 wallet pinned at the sale (an on-behalf invoice, no fee, no LNURL), so the forward asks Blink for all
-of them at once (``plan_custodial_legs``: one thread per leg, HTTP only, no database access in the
-threads), commits every CHECKED bolt11 in ONE transaction under the split lock (money rules 2 and 8:
-each leg's invoice is committed before anything pays it), and only then pays them one after another.
+of them at once (``plan_custodial_legs``: on the process's ``provider_threads``, HTTP only, no
+database access there), commits every CHECKED bolt11 in ONE transaction under the split lock (money
+rules 2 and 8: each leg's invoice is committed before anything pays it), and only then pays them one after another.
 At 100 ms provider latency a 4-leg sale goes from 4 sequential creates to one round trip.
 
 Everything that is not that plain case (an LNURL route, a merchant base that absorbs fees and waits
@@ -20,7 +20,6 @@ cap, and on the base leg not being committed when the merchant absorbs the fee.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import router, transaction
@@ -33,6 +32,7 @@ from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit
 from payments.models.splits import LegKind
 from payments.platform_accounts import provider_for
 from payments.prepared import PreparedQuery, values_rows
+from payments.services import provider_threads
 from payments.services.leg_outcomes import leg_fail_locked
 from payments.services.leg_sends import SendChain
 from payments.services.payout_plan import (
@@ -50,8 +50,6 @@ from payments.wallet.base import WalletProvider
 log = get_logger(__name__)
 
 OUTFLOW_EXCEEDED = "OUTFLOW_EXCEEDED"
-# Blink limits invoice creation per account; a sale's legs are few. More would queue in the pool.
-MAX_CONCURRENT_CREATES = 8
 
 
 def commit_planned_locked(split: PaymentSplit, legs: list[PaymentLeg], leg_id: int, planned: PlannedInvoice) -> str:
@@ -173,8 +171,8 @@ def plan_custodial_legs(split_id: int, *, chain: SendChain | None = None) -> int
         )
     )
     provider = provider_for(account_id=split.platform_account_id)  # the sale's account pays its legs
-    with ThreadPoolExecutor(max_workers=min(len(todo), MAX_CONCURRENT_CREATES)) as pool:
-        results = list(pool.map(lambda leg: _create(leg, committed.get(leg.pk, 0), provider), todo))
+    calls = [provider_threads.submit(_create, leg, committed.get(leg.pk, 0), provider) for leg in todo]
+    results = [call.result() for call in calls]
     ready = [(leg.pk, r) for leg, r in zip(todo, results, strict=True) if isinstance(r, PlannedInvoice)]
     if not ready:
         return 0
