@@ -13,13 +13,18 @@ asgiref does not shut it down on exit). Sync code of one request still runs on o
 requires; the thread is simply reused by the next request, as a gthread worker's threads were. A
 request arriving while all are busy waits for one on the event loop (its connection is accepted).
 
-Such a request also runs its middleware and view in ONE hop to that thread. Django's handler loads
-the middleware in async mode: with sync middleware (ours are) it goes to the thread for the outer
-middleware, back to the event loop for its async inner handler (URL resolution, view middleware), and
-to the thread again for the view: three thread switches where a sync chain needs one. Here the same
-middleware list is also loaded in sync mode, as a WSGI server runs it, and a sync view's request goes
-through that chain in a single ``sync_to_async`` call. Everything around it (reading the body, the
-request signals, sending, closing, disconnects) is Django's ``handle``, unchanged.
+Such a request also does all its sync work in ONE hop to that thread. Django's ``handle`` goes to the
+thread for the ``request_started`` receivers, again for the outer middleware, back to the event loop
+for its async inner handler (URL resolution, view middleware), to the thread again for the view, and
+once more to close the response: five switches, each a context copy, a future and two thread
+wake-ups, about a CPU millisecond apiece here (docs/PERFORMANCE.md, issue 22). Here the same middleware
+list is also loaded in sync mode, as a WSGI server runs it, and one ``sync_to_async`` call sends
+``request_started``, builds the request, runs that chain and, for a response whose body is already in
+memory, closes it (``request_finished``: the database connection is released before the bytes go
+out, as it would be right after them). The event loop reads the body before and sends the response
+after, with Django's own ``read_body`` and ``send_response``; a streaming response (a file) is closed
+after it was sent, on the same thread. A client that goes away meanwhile is noticed when the answer
+is sent (uvicorn drops it), as under a WSGI server: the sync work was never cancellable anyway.
 
 Requests to async views (the status streams: payments/api/status_events.py) keep Django's own
 per-request context and async chain: an open stream may last hours and must not hold a pooled
@@ -30,19 +35,17 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar
-from typing import Any
+from typing import IO, Any
 
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
-from django.http import FileResponse, HttpRequest, HttpResponseBase
-from django.urls import Resolver404, get_resolver
+from django.http import FileResponse, HttpResponseBase
+from django.urls import Resolver404, get_resolver, set_script_prefix
 
 Scope = dict[str, Any]
-
-# Set for the length of a request to a sync view (tasks Django's ``handle`` starts inherit it).
-_SYNC_VIEW: ContextVar[bool] = ContextVar("blinkpos_sync_view", default=False)
 
 
 class ReusedThreadsASGIHandler(ASGIHandler):
@@ -72,23 +75,43 @@ class ReusedThreadsASGIHandler(ASGIHandler):
             return
         free = self._pool()
         executor = await free.get()
-        marked = _SYNC_VIEW.set(True)
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+                await self._handle_sync_view(scope, receive, send)
         finally:
-            _SYNC_VIEW.reset(marked)
             free.put_nowait(executor)
 
-    async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
-        if not _SYNC_VIEW.get():
-            return await super().run_get_response(request)
-        # The request's borrowed thread (thread_sensitive, inside its ThreadSensitiveContext).
-        response: HttpResponseBase = await sync_to_async(self._sync.get_response, thread_sensitive=True)(request)
-        # What Django's run_get_response does after its async chain.
-        response._handler_class = self.__class__  # type: ignore[attr-defined]
-        if isinstance(response, FileResponse):
-            response.block_size = self.chunk_size
+    async def _handle_sync_view(self, scope: Scope, receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            # The request's borrowed thread (thread_sensitive, inside its ThreadSensitiveContext).
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            try:
+                await self.send_response(response, send)
+            finally:
+                if response.streaming:
+                    await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
+
+    def _respond(self, scope: Scope, body_file: IO[bytes]) -> HttpResponseBase:
+        """Everything Django's ``handle`` does on the thread, in its order, in one call."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            assert error_response is not None  # create_request returns one or the other
+            response: HttpResponseBase = error_response
+        else:
+            response = self._sync.get_response(request)
+            response._handler_class = self.__class__  # type: ignore[attr-defined]  # as run_get_response does
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+        if not response.streaming:
+            response.close()  # the body is in memory; request_finished on this thread
         return response
 
 

@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core.signals import request_finished, request_started
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.test import override_settings
 from django.urls import path
 
@@ -43,7 +43,16 @@ def failing_view(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("boom")
 
 
-urlpatterns = [path("t/sync", sync_view), path("t/async", async_view), path("t/fail", failing_view)]
+def streaming_view(request: HttpRequest) -> StreamingHttpResponse:
+    return StreamingHttpResponse(f"part{n};".encode() for n in range(3))
+
+
+urlpatterns = [
+    path("t/sync", sync_view),
+    path("t/async", async_view),
+    path("t/fail", failing_view),
+    path("t/stream", streaming_view),
+]
 
 _seen: list[tuple[str, str]] = []
 
@@ -121,24 +130,46 @@ def test_an_async_views_request_keeps_the_async_chain(app: ReusedThreadsASGIHand
     assert [path for path, _ in _seen] == ["/t/async"]  # the middleware ran, adapted by Django
 
 
-def test_request_signals_fire_once_per_request_and_errors_become_500(app: ReusedThreadsASGIHandler) -> None:
-    fired: list[str] = []
+def test_request_signals_fire_once_per_request_on_its_thread_and_errors_become_500(
+    app: ReusedThreadsASGIHandler,
+) -> None:
+    fired: list[tuple[str, str]] = []
 
     def started(**kwargs: Any) -> None:
-        fired.append("started")
+        fired.append(("started", threading.current_thread().name))
 
     def finished(**kwargs: Any) -> None:
-        fired.append("finished")
+        fired.append(("finished", threading.current_thread().name))
 
     request_started.connect(started)
     request_finished.connect(finished)
     try:
-        assert asyncio.run(_get(app, "/t/sync"))[0] == 200
+        status, name = asyncio.run(_get(app, "/t/sync"))
+        assert status == 200
         assert asyncio.run(_get(app, "/t/fail"))[0] == 500
     finally:
         request_started.disconnect(started)
         request_finished.disconnect(finished)
-    assert fired == ["started", "finished"] * 2
+    assert [signal for signal, _ in fired] == ["started", "finished"] * 2
+    # the receivers (close_old_connections among them) run on the request's thread, where its
+    # database connection lives
+    assert {thread for _, thread in fired} == {name}
+
+
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+def test_a_streaming_response_is_sent_whole_and_closed_after_it(app: ReusedThreadsASGIHandler) -> None:
+    fired: list[str] = []
+
+    def finished(**kwargs: Any) -> None:
+        fired.append("finished")
+
+    request_finished.connect(finished)
+    try:
+        status, body = asyncio.run(_get(app, "/t/stream"))
+    finally:
+        request_finished.disconnect(finished)
+    assert (status, body) == (200, "part0;part1;part2;")
+    assert fired == ["finished"]
 
 
 def test_sequential_requests_reuse_one_thread(app: ReusedThreadsASGIHandler) -> None:
