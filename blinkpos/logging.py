@@ -105,7 +105,14 @@ def build_formatter(fmt: str = "json") -> structlog.stdlib.ProcessorFormatter:
 
 
 structlog.configure(
-    processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+    # An event below its logger's level is dropped first, before the processors stamp, merge and redact
+    # it: stdlib would discard it only after all that (a worker at WARNING paid ~2.5 % of its forwarding
+    # CPU for INFO events nobody wrote; issue 22). What is emitted is unchanged.
+    processors=[
+        structlog.stdlib.filter_by_level,
+        *_SHARED_PROCESSORS,
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ],
     logger_factory=structlog.stdlib.LoggerFactory(),
     wrapper_class=structlog.stdlib.BoundLogger,
     cache_logger_on_first_use=True,

@@ -21,8 +21,10 @@ the same sats.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
-from django.db.models import Sum
+from django.db import router
+from django.db.models import QuerySet, Sum
 
 from blinkpos.logging import get_logger
 from payments.domain.refund_amounts import proportional
@@ -39,16 +41,39 @@ from payments.models import (
     TipAdjustment,
 )
 from payments.models.splits import LegKind
+from payments.prepared import values_rows
 from payments.services.pool_refunds import pool_refund_adjust_locked
 from payments.services.transitions import record_event
 
 log = get_logger(__name__)
 
 
+# Every forward of a tipped sale runs these two (the staff lock and their balances, issue 22): compiled
+# once per process and number of staff (``values_rows``; an IN list has one parameter per id), not
+# rebuilt by the ORM at each sale. Parameters in the compiled order: the ids, as given (sorted, unique).
+def _staff_lock(*staff_ids: int) -> QuerySet[Staff, int]:
+    return (
+        Staff.objects.select_for_update(of=("self",))
+        .filter(pk__in=staff_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _owed_totals(*staff_ids: int) -> QuerySet[Any]:
+    return (
+        TipAdjustment.objects.filter(staff_id__in=staff_ids).values_list("staff_id").annotate(total=Sum("amount_sats"))
+    )
+
+
 def staff_owed(staff_ids: list[int]) -> dict[int, int]:
     """Sats each staff member still owes from refunded tips (0 when nothing)."""
-    rows = TipAdjustment.objects.filter(staff_id__in=staff_ids).values("staff_id").annotate(total=Sum("amount_sats"))
-    owed = {row["staff_id"]: max(-(row["total"] or 0), 0) for row in rows}
+    ids = sorted(set(staff_ids))
+    rows = (
+        values_rows(f"tip_owed_{len(ids)}", _owed_totals, *ids, using=router.db_for_read(TipAdjustment)) if ids else []
+    )
+    # Raw rows: PostgreSQL's sum of a bigint is a numeric (Decimal), which the ORM converted to int.
+    owed = {staff_id: max(-int(total or 0), 0) for staff_id, total in rows}
     return {staff_id: owed.get(staff_id, 0) for staff_id in staff_ids}
 
 
@@ -100,12 +125,7 @@ def tip_recoveries_apply_locked(*, split: PaymentSplit, legs: list[PaymentLeg]) 
     if merchant_leg is None or not tip_legs:
         return 0
     staff_ids = sorted({x.staff_id for x in tip_legs if x.staff_id is not None})
-    list(
-        Staff.objects.select_for_update(of=("self",))
-        .filter(pk__in=staff_ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    values_rows(f"tip_staff_lock_{len(staff_ids)}", _staff_lock, *staff_ids, using=router.db_for_write(Staff))
     owed = staff_owed(staff_ids)
     taken: dict[int, int] = defaultdict(int)
     for leg in tip_legs:

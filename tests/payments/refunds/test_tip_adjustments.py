@@ -11,6 +11,7 @@ from fakeblink import FakeBlink
 from payments.models import AdjustmentKind, LegStatus, PaymentEvent, PaymentLeg, TipAdjustment
 from payments.refund_selectors import staff_tip_balance, tip_adjustment_lines, tip_balances_to_recover
 from payments.services.refund_payouts import refund_pay, refund_payout_commit
+from payments.services.tip_adjustments import staff_owed
 from tests.payments.refunds.conftest import MakeSale, Shop, funded_refund
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +106,19 @@ def test_a_refund_without_the_tip_leaves_the_staff_alone(
     assert not TipAdjustment.objects.exists()
     later = make_sale(base=500, tips=(60, 80))
     assert [leg.amount for leg in _legs(later.pk)] == [500, 60, 80]
+
+
+def test_staff_owed_answers_each_id_asked_in_ints_whatever_the_order_or_repeats(
+    fake_blink: FakeBlink, make_sale: MakeSale, shop: Shop, customer: Callable[[int], str]
+) -> None:
+    # given staff 0 owes 100 and staff 1 owes 50 (its SQL is compiled once per number of staff)
+    _paid_tip_refund(fake_blink, make_sale(tips=(100, 50)), customer)
+    first, second = shop.staff[0].pk, shop.staff[1].pk
+
+    # then every id asked is answered, in plain ints (raw rows: PostgreSQL sums a bigint as numeric)
+    owed = staff_owed([second, first, second])
+    assert owed == {first: 100, second: 50}
+    assert all(type(v) is int for v in owed.values())
+    assert staff_owed([first]) == {first: 100}
+    assert staff_owed([second, first]) == {first: 100, second: 50}  # the same compiled statement, reused
+    assert staff_owed([]) == {}
