@@ -15,7 +15,8 @@ is written or Blink is asked:
   configured): ``provider:blocked:invoice_create:<account>``, expiring when the block should end
   (``BLINK_INVOICE_BLOCK_SECONDS`` or the gateway's ``Retry-After``).
 
-``<account>`` is the account's id, or ``default`` for the ``BLINK_*`` settings' account. Both keys are
+Both are read and the count taken in one script (``invoice_create_admit``: a blocked account's create
+is not counted). ``<account>`` is the account's id, or ``default`` for the ``BLINK_*`` settings' account. Both keys are
 an optimisation and a signal (metrics alert): without Redis every create asks Blink, which refuses as
 before.
 
