@@ -16,9 +16,9 @@ is written or Blink is asked:
   (``BLINK_INVOICE_BLOCK_SECONDS`` or the gateway's ``Retry-After``).
 
 Both are read and the count taken in one script (``invoice_create_admit``: a blocked account's create
-is not counted). ``<account>`` is the account's id, or ``default`` for the ``BLINK_*`` settings' account. Both keys are
-an optimisation and a signal (metrics alert): without Redis every create asks Blink, which refuses as
-before.
+is not counted). ``<account>`` is the account's id, or ``default`` for the ``BLINK_*`` settings'
+account. Both keys are an optimisation and a signal (metrics alert): without Redis every create asks
+Blink, which refuses as before.
 
 **Daily intraledger volume.** Every forward counts against the platform's rolling 24 h volume; past
 it Blink answers ``TRANSACTION_RESTRICTED`` and moves nothing. Such a leg waits rather than fails:
