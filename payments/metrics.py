@@ -11,20 +11,34 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
+
+from payments import redis_batch
 
 LATENCY_KEY = "metrics:latency:{name}"
 MAX_SAMPLES = 2000
 
 
+def _queue_sample(pipe: Any, key: str, sample: str) -> None:
+    pipe.lpush(key, sample)
+    pipe.ltrim(key, 0, MAX_SAMPLES - 1)
+
+
+def _ignore(_exc: Exception) -> None:
+    return
+
+
 def observe_latency(name: str, milliseconds: float) -> None:
+    """Push one sample (inside ``redis_batch.batched()``: with the block's other writes)."""
+    key, sample = LATENCY_KEY.format(name=name), f"{milliseconds:.3f}"
+    if redis_batch.defer(lambda pipe: _queue_sample(pipe, key, sample), _ignore, alias="default"):
+        return
     try:
         pipe = get_redis_connection("default").pipeline(transaction=False)
-        key = LATENCY_KEY.format(name=name)
-        pipe.lpush(key, f"{milliseconds:.3f}")
-        pipe.ltrim(key, 0, MAX_SAMPLES - 1)
+        _queue_sample(pipe, key, sample)
         pipe.execute()
     except RedisError:
         return

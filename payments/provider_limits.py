@@ -15,9 +15,10 @@ is written or Blink is asked:
   configured): ``provider:blocked:invoice_create:<account>``, expiring when the block should end
   (``BLINK_INVOICE_BLOCK_SECONDS`` or the gateway's ``Retry-After``).
 
-``<account>`` is the account's id, or ``default`` for the ``BLINK_*`` settings' account. Both keys are
-an optimisation and a signal (metrics alert): without Redis every create asks Blink, which refuses as
-before.
+Both are read and the count taken in one script (``invoice_create_admit``: a blocked account's create
+is not counted). ``<account>`` is the account's id, or ``default`` for the ``BLINK_*`` settings'
+account. Both keys are an optimisation and a signal (metrics alert): without Redis every create asks
+Blink, which refuses as before.
 
 **Daily intraledger volume.** Every forward counts against the platform's rolling 24 h volume; past
 it Blink answers ``TRANSACTION_RESTRICTED`` and moves nothing. Such a leg waits rather than fails:
@@ -36,6 +37,8 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 from django_redis import get_redis_connection
+from redis import Redis
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from blinkpos.errors import ApplicationError
@@ -97,32 +100,49 @@ def invoice_block_remaining(account_id: int | None = None) -> int | None:
     return _remaining(invoice_block_key(account_id))
 
 
-def invoice_block_check(account_id: int | None = None) -> None:
-    """Raise ``ProviderRateLimited`` while a remembered block of the account lasts."""
-    remaining = invoice_block_remaining(account_id)
-    if remaining is not None:
-        raise ProviderRateLimited(retry_after=remaining)
+# KEYS: the account's block, its rate counter. ARGV: the counter's window in seconds.
+# {1, block pttl} while a block lasts (nothing counted: a refused create is no attempt at Blink), else
+# {0, count, counter pttl} after SET NX EX + INCR (Blink's window: it starts at the first attempt and
+# later ones do not extend it). A PTTL of -1 (no expiry) is never written and counts as no block.
+_ADMIT_LUA = """
+local blocked = redis.call('PTTL', KEYS[1])
+if blocked > 0 then
+  return {1, blocked}
+end
+redis.call('SET', KEYS[2], 0, 'EX', ARGV[1], 'NX')
+local count = redis.call('INCR', KEYS[2])
+return {0, count, redis.call('PTTL', KEYS[2])}
+"""
+_admit_script: Script | None = None
 
 
-def invoice_rate_consume(*, account_id: int | None, points: int | None = None) -> None:
-    """Count one creation attempt for the account; raise ``ProviderRateLimited`` past its points.
+def _admit(client: Redis, keys: list[str], window: int) -> list[int]:
+    global _admit_script  # registered once per process; the SHA does not depend on the client
+    if _admit_script is None:
+        _admit_script = client.register_script(_ADMIT_LUA)
+    return [int(value) for value in _admit_script(keys=keys, args=[window], client=client)]
 
-    The window starts at the first attempt and is not extended by later ones (SET NX EX, then INCR,
-    in one MULTI), as Blink's limiter counts. Redis unreachable: allowed (Blink still guards itself)."""
+
+def invoice_create_admit(*, account_id: int | None, points: int | None = None) -> None:
+    """Before the account's provider call: raise ``ProviderRateLimited`` while a remembered block of the
+    account lasts (nothing counted), else count one creation attempt and raise past its points.
+
+    One script (one round trip, atomic) for what were a PTTL and a MULTI. Redis unreachable: allowed
+    without a count (Blink still guards itself)."""
     limit = points if points is not None else int(getattr(settings, "BLINK_INVOICE_RATE_POINTS", 60))
     window = int(getattr(settings, "BLINK_INVOICE_RATE_WINDOW_SECONDS", 60)) + INVOICE_RATE_MARGIN_SECONDS
-    key = invoice_rate_key(account_id)
     try:
-        pipe = get_redis_connection("default").pipeline(transaction=True)
-        pipe.set(key, 0, ex=window, nx=True)
-        pipe.incr(key)
-        pipe.pttl(key)
-        _, count, ttl = pipe.execute()
+        result = _admit(
+            get_redis_connection("default"), [invoice_block_key(account_id), invoice_rate_key(account_id)], window
+        )
     except RedisError as exc:
         log.warning("provider_limits.redis_unavailable", error=type(exc).__name__)
         return
-    if int(count) > limit:
-        retry_after = max(1, math.ceil(int(ttl) / 1000)) if ttl and int(ttl) > 0 else window
+    if result[0] == 1:
+        raise ProviderRateLimited(retry_after=max(1, math.ceil(result[1] / 1000)))
+    count, ttl = result[1], result[2]
+    if count > limit:
+        retry_after = max(1, math.ceil(ttl / 1000)) if ttl > 0 else window
         log.warning("provider_limits.invoice_rate_reached", account=account_label(account_id), retry_after=retry_after)
         raise ProviderRateLimited(retry_after=retry_after)
 

@@ -29,6 +29,7 @@ from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from blinkpos.logging import get_logger
+from payments import redis_batch
 from payments.models import PaymentEvent, PaymentSplit, SplitStatus
 from payments.prepared import values_rows
 from payments.receipts.document import RECEIPT_STATUSES
@@ -146,15 +147,26 @@ def put(split: PaymentSplit, *, confirm: bool = True) -> bool:
 
     ``confirm=False`` skips the post-write re-read (one SELECT) for a split no one else can have moved
     yet: the create path, whose payment request and hash only leave the server in the response that
-    follows this write, so no payment, webhook or cancel can name it before the SET."""
+    follows this write, so no payment, webhook or cancel can name it before the SET. Such a write is
+    queued inside ``redis_batch.batched()`` and sent with the block's other writes (True then means
+    queued; a failure is logged when the batch is sent)."""
+    key, value, ttl = tip_key(split.payment_hash), json.dumps(snapshot(split)), ttl_for(split)
+    if not confirm and redis_batch.defer(
+        lambda pipe: pipe.set(key, value, ex=ttl), lambda exc: _put_failed(split.payment_hash, exc)
+    ):
+        return True
     try:
-        get_redis_connection(HOT_ALIAS).set(tip_key(split.payment_hash), json.dumps(snapshot(split)), ex=ttl_for(split))
+        get_redis_connection(HOT_ALIAS).set(key, value, ex=ttl)
     except RedisError as exc:
-        log.warning("hotstore.put_failed", payment_hash=split.payment_hash, error=type(exc).__name__)
+        _put_failed(split.payment_hash, exc)
         return False
     if confirm:
         _confirm_against_postgres(split)
     return True
+
+
+def _put_failed(payment_hash: str, exc: Exception) -> None:
+    log.warning("hotstore.put_failed", payment_hash=payment_hash, error=type(exc).__name__)
 
 
 def _confirm_against_postgres(written: PaymentSplit) -> None:

@@ -17,7 +17,6 @@ Responses built here are the DRF views' byte for byte (same renderer output, sam
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views import View
 from django_redis import get_redis_connection
-from redis.exceptions import NoScriptError, RedisError
+from redis.commands.core import Script
+from redis.exceptions import RedisError
 from rest_framework import exceptions
 
 from blinkpos import auth_throttle
@@ -72,7 +72,7 @@ if out[3] == 0 and #KEYS > n + 3 then
 end
 return out
 """
-_SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis names scripts by SHA-1)
+_script: Script | None = None  # registered on first use (redis-py's EVALSHA, loading it when the server lacks it)
 
 # Accept values DRF's negotiation answers with plain ``application/json`` (others go the DRF way,
 # e.g. ``application/json; indent=4`` renders differently and ``text/html`` is a 406).
@@ -143,11 +143,10 @@ class Admitted:
 
 
 def _run_script(conn: Any, keys: list[str], args: list[int | str]) -> list[Any]:
-    try:
-        return list(conn.evalsha(_SCRIPT_SHA, len(keys), *keys, *args))
-    except NoScriptError:
-        # First use on this server (or after SCRIPT FLUSH): EVAL loads it for the next EVALSHA.
-        return list(conn.eval(_SCRIPT, len(keys), *keys, *args))
+    global _script  # one per process: its SHA does not depend on the client
+    if _script is None:
+        _script = conn.register_script(_SCRIPT)
+    return list(_script(keys=keys, args=args, client=conn))
 
 
 def admit(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from blinkpos.errors import ApplicationError
 from payments.models import Merchant
 from payments.platform_accounts import credentials_of
-from payments.provider_limits import invoice_block_check, invoice_rate_consume
+from payments.provider_limits import invoice_create_admit
 from payments.wallet.base import WalletProvider
 from payments.wallet.provider import AccountCredentials, get_wallet_provider
 
@@ -42,8 +42,7 @@ def sale_account(*, merchant: Merchant) -> SaleAccount:
     if account is not None and not account.is_active:
         raise PlatformAccountInactive()
     account_id = None if account is None else account.pk
-    invoice_block_check(account_id)
-    invoice_rate_consume(account_id=account_id, points=None if account is None else account.invoice_rate_points)
+    invoice_create_admit(account_id=account_id, points=None if account is None else account.invoice_rate_points)
     return SaleAccount(account_id=account_id, credentials=None if account is None else credentials_of(account))
 
 

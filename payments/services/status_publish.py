@@ -27,6 +27,7 @@ from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from blinkpos.logging import get_logger
+from payments import redis_batch
 
 log = get_logger(__name__)
 
@@ -57,8 +58,18 @@ def status_change_recorded(*, payment_hash: str, terminal_id: int | None, event_
 
 
 def _publish(message: str, event_id: int) -> None:
+    # Inside redis_batch.batched() (a create): sent with the block's other writes, unless the streams
+    # have a Redis of their own.
+    if not getattr(settings, "STATUS_STREAM_REDIS_URL", "") and redis_batch.defer(
+        lambda pipe: pipe.publish(channel(), message), lambda exc: _publish_failed(event_id, exc), alias=PUBLISH_ALIAS
+    ):
+        return
     try:
         _publisher().publish(channel(), message)
     except RedisError as exc:
-        # Not an error for the change itself (it is committed); a stream learns it on its next re-read.
-        log.warning("status_stream.publish_failed", event_id=event_id, error=exc.__class__.__name__)
+        _publish_failed(event_id, exc)
+
+
+def _publish_failed(event_id: int, exc: Exception) -> None:
+    # Not an error for the change itself (it is committed); a stream learns it on its next re-read.
+    log.warning("status_stream.publish_failed", event_id=event_id, error=exc.__class__.__name__)

@@ -48,7 +48,9 @@ def remember(api: Client, shop: Shop) -> None:
 
 
 def evals(sent: list[bytes]) -> int:
-    return sum(b"EVALSHA" in s or b"\r\nEVAL\r\n" in s for s in sent)
+    """The fast path's admission scripts: the only script with the auth-failure counter among its keys
+    (the account's limits script runs on both paths)."""
+    return sum((b"EVALSHA" in s or b"\r\nEVAL\r\n" in s) and b"ratelimit:authfail:" in s for s in sent)
 
 
 @COMMITS
