@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "blinkpos.csp.ContentSecurityPolicyMiddleware",
+    # A database outage raised by a plain view is a 503 with Retry-After, as the API answers it.
+    "blinkpos.db_unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "blinkpos.urls"
