@@ -28,6 +28,7 @@ from svix.webhooks import Webhook
 from blinkpos.celery_queues import ALL_QUEUES
 from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
+from payments.services.detection import payment_detected
 from payments.services.reconcile import reconcile_once
 from payments.services.transitions import LEG_TRANSITIONS, SPLIT_TRANSITIONS
 from payments.wallet.provider import get_wallet_provider, reset_wallet_provider
@@ -160,6 +161,14 @@ def paid_body(fake: FakeBlink, split_hash: str) -> tuple[bytes, str]:
     preimage = json.loads(body)["transaction"]["settlementVia"]["revealedPreImage"]
     assert isinstance(preimage, str) and len(preimage) == 64
     return body, preimage
+
+
+def paid_split(fake: FakeBlink, make_split: MakeSplit, **kwargs: object) -> PaymentSplit:
+    """A split made with ``make_split(**kwargs)``, paid by the customer at the fake and detected."""
+    split = make_split(**kwargs)
+    fake.pay_invoice_as_customer(split.payment_hash)
+    assert payment_detected(payment_hash=split.payment_hash, amount_sats=split.total_amount, source="test") == "paid"
+    return split
 
 
 def queue_length() -> int:

@@ -11,20 +11,12 @@ from django.utils import timezone
 
 from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
-from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.operator_actions import leg_resolve
 from payments.services.reconcile import reconcile_once
-from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants
+from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants, paid_split
 
 pytestmark = pytest.mark.django_db
-
-
-def _paid(fake: FakeBlink, make_split: MakeSplit, **kwargs: object) -> PaymentSplit:
-    split = make_split(**kwargs)
-    fake.pay_invoice_as_customer(split.payment_hash)
-    assert payment_detected(payment_hash=split.payment_hash, amount_sats=split.total_amount, source="test") == "paid"
-    return split
 
 
 def _unknown_then_not_found(fake: FakeBlink, split: PaymentSplit) -> PaymentLeg:
@@ -44,7 +36,7 @@ def test_already_paid_failure_after_blinks_payment_flow_expired_is_settled_from_
     # given Blink's payment-flow cache, a leg re-armed after a lost request, and that first request
     # landing at Blink after all
     fake_blink.set_already_paid_flow(300)
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     leg = _unknown_then_not_found(fake_blink, split)
     platform = fake_blink.ledger.wallets[fake_blink.platform_wallet_id]
     fake_blink.ledger.pay_invoice(payer=platform, payment_request=leg.payment_request, memo=None)
@@ -70,7 +62,7 @@ def test_already_paid_failure_after_blinks_payment_flow_expired_is_settled_from_
 def test_a_send_blink_records_and_then_answers_an_error_is_succeeded(
     fake_blink: FakeBlink, make_split: MakeSplit, parties
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=(100,))
+    split = paid_split(fake_blink, make_split, tips=(100,))
     fake_blink.script("lnInvoicePaymentSend", ["ERROR_AFTER_APPLY"])
 
     assert forward_split(split_id=split.pk) == "completed"
@@ -84,7 +76,7 @@ def test_a_send_blink_records_and_then_answers_an_error_is_succeeded(
 
 def test_a_failure_blink_cannot_confirm_is_unknown_not_failed(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
     # given an explicit FAILURE answer and a ledger that cannot be read right then
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", ["ERROR_AFTER_APPLY"])
     fake_blink.script("me", ["HTTP_503"])
 
@@ -104,7 +96,7 @@ def test_a_payout_invoice_paid_by_someone_else_is_never_re_sent(
 ) -> None:
     # given a re-armed leg whose payout invoice then gets paid from another wallet
     fake_blink.set_already_paid_flow(300)
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     leg = _unknown_then_not_found(fake_blink, split)
     fake_blink.pay_invoice_as_customer(leg.payment_hash or "")
 
@@ -131,7 +123,7 @@ def test_a_new_payout_invoice_only_when_blink_says_the_old_one_expired(
 ) -> None:
     # given a leg whose send never reached Blink, and our clock almost 24 h after its payout invoice
     # was committed (five minutes short of its 1440-minute lifetime)
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", ["TIMEOUT"])
     forward_split(split_id=split.pk)
     (leg,) = PaymentLeg.objects.filter(split=split)

@@ -11,21 +11,13 @@ from django.test import override_settings
 from analytics.services.metrics import alerts_evaluate, metrics_collect
 from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
-from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.leg_outcomes import ForwardingError
 from payments.services.operator_actions import forwarding_retry, leg_resolve
 from payments.services.reconcile import reconcile_once
-from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants
+from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants, paid_split
 
 pytestmark = pytest.mark.django_db
-
-
-def _paid(fake: FakeBlink, make_split: MakeSplit, **kwargs: object) -> PaymentSplit:
-    split = make_split(**kwargs)
-    fake.pay_invoice_as_customer(split.payment_hash)
-    assert payment_detected(payment_hash=split.payment_hash, amount_sats=split.total_amount, source="test") == "paid"
-    return split
 
 
 def _legs(split_id: int) -> list[PaymentLeg]:
@@ -48,7 +40,7 @@ def test_a_send_blink_never_receives_is_re_sent_a_bounded_number_of_times(
     fake_blink: FakeBlink, make_split: MakeSplit
 ) -> None:
     # given a send mutation that answers HTTP 500 (before applying) every time
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", ["HTTP_500"] * 30)
 
     # when beat and the workers keep going for ten passes
@@ -81,7 +73,7 @@ def test_a_lookup_that_keeps_failing_hands_the_leg_to_an_operator_then_recovers(
     fake_blink: FakeBlink, make_split: MakeSplit, failure: str
 ) -> None:
     # given a send Blink applied but whose answer was lost, and lookups Blink does not answer
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", ["TIMEOUT_AFTER_APPLY"])
     forward_split(split_id=split.pk)
     (leg,) = _legs(split.pk)
@@ -121,7 +113,7 @@ def test_a_platform_key_without_write_needs_an_operator_after_one_lookup(
     fake_blink: FakeBlink, make_split: MakeSplit
 ) -> None:
     # given a platform key that lost its WRITE scope
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.set_scopes(["READ", "RECEIVE"])
 
     # when it forwards: Blink refuses the send (NOT_AUTHORIZED, a top-level error: unknown until looked up)
@@ -151,7 +143,7 @@ def test_a_leg_that_cannot_be_retried_does_not_freeze_the_others(
     fake_blink: FakeBlink, make_split: MakeSplit, parties
 ) -> None:
     # given a merchant leg whose first send fails (retryable) and a tip recipient who cannot receive
-    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
     fake_blink.script("lnInvoicePaymentSend", ["LND_OFFLINE"])
     fake_blink.set_receive_disabled(parties.staff[0].blink_username)
 
@@ -174,7 +166,7 @@ def test_a_leg_that_cannot_be_retried_does_not_freeze_the_others(
 
 def test_an_operator_cannot_resolve_a_leg_in_flight(fake_blink: FakeBlink, make_split: MakeSplit, parties) -> None:
     # given two legs in flight: one unknown (applied, answer lost), one pending at Blink
-    split = _paid(fake_blink, make_split, tips=(100,))
+    split = paid_split(fake_blink, make_split, tips=(100,))
     fake_blink.set_pending_polls(100)
     fake_blink.script("lnInvoicePaymentSend", ["TIMEOUT_AFTER_APPLY", "PENDING_THEN_SUCCESS"])
     forward_split(split_id=split.pk)

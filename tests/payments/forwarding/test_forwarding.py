@@ -15,7 +15,6 @@ from django_redis import get_redis_connection
 from fakeblink import FakeBlink
 from payments import store
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus, TipRecipientStats
-from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.leg_outcomes import ForwardingError
 from payments.services.operator_actions import forwarding_retry, leg_resolve
@@ -25,16 +24,10 @@ from tests.payments.forwarding.conftest import (
     assert_money_invariants,
     committed_payout_hashes,
     net_debits,
+    paid_split,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def _paid(fake: FakeBlink, make_split: MakeSplit, **kwargs: object):
-    split = make_split(**kwargs)
-    fake.pay_invoice_as_customer(split.payment_hash)
-    assert payment_detected(payment_hash=split.payment_hash, amount_sats=split.total_amount, source="test") == "paid"
-    return split
 
 
 def _legs(split_id: int) -> list[PaymentLeg]:
@@ -47,7 +40,7 @@ def _events(split, event_type: str) -> int:
 
 def test_happy_path_forwards_each_leg_once_and_completes(fake_blink: FakeBlink, make_split: MakeSplit, parties) -> None:
     # given a paid split: 1000 to the merchant, 100 + 50 in tips
-    split = _paid(fake_blink, make_split)
+    split = paid_split(fake_blink, make_split)
     platform_before = fake_blink.balance(fake_blink.platform_wallet_id)
 
     # when
@@ -75,7 +68,7 @@ def test_happy_path_forwards_each_leg_once_and_completes(fake_blink: FakeBlink, 
 
 
 def test_timeout_after_apply_is_unknown_then_resolved_by_lookup(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", ["TIMEOUT_AFTER_APPLY"])
 
     assert forward_split(split_id=split.pk) == "in_progress"
@@ -91,7 +84,7 @@ def test_timeout_after_apply_is_unknown_then_resolved_by_lookup(fake_blink: Fake
 
 
 def test_pending_three_times_then_success(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
-    split = _paid(fake_blink, make_split, tips=(10,))
+    split = paid_split(fake_blink, make_split, tips=(10,))
     fake_blink.set_pending_polls(3)
     fake_blink.script("lnInvoicePaymentSend", ["PENDING_THEN_SUCCESS"])
 
@@ -114,7 +107,7 @@ def test_pending_three_times_then_success(fake_blink: FakeBlink, make_split: Mak
 def test_pending_then_refund_fails_the_leg_and_the_retry_pays_once(
     fake_blink: FakeBlink, make_split: MakeSplit, parties
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.set_pending_polls(0)
     fake_blink.script("lnInvoicePaymentSend", ["PENDING_THEN_FAILURE"])
     forward_split(split_id=split.pk)
@@ -138,7 +131,7 @@ def test_already_paid_on_retry_after_a_late_in_flight_send(
     fake_blink: FakeBlink, make_split: MakeSplit, parties
 ) -> None:
     # given a send whose request never got an answer and that Blink had not applied when we looked
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", ["TIMEOUT"])
     forward_split(split_id=split.pk)
     (leg,) = _legs(split.pk)
@@ -163,7 +156,7 @@ def test_already_paid_on_retry_after_a_late_in_flight_send(
 def test_5xx_and_malformed_answers_are_unknown_never_failed(
     fake_blink: FakeBlink, make_split: MakeSplit, outcome: str
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", [outcome])
     forward_split(split_id=split.pk)
     (leg,) = _legs(split.pk)
@@ -181,7 +174,7 @@ def test_5xx_and_malformed_answers_are_unknown_never_failed(
 
 @override_settings(FORWARD_RETRY_BASE_SECONDS=0)
 def test_explicit_failure_is_retried_with_backoff_and_bounded(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", ["ROUTE_FINDING_ERROR"])
     assert forward_split(split_id=split.pk) == "in_progress"
     (leg,) = _legs(split.pk)
@@ -192,7 +185,7 @@ def test_explicit_failure_is_retried_with_backoff_and_bounded(fake_blink: FakeBl
     assert leg.attempts == 2 and leg.status == LegStatus.SUCCEEDED
 
     # and it is bounded: five explicit failures leave it to an operator
-    other = _paid(fake_blink, make_split, tips=())
+    other = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", ["LND_OFFLINE"] * 5)
     outcomes = [forward_split(split_id=other.pk) for _ in range(5)]
     assert outcomes[-1] == "failed"
@@ -205,7 +198,7 @@ def test_explicit_failure_is_retried_with_backoff_and_bounded(fake_blink: FakeBl
 def test_receive_disabled_fails_the_split_for_an_operator_then_retry_and_resolve(
     fake_blink: FakeBlink, make_split: MakeSplit, parties
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
     fake_blink.set_receive_disabled(parties.staff[0].blink_username)
 
     assert forward_split(split_id=split.pk) == "failed"
@@ -235,7 +228,7 @@ def test_receive_disabled_fails_the_split_for_an_operator_then_retry_and_resolve
 def test_operator_resolves_the_last_failed_leg_and_the_payment_completes(
     fake_blink: FakeBlink, make_split: MakeSplit, parties
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=(100,))
+    split = paid_split(fake_blink, make_split, tips=(100,))
     fake_blink.set_receive_disabled(parties.staff[0].blink_username)
     assert forward_split(split_id=split.pk) == "failed"
     tip = _legs(split.pk)[1]
@@ -257,7 +250,7 @@ def test_operator_resolves_the_last_failed_leg_and_the_payment_completes(
 def test_payout_invoice_created_before_a_crash_uses_the_next_external_id(
     fake_blink: FakeBlink, make_split: MakeSplit
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     (leg,) = _legs(split.pk)
     # Blink created the first payout invoice, but the worker died before committing it
     from payments.wallet.provider import get_wallet_provider
@@ -277,7 +270,7 @@ def test_payout_invoice_created_before_a_crash_uses_the_next_external_id(
 def test_legs_that_do_not_sum_to_the_payment_are_held_for_an_operator(
     fake_blink: FakeBlink, make_split: MakeSplit
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=(100,))
+    split = paid_split(fake_blink, make_split, tips=(100,))
     PaymentLeg.objects.filter(split=split, kind="tip").update(amount=99)
     assert forward_split(split_id=split.pk) == "failed"
     split.refresh_from_db()
@@ -286,7 +279,7 @@ def test_legs_that_do_not_sum_to_the_payment_are_held_for_an_operator(
     assert all(leg.status == LegStatus.PLANNED for leg in _legs(split.pk))
 
 
-def test_forward_refuses_splits_that_are_not_paid(make_split: MakeSplit) -> None:
+def test_forward_refuses_splits_that_are_notpaid_split(make_split: MakeSplit) -> None:
     split = make_split()
     assert forward_split(split_id=split.pk) == "not_forwardable:pending"
     assert forward_split(split_id=10**9) == "missing"
@@ -297,7 +290,7 @@ def test_a_replaced_payout_invoice_counts_once_and_paying_both_is_caught(
     fake_blink: FakeBlink, make_split: MakeSplit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a paid split whose only leg's first send failed explicitly
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     fake_blink.script("lnInvoicePaymentSend", ["ROUTE_FINDING_ERROR"])
     assert forward_split(split_id=split.pk) == "in_progress"
     (leg,) = _legs(split.pk)

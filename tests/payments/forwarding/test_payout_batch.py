@@ -8,12 +8,11 @@ import pytest
 
 from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus
-from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.leg_sends import SendChain
 from payments.services.payout_batch import plan_custodial_legs
 from payments.wallet.provider import get_wallet_provider
-from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants
+from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants, paid_split
 
 pytestmark = pytest.mark.django_db
 
@@ -21,19 +20,12 @@ CREATE = "lnInvoiceCreateOnBehalfOfRecipient"
 SEND = "lnInvoicePaymentSend"
 
 
-def _paid(fake: FakeBlink, make_split: MakeSplit, **kwargs: object):
-    split = make_split(**kwargs)
-    fake.pay_invoice_as_customer(split.payment_hash)
-    assert payment_detected(payment_hash=split.payment_hash, amount_sats=split.total_amount, source="test") == "paid"
-    return split
-
-
 def _committed(leg: PaymentLeg) -> list[PaymentEvent]:
     return list(PaymentEvent.objects.filter(leg=leg, event_type="leg_invoice_created"))
 
 
 def test_every_payout_invoice_is_committed_before_the_first_send(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
-    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
     seen = len(fake_blink.requests())
 
     assert forward_split(split_id=split.pk) == "completed"
@@ -50,7 +42,7 @@ def test_every_payout_invoice_is_committed_before_the_first_send(fake_blink: Fak
 
 
 def test_the_batch_commits_without_paying(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
-    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
     split.status = SplitStatus.PROCESSING
     split.save(update_fields=["status"])
     seen = len(fake_blink.requests())
@@ -69,7 +61,7 @@ def test_the_batch_commits_without_paying(fake_blink: FakeBlink, make_split: Mak
 def test_the_batch_claims_the_forwards_first_two_legs_in_its_commit_without_paying(
     fake_blink: FakeBlink, make_split: MakeSplit
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
     split.status = SplitStatus.PROCESSING
     split.save(update_fields=["status"])
     legs = list(PaymentLeg.objects.filter(split_id=split.pk).order_by("pk"))
@@ -105,7 +97,7 @@ def test_a_failed_or_lost_create_leaves_its_leg_to_the_per_leg_path(
     fake_blink: FakeBlink, make_split: MakeSplit, answer: str
 ) -> None:
     # one of the three concurrent creates fails (503: nothing created) or is lost after Blink created it
-    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
     fake_blink.script(CREATE, [answer])
 
     assert forward_split(split_id=split.pk) == "completed"
@@ -120,6 +112,6 @@ def test_a_failed_or_lost_create_leaves_its_leg_to_the_per_leg_path(
 
 
 def test_a_single_leg_is_left_to_the_per_leg_path(fake_blink: FakeBlink, make_split: MakeSplit) -> None:
-    split = _paid(fake_blink, make_split, tips=())
+    split = paid_split(fake_blink, make_split, tips=())
     assert plan_custodial_legs(split.pk) == 0
     assert PaymentLeg.objects.get(split_id=split.pk).status == LegStatus.PLANNED

@@ -14,21 +14,13 @@ from django.test.utils import CaptureQueriesContext
 from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, SplitStatus
 from payments.services import forwarding, leg_sends
-from payments.services.detection import payment_detected
 from payments.services.forwarding import forward_split
 from payments.services.reconcile import reconcile_once
 from payments.wallet.base import WalletProvider
 from payments.wallet.types import SendResult
-from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants
+from tests.payments.forwarding.conftest import MakeSplit, assert_money_invariants, paid_split
 
 pytestmark = pytest.mark.django_db
-
-
-def _paid(fake: FakeBlink, make_split: MakeSplit, **kwargs: object) -> PaymentSplit:
-    split = make_split(**kwargs)
-    fake.pay_invoice_as_customer(split.payment_hash)
-    assert payment_detected(payment_hash=split.payment_hash, amount_sats=split.total_amount, source="test") == "paid"
-    return split
 
 
 def _leg_ids(split: PaymentSplit) -> list[int]:
@@ -38,7 +30,7 @@ def _leg_ids(split: PaymentSplit) -> list[int]:
 def test_each_leg_is_claimed_before_its_send_and_claims_ride_on_earlier_records(
     fake_blink: FakeBlink, make_split: MakeSplit
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
     with CaptureQueriesContext(connection) as queries:
         assert forward_split(split_id=split.pk) == "completed"
 
@@ -84,7 +76,7 @@ class _Overlap:
 def test_the_next_send_runs_while_the_previous_answer_is_recorded(
     fake_blink: FakeBlink, make_split: MakeSplit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
     real_provider_for = forwarding.provider_for
     overlap: list[_Overlap] = []
 
@@ -115,7 +107,7 @@ def test_a_worker_dying_between_sends_leaves_claimed_legs_to_the_lookup_never_re
     fake_blink: FakeBlink, make_split: MakeSplit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the process dies right after recording leg 1: leg 2's send had started, leg 3 was claimed, unsent
-    split = _paid(fake_blink, make_split, tips=(100, 50))
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
     real = forwarding._leg_send
     calls: list[int] = []
 
