@@ -132,6 +132,7 @@ def test_a_pooled_shift_pays_each_person_once_and_everyone_sees_it(
     live_stack: Stack, pooled_demo: None, browser: Any, network: Network, screenshot: Callable[[str], Path]
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import Select
 
     base = live_stack.base_url
@@ -159,6 +160,9 @@ def test_a_pooled_shift_pays_each_person_once_and_everyone_sees_it(
         Select(form.find_element(By.NAME, "staff")).select_by_visible_text(name)
         form.find_element(By.NAME, "pin").send_keys(SIGN_IN_PINS[name])
         form.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+        # the post-back page replaces this one (the table below is on both): wait for the old form
+        # to go before reading the new page, or the next round finds the form of the page going away
+        _wait(browser, staleness_of(form))
         _wait(browser, lambda b: b.find_elements(By.ID, "staff-logins"))
     logins = browser.find_elements(By.CSS_SELECTOR, "#staff-logins tbody tr")
     rows = {r.find_element(By.TAG_NAME, "td").text: r.text for r in logins}
