@@ -12,17 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db.utils import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from blinkpos.logging import get_logger
-from payments.api.errors import DATABASE_RETRY_AFTER_SECONDS, error_body
+from payments.api.errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DATABASE_UNAVAILABLE,
+    DATABASE_UNAVAILABLE_MESSAGE,
+    error_body,
+)
 
 log = get_logger(__name__)
 
 # Answered as JSON: the machine-facing paths (the API, Blink's webhooks, LNURL endpoints).
 JSON_PREFIXES = ("/api/", "/webhooks/", "/lnurlp/", "/.well-known/")
-MESSAGE = "The database is temporarily unavailable; retry shortly."
 PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Temporarily unavailable</title>'
     "</head><body><h1>Temporarily unavailable</h1><p>BlinkPOS cannot reach its database for a moment. "
@@ -38,13 +41,13 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, OperationalError | InterfaceError):
+        if not isinstance(exception, DATABASE_UNAVAILABLE):
             return None  # anything else is a bug: Django's 500 handler logs it
         log.warning("web.database_unavailable", path=request.path[:200], error=type(exception).__name__)
         wants_json = request.path.startswith(JSON_PREFIXES) or "application/json" in request.headers.get("Accept", "")
         response: HttpResponse
         if wants_json:
-            response = JsonResponse(error_body("service_unavailable", MESSAGE), status=503)
+            response = JsonResponse(error_body("service_unavailable", DATABASE_UNAVAILABLE_MESSAGE), status=503)
         else:
             response = HttpResponse(PAGE, status=503, content_type="text/html; charset=utf-8")
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)

@@ -19,6 +19,10 @@ from blinkpos.logging import get_logger
 
 log = get_logger(__name__)
 DATABASE_RETRY_AFTER_SECONDS = 5
+# PostgreSQL restarting, failing over or the pool exhausted: a temporary outage, answered 503 by the API's
+# handler here and by blinkpos/db_unavailable.py for the plain views.
+DATABASE_UNAVAILABLE = (DatabaseOperationalError, DatabaseInterfaceError)
+DATABASE_UNAVAILABLE_MESSAGE = "The database is temporarily unavailable; retry shortly."
 
 
 class ApiError(exceptions.APIException):
@@ -117,12 +121,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if exc.retry_after is not None:
             api_response["Retry-After"] = str(exc.retry_after)
         return api_response
-    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
         # PostgreSQL restarting or the pool exhausted: a temporary outage, not a bug. The client may
         # retry (with the same Idempotency-Key for a create); nothing was committed.
         log.warning("api.database_unavailable", error=type(exc).__name__)
         db_response = Response(
-            error_body("service_unavailable", "The database is temporarily unavailable; retry shortly."),
+            error_body("service_unavailable", DATABASE_UNAVAILABLE_MESSAGE),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
         db_response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)

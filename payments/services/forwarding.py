@@ -75,7 +75,7 @@ from payments.services.leg_outcomes import (
     settle_locked,
 )
 from payments.services.leg_recipients import leg_take_staff_wallet
-from payments.services.leg_sends import SendChain, claim_locked, log_sending, record_send
+from payments.services.leg_sends import SendChain, before_send, claim_locked, record_send
 from payments.services.payout_batch import commit_planned_locked, plan_custodial_legs
 from payments.services.payout_ledger import confirm_failure, with_reimbursement
 from payments.services.payout_outside import outside_may_replace
@@ -297,8 +297,7 @@ def _leg_send(split_id: int, leg_id: int, chain: SendChain | None = None) -> str
     source = "send"
     started = chain.in_flight.pop(leg_id, None) if chain is not None else None
     if started is None:
-        log_sending(leg_id, claim)
-        fault_point("before_send")
+        before_send(leg_id, claim)
     try:
         if started is not None:
             result = started.result()

@@ -113,13 +113,14 @@ class SendChain:
         claim = self.claimed.get(following)
         if claim is None or following in self.in_flight:
             return
-        log_sending(following, claim)
-        fault_point("before_send")
+        before_send(following, claim)
         pay = self.provider.pay_invoice
         self.in_flight[following] = provider_threads.submit(pay, payment_request=claim.payment_request)
 
 
-def log_sending(leg_id: int, claim: Claim) -> None:
+def before_send(leg_id: int, claim: Claim) -> None:
+    """What precedes every send of a claimed leg, whichever thread makes it: the log line, and the
+    chaos soak's fault point (a worker killed with the claim committed and nothing sent)."""
     log.info(
         "forwarding.leg_sending",
         leg_id=leg_id,
@@ -127,6 +128,7 @@ def log_sending(leg_id: int, claim: Claim) -> None:
         amount=claim.amount,
         payout_hash=claim.payment_hash,
     )
+    fault_point("before_send")
 
 
 def claim_locked(split: PaymentSplit, leg: PaymentLeg) -> Claim | None:
