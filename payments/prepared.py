@@ -23,6 +23,8 @@ from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
 
+from payments.statements import statement_cursor
+
 M = TypeVar("M", bound=Model)
 
 # A value no real id, hash or key takes: compiled in place of a slot, then found in the params.
@@ -113,7 +115,7 @@ class PreparedQuery(Generic[M]):
         params = list(compiled.params)
         for position, name in compiled.slots:
             params[position] = values[name]
-        with connections[alias].cursor() as cursor:
+        with statement_cursor(connections[alias]) as cursor:
             cursor.execute(compiled.sql, params)
             rows: Any = cursor.fetchall()
         if compiled.converters:
@@ -140,6 +142,6 @@ def values_rows(name: str, build: Callable[..., QuerySet[Any]], *params: Any, us
         compiled, compiled_params = build(*params).query.get_compiler(using=using).as_sql()
         assert list(compiled_params) == list(params), (name, compiled_params, params)
         sql = _VALUES[(name, using)] = compiled
-    with connections[using].cursor() as cursor:
+    with statement_cursor(connections[using]) as cursor:
         cursor.execute(sql, list(params))
         return [tuple(row) for row in cursor.fetchall()]

@@ -111,6 +111,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # requests wait for one. A request holds a pooled connection from its first query to its end, so the
 # default matches the pool.
 WEB_THREADS = env.int("WEB_THREADS", default=env.int("PG_POOL_MAX", default=10))
+# The hot paths' fixed statements as prepared statements (payments/statements.py); off behind a
+# transaction pooler that cannot carry them.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 # Read replicas (blinkpos/db_router.py): comma-separated URLs, aliases replica1, replica2, ... Only
 # views that merely show figures read from them; a replica lagging more than the limit is skipped.
 for _number, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):

@@ -32,6 +32,7 @@ from payments.models.splits import LegKind
 from payments.provider_limits import LIMIT_RESTRICTED_CODES, limit_retry_at
 from payments.services.leg_recipients import RECIPIENT_UNRESOLVED
 from payments.services.transitions import record_event, transition_leg, transition_split
+from payments.statements import statement_cursor
 from payments.wallet.base import WalletProvider
 from payments.wallet.errors import WalletError
 from payments.wallet.types import InvoiceState, SendResult, preimage_matches
@@ -206,7 +207,7 @@ _STATS_AVERAGE = "UPDATE tip_recipient_stats SET average_tip_amount = %s WHERE i
 
 def _stats_add(leg: PaymentLeg, when: datetime) -> None:
     """Count the tip leg in its recipient's ``tip_recipient_stats`` row (created on the first tip)."""
-    with connections[router.db_for_write(TipRecipientStats)].cursor() as cursor:
+    with statement_cursor(connections[router.db_for_write(TipRecipientStats)]) as cursor:
         cursor.execute(
             _STATS_UPSERT,
             {"username": leg.recipient_username, "amount": leg.amount, "when": when, "now": timezone.now()},

@@ -25,6 +25,8 @@ from uuid import UUID
 from django.db import DatabaseError, connections, router
 from django.db.models import Field, Model
 
+from payments.statements import statement_cursor
+
 M = TypeVar("M", bound=Model)
 
 # (model, field names, database) -> (SQL, the fields in placeholder order)
@@ -54,7 +56,7 @@ def update_fields(obj: Model, fields: Sequence[str]) -> None:
     sql, chosen = built
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
     params.append(obj.pk)
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         if cursor.rowcount == 0:
             raise DatabaseError("Save with update_fields did not affect any rows.")
@@ -148,7 +150,7 @@ def insert_rows(objs: Sequence[M]) -> list[M]:
         params: list[Any] = [json.dumps(document)]
     else:
         params = [v for row in rows for v in row]
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(insert.sql, params)
         ids = [row[0] for row in cursor.fetchall()]
     for obj, pk in zip(objs, ids, strict=True):

@@ -58,6 +58,7 @@ from payments.services.detection import PAID_OUTCOMES, AccountScope, detect
 from payments.services.enqueue import enqueue_webhook_delivery
 from payments.services.forwarding import forward_split
 from payments.services.row_sql import update_fields
+from payments.statements import statement_cursor
 from payments.wallet.types import preimage_matches
 
 log = get_logger(__name__)
@@ -242,7 +243,7 @@ def _record(svix_id: str, event: _Classified, source_ip: str | None, account_id:
     sql = _RECORD_SQL
     if event.preimage:
         sql, params = _RECORD_WITH_PROOF_SQL, (event.preimage, event.payment_hash, account_id, *params)
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return int(row[0]) if row else None
