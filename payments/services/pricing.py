@@ -5,6 +5,10 @@ The price only turns a display amount into sats before an invoice exists, and is
 ``default`` cache (Redis errors ignored) is the right home: without Redis every request asks the
 provider. BTC needs no provider: one bitcoin is exactly 100 000 000 sats.
 
+Each process also remembers a price for ``LOCAL_SECONDS`` in front of Redis: a create would otherwise
+spend a Redis round trip (~0.4 ms of CPU across web process and Redis, issue 22) on a value that
+changes every ``CACHE_TTLS["prices"]`` seconds. A price is then at most that much older than Redis's.
+
 Also holds the two provider errors every service raises: ``ProviderUnavailable`` when the wallet
 provider is temporarily unreachable (the API answers 503 with ``Retry-After``) and ``ProviderError``
 when it refused in a way the client cannot fix (502).
@@ -12,6 +16,7 @@ when it refused in a way the client cannot fix (502).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +36,8 @@ SATS_PER_BTC = 100_000_000
 # minor unit is one sat (fraction_digits=8), so the shared conversion functions work unchanged.
 BTC_PRICE = Price(currency="BTC", base=10**12, offset=12, fraction_digits=8)
 DEFAULT_RETRY_AFTER = 5
+LOCAL_SECONDS = 5.0
+_local: dict[str, tuple[float, Price]] = {}  # currency -> (monotonic expiry, price)
 
 
 class ProviderUnavailable(ApplicationError):
@@ -98,10 +105,15 @@ def price_get(*, currency: str) -> Price:
     currency = currency.upper()
     if currency == "BTC":
         return BTC_PRICE
+    now = time.monotonic()
+    remembered = _local.get(currency)
+    if remembered is not None and remembered[0] > now:
+        return remembered[1]
     cached = cache.get(price_cache_key(currency))
     if cached is not None:
         price = _decode(cached)
         if price is not None:
+            _local[currency] = (now + LOCAL_SECONDS, price)
             return price
     try:
         price = get_wallet_provider().btc_price(currency=currency)
@@ -114,4 +126,10 @@ def price_get(*, currency: str) -> Price:
         log.error("pricing.provider_error", currency=currency, code=exc.code)
         raise ProviderError(provider_code=exc.code, message="The wallet provider could not give a price.") from exc
     cache.set(price_cache_key(currency), _encode(price), settings.CACHE_TTLS["prices"])
+    _local[currency] = (now + LOCAL_SECONDS, price)
     return price
+
+
+def forget_local_prices() -> None:
+    """Drop this process's remembered prices (the next read goes to Redis)."""
+    _local.clear()

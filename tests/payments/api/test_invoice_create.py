@@ -140,6 +140,26 @@ def test_price_is_cached_in_redis_and_stored_on_the_split(api: Client, shop: Sho
     assert sum("realtimePrice" in r["operations"] for r in fake_blink.requests()) == 1
 
 
+def test_price_is_remembered_in_process_for_a_few_seconds_then_read_again(
+    api: Client, shop: Shop, fake_blink: FakeBlink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+
+    from payments.services import pricing
+
+    clock = [1000.0]
+    monkeypatch.setattr(pricing.time, "monotonic", lambda: clock[0])
+    assert post(api, shop, {"amount_display": "1.00"}).json()["base_sats"] == 1000
+    # Redis's copy changes (another process fetched a new price): this process keeps its own a moment
+    cache.set("price:USD", {"currency": "USD", "base": 50_000_000_000, "offset": 12, "fraction_digits": 2})
+    clock[0] += pricing.LOCAL_SECONDS - 0.1
+    assert post(api, shop, {"amount_display": "1.00"}).json()["base_sats"] == 1000
+    # then reads Redis again (a sat for 0.05 cent: 2000 sats for a dollar), without asking the provider
+    clock[0] += 0.2
+    assert post(api, shop, {"amount_display": "1.00"}).json()["base_sats"] == 2000
+    assert sum("realtimePrice" in r["operations"] for r in fake_blink.requests()) == 1
+
+
 def _staff_of(shop: Shop, other: Shop, which: str) -> int:
     if which == "unknown":
         return 987654

@@ -63,7 +63,7 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield sent
 
 
-def test_a_create_is_four_round_trips_and_writes_what_it_wrote_before(
+def test_a_create_is_three_round_trips_and_writes_what_it_wrote_before(
     api: Client, shop: Shop, fake_blink: FakeBlink, round_trips: list[int]
 ) -> None:
     # given a first create (the price cached, the scripts loaded), and a stream listening
@@ -77,9 +77,10 @@ def test_a_create_is_four_round_trips_and_writes_what_it_wrote_before(
     # when
     response = post(api, shop, SALE)
 
-    # then the key's admission, the price, the account's limits, the writes after the commit
+    # then the key's admission, the account's limits, the writes after the commit (the price is still
+    # in this process's memory: payments/services/pricing.py)
     assert response.status_code == 201, response.content
-    assert len(round_trips) == 4
+    assert len(round_trips) == 3
     payment_hash = response.json()["payment_hash"]
     assert json.loads(_redis().get(store.tip_key(payment_hash))) == json.loads(
         json.dumps(store.snapshot(PaymentSplit.objects.get(payment_hash=payment_hash)))
