@@ -30,6 +30,7 @@ PREFIXES: tuple[tuple[str, str], ...] = (
     ("lock:payment:", "forwarding locks"),
     ("ratelimit:", "rate-limit and failed sign-in counters"),
     ("terminal:", "terminal key records and auth generation"),
+    ("sale:", "sale-configuration generation"),
     ("provider:", "provider blocks (Blink rate limits)"),
     ("hotstore:", "hot-store repair mark"),
     ("metrics:", "hot-store counters"),

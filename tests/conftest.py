@@ -14,7 +14,7 @@ from django_redis import get_redis_connection
 
 from fakeblink import FakeBlink
 from fakeblink.limits import LimitsConfig
-from payments import store
+from payments import sale_config_cache, store
 from payments.services.pricing import forget_local_prices
 from payments.terminal_keys import forget_local
 from payments.wallet.provider import reset_wallet_provider
@@ -26,6 +26,7 @@ def _clean_redis() -> Iterator[None]:
     get_redis_connection(store.HOT_ALIAS).flushdb()
     store._pending_counts.clear()
     forget_local()  # terminal auth records this process remembers for a few seconds
+    sale_config_cache.forget_local()  # and the sale configurations it keeps under their generation
     forget_local_prices()  # and prices
     yield
 

@@ -15,7 +15,9 @@ the sale's own work. Here, for the common request only:
    script (same keys, same order: refused or throttled requests are answered exactly as DRF does);
 4. ``create_answer``, shared with the DRF view: the same merchant/terminal load, Idempotency-Key
    handling, per-account limits and Blink block (in ``invoice_create``), rows, events and Redis
-   document; errors go through the project's exception handler.
+   document; errors go through the project's exception handler. The terminal with its merchant and
+   the tip's profile or staff member come from this process's copies while the sale-configuration
+   generation the script read is current (payments/sale_config_cache.py), else from PostgreSQL.
 
 The DRF view stays the reference and the documented operation (drf-spectacular reads ``cls``): it
 serves other methods (GET history), query strings (``?include=qr_svg``), unusual ``Accept``/content
@@ -42,6 +44,7 @@ from payments.api.authentication import KEY_SCHEME, Remembered, authenticate_rem
 from payments.api.common import touch_terminal
 from payments.api.create_steps import create_answer, terminal_merchant_and_terminal
 from payments.api.invoices import InvoiceCollectionApi, InvoiceCreateApi
+from payments.sale_config_cache import SaleConfigLookups
 
 _ALLOW = fast_gate.allow_header(InvoiceCollectionApi)
 # The serializer's fields, bound once: running them is the serializer's per-field work without its
@@ -92,11 +95,13 @@ def _fast(
     if not isinstance(admitted, fast_gate.Admitted):
         return admitted
     principal = remembered.principal
+    # Under the generation the script read, i.e. before any of these rows is read from PostgreSQL.
+    lookups = SaleConfigLookups(admitted.sale_generation)
     try:
         if admitted.touched:
             touch_terminal(principal.terminal_id)
         merchant, terminal = terminal_merchant_and_terminal(
-            terminal_id=principal.terminal_id, merchant_id=principal.merchant_id
+            terminal_id=principal.terminal_id, merchant_id=principal.merchant_id, lookups=lookups
         )
         answer, status, headers = create_answer(
             merchant=merchant,
@@ -106,6 +111,7 @@ def _fast(
             path=request.path,
             request_body=raw,
             include_qr=False,
+            lookups=lookups,
         )
     except Exception as exc:  # mapped as the DRF view maps it (4xx, 429 with Retry-After, 503); else raised
         return fast_gate.error(exc, allow=_ALLOW)

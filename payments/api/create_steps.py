@@ -1,10 +1,14 @@
 """The create's steps after validation, shared by ``InvoiceCreateApi`` (the DRF view) and its fast
 path (``create_fast``): who is asking (merchant and terminal), the create itself under the
-Idempotency-Key, and the answer."""
+Idempotency-Key, and the answer.
+
+The reads before the sale's own work (the terminal with its merchant, the tip's staff member or split
+profile) go through a ``SaleLookups``: PostgreSQL every time for the DRF view (``DATABASE_LOOKUPS``),
+the process's generation-checked copies for the fast path (payments/sale_config_cache.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
@@ -15,7 +19,7 @@ from rest_framework.request import Request
 from payments import selectors, store
 from payments.api.principal import request_merchant, request_merchant_id, request_terminal_id
 from payments.api.status_payload import status_body
-from payments.models import Merchant, PaymentSplit, Terminal
+from payments.models import Merchant, PaymentSplit, SplitProfile, SplitProfileShare, Staff, Terminal
 from payments.qr import invoice_qr_svg
 from payments.services.idempotency import idempotency_run
 from payments.services.invoices import UNKNOWN_PROFILE, UNKNOWN_STAFF, invoice_create
@@ -24,19 +28,50 @@ from payments.services.invoices import UNKNOWN_PROFILE, UNKNOWN_STAFF, invoice_c
 INCLUDE_QR_SVG = "qr_svg"
 
 
-def create_split(*, merchant: Merchant, terminal: Terminal | None, data: dict[str, Any]) -> PaymentSplit:
+class SaleLookups(Protocol):
+    """The create's reads of who sells and who gets the tip (the selectors' answers, None when not
+    found or not this merchant's)."""
+
+    def terminal_with_merchant(self, *, terminal_id: int, merchant_id: int) -> Terminal | None: ...
+
+    def staff(self, *, merchant_id: int, staff_id: int) -> Staff | None: ...
+
+    def profile_with_shares(
+        self, *, merchant_id: int, profile_id: int
+    ) -> tuple[SplitProfile, list[SplitProfileShare]] | None: ...
+
+
+class _DatabaseLookups:
+    """PostgreSQL every time."""
+
+    def terminal_with_merchant(self, *, terminal_id: int, merchant_id: int) -> Terminal | None:
+        return selectors.terminal_with_merchant(terminal_id=terminal_id)
+
+    def staff(self, *, merchant_id: int, staff_id: int) -> Staff | None:
+        return selectors.staff_get_for_merchant(merchant_id=merchant_id, staff_id=staff_id)
+
+    def profile_with_shares(
+        self, *, merchant_id: int, profile_id: int
+    ) -> tuple[SplitProfile, list[SplitProfileShare]] | None:
+        return selectors.split_profile_with_shares_for_merchant(merchant_id=merchant_id, profile_id=profile_id)
+
+
+DATABASE_LOOKUPS: SaleLookups = _DatabaseLookups()
+
+
+def create_split(
+    *, merchant: Merchant, terminal: Terminal | None, data: dict[str, Any], lookups: SaleLookups = DATABASE_LOOKUPS
+) -> PaymentSplit:
     """The sale for validated input: the tip's recipient (the merchant's own staff or profile, else the
     field's 400), then ``invoice_create``."""
     merchant_id = merchant.pk
     staff = profile = shares = None
     if data.get("staff_id") is not None:
-        staff = selectors.staff_get_for_merchant(merchant_id=merchant_id, staff_id=data["staff_id"])
+        staff = lookups.staff(merchant_id=merchant_id, staff_id=data["staff_id"])
         if staff is None:
             raise DjangoValidationError({"staff_id": [UNKNOWN_STAFF]})
     if data.get("split_profile_id") is not None:
-        found = selectors.split_profile_with_shares_for_merchant(
-            merchant_id=merchant_id, profile_id=data["split_profile_id"]
-        )
+        found = lookups.profile_with_shares(merchant_id=merchant_id, profile_id=data["split_profile_id"])
         if found is None:
             raise DjangoValidationError({"split_profile_id": [UNKNOWN_PROFILE]})
         profile, shares = found
@@ -64,6 +99,7 @@ def create_answer(
     path: str,
     request_body: Any,
     include_qr: bool,
+    lookups: SaleLookups = DATABASE_LOOKUPS,
 ) -> tuple[dict[str, Any], int, dict[str, str]]:
     """The create's answer (body, status, headers) for validated ``data``: shared by the DRF view and
     its fast path (``create_fast``), so both create, store and replay the same way."""
@@ -76,7 +112,7 @@ def create_answer(
         path=path,
         request_body=request_body,
         status=status.HTTP_201_CREATED,
-        call=lambda: _created_payload(create_split(merchant=merchant, terminal=terminal, data=data)),
+        call=lambda: _created_payload(create_split(merchant=merchant, terminal=terminal, data=data, lookups=lookups)),
     )
     body = _presented(outcome.body, include_qr=include_qr)
     if outcome.replayed:  # only 201s are stored
@@ -94,10 +130,12 @@ def merchant_and_terminal(request: Request) -> tuple[Merchant, Terminal | None]:
     return terminal_merchant_and_terminal(terminal_id=terminal_id, merchant_id=merchant_id)
 
 
-def terminal_merchant_and_terminal(*, terminal_id: int, merchant_id: int) -> tuple[Merchant, Terminal | None]:
+def terminal_merchant_and_terminal(
+    *, terminal_id: int, merchant_id: int, lookups: SaleLookups = DATABASE_LOOKUPS
+) -> tuple[Merchant, Terminal | None]:
     """A terminal key's merchant and terminal: one query, where loading them separately took two (the
     create's DRF view and its fast path, ``create_fast``)."""
-    terminal = selectors.terminal_with_merchant(terminal_id=terminal_id)
+    terminal = lookups.terminal_with_merchant(terminal_id=terminal_id, merchant_id=merchant_id)
     if terminal is None or terminal.merchant_id != merchant_id:
         # A terminal that vanished or moved since its key was cached: the merchant on its own;
         # invoice_create refuses a terminal of another merchant.

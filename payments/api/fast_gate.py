@@ -6,9 +6,13 @@ block check, ``ApiRateThrottle`` and the "last used" marker do in three round tr
    happens (no rate counter, no marker: exactly as when the middleware refused it up front);
 2. the remembered auth record's generation against Redis's current one: stale, nothing is counted
    and the caller takes the DRF path (which looks the key up again);
-3. INCR + EXPIRE of the terminal's and the merchant's rate counters (``ApiRateThrottle``'s keys);
-4. SET NX of the once-a-minute "last used" marker;
-5. unless a rate limit was exceeded: GET of an optional document key and, on a hit, INCR of a
+3. GET of the sale-configuration generation (``sale:configgen``, payments/sale_config.py): the create
+   trusts its process's copies of the terminal, merchant, profile and staff only under it
+   (payments/sale_config_cache.py), and it is read here, before any of them is read from PostgreSQL,
+   at no extra round trip (the poll ignores it);
+4. INCR + EXPIRE of the terminal's and the merchant's rate counters (``ApiRateThrottle``'s keys);
+5. SET NX of the once-a-minute "last used" marker;
+6. unless a rate limit was exceeded: GET of an optional document key and, on a hit, INCR of a
    counter key (the poll's ``tip:{hash}`` and hits counter).
 
 Responses built here are the DRF views' byte for byte (same renderer output, same exception handler,
@@ -32,17 +36,19 @@ from rest_framework import exceptions
 
 from blinkpos import auth_throttle
 from blinkpos.logging import get_logger
-from payments import store, terminal_keys
+from payments import sale_config, store, terminal_keys
 from payments.api import errors
 from payments.api.authentication import Remembered
 from payments.api.throttling import TOUCH_INTERVAL_SECONDS, TOUCH_KEY, parse_rate, rate_key
 
 log = get_logger(__name__)
 
-# KEYS: auth-failure counter, auth generation, n rate counters, touch marker, [document, hits counter]
+# KEYS: auth-failure counter, auth generation, sale-config generation, n rate counters, touch marker,
+#       [document, hits counter]
 # ARGV: failure limit, n, touch TTL, the remembered record's generation, then (limit, TTL) per counter
 # Returns {1} when blocked, {2} when the remembered record is stale (a revocation or deactivation since:
-# nothing counted, the DRF path decides), else {0, touched, throttled, count_1..count_n[, document]}.
+# nothing counted, the DRF path decides), else {0, touched, throttled, sale-config generation (nil when
+# missing: GET's false becomes a nil reply), count_1..count_n[, document]}.
 _SCRIPT = """
 if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
   return {1}
@@ -51,22 +57,22 @@ if redis.call('GET', KEYS[2]) ~= ARGV[4] then
   return {2}
 end
 local n = tonumber(ARGV[2])
-local out = {0, 0, 0}
+local out = {0, 0, 0, redis.call('GET', KEYS[3])}
 for i = 1, n do
-  local count = redis.call('INCR', KEYS[2 + i])
-  redis.call('EXPIRE', KEYS[2 + i], ARGV[4 + 2 * i])
-  out[3 + i] = count
+  local count = redis.call('INCR', KEYS[3 + i])
+  redis.call('EXPIRE', KEYS[3 + i], ARGV[4 + 2 * i])
+  out[4 + i] = count
   if count > tonumber(ARGV[3 + 2 * i]) then
     out[3] = 1
   end
 end
-if redis.call('SET', KEYS[n + 3], '1', 'NX', 'EX', ARGV[3]) then
+if redis.call('SET', KEYS[n + 4], '1', 'NX', 'EX', ARGV[3]) then
   out[2] = 1
 end
-if out[3] == 0 and #KEYS > n + 3 then
-  local document = redis.call('GET', KEYS[n + 4])
+if out[3] == 0 and #KEYS > n + 4 then
+  local document = redis.call('GET', KEYS[n + 5])
   if document then
-    redis.call('INCR', KEYS[n + 5])
+    redis.call('INCR', KEYS[n + 6])
     out[#out + 1] = document
   end
 end
@@ -135,11 +141,13 @@ class _Counter:
 
 @dataclass(frozen=True)
 class Admitted:
-    """Counted and not throttled: whether this request claimed the "last used" marker, and the
-    document read by the script (None: no document key, or a miss)."""
+    """Counted and not throttled: whether this request claimed the "last used" marker, the document
+    read by the script (None: no document key, or a miss) and the sale-configuration generation read
+    before anything else of the request (None: the key is missing)."""
 
     touched: bool
     document: bytes | None
+    sale_generation: str | None
 
 
 def _run_script(conn: Any, keys: list[str], args: list[int | str]) -> list[Any]:
@@ -159,7 +167,7 @@ def admit(
     now = time.time()
     ip = auth_throttle.client_ip(request)
     fail_limit, _ = auth_throttle.limits("api_key")
-    keys = [auth_throttle.failure_key("api_key", ip), terminal_keys.AUTH_GENERATION_KEY]
+    keys = [auth_throttle.failure_key("api_key", ip), terminal_keys.AUTH_GENERATION_KEY, sale_config.GENERATION_KEY]
     args: list[int | str] = [fail_limit, 0, TOUCH_INTERVAL_SECONDS, remembered.generation]
     counters: list[_Counter] = []
     # Same counters, keys and TTLs as ApiRateThrottle (terminal first, then merchant).
@@ -188,10 +196,11 @@ def admit(
     if result[0]:
         return auth_throttle.api_key_throttled(ip)
     if result[2]:
-        counts = result[3 : 3 + len(counters)]
+        counts = result[4 : 4 + len(counters)]
         wait = max(
             (c.window + 1) * c.period - now for c, count in zip(counters, counts, strict=True) if int(count) > c.limit
         )
         return error(exceptions.Throttled(wait or 1.0), allow=allow)
-    document = result[-1] if len(result) > 3 + len(counters) else None
-    return Admitted(touched=bool(result[1]), document=document)
+    document = result[-1] if len(result) > 4 + len(counters) else None
+    generation = result[3].decode() if result[3] is not None else None
+    return Admitted(touched=bool(result[1]), document=document, sale_generation=generation)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db import models, transaction
 
 from blinkpos.logging import get_logger
+from payments import sale_config
 from payments.crypto import SecretDecryptionError, is_current, rotate_secret
 from payments.models import Merchant, PaymentSplit, PlatformAccount
 
@@ -75,6 +76,8 @@ def _rotate_field(model: type[models.Model], field_name: str, *, batch_size: int
                     continue
                 model._default_manager.filter(pk=row.pk).update(**{field_name: fresh})
                 result.rotated += 1
+                if model in sale_config.WATCHED_MODELS:  # the create's fast path keeps merchants' rows
+                    sale_config.bump_on_commit()
         if not rows:
             break
         last_pk = rows[-1].pk

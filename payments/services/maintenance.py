@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from blinkpos.logging import get_logger
+from payments import sale_config
 from payments.models import Merchant, PaymentSplit, SplitStatus, Staff
 from payments.models.inbound import DELIVERY_QUEUED
 from payments.models.parties import PayoutRouteKind
@@ -264,6 +265,8 @@ def recipients_check(
         if kind == "staff" and not wallet_id and isinstance(outcome, PayoutRoute) and outcome.wallet_id:
             # Conditional: an operator (or a concurrent check) that filled it meanwhile wins.
             if Staff.objects.filter(pk=pk, wallet_id="").update(wallet_id=outcome.wallet_id):
+                # A create reads the wallet (an unresolved member is refused): processes' copies go now.
+                sale_config.bump_on_commit()
                 wallet_id = outcome.wallet_id
                 result.resolved.append(username)
                 log.info("maintenance.staff_wallet_resolved", id=pk, username=username, wallet_id=wallet_id)
@@ -283,6 +286,10 @@ def recipients_check(
             log.warning("maintenance.recipient_flagged", kind=kind, id=pk, username=username, error=error)
         else:
             result.ok += 1
+    if result.checked:
+        # The check's columns bypass the save signals (payments/sale_config.py); no create decides on
+        # them, so one new generation after the run keeps the processes' copies of these rows current.
+        sale_config.bump_on_commit()
     log.info(
         "maintenance.recipients_checked",
         checked=result.checked,

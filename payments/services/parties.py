@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from blinkpos.logging import get_logger
-from payments import terminal_keys
+from payments import sale_config, terminal_keys
 from payments.crypto import encrypt_secret
 from payments.domain.allocation import FULL_WEIGHT_BPS
 from payments.models import Merchant, SplitProfile, SplitProfileShare, Staff
@@ -336,6 +336,8 @@ def split_profile_save(
             SplitProfileShare.objects.bulk_create(
                 SplitProfileShare(profile=profile, staff=staff, weight_bps=weight) for staff, weight in shares
             )
+            # bulk_create sends no post_save: the processes' copies of this profile go after the commit.
+            sale_config.bump_on_commit()
     except IntegrityError as exc:
         raise _invalid("name", "This merchant already has a split profile with this name.") from exc
     log.info("split_profile.saved", profile_id=profile.pk, merchant_id=merchant.pk, members=len(shares))

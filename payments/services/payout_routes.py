@@ -159,6 +159,8 @@ def payout_route_forget(*, destination: PayoutDestination) -> None:
 
 def payout_route_record(*, party: Merchant | Staff, route: PayoutRoute) -> None:
     """Store the route and when it was checked on the party's row (display: dashboard, admin, API)."""
+    # No new sale-configuration generation (payments/sale_config.py): every forward writes these display
+    # columns, and no create reads them.
     type(party).objects.filter(pk=party.pk).update(
         payout_route=route.kind.value, payout_route_detail=route.detail[:255], payout_route_checked_at=route.checked_at
     )

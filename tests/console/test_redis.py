@@ -44,6 +44,7 @@ def test_the_survey_counts_families_and_ttls(no_keys_command: None) -> None:
     r.set("lock:payment:" + "a" * 64, "worker-1", ex=30)
     r.set("ratelimit:terminal:1:2000", 5, ex=3000)
     r.set("terminal:authgen", "g1")
+    r.set("sale:configgen", "g2")
     r.set("something:else", 1)
 
     survey = redis_browser.survey()
@@ -54,6 +55,7 @@ def test_the_survey_counts_families_and_ttls(no_keys_command: None) -> None:
     assert families["lock:payment:"].ttls == {"< 1 min": 1}
     assert families["ratelimit:"].ttls == {"< 1 h": 1}
     assert families["terminal:"].ttls == {"no expiry": 1}
+    assert families["sale:"].count == 1
     assert families["(other)"].count == 1
 
 
