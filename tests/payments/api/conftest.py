@@ -6,12 +6,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.test import Client
 from django_redis import get_redis_connection
+from redis.connection import AbstractConnection
 
 from fakeblink import FakeBlink
+from payments import provider_limits, store
+from payments.api import fast_gate
 from payments.models import Merchant, SplitProfile, Staff, Terminal
 from payments.services.parties import split_profile_save
 from tests.factories import MerchantFactory, StaffFactory, TerminalFactory
@@ -77,3 +81,24 @@ def inside_one_rate_window() -> None:
     left = 60 - time.time() % 60
     if left < 10:
         time.sleep(left + 0.05)
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every write to a Redis socket from this process: one per command, one per pipeline or script.
+
+    The project's Lua scripts are loaded on the server first: on a Redis that has never run one (a
+    fresh server, or after SCRIPT FLUSH) its first EVALSHA is refused and redis-py loads it, which
+    would count as extra round trips in whichever test happens to run first."""
+    conn = get_redis_connection(store.HOT_ALIAS)
+    for script in (fast_gate._SCRIPT, provider_limits._ADMIT_LUA):
+        conn.script_load(script)
+    sent: list[bytes] = []
+    original = AbstractConnection.send_packed_command
+
+    def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
+        original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent

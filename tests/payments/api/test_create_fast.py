@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.test import Client
 from django_redis import get_redis_connection
-from redis.connection import AbstractConnection
 
 from blinkpos import auth_throttle
 from fakeblink import FakeBlink
@@ -22,20 +21,6 @@ from tests.payments.api.test_status_fast import IP, rate_counts
 
 URL = "/api/v1/invoices"
 BODY = {"amount_sats": 1000, "tip_percent": "15", "split_profile_id": 0, "memo": "caf\u00e9 \u2028"}
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Every write to a Redis socket from this process: one per command, one per pipeline or script."""
-    sent: list[bytes] = []
-    original = AbstractConnection.send_packed_command
-
-    def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
-        original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    return sent
 
 
 def body(shop: Shop, **changes: Any) -> dict[str, Any]:

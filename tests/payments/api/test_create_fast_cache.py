@@ -23,10 +23,8 @@ from payments.services.parties import split_profile_save
 from payments.services.terminals import terminal_revoke
 from tests.factories import StaffFactory
 from tests.payments.api.conftest import Shop
-from tests.payments.api.test_create_fast import evals, remember, round_trips
+from tests.payments.api.test_create_fast import evals, remember
 from tests.payments.api.test_invoice_create import COMMITS
-
-__all__ = ["round_trips"]  # the fixture, used by name
 
 URL = "/api/v1/invoices"
 pytestmark = COMMITS  # the generation is set after the changes' commits

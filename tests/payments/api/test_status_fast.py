@@ -15,7 +15,6 @@ from django.conf import settings as django_settings
 from django.test import Client, override_settings
 from django.utils import timezone
 from django_redis import get_redis_connection
-from redis.connection import AbstractConnection
 
 from blinkpos import auth_throttle
 from payments import store
@@ -30,20 +29,6 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/invoices"
 IP = "127.0.0.1"  # django.test.Client's REMOTE_ADDR
 NOT_FOUND = {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Every write to a Redis socket from this process: one per command, one per pipeline or script."""
-    sent: list[bytes] = []
-    original = AbstractConnection.send_packed_command
-
-    def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
-        original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    return sent
 
 
 def hot(shop: Shop, **kwargs: Any) -> PaymentSplit:
