@@ -14,7 +14,6 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client, override_settings
 from django_redis import get_redis_connection
-from redis.connection import AbstractConnection
 
 from payments import store, terminal_keys
 from payments.models import PaymentSplit
@@ -25,20 +24,6 @@ from tests.payments.api.conftest import Shop
 
 URL = "/api/v1/invoices"
 pytestmark = pytest.mark.django_db(transaction=True)  # revocation acts after commit
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Every write to a Redis socket from this process: one per command, one per pipeline or script."""
-    sent: list[bytes] = []
-    original = AbstractConnection.send_packed_command
-
-    def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
-        original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    return sent
 
 
 def hot(shop: Shop) -> PaymentSplit:
