@@ -79,8 +79,7 @@ class _PendingBump:
     """One transaction's bump: registered with ``on_commit`` for each change, it sets the generation
     once when the commit runs them all."""
 
-    def __init__(self, hooks: list[Any]) -> None:
-        self.hooks = hooks  # the transaction's on-commit list this bump was registered in
+    def __init__(self) -> None:
         self.done = False
 
     def run(self) -> None:
@@ -97,16 +96,16 @@ def bump_on_commit(using: str = DEFAULT_DB_ALIAS) -> None:
     transaction however many rows it changes.
 
     Every change registers a callback (a test's ``captureOnCommitCallbacks`` sees the one its change
-    made); the callbacks of one transaction share a ``_PendingBump``, which sets the generation once.
-    A rollback (or a savepoint's) replaces the connection's on-commit list, so a later change starts a
-    new one instead of relying on callbacks that were dropped."""
+    made), so a change that commits has its own even when a rolled-back savepoint dropped an earlier
+    one; the callbacks share a ``_PendingBump`` until one of them has run, so a commit sets the
+    generation once."""
     connection = connections[using]
     if not connection.in_atomic_block:
         bump()
         return
     pending: _PendingBump | None = getattr(connection, _PENDING_ATTR, None)
-    if pending is None or pending.done or pending.hooks is not connection.run_on_commit:
-        pending = _PendingBump(connection.run_on_commit)
+    if pending is None or pending.done:
+        pending = _PendingBump()
         setattr(connection, _PENDING_ATTR, pending)
     transaction.on_commit(pending.run, using=using, robust=True)
 
