@@ -10,9 +10,10 @@ handed to a Celery worker that detects the payment and forwards it (``services/w
 Answers: 200 ``{"status": "accepted", "outcome": "queued" | <final classification>}``, 200
 ``{"status": "duplicate", "outcome": "duplicate"}`` for a redelivered svix-id, 401 (generic) for a
 signature that does not verify, 400 for a signed body that is not a JSON object, 413 for a body over
-``DATA_UPLOAD_MAX_MEMORY_SIZE`` (not read, not verified, nothing written). The detection's
-outcome (``paid``, ``already_handled``...) is not known at answer time; it is stored on the delivery
-row (``webhook_deliveries.outcome``) when the worker is done.
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` (not read, not verified, nothing written). A receive for a sale
+already past detection answers ``already_handled`` (final, no task). Otherwise the detection's outcome
+(``paid``, ``paid_late``...) is not known at answer time; it is stored on the delivery row
+(``webhook_deliveries.outcome``) when the worker is done.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ S = SplitStatus
 LATE_FROM = frozenset({S.EXPIRED, S.CANCELLED})
 # Outcomes after which the split is ``paid`` by THIS detection, so forwarding is owed.
 PAID_OUTCOMES = frozenset({"paid", "paid_late"})
+# A split in any other status was detected before: a new detection changes nothing (bar the proof).
+DETECTABLE = (S.PENDING, *sorted(LATE_FROM))
+ALREADY_HANDLED = "already_handled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +131,11 @@ def detect(
                 source=source,
             )
             return Detection(OTHER_ACCOUNT)
-        if split.status == S.PENDING:
-            event_type = "paid"
-        elif split.status in LATE_FROM:
-            event_type = "paid_late"
-        else:
+        if split.status not in DETECTABLE:
             if preimage and not split.preimage:
                 PaymentSplit.objects.filter(pk=split.pk, preimage="").update(preimage=preimage)
-            return Detection("already_handled")
+            return Detection(ALREADY_HANDLED)
+        event_type = "paid" if split.status == S.PENDING else "paid_late"
         received = amount_sats if amount_sats is not None else (split.invoice_satoshis or split.total_amount)
         if received != split.total_amount:
             # Blink invoices carry a fixed amount, so this is not expected; the forwarder's conservation

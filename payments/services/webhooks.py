@@ -16,10 +16,14 @@ behind itself (ack p99 4.7 s in the bench). Now the request does only what must 
      the preimage verified; a verified preimage goes only to its split's ``preimage`` column (the
      customer's proof on the receipt), never to the delivery row, a log or a message;
   3. records the delivery, with the account it came to, in ONE autocommitted statement,
-     ``INSERT ... ON CONFLICT (svix_id) DO NOTHING RETURNING id`` (with a verified preimage, preceded in
-     the same statement by the split's ``UPDATE ... WHERE preimage = ''``): no row back means a
-     redelivery, acknowledged without work;
-  4. after that commit publishes ``webhook_delivery_task(delivery_id)`` (an id, nothing else).
+     ``INSERT ... ON CONFLICT (svix_id) DO NOTHING RETURNING id, outcome`` (with a verified preimage,
+     preceded in the same statement by the split's ``UPDATE ... WHERE preimage = ''``): no row back
+     means a redelivery, acknowledged without work. For a settled receive the same statement checks
+     the split: one of this account already past detection (the terminal's check, the status poll or
+     an earlier delivery saw the payment first) is recorded ``already_handled`` at once, exactly what
+     the worker would record, and needs no task;
+  4. otherwise (``queued``) after that commit publishes ``webhook_delivery_task(delivery_id)`` (an id,
+     nothing else).
 
 ``delivery_process`` (the worker) locks the delivery row, runs ``detect`` for it (limited to splits of
 the delivery's account: a webhook signed for account A naming a sale of account B is recorded as
@@ -54,7 +58,7 @@ from payments.models import PaymentSplit, PlatformAccount, WebhookDelivery
 from payments.models.inbound import DELIVERY_QUEUED
 from payments.platform_accounts import wallet_id_of, webhook_secrets_of
 from payments.prepared import values_rows
-from payments.services.detection import PAID_OUTCOMES, AccountScope, detect
+from payments.services.detection import ALREADY_HANDLED, DETECTABLE, PAID_OUTCOMES, AccountScope, detect
 from payments.services.enqueue import enqueue_webhook_delivery
 from payments.services.forwarding import forward_split
 from payments.services.row_sql import update_fields
@@ -212,41 +216,50 @@ _RECORD_SQL = (
     "INSERT INTO webhook_deliveries (svix_id, event_type, payment_hash, source_ip, outcome, received_at,"
     " amount_sats, preimage_verified, processed_at, platform_account_id)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (svix_id) DO NOTHING RETURNING id"
+    " ON CONFLICT (svix_id) DO NOTHING RETURNING id, outcome"
 )
+# A settled receive for a split of this account that is already past detection (paid, forwarding,
+# completed, failed: the terminal's check, the status poll or an earlier delivery saw it first) is
+# final here, as the worker's ``detect`` would record it (``already_handled``, nothing else changes):
+# no task, no worker. The status read is the same statement's snapshot; a split still pending (or
+# being detected right now) gets ``queued`` and the worker decides under the split's row lock.
+_SETTLED_RECEIVE_SQL = (
+    "INSERT INTO webhook_deliveries (svix_id, event_type, payment_hash, source_ip, outcome, received_at,"
+    " amount_sats, preimage_verified, processed_at, platform_account_id)"
+    " SELECT %s, %s, %s, %s, CASE WHEN known.handled THEN %s ELSE %s END, %s, %s, %s,"
+    " CASE WHEN known.handled THEN %s END, %s"
+    " FROM (SELECT EXISTS (SELECT 1 FROM payment_splits WHERE payment_hash = %s"
+    " AND platform_account_id IS NOT DISTINCT FROM %s AND status <> ALL (%s)) AS handled) AS known"
+    " ON CONFLICT (svix_id) DO NOTHING RETURNING id, outcome"
+)
+_DETECTABLE = [str(status) for status in DETECTABLE]
 # The verified preimage rides in the same statement (a data-modifying CTE runs whatever the INSERT
 # does): the receipt's proof costs the acknowledgement no extra round trip. Redeliveries change nothing.
-_RECORD_WITH_PROOF_SQL = (
+_PROOF_CTE = (
     "WITH proof AS (UPDATE payment_splits SET preimage = %s WHERE payment_hash = %s AND preimage = ''"
-    " AND platform_account_id IS NOT DISTINCT FROM %s)"  # only a split of the account this came to
-    " INSERT INTO webhook_deliveries (svix_id, event_type, payment_hash, source_ip, outcome, received_at,"
-    " amount_sats, preimage_verified, processed_at, platform_account_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (svix_id) DO NOTHING RETURNING id"
+    " AND platform_account_id IS NOT DISTINCT FROM %s) "  # only a split of the account this came to
 )
 
 
-def _record(svix_id: str, event: _Classified, source_ip: str | None, account_id: int | None) -> int | None:
+def _record(svix_id: str, event: _Classified, source_ip: str | None, account_id: int | None) -> tuple[int, str] | None:
+    """The delivery's row: (id, outcome as stored), or None for a redelivered svix-id."""
     now = timezone.now()
-    params: tuple[Any, ...] = (
-        svix_id,
-        event.event_type,
-        event.payment_hash,
-        connection.ops.adapt_ipaddressfield_value(source_ip),
-        event.outcome,
-        now,
-        event.amount_sats,
-        event.preimage_verified,
-        None if event.outcome == QUEUED else now,
-        account_id,
-    )
-    sql = _RECORD_SQL
+    ip = connection.ops.adapt_ipaddressfield_value(source_ip)
+    head = (svix_id, event.event_type, event.payment_hash, ip)
+    params: tuple[Any, ...]
+    if event.outcome == QUEUED:
+        known = (event.payment_hash, account_id, _DETECTABLE)
+        tail = (now, event.amount_sats, event.preimage_verified, now, account_id, *known)
+        sql, params = _SETTLED_RECEIVE_SQL, (*head, ALREADY_HANDLED, QUEUED, *tail)
+    else:
+        sql = _RECORD_SQL
+        params = (*head, event.outcome, now, event.amount_sats, event.preimage_verified, now, account_id)
     if event.preimage:
-        sql, params = _RECORD_WITH_PROOF_SQL, (event.preimage, event.payment_hash, account_id, *params)
+        sql, params = _PROOF_CTE + sql, (event.preimage, event.payment_hash, account_id, *params)
     with statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return int(row[0]) if row else None
+    return (int(row[0]), str(row[1])) if row else None
 
 
 def webhook_receive(
@@ -264,11 +277,12 @@ def webhook_receive(
         raise ValueError("webhook body is not a JSON object")
     account_id = None if account is None else account.pk
     event = _classify(payload, svix_id, wallet_id_of(account_id) if account is None else account.wallet_id)
-    delivery_id = _record(svix_id, event, source_ip, account_id)
-    if delivery_id is None:
+    recorded = _record(svix_id, event, source_ip, account_id)
+    if recorded is None:
         log.info("webhook.duplicate", svix_id=svix_id, event_type=event.event_type)
         return WebhookAck(svix_id=svix_id, event_type=event.event_type, outcome=DUPLICATE, duplicate=True)
-    if event.outcome == QUEUED:
+    delivery_id, outcome = recorded
+    if outcome == QUEUED:
         # Immediately when autocommitting (the view); after the outer commit inside a transaction
         # (tests), so a worker never looks for a row it cannot see yet.
         transaction.on_commit(lambda: enqueue_webhook_delivery(delivery_id))
@@ -278,9 +292,9 @@ def webhook_receive(
         delivery_id=delivery_id,
         event_type=event.event_type,
         payment_hash=event.payment_hash,
-        outcome=event.outcome,
+        outcome=outcome,
     )
-    return WebhookAck(svix_id=svix_id, event_type=event.event_type, outcome=event.outcome, delivery_id=delivery_id)
+    return WebhookAck(svix_id=svix_id, event_type=event.event_type, outcome=outcome, delivery_id=delivery_id)
 
 
 # --- the worker's part -----------------------------------------------------------------------------

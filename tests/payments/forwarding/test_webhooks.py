@@ -128,10 +128,10 @@ def test_worker_half_marks_paid_forwards_and_records_the_outcome_and_duplicates_
     assert delivery.outcome == "paid" and delivery.processed_at is not None
     assert queue_length() == 1  # forwarded in the same task: no forward_split_task was published
 
-    # the same event under a new svix-id: a new row, acted on as already handled, nothing forwarded
+    # the same event under a new svix-id: a new row, final at once as already handled, no task
     other = post(client, body, sign(body))
-    assert other.json() == {"status": "accepted", "outcome": "queued"}
-    assert _process_queued() == ["already_handled"]
+    assert other.json() == {"status": "accepted", "outcome": "already_handled"}
+    assert queue_length() == 1 and _process_queued() == []
     assert _paid_events(split) == 1
     assert fake_blink.balance(parties.merchant.wallet_id) == 1000
     assert_money_invariants(fake_blink, [split.pk])

@@ -107,6 +107,27 @@ def test_account_b_endpoint_cannot_touch_a_default_account_split(
     assert split.status == SplitStatus.PENDING
 
 
+def test_a_delivery_naming_another_account_s_paid_sale_is_left_to_the_worker_not_final_at_once(
+    fake_blink: FakeBlink, account_b: SecondAccount
+) -> None:
+    # given B's sale, paid, delivered to B's endpoint and detected
+    split = _sale(fake_blink, "bshop", account_b)
+    body = paid_message(fake_blink, split, username=account_b.username)
+    status, answer = post_webhook(account_b.webhook_url, body, account_b.secret)
+    assert (status, answer["outcome"]) == (200, "queued")
+    assert _process(WebhookDelivery.objects.get(platform_account_id=account_b.account.pk).pk).startswith("paid:")
+
+    # when a delivery to the DEFAULT endpoint names it (signed with the default account's secret)
+    forged = body.replace(account_b.wallet_id.encode(), fake_blink.platform_wallet_id.encode())
+    status, answer = post_webhook(DEFAULT_URL, forged, SECRET)
+
+    # then the acknowledgement does not call it handled (it is not this account's sale): the worker
+    # records it as another account's, logged for an operator
+    assert (status, answer["outcome"]) == (200, "queued")
+    delivery = WebhookDelivery.objects.get(platform_account_id=None)
+    assert _process(delivery.pk) == "ignored_other_account"
+
+
 def test_each_endpoint_verifies_with_its_own_account_secrets_only(
     fake_blink: FakeBlink, account_b: SecondAccount
 ) -> None:
