@@ -91,8 +91,9 @@ def poll_floors(
 
 def _fresh(bodies: list[str], count: int) -> list[tuple[str, str, str, str]]:
     """``count`` deliveries with fresh svix-ids for already-announced payments (signed now): the
-    acknowledgement does all its work for each (verify, classify, INSERT, publish); the worker's
-    detection finds the payment already known."""
+    acknowledgement verifies, classifies and records each; the sale is past detection, so the one
+    INSERT records it ``already_handled`` and nothing is published (the worker's share of the load is
+    the real payments' forwards, ``_with_real``)."""
     signer = Webhook(BENCH_WEBHOOK_SECRET)
     now = datetime.now(UTC)
     stamp = str(int(now.timestamp()))
