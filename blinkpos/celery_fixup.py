@@ -21,6 +21,14 @@ from django.db import connections
 
 
 class PooledWorkerFixup(DjangoWorkerFixup):
+    def on_worker_process_init(self, **kwargs: Any) -> None:
+        super().on_worker_process_init(**kwargs)
+        # Each prefork child builds its own Blink client (none survives a fork): now, not in the first
+        # forward it runs. Imported here: the fix-up is installed before Django's apps are loaded.
+        from payments.wallet.provider import warm_default_provider
+
+        warm_default_provider()
+
     def on_task_prerun(self, sender: Any, **kwargs: Any) -> None:
         if not getattr(sender.request, "is_eager", False):
             _return_connections()

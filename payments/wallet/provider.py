@@ -79,6 +79,15 @@ def get_wallet_provider(account: AccountCredentials | None = None) -> WalletProv
     return provider
 
 
+def warm_default_provider() -> None:
+    """Build the default account's client now, when a web or worker process starts, rather than in
+    the first sale after a restart: its first use imports httpcore and loads the CA certificates (a
+    few hundred CPU ms on the bench's 2-core machine, on that sale's path). No network call; nothing
+    when no key is configured (the first use then says why)."""
+    if getattr(settings, "BLINK_API_KEY", ""):
+        get_wallet_provider()
+
+
 def unshared_client(*, api_url: str, api_key: str) -> BlinkClient:
     """A client of its own for one check of a key that is not stored yet (the caller closes it)."""
     return _client(url=api_url, api_key=api_key, wallet_id=None)

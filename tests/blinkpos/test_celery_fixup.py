@@ -39,3 +39,20 @@ def test_task_boundaries_return_connections_and_keep_the_pool(hook: str, monkeyp
     calls.clear()
     getattr(worker_fixup, hook)(SimpleNamespace(request=SimpleNamespace(is_eager=True)))  # eager: not a worker
     assert calls == []
+
+
+def test_a_new_worker_process_builds_its_blink_client_before_its_first_task(settings: Any) -> None:
+    from payments.wallet import provider as provider_module
+
+    provider_module.reset_wallet_provider()
+    worker_fixup = PooledWorkerFixup(app)
+    worker_fixup.on_worker_process_init()
+    assert None in provider_module._clients  # the default account's client, built at process start
+    first = provider_module._clients[None][1]
+    assert provider_module.get_wallet_provider() is first  # and the one the first forward uses
+
+    # without a key nothing is built and nothing is raised: the first use says what is missing
+    provider_module.reset_wallet_provider()
+    settings.BLINK_API_KEY = ""
+    worker_fixup.on_worker_process_init()
+    assert None not in provider_module._clients
