@@ -212,11 +212,12 @@ def _classify(payload: Mapping[str, Any], svix_id: str, platform_wallet: str) ->
 
 # One statement, autocommitted (ATOMIC_REQUESTS is off): the unique svix_id decides duplicates
 # without a savepoint, an exception or a second round trip. Final outcomes get processed_at at once.
-_RECORD_SQL = (
+_INSERT = (  # both statements below write these columns, in this order
     "INSERT INTO webhook_deliveries (svix_id, event_type, payment_hash, source_ip, outcome, received_at,"
     " amount_sats, preimage_verified, processed_at, platform_account_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (svix_id) DO NOTHING RETURNING id, outcome"
+)
+_RECORD_SQL = (
+    _INSERT + " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (svix_id) DO NOTHING RETURNING id, outcome"
 )
 # A settled receive for a split of this account that is already past detection (paid, forwarding,
 # completed, failed: the terminal's check, the status poll or an earlier delivery saw it first) is
@@ -224,9 +225,7 @@ _RECORD_SQL = (
 # no task, no worker. The status read is the same statement's snapshot; a split still pending (or
 # being detected right now) gets ``queued`` and the worker decides under the split's row lock.
 _SETTLED_RECEIVE_SQL = (
-    "INSERT INTO webhook_deliveries (svix_id, event_type, payment_hash, source_ip, outcome, received_at,"
-    " amount_sats, preimage_verified, processed_at, platform_account_id)"
-    " SELECT %s, %s, %s, %s, CASE WHEN known.handled THEN %s ELSE %s END, %s, %s, %s,"
+    _INSERT + " SELECT %s, %s, %s, %s, CASE WHEN known.handled THEN %s ELSE %s END, %s, %s, %s,"  # noqa: S608 - constants only
     " CASE WHEN known.handled THEN %s END, %s"
     " FROM (SELECT EXISTS (SELECT 1 FROM payment_splits WHERE payment_hash = %s"
     " AND platform_account_id IS NOT DISTINCT FROM %s AND status <> ALL (%s)) AS handled) AS known"
