@@ -61,6 +61,12 @@ class FakeControl:
     def pay(self, payment_hash: str) -> None:
         self.client.post("/control/pay", json={"payment_hash": payment_hash}).raise_for_status()
 
+    def requests(self) -> list[dict[str, Any]]:
+        """The GraphQL requests the fake received: ``arrived`` / ``at`` (answer ready), epoch seconds."""
+        reply = self.client.get("/control/requests")
+        reply.raise_for_status()
+        return list(reply.json())
+
     def messages(self) -> list[dict[str, Any]]:
         reply = self.client.get("/control/webhooks")
         reply.raise_for_status()

@@ -6,7 +6,10 @@ paid at the fake Blink, whose webhook goes to the stack as in production (fake -
 
 - **pay -> last leg**: from the moment the bench asks the fake to pay (the customer's payment) to the
   ``leg_succeeded`` event of the sale's last leg (PostgreSQL's clock; same host);
-- **paid -> completed**: ``payment_splits.paid_at`` to ``processed_at`` (the forward alone);
+- **paid -> completed**: ``payment_splits.paid_at`` to ``processed_at`` (the forward alone), and how it
+  divides: the time at least one of the forward's requests was inside the fake Blink (from its arrival
+  to its answer, as the fake logs them: the injected latency plus the fake's own handling) and the
+  rest, which is BlinkPOS's (the worker, PostgreSQL, Redis and the loopback between them);
 - **worker CPU ms per leg**: the Celery workers' process-tree CPU over the whole series divided by the
   legs forwarded (detection and the webhook task included).
 
@@ -50,6 +53,20 @@ def _finished(conn: psycopg.Connection[Any], payment_hash: str) -> tuple[float, 
     return float(row[0]), float(row[1]), float(row[2])
 
 
+def provider_ms(requests: list[dict[str, Any]], start: float, end: float) -> float:
+    """Milliseconds of ``start``..``end`` during which at least one request was inside the fake (the union
+    of their ``arrived``..``at`` intervals: concurrent creates count once)."""
+    inside = [r for r in requests if r["at"] > start and r["arrived"] < end]
+    spans = sorted((max(r["arrived"], start), min(r["at"], end)) for r in inside)
+    total, reach = 0.0, start
+    for begin, finish in spans:
+        begin = max(begin, reach)
+        if finish > begin:
+            total += finish - begin
+            reach = finish
+    return total * 1000
+
+
 def series(
     stack: Stack, fx: dict[str, Any], control: api.FakeControl, *, legs: int, latency: float, sales: int,
     timeout: float = 30.0,
@@ -58,6 +75,7 @@ def series(
     headers = {**api.auth_headers(fx), "Content-Type": "application/json"}
     pay_to_leg: list[float] = []
     paid_to_done: list[float] = []
+    windows: list[tuple[float, float]] = []
     lost = 0
     control.webhooks_to(f"{stack.base_url}/webhooks/blink", BENCH_WEBHOOK_SECRET)
     try:
@@ -87,11 +105,15 @@ def series(
                 paid_at, processed_at, last_leg = done
                 pay_to_leg.append((last_leg - started) * 1000)
                 paid_to_done.append((processed_at - paid_at) * 1000)
+                windows.append((paid_at, processed_at))
             cpu1 = stack.worker_cpu()
+            requests = control.requests()
     finally:
         control.latency(0.0)
         control.webhooks_to(None, None)
     done_sales = len(pay_to_leg)
+    provider = [provider_ms(requests, start, end) for start, end in windows]
+    own = [whole - inside for whole, inside in zip(paid_to_done, provider, strict=True)]
     result = {
         "name": f"paid -> staff has the tip ({legs} leg{'s' if legs > 1 else ''}, {int(latency * 1000)} ms provider)",
         "legs": legs,
@@ -104,12 +126,16 @@ def series(
         "paid_to_completed_p50_ms": round(_pct(paid_to_done, 0.5), 1),
         "paid_to_completed_p99_ms": round(_pct(paid_to_done, 0.99), 1),
         "paid_to_completed_mean_ms": round(statistics.fmean(paid_to_done), 1) if paid_to_done else 0.0,
+        "paid_to_completed_provider_p50_ms": round(_pct(provider, 0.5), 1),
+        "paid_to_completed_own_p50_ms": round(_pct(own, 0.5), 1),
         "worker_cpu_ms_per_leg": round((cpu1 - cpu0) * 1000 / max(done_sales * legs, 1), 2),
         "worker_cpu_ms_per_sale": round((cpu1 - cpu0) * 1000 / max(done_sales, 1), 2),
     }
     log(
         f"  {result['name']}: pay->last leg p50 {result['pay_to_last_leg_p50_ms']} / p99 "
-        f"{result['pay_to_last_leg_p99_ms']} ms; paid->completed p50 {result['paid_to_completed_p50_ms']} ms; "
+        f"{result['pay_to_last_leg_p99_ms']} ms; paid->completed p50 {result['paid_to_completed_p50_ms']} ms "
+        f"(in the fake {result['paid_to_completed_provider_p50_ms']}, "
+        f"BlinkPOS {result['paid_to_completed_own_p50_ms']}); "
         f"worker {result['worker_cpu_ms_per_leg']} CPU ms/leg; {done_sales}/{sales} completed"
     )
     return result

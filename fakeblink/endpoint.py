@@ -80,15 +80,21 @@ class GraphQLEndpoint:
         self._prices = prices
         self._scenarios = scenarios
         self._lock = threading.Lock()
+        # Each request: when it arrived and when its answer was ready ("at"), its operations and outcome.
+        # The arrival is per handler thread: the server runs one request at a time on each.
         self.requests: list[dict[str, Any]] = []
+        self._arrival = threading.local()
         self.slow_seconds = 2.0  # how long TIMEOUT_AFTER_APPLY_SLEEP holds the answer
         executable_schema()  # built as the fake starts, not inside the first (timed) requests
 
     def _record(self, operations: list[str], outcome: str | None) -> None:
+        at = time.time()
+        arrived = getattr(self._arrival, "at", at)
         with self._lock:
-            self.requests.append({"at": time.time(), "operations": operations, "outcome": outcome})
+            self.requests.append({"arrived": arrived, "at": at, "operations": operations, "outcome": outcome})
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        self._arrival.at = time.time()
         try:
             request = json.loads(body, parse_float=Decimal)
         except ValueError:

@@ -76,7 +76,7 @@ from payments.services.leg_outcomes import (
 )
 from payments.services.leg_recipients import leg_take_staff_wallet
 from payments.services.leg_sends import SendChain, before_send, claim_locked, record_send
-from payments.services.payout_batch import commit_planned_locked, plan_custodial_legs
+from payments.services.payout_batch import ForwardStart, commit_planned_locked, plan_custodial_legs
 from payments.services.payout_ledger import confirm_failure, with_reimbursement
 from payments.services.payout_outside import outside_may_replace
 from payments.services.payout_plan import (
@@ -162,7 +162,8 @@ def _forward(split_id: int) -> str:
         if split is None:
             return "missing"
         legs = lock_legs(split)
-        if split.status == S.PAID:
+        started = split.status == S.PAID
+        if started:
             transition_split(split, S.PROCESSING, event_type="forwarding_started", data={"legs": len(legs)})
             # Refunded tips still owed by this sale's staff move from their tip legs to the base leg.
             if tip_recoveries_apply_locked(split=split, legs=legs):
@@ -183,7 +184,7 @@ def _forward(split_id: int) -> str:
             # The legs' payout invoices at once, committed together (with the claims of the first legs
             # to send, see ``leg_sends``); then paid one after another below, each send starting as
             # soon as the previous one answered.
-            plan_custodial_legs(split_id, chain=chain)
+            plan_custodial_legs(split_id, chain=chain, start=ForwardStart(split=split, legs=legs, started=started))
         for leg_id in todo:
             _advance_leg(split_id, leg_id, chain=chain)
     if chain.settled is not None:  # settled with the last leg's outcome

@@ -20,6 +20,7 @@ cap, and on the base leg not being committed when the merchant absorbs the fee.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import router, transaction
@@ -28,7 +29,7 @@ from django.utils import timezone
 
 from blinkpos.logging import get_logger
 from payments.domain.payout_fees import MERCHANT
-from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit
+from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, Staff
 from payments.models.splits import LegKind
 from payments.platform_accounts import provider_for
 from payments.prepared import PreparedQuery, values_rows
@@ -96,12 +97,26 @@ def commit_planned_locked(split: PaymentSplit, legs: list[PaymentLeg], leg_id: i
     return "created"
 
 
+def _may_batch(leg: PaymentLeg) -> bool:
+    """The checks of ``_plain_custodial`` that need nothing but the leg's own row."""
+    if leg.status != LegStatus.PLANNED or not leg.recipient_wallet_id:
+        return False
+    return not (leg.next_attempt_at and leg.next_attempt_at > timezone.now())
+
+
+def _with_staff(legs: list[PaymentLeg]) -> list[PaymentLeg]:
+    """``legs`` with their staff rows attached (one read for all of them), as ``_LEGS_WITH_STAFF`` reads them."""
+    staff = Staff.objects.in_bulk(sorted({leg.staff_id for leg in legs if leg.staff_id is not None}))
+    for leg in legs:
+        if leg.staff_id is not None:
+            leg.staff = staff[leg.staff_id]
+    return legs
+
+
 def _plain_custodial(split: PaymentSplit, leg: PaymentLeg) -> bool:
     """A leg ``payout_plan`` would plan as one on-behalf invoice on its pinned wallet for its whole
     amount, with nothing to read or decide in between."""
-    if leg.status != LegStatus.PLANNED or not leg.recipient_wallet_id:
-        return False
-    if leg.next_attempt_at and leg.next_attempt_at > timezone.now():
+    if not _may_batch(leg):
         return False
     if leg.kind == LegKind.MERCHANT and split.merchant.absorbs_payout_fees:
         return False  # its share depends on the tips' fees: planned last, by the per-leg path
@@ -147,27 +162,52 @@ def _invoices_committed(event_type: str, payment_hash: str) -> QuerySet[Any]:
     )
 
 
-def plan_custodial_legs(split_id: int, *, chain: SendChain | None = None) -> int:
+@dataclass(frozen=True)
+class ForwardStart:
+    """What the forward's first transaction just read and committed (``forwarding._forward``): the split
+    (its merchant loaded) and its legs, and whether that transaction started the forward (the split was
+    ``paid``: no leg of it has ever committed a payout invoice, since invoices are only committed for a
+    processing split and a split never returns to ``paid``). The batch plans from these rows instead of
+    reading them again; whatever changed since is caught where it matters, at the commit, which re-locks
+    every row and commits only legs still ``planned``."""
+
+    split: PaymentSplit
+    legs: list[PaymentLeg]
+    started: bool
+
+
+def plan_custodial_legs(split_id: int, *, chain: SendChain | None = None, start: ForwardStart | None = None) -> int:
     """Create the plain custodial legs' payout invoices concurrently and commit them together; returns
     how many were committed. Called outside any transaction; fewer than two such legs: nothing to gain,
     the per-leg path does it. With the forward's ``chain``, the same transaction claims the first leg it
-    sends (``SendChain.claim_first_locked``), as the transaction recording a send claims the next."""
-    found = _SPLIT_WITH_MERCHANT.fetch(split_id=split_id)
-    if not found:
-        raise PaymentSplit.DoesNotExist(f"PaymentSplit {split_id} does not exist.")
-    split = found[0]
-    legs = _LEGS_WITH_STAFF.fetch(split_id=split_id)
+    sends (``SendChain.claim_first_locked``), as the transaction recording a send claims the next. With
+    ``start``, the forward's first transaction's rows stand in for the batch's reads (one staff read
+    instead of three statements on the way to the first create)."""
+    if start is None:
+        found = _SPLIT_WITH_MERCHANT.fetch(split_id=split_id)
+        if not found:
+            raise PaymentSplit.DoesNotExist(f"PaymentSplit {split_id} does not exist.")
+        split = found[0]
+        legs = _LEGS_WITH_STAFF.fetch(split_id=split_id)
+    else:
+        split, legs = start.split, _with_staff([leg for leg in start.legs if _may_batch(leg)])
     todo = [leg for leg in legs if _plain_custodial(split, leg)]
     if len(todo) < 2:
         return 0
-    # How many payout invoices each leg already committed (a retry's new invoice is the next one).
-    committed = dict(
-        values_rows(
-            "batch_invoices_committed",
-            _invoices_committed,
-            "leg_invoice_created",
-            split.payment_hash,
-            using=router.db_for_read(PaymentEvent),
+    # How many payout invoices each leg already committed (a retry's new invoice is the next one); none
+    # when this forward started the split. A count too low would only cost a round trip: Blink refuses
+    # the taken externalId and ``custodial_create`` moves to the next suffix.
+    committed = (
+        {}
+        if start is not None and start.started
+        else dict(
+            values_rows(
+                "batch_invoices_committed",
+                _invoices_committed,
+                "leg_invoice_created",
+                split.payment_hash,
+                using=router.db_for_read(PaymentEvent),
+            )
         )
     )
     provider = provider_for(account_id=split.platform_account_id)  # the sale's account pays its legs

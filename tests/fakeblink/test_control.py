@@ -158,3 +158,17 @@ def test_graphql_endpoint_refuses_like_apollo(fake_blink: FakeBlink) -> None:
     assert invalid.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert bad_key.status_code == 401
     assert anonymous.json() == {"data": {"me": None}}
+
+
+def test_requests_show_when_each_arrived_and_was_answered(blink_client: BlinkClient, control: httpx.Client) -> None:
+    # the bench splits a sale's time between the provider and BlinkPOS with these (bench/tipflow.py)
+    control.post("/latency", json={"operation": "realtimePrice", "seconds": 0.2})
+    before = time.time()
+    blink_client.btc_price(currency="EUR")
+    control.post("/latency", json={"operation": "realtimePrice", "seconds": 0})
+    blink_client.btc_price(currency="EUR")
+
+    slow, fast = control.get("/requests").json()[-2:]
+    assert slow["operations"] == fast["operations"] == ["realtimePrice"]
+    assert before <= slow["arrived"] and slow["at"] - slow["arrived"] >= 0.2
+    assert 0 <= fast["at"] - fast["arrived"] < 0.2 and fast["arrived"] >= slow["at"]

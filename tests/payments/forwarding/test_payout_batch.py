@@ -5,6 +5,8 @@ or is lost leaves its leg to the per-leg path, and nothing is ever paid twice.""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from fakeblink import FakeBlink
 from payments.models import LegStatus, PaymentEvent, PaymentLeg, SplitStatus
@@ -115,3 +117,46 @@ def test_a_single_leg_is_left_to_the_per_leg_path(fake_blink: FakeBlink, make_sp
     split = paid_split(fake_blink, make_split, tips=())
     assert plan_custodial_legs(split.pk) == 0
     assert PaymentLeg.objects.get(split_id=split.pk).status == LegStatus.PLANNED
+
+
+def test_a_forward_that_starts_the_split_plans_from_its_first_transactions_rows(
+    fake_blink: FakeBlink, make_split: MakeSplit
+) -> None:
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
+    with CaptureQueriesContext(connection) as queries:
+        assert forward_split(split_id=split.pk) == "completed"
+
+    sql = [q["sql"] for q in queries.captured_queries]
+    first_invoice = next(i for i, q in enumerate(sql) if q.startswith('UPDATE "payment_legs"'))
+    before = sql[:first_invoice]
+    # the split and its legs are read once each (locked, by the first transaction), the staff once; no
+    # count of committed invoices: a split that was paid has never committed one
+    assert sum(q.startswith("SELECT") and '"payment_splits"."id", ' in q for q in before) == 2  # + the batch's lock
+    assert not any("COUNT(" in q and '"payment_events"' in q for q in sql)
+    assert sum(q.startswith("SELECT") and 'FROM "staff_members"' in q and "FOR UPDATE" not in q for q in before) == 1
+    legs = list(PaymentLeg.objects.filter(split_id=split.pk))
+    assert all(leg.status == LegStatus.SUCCEEDED and len(_committed(leg)) == 1 for leg in legs)
+    assert all(not e.event_data["external_id"].endswith("-r1") for leg in legs for e in _committed(leg))
+    assert_money_invariants(fake_blink, [split.pk])
+
+
+def test_a_resumed_forward_counts_the_invoices_its_legs_committed_before(
+    fake_blink: FakeBlink, make_split: MakeSplit
+) -> None:
+    # two legs committed an invoice each, then went back to planned for a new one (as after Blink said
+    # EXPIRED): the batch asks for the next externalId straight away, without a refused create first
+    split = paid_split(fake_blink, make_split, tips=(100, 50))
+    split.status = SplitStatus.PROCESSING
+    split.save(update_fields=["status"])
+    assert plan_custodial_legs(split.pk) == 3
+    again = list(PaymentLeg.objects.filter(split_id=split.pk).order_by("pk"))[:2]
+    PaymentLeg.objects.filter(pk__in=[leg.pk for leg in again]).update(status=LegStatus.PLANNED)  # as rearm_locked
+    seen = len(fake_blink.requests())
+
+    assert forward_split(split_id=split.pk) == "completed"
+
+    creates = [r for r in fake_blink.requests()[seen:] if CREATE in r["operations"]]
+    assert len(creates) == 2 and all(r["outcome"] is None for r in creates)
+    for leg in again:
+        assert sorted(e.event_data["external_id"].endswith("-r1") for e in _committed(leg)) == [False, True]
+    assert_money_invariants(fake_blink, [split.pk])
