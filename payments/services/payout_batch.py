@@ -108,8 +108,8 @@ def _with_staff(legs: list[PaymentLeg]) -> list[PaymentLeg]:
     """``legs`` with their staff rows attached (one read for all of them), as ``_LEGS_WITH_STAFF`` reads them."""
     staff = Staff.objects.in_bulk(sorted({leg.staff_id for leg in legs if leg.staff_id is not None}))
     for leg in legs:
-        if leg.staff_id is not None:
-            leg.staff = staff[leg.staff_id]
+        if (found := staff.get(leg.staff_id)) is not None:  # a missing row: ``leg.staff`` reads and raises, as before
+            leg.staff = found
     return legs
 
 
