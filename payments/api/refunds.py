@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -21,12 +21,21 @@ from rest_framework.response import Response
 from payments import selectors
 from payments.api.common import MerchantApiView
 from payments.api.errors import not_found
-from payments.api.examples import COMMON_ERRORS, ERR_400, ERR_404, ERR_502, ERR_503
+from payments.api.examples import (
+    COMMON_ERRORS,
+    ERR_400,
+    ERR_404,
+    ERR_409_IN_PROGRESS,
+    ERR_422,
+    ERR_502,
+    ERR_503,
+)
 from payments.api.principal import request_merchant, request_merchant_id, request_terminal_id
 from payments.lnurl.withdraw import lnurl_encode
 from payments.models import PayoutVia, Refund, RefundStatus, Terminal
 from payments.models.refunds import REASON_MAX_CHARS
 from payments.refund_selectors import refund_get_for_merchant, refunds_for_split
+from payments.services.idempotency import idempotency_run
 from payments.services.refund_payouts import claim_open, refund_payout_commit, refund_payout_to_address
 from payments.services.refunds import RefundRequest, refund_create
 
@@ -137,10 +146,31 @@ class RefundCollectionApi(MerchantApiView):
             "Full or partial; never more than what the sale received less what was already refunded (the "
             "database refuses it). Answers the refund with a funding invoice the merchant pays from their own "
             "wallet; once it is paid, `claim_lnurl` is the customer's one-time claim. Terminals need the "
-            "merchant's refund permission (403 otherwise)."
+            "merchant's refund permission (403 otherwise). Send an `Idempotency-Key` header to make a retry "
+            "safe (a request that timed out may have created the refund): the same key and body replay the "
+            "first answer (header `Idempotent-Replayed: true`) instead of creating a second refund; the same "
+            "key with a different body is a 422. Keys are per merchant, shared with invoice creation."
         ),
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Unique per refund (1-255 printable characters), e.g. a UUID.",
+            )
+        ],
         request=InputSerializer,
-        responses={201: RefundSerializer, 400: ERR_400, 404: ERR_404, 502: ERR_502, 503: ERR_503, **COMMON_ERRORS},
+        responses={
+            201: RefundSerializer,
+            400: ERR_400,
+            404: ERR_404,
+            409: ERR_409_IN_PROGRESS,
+            422: ERR_422,
+            502: ERR_502,
+            503: ERR_503,
+            **COMMON_ERRORS,
+        },
         tags=["refunds"],
     )
     def post(self, request: Request, payment_hash: str) -> Response:
@@ -150,19 +180,36 @@ class RefundCollectionApi(MerchantApiView):
         requested_by, terminal = _requested_by(request)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        refund = refund_create(
-            merchant=merchant,
-            payment_hash=payment_hash,
-            request=RefundRequest(
-                amount_sats=data.validated_data.get("amount_sats"),
-                tip_refunded=data.validated_data["tip_refunded"],
-                reason=data.validated_data["reason"],
-            ),
-            requested_by=requested_by,
-            terminal=terminal,
+        refund_request = RefundRequest(
+            amount_sats=data.validated_data.get("amount_sats"),
+            tip_refunded=data.validated_data["tip_refunded"],
+            reason=data.validated_data["reason"],
         )
-        body = RefundSerializer(refund_payload(refund, request)).data
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": f"/api/v1/refunds/{refund.pk}"})
+
+        def create() -> dict[str, Any]:
+            refund = refund_create(
+                merchant=merchant,
+                payment_hash=payment_hash,
+                request=refund_request,
+                requested_by=requested_by,
+                terminal=terminal,
+            )
+            return dict(RefundSerializer(refund_payload(refund, request)).data)
+
+        # A refused or failed create releases the key (nothing was written): the retry runs again.
+        outcome = idempotency_run(
+            merchant_id=merchant.pk,
+            key=request.headers.get("Idempotency-Key"),
+            method="POST",
+            path=request.path,
+            request_body=request.data,
+            status=status.HTTP_201_CREATED,
+            call=create,
+        )
+        headers = {"Location": f"/api/v1/refunds/{outcome.body['id']}"}
+        if outcome.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(outcome.body, status=outcome.status, headers=headers)
 
     @extend_schema(
         operation_id="refunds_list",
