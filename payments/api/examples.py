@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 from payments.api.status_payload import InvoiceStatusSerializer
@@ -241,3 +241,14 @@ SPLIT_PROFILE_EXAMPLES = [
         response_only=True,
     )
 ]
+
+
+def idempotency_key_header(unique_per: str) -> OpenApiParameter:
+    """The optional ``Idempotency-Key`` request header of a create (``services/idempotency``)."""
+    return OpenApiParameter(
+        "Idempotency-Key",
+        str,
+        OpenApiParameter.HEADER,
+        required=False,
+        description=f"Unique per {unique_per} (1-255 printable characters), e.g. a UUID.",
+    )

@@ -33,6 +33,7 @@ from payments.api.examples import (
     ERR_503,
     INVOICE_CREATE_EXAMPLES,
     STATUS_RESPONSE,
+    idempotency_key_header,
 )
 from payments.api.principal import request_merchant_id
 from payments.api.status_payload import InvoiceStatusSerializer, status_payload
@@ -120,13 +121,7 @@ class InvoiceCreateApi(MerchantApiView):
             "(header `Idempotent-Replayed: true`); the same key with a different body is a 422."
         ),
         parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="Unique per sale (1-255 printable characters), e.g. a UUID.",
-            ),
+            idempotency_key_header("sale"),
             OpenApiParameter(
                 "include",
                 str,

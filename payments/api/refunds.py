@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -29,6 +29,7 @@ from payments.api.examples import (
     ERR_422,
     ERR_502,
     ERR_503,
+    idempotency_key_header,
 )
 from payments.api.principal import request_merchant, request_merchant_id, request_terminal_id
 from payments.lnurl.withdraw import lnurl_encode
@@ -151,15 +152,7 @@ class RefundCollectionApi(MerchantApiView):
             "first answer (header `Idempotent-Replayed: true`) instead of creating a second refund; the same "
             "key with a different body is a 422. Keys are per merchant, shared with invoice creation."
         ),
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="Unique per refund (1-255 printable characters), e.g. a UUID.",
-            )
-        ],
+        parameters=[idempotency_key_header("refund")],
         request=InputSerializer,
         responses={
             201: RefundSerializer,
