@@ -104,9 +104,11 @@ def _may_batch(leg: PaymentLeg) -> bool:
     return not (leg.next_attempt_at and leg.next_attempt_at > timezone.now())
 
 
-def _with_staff(legs: list[PaymentLeg]) -> list[PaymentLeg]:
+def _with_staff(split_id: int, legs: list[PaymentLeg]) -> list[PaymentLeg]:
     """``legs`` with their staff rows attached (one read for all of them), as ``_LEGS_WITH_STAFF`` reads them."""
-    staff = Staff.objects.in_bulk(sorted({leg.staff_id for leg in legs if leg.staff_id is not None}))
+    if not any(leg.staff_id is not None for leg in legs):
+        return legs
+    staff: dict[int | None, Staff] = {row.pk: row for row in _STAFF_OF_SPLIT.fetch(split_id=split_id)}
     for leg in legs:
         if (found := staff.get(leg.staff_id)) is not None:  # a missing row: ``leg.staff`` reads and raises, as before
             leg.staff = found
@@ -152,6 +154,14 @@ _LEGS_WITH_STAFF = PreparedQuery(
     "split_id",
 )
 
+_STAFF_OF_SPLIT = PreparedQuery(
+    Staff,
+    lambda split_id: Staff.objects.filter(
+        pk__in=PaymentLeg.objects.filter(split_id=split_id, staff_id__isnull=False).values("staff_id")
+    ),
+    "split_id",
+)
+
 
 def _invoices_committed(event_type: str, payment_hash: str) -> QuerySet[Any]:
     # Parameters in the compiled order (the filter's keywords, sorted): values_rows checks it.
@@ -190,7 +200,7 @@ def plan_custodial_legs(split_id: int, *, chain: SendChain | None = None, start:
         split = found[0]
         legs = _LEGS_WITH_STAFF.fetch(split_id=split_id)
     else:
-        split, legs = start.split, _with_staff([leg for leg in start.legs if _may_batch(leg)])
+        split, legs = start.split, _with_staff(split_id, [leg for leg in start.legs if _may_batch(leg)])
     todo = [leg for leg in legs if _plain_custodial(split, leg)]
     if len(todo) < 2:
         return 0
