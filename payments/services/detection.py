@@ -5,12 +5,13 @@ PostgreSQL decides: the split row is locked and its status checked; a second det
 payment (a duplicate webhook, the poll racing the webhook) finds it already paid and does nothing.
 Money for no known split becomes one ``unmatched_payments`` row (unique on the hash) for an
 operator. Forwarding is enqueued only after the commit, with ids only, unless the caller forwards
-itself (the webhook worker does, in the same task: ``enqueue=False``).
+itself (the webhook worker does, in the same task: ``enqueue=False``; it begins the forward in this
+same transaction from ``Detection.split``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -49,6 +50,9 @@ OTHER_ACCOUNT = "ignored_other_account"
 class Detection:
     outcome: str
     split_id: int | None = None  # set for ``paid`` / ``paid_late``: the split whose forwarding is owed
+    # That split, as locked and updated by the detection's transaction (a caller that forwards in the
+    # same transaction goes on from it: ``forwarding.forward_begin_locked``).
+    split: PaymentSplit | None = field(default=None, compare=False, repr=False)
 
 
 def payment_detected(*, payment_hash: str, amount_sats: int | None, source: str, preimage: str | None = None) -> str:
@@ -162,7 +166,7 @@ def detect(
         if enqueue:
             transaction.on_commit(lambda: enqueue_forward(split_id))
     log.info("detection.paid", payment_hash=payment_hash, split_id=split_id, source=source, outcome=event_type)
-    return Detection(event_type, split_id)
+    return Detection(event_type, split_id, split)
 
 
 def _our_payout_invoice(payment_hash: str) -> bool:

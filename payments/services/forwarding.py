@@ -6,7 +6,8 @@ shared between legs to save round trips (issue 22), without changing what is com
 the plain custodial legs' payout invoices are created concurrently and committed in one transaction
 (``payout_batch``); the transaction recording one leg's send also claims the legs after it, and the
 next leg's send starts as soon as the previous answer is checked, while that answer is recorded
-(``leg_sends.SendChain``):
+(``leg_sends.SendChain``). The webhook worker takes the first step (``paid`` -> ``processing``) in the
+transaction of its detection (``forward_begin_locked``), one commit instead of two. Each leg:
 
 1. ``planned``: obtain the recipient's payout invoice through their route (``payout_plan``: an
    on-behalf invoice on their Blink wallet, or a checked invoice from their Lightning address with the
@@ -49,14 +50,11 @@ transaction too. The hot key is evicted after commit by ``transition_split``.
 
 from __future__ import annotations
 
-import secrets
+from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django_redis import get_redis_connection
-from redis.exceptions import RedisError
 
 from blinkpos.logging import get_logger
 from payments.faults import fault_point
@@ -64,6 +62,7 @@ from payments.models import LegStatus, PaymentEvent, PaymentLeg, PaymentSplit, S
 from payments.models.parties import PayoutRouteKind
 from payments.platform_accounts import provider_for, split_account_id
 from payments.prepared import values_rows
+from payments.services import forward_lock
 from payments.services.leg_outcomes import (
     DONE,
     backoff,
@@ -97,35 +96,6 @@ log = get_logger(__name__)
 L, S = LegStatus, SplitStatus
 
 
-# --- the advisory Redis lock ----------------------------------------------------------------------
-
-
-def _lock_key(payment_hash: str) -> str:
-    return f"lock:payment:{payment_hash}"
-
-
-def _lock_acquire(payment_hash: str) -> str | None:
-    """A token when acquired (or "" when Redis is away: PostgreSQL decides anyway); None when another
-    worker holds it. Only avoids wasted work; correctness never depends on it."""
-    token = secrets.token_hex(8)
-    try:
-        ok = get_redis_connection("hot").set(_lock_key(payment_hash), token, nx=True, ex=settings.CACHE_TTLS["lock"])
-    except RedisError:
-        return ""
-    return token if ok else None
-
-
-def _lock_release(payment_hash: str, token: str) -> None:
-    if not token:
-        return
-    try:
-        conn = get_redis_connection("hot")
-        if conn.get(_lock_key(payment_hash)) == token.encode():
-            conn.delete(_lock_key(payment_hash))
-    except RedisError:
-        pass  # it expires on its own
-
-
 # --- the forwarder -------------------------------------------------------------------------------
 
 
@@ -143,13 +113,13 @@ def forward_split(*, split_id: int) -> str:
     payment_hash, status = rows[0]
     if status not in (S.PAID, S.PROCESSING):
         return "already_completed" if status == S.COMPLETED else f"not_forwardable:{status}"
-    token = _lock_acquire(payment_hash)
+    token = forward_lock.acquire(payment_hash)
     if token is None:
         return "busy"
     try:
         return _forward(split_id)
     finally:
-        _lock_release(payment_hash, token)
+        forward_lock.release(payment_hash, token)
 
 
 def _split_state(split_id: int) -> QuerySet[PaymentSplit, tuple[str, str]]:
@@ -161,38 +131,97 @@ def _forward(split_id: int) -> str:
         split = lock_split(split_id=split_id)
         if split is None:
             return "missing"
-        legs = lock_legs(split)
-        started = split.status == S.PAID
-        if started:
-            transition_split(split, S.PROCESSING, event_type="forwarding_started", data={"legs": len(legs)})
-            # Refunded tips still owed by this sale's staff move from their tip legs to the base leg.
-            if tip_recoveries_apply_locked(split=split, legs=legs):
-                legs = lock_legs(split)
-            pool_accrue_locked(split=split)  # pooled mode: the tip joins its shift's pool
-        elif split.status != S.PROCESSING:
-            return f"not_forwardable:{split.status}"
-        problem = _conservation_problem(split, legs)
-        if problem:
-            fail_split(split, problem)
-            return "failed"
-        # A merchant absorbing the tips' fees is paid last, once they are known (payout_plan).
-        last = split.merchant.absorbs_payout_fees
-        todo = [leg.pk for leg in sorted(legs, key=lambda x: last and x.kind == "merchant") if leg.status not in DONE]
-        account_id = split.platform_account_id
-    with SendChain(provider=provider_for(account_id=account_id), order=todo) as chain:
+        start = _start_locked(split)
+    return start if isinstance(start, str) else _forward_from(start)
+
+
+def _start_locked(split: PaymentSplit) -> ForwardStart | str:
+    """The forward's first step, under the split lock of the caller's transaction: ``paid`` ->
+    ``processing`` (with the tip recoveries and the pool accrual of that move), and the conservation
+    check. A ``ForwardStart`` to go on from once the transaction committed, or the pass's outcome."""
+    legs = lock_legs(split)
+    started = split.status == S.PAID
+    if started:
+        transition_split(split, S.PROCESSING, event_type="forwarding_started", data={"legs": len(legs)})
+        # Refunded tips still owed by this sale's staff move from their tip legs to the base leg.
+        if tip_recoveries_apply_locked(split=split, legs=legs):
+            legs = lock_legs(split)
+        pool_accrue_locked(split=split)  # pooled mode: the tip joins its shift's pool
+    elif split.status != S.PROCESSING:
+        return f"not_forwardable:{split.status}"
+    problem = _conservation_problem(split, legs)
+    if problem:
+        fail_split(split, problem)
+        return "failed"
+    return ForwardStart(split=split, legs=legs, started=started)
+
+
+def _forward_from(start: ForwardStart) -> str:
+    """Every leg not yet done, from the committed first step (outside any transaction)."""
+    split, legs, split_id = start.split, start.legs, start.split.pk
+    # A merchant absorbing the tips' fees is paid last, once they are known (payout_plan).
+    last = split.merchant.absorbs_payout_fees
+    todo = [leg.pk for leg in sorted(legs, key=lambda x: last and x.kind == "merchant") if leg.status not in DONE]
+    with SendChain(provider=provider_for(account_id=split.platform_account_id), order=todo) as chain:
         if len(todo) > 1:
             # The legs' payout invoices at once, committed together (with the claims of the first legs
             # to send, see ``leg_sends``); then paid one after another below, each send starting as
             # soon as the previous one answered.
-            plan_custodial_legs(split_id, chain=chain, start=ForwardStart(split=split, legs=legs, started=started))
+            plan_custodial_legs(split_id, chain=chain, start=start)
         for leg_id in todo:
             _advance_leg(split_id, leg_id, chain=chain)
     if chain.settled is not None:  # settled with the last leg's outcome
         return chain.settled
     with transaction.atomic():
-        split = lock_split(split_id=split_id)
-        assert split is not None
-        return settle_locked(split, lock_legs(split))
+        locked = lock_split(split_id=split_id)
+        assert locked is not None
+        return settle_locked(locked, lock_legs(locked))
+
+
+# --- a forward begun in the detection's own transaction (the webhook worker) ---------------------
+
+
+@dataclass(frozen=True)
+class ForwardBegun:
+    """The first step taken inside the transaction that marked the split paid (``forward_begin_locked``),
+    with the advisory lock it holds; ``forward_resume`` goes on once that transaction committed."""
+
+    payment_hash: str
+    token: str
+    start: ForwardStart | str
+
+
+def forward_begin_locked(split: PaymentSplit) -> ForwardBegun | None:
+    """The forward's first step in the CALLER's transaction, which has just moved the locked ``split``
+    to ``paid`` (the webhook worker's detection): one commit for both instead of two, so the payout
+    invoices are asked for one transaction sooner. What is committed, and in which order, is unchanged:
+    ``paid`` and ``processing`` become visible together, and a worker dying after that commit leaves a
+    processing split the reconciler resumes, as after ``_forward``'s own first transaction.
+
+    None when another worker holds the advisory lock (nothing done: the caller forwards later, as
+    before). Otherwise the caller MUST end with ``forward_resume`` after its commit, or
+    ``forward_abandon`` when its transaction failed (which rolls the first step back with it)."""
+    token = forward_lock.acquire(split.payment_hash)
+    if token is None:
+        return None
+    try:
+        return ForwardBegun(payment_hash=split.payment_hash, token=token, start=_start_locked(split))
+    except BaseException:
+        forward_lock.release(split.payment_hash, token)
+        raise
+
+
+def forward_resume(begun: ForwardBegun) -> str:
+    """The rest of a forward begun by ``forward_begin_locked``, after that transaction committed."""
+    try:
+        return begun.start if isinstance(begun.start, str) else _forward_from(begun.start)
+    finally:
+        forward_lock.release(begun.payment_hash, begun.token)
+
+
+def forward_abandon(begun: ForwardBegun) -> None:
+    """The transaction holding a begun forward failed: nothing of it was committed; release the lock."""
+    forward_lock.release(begun.payment_hash, begun.token)
 
 
 def _conservation_problem(split: PaymentSplit, legs: list[PaymentLeg]) -> str:

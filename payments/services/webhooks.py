@@ -60,7 +60,13 @@ from payments.platform_accounts import wallet_id_of, webhook_secrets_of
 from payments.prepared import values_rows
 from payments.services.detection import ALREADY_HANDLED, DETECTABLE, PAID_OUTCOMES, AccountScope, detect
 from payments.services.enqueue import enqueue_webhook_delivery
-from payments.services.forwarding import forward_split
+from payments.services.forwarding import (
+    ForwardBegun,
+    forward_abandon,
+    forward_begin_locked,
+    forward_resume,
+    forward_split,
+)
 from payments.services.row_sql import update_fields
 from payments.statements import statement_cursor
 from payments.wallet.types import preimage_matches
@@ -305,6 +311,7 @@ class _Applied:
     payment_hash: str
     split_id: int | None  # the split whose forwarding is owed (paid / paid_late), else None
     fresh: bool  # this call acted on the delivery (False: it was final already)
+    begun: ForwardBegun | None = None  # that forward's first step, committed with the detection
 
 
 def _delivery_locked(delivery_id: int, *, skip_locked: bool) -> QuerySet[WebhookDelivery, tuple[Any, ...]]:
@@ -318,35 +325,45 @@ def _delivery_locked(delivery_id: int, *, skip_locked: bool) -> QuerySet[Webhook
 
 def _apply(delivery_id: int, *, enqueue: bool, skip_locked: bool) -> _Applied | None:
     """Act on a queued delivery under its row lock; None when it does not exist (or, with
-    ``skip_locked``, another process holds it and will act on it).
+    ``skip_locked``, another process holds it and will act on it). With ``enqueue=False`` the caller
+    forwards: a payment this call detects has its forward begun in the same transaction
+    (``forwarding.forward_begin_locked``), which the caller resumes after the commit.
 
-    Lock order: the delivery row, then (in ``detect``) the split row. Nothing locks them the other way
-    round, and forwarding takes the split and its legs only after this transaction committed.
+    Lock order: the delivery row, then (in ``detect``) the split row, then its legs. Nothing locks them
+    the other way round: forwarding's own transactions take the split and its legs, never a delivery.
     """
-    with transaction.atomic():
-        rows = values_rows(
-            f"webhook_delivery_lock_{skip_locked}",
-            functools.partial(_delivery_locked, skip_locked=skip_locked),
-            delivery_id,
-            using=router.db_for_write(WebhookDelivery),
-        )
-        if not rows:
-            return None
-        row = rows[0]
-        outcome, payment_hash, amount_sats, preimage_verified, account_id = row
-        if outcome != QUEUED:
-            return _Applied(outcome, payment_hash, None, fresh=False)
-        found = detect(
-            payment_hash=payment_hash,
-            amount_sats=amount_sats,
-            source="webhook",
-            preimage_verified=preimage_verified,
-            enqueue=enqueue,
-            account=AccountScope(account_id),
-        )
-        done = WebhookDelivery(pk=delivery_id, outcome=found.outcome[:30], processed_at=timezone.now())
-        update_fields(done, ["outcome", "processed_at"])
-    return _Applied(found.outcome, payment_hash, found.split_id, fresh=True)
+    begun: ForwardBegun | None = None
+    try:
+        with transaction.atomic():
+            rows = values_rows(
+                f"webhook_delivery_lock_{skip_locked}",
+                functools.partial(_delivery_locked, skip_locked=skip_locked),
+                delivery_id,
+                using=router.db_for_write(WebhookDelivery),
+            )
+            if not rows:
+                return None
+            row = rows[0]
+            outcome, payment_hash, amount_sats, preimage_verified, account_id = row
+            if outcome != QUEUED:
+                return _Applied(outcome, payment_hash, None, fresh=False)
+            found = detect(
+                payment_hash=payment_hash,
+                amount_sats=amount_sats,
+                source="webhook",
+                preimage_verified=preimage_verified,
+                enqueue=enqueue,
+                account=AccountScope(account_id),
+            )
+            if not enqueue and found.split is not None:
+                begun = forward_begin_locked(found.split)
+            done = WebhookDelivery(pk=delivery_id, outcome=found.outcome[:30], processed_at=timezone.now())
+            update_fields(done, ["outcome", "processed_at"])
+    except BaseException:
+        if begun is not None:
+            forward_abandon(begun)
+        raise
+    return _Applied(found.outcome, payment_hash, found.split_id, fresh=True, begun=begun)
 
 
 def delivery_process(*, delivery_id: int) -> str:
@@ -363,6 +380,8 @@ def delivery_process(*, delivery_id: int) -> str:
     if applied is None:
         log.error("webhook.delivery_missing", delivery_id=delivery_id)
         return "missing"
+    if applied.begun is not None:
+        return f"{applied.outcome}:{forward_resume(applied.begun)}"
     split_id = applied.split_id
     if not applied.fresh:
         if applied.outcome not in PAID_OUTCOMES:
