@@ -250,6 +250,15 @@ class RefundForm(forms.Form):
         help_text="The staff keep what they were paid; their share is deducted from their next tips.",
     )
     reason = forms.CharField(max_length=REASON_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 2}))
+    # One refund per rendered form, however often it is sent (dashboard/refund_submit.py).
+    form_key = forms.RegexField(
+        regex=r"^[A-Za-z0-9_-]{16,64}$",
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "This form was out of date: check it and send it again.",
+            "invalid": "This form was out of date: check it and send it again.",
+        },
+    )
 
 
 class RefundPayoutForm(forms.Form):

@@ -20,12 +20,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from blinkpos.errors import USER_ERRORS, user_error_fields
 from dashboard.cashier_access import Cashier, cashier_required
 from dashboard.forms import RefundForm
+from dashboard.refund_submit import new_form_key, refund_submit, renew_stale_key
 from dashboard.views_refunds import LIVE_STATUSES
 from payments.lnurl.withdraw import lnurl_encode
 from payments.models import PaymentSplit, Refund, RefundStatus
 from payments.qr import invoice_qr_svg
 from payments.services.refund_payouts import claim_open
-from payments.services.refunds import RefundRequest, refund_create, refund_funding_check, refundable
+from payments.services.refunds import refund_funding_check, refundable
 
 
 def _may_refund(cashier: Cashier) -> None:
@@ -70,27 +71,25 @@ def _requested_by(cashier: Cashier) -> str:
 def cashier_refund_new(request: HttpRequest, cashier: Cashier, payment_hash: str) -> HttpResponse:
     _may_refund(cashier)
     split = _sale(cashier, payment_hash)
-    form = RefundForm(request.POST or None)
+    form = RefundForm(request.POST or None, initial={"form_key": new_form_key()})
     context = {"cashier": cashier, "cashier_nav": "sales", "split": split, "form": form, "left": refundable(split)}
     if request.method == "GET":
         return render(request, "dashboard/cashier_refund_new.html", context)
     if form.is_valid():
         try:
-            refund = refund_create(
+            refund_id = refund_submit(
+                cleaned=form.cleaned_data,
                 merchant=cashier.terminal.merchant,
-                payment_hash=split.payment_hash,
-                request=RefundRequest(
-                    amount_sats=form.cleaned_data.get("amount_sats"),
-                    tip_refunded=form.cleaned_data["tip_refunded"],
-                    reason=form.cleaned_data["reason"],
-                ),
+                split=split,
+                path=request.path,
                 requested_by=_requested_by(cashier),
                 terminal=cashier.terminal,
             )
         except USER_ERRORS as exc:
             _add_errors(form, exc)
         else:
-            return redirect("dashboard:cashier-refund", refund_id=refund.pk)
+            return redirect("dashboard:cashier-refund", refund_id=refund_id)
+    renew_stale_key(form)
     return render(request, "dashboard/cashier_refund_new.html", context, status=400)
 
 

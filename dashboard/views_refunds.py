@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from blinkpos.errors import USER_ERRORS, user_error_fields
 from dashboard.access import merchant_required
 from dashboard.forms import RefundForm, RefundPayoutForm
+from dashboard.refund_submit import new_form_key, refund_submit, renew_stale_key
 from dashboard.selectors import split_get
 from payments.lnurl.withdraw import lnurl_encode
 from payments.models import Merchant, PaymentEvent, PayoutVia, Refund, RefundStatus
@@ -23,7 +24,7 @@ from payments.qr import invoice_qr_svg
 from payments.refund_selectors import refund_get_for_merchant
 from payments.services.receipts import receipt_token_ensure
 from payments.services.refund_payouts import claim_open, payout_open, refund_payout_commit, refund_payout_to_address
-from payments.services.refunds import RefundRequest, refund_cancel, refund_create, refund_funding_check, refundable
+from payments.services.refunds import refund_cancel, refund_funding_check, refundable
 
 # While something is expected to change by itself, the page reloads (no script: CSP).
 LIVE_STATUSES = frozenset({RefundStatus.AWAITING_FUNDING, RefundStatus.FUNDED, RefundStatus.PAYING})
@@ -46,26 +47,24 @@ def _add_errors(form: Any, exc: Exception) -> None:
 @merchant_required
 def refund_new(request: HttpRequest, merchant: Merchant, payment_hash: str) -> HttpResponse:
     split = split_get(merchant=merchant, payment_hash=payment_hash)
-    form = RefundForm(request.POST or None)
+    form = RefundForm(request.POST or None, initial={"form_key": new_form_key()})
     context = {"nav": "transactions", "split": split, "form": form, "left": refundable(split)}
     if request.method == "GET":
         return render(request, "dashboard/refund_new.html", context)
     if form.is_valid():
         try:
-            refund = refund_create(
+            refund_id = refund_submit(
+                cleaned=form.cleaned_data,
                 merchant=merchant,
-                payment_hash=split.payment_hash,
-                request=RefundRequest(
-                    amount_sats=form.cleaned_data.get("amount_sats"),
-                    tip_refunded=form.cleaned_data["tip_refunded"],
-                    reason=form.cleaned_data["reason"],
-                ),
+                split=split,
+                path=request.path,
                 requested_by=f"merchant:{request.user.pk}",
             )
         except USER_ERRORS as exc:
             _add_errors(form, exc)
         else:
-            return redirect("dashboard:refund", refund_id=refund.pk)
+            return redirect("dashboard:refund", refund_id=refund_id)
+    renew_stale_key(form)
     return render(request, "dashboard/refund_new.html", context, status=400)
 
 

@@ -10,6 +10,7 @@ from django.test import Client
 from fakeblink import FakeBlink
 from payments.models import PaymentSplit, Refund, RefundStatus, Staff, Terminal
 from payments.services.cashier_pins import cashier_pin_set
+from tests.dashboard.refund_support import refund_form
 from tests.factories import StaffFactory, TerminalFactory
 from tests.payments.refunds.conftest import MakeSale, Shop, make_sale, shop  # noqa: F401  (fixtures)
 
@@ -52,7 +53,7 @@ def test_allowed_pin_refunds_its_terminals_sale(
     assert url in client.get("/cashier/").content.decode()
     assert client.get(url).status_code == 200
 
-    created = client.post(url, {"amount_sats": "300", "reason": "spilled"})
+    created = client.post(url, refund_form({"amount_sats": "300", "reason": "spilled"}))
 
     assert created.status_code == 302
     refund = Refund.objects.get()
@@ -82,7 +83,7 @@ def test_cashier_not_allowed_is_403_and_nothing_written(
     url = f"/cashier/refund/{sale.payment_hash}/"
 
     assert client.get(url).status_code == 403
-    assert client.post(url, {"amount_sats": "300", "reason": "spilled"}).status_code == 403
+    assert client.post(url, refund_form({"amount_sats": "300", "reason": "spilled"})).status_code == 403
     assert not Refund.objects.exists()
     assert "/cashier/refund/" not in client.get("/cashier/").content.decode()
 
@@ -96,7 +97,7 @@ def test_refund_pages_close_when_the_permission_is_withdrawn(
     client.post(LOGIN, {"mode": "key", "key": till.plain_key})
     assert client.get(f"/cashier/refund/{sale.payment_hash}/").status_code == 403  # the terminal may not
     Terminal.objects.filter(pk=till.pk).update(can_refund=True)
-    client.post(f"/cashier/refund/{sale.payment_hash}/", {"reason": "spilled"})
+    client.post(f"/cashier/refund/{sale.payment_hash}/", refund_form({"reason": "spilled"}))
     refund = Refund.objects.get()
     assert refund.requested_by == f"terminal:{till.pk}" and refund.amount_sats == 1000  # empty: the base left
 
@@ -118,13 +119,16 @@ def test_another_terminals_sale_or_refund_is_404(
 
     assert client.get(f"/cashier/refund/{sale.payment_hash}/").status_code == 404
     assert (
-        client.post(f"/cashier/refund/{sale.payment_hash}/", {"amount_sats": "300", "reason": "x"}).status_code == 404
+        client.post(
+            f"/cashier/refund/{sale.payment_hash}/", refund_form({"amount_sats": "300", "reason": "x"})
+        ).status_code
+        == 404
     )
     assert not Refund.objects.exists()
 
     other_client = Client()
     _cashier(other_client, other, can_refund=True)
-    other_client.post(f"/cashier/refund/{sale.payment_hash}/", {"amount_sats": "300", "reason": "x"})
+    other_client.post(f"/cashier/refund/{sale.payment_hash}/", refund_form({"amount_sats": "300", "reason": "x"}))
     refund = Refund.objects.get()
     assert client.get(f"/cashier/refunds/{refund.pk}/").status_code == 404
     assert client.get(f"/cashier/refunds/{refund.pk}/funding.svg").status_code == 404
@@ -160,7 +164,7 @@ def test_bad_input_is_400_naming_the_field_and_nothing_written(
     sale = _on(make_sale(), till)
     _cashier(client, till, can_refund=True)
 
-    response = client.post(f"/cashier/refund/{sale.payment_hash}/", data)
+    response = client.post(f"/cashier/refund/{sale.payment_hash}/", refund_form(data))
 
     assert response.status_code == 400
     assert response.context["form"].errors.get(field)

@@ -17,6 +17,7 @@ from fakeblink import FakeBlink
 from payments.models import PaymentSplit, PayoutState, PayoutVia, Refund, RefundStatus, SplitStatus
 from payments.receipts.document import refund_receipt_document
 from payments.services.refund_payouts import refund_pay
+from tests.dashboard.refund_support import refund_form
 from tests.escpos_text import escpos_to_text
 from tests.payments.refunds.conftest import MakeSale, Shop, customer, make_sale, shop  # noqa: F401  (fixtures)
 from tests.receipt_support import make_tipped_sale
@@ -158,7 +159,7 @@ def test_the_dashboard_refund_page_links_the_receipt_once_paid(
     owner = Client()
     owner.force_login(shop.merchant.user)
     split = make_sale()
-    owner.post(f"/transactions/{split.payment_hash}/refund/", {"amount_sats": "300", "reason": "spilled"})
+    owner.post(f"/transactions/{split.payment_hash}/refund/", refund_form({"amount_sats": "300", "reason": "spilled"}))
     refund = Refund.objects.get()
     assert "Refund receipt" not in owner.get(f"/refunds/{refund.pk}/").content.decode()
     fake_blink.pay_invoice_as_customer(refund.funding_payment_hash)

@@ -14,6 +14,7 @@ from django.test import Client
 from fakeblink import FakeBlink
 from payments.models import Refund, RefundStatus
 from payments.services.refund_payouts import refund_pay
+from tests.dashboard.refund_support import refund_form
 from tests.factories import MerchantFactory, TerminalFactory, UserFactory
 from tests.payments.refunds.conftest import MakeSale, Shop, customer, make_sale, shop  # noqa: F401  (fixtures)
 
@@ -38,7 +39,8 @@ def test_refund_from_the_sale_page_to_the_customers_invoice(
     assert page.status_code == 200 and f"/transactions/{split.payment_hash}/refund/" in page.content.decode()
 
     created = owner.post(
-        f"/transactions/{split.payment_hash}/refund/", {"amount_sats": "300", "reason": "spilled", "tip_refunded": ""}
+        f"/transactions/{split.payment_hash}/refund/",
+        refund_form({"amount_sats": "300", "reason": "spilled", "tip_refunded": ""}),
     )
     assert created.status_code == 302
     refund = Refund.objects.get()
@@ -78,7 +80,7 @@ def test_bad_refund_form_input_is_a_400_naming_the_field(
     field: str,
 ) -> None:
     split = make_sale()
-    response = owner.post(f"/transactions/{split.payment_hash}/refund/", data)
+    response = owner.post(f"/transactions/{split.payment_hash}/refund/", refund_form(data))
     assert response.status_code == 400
     assert field in response.context["form"].errors
     assert not Refund.objects.exists()
@@ -89,14 +91,14 @@ def test_another_merchants_sale_and_refund_are_404(fake_blink: FakeBlink, make_s
     stranger = Client()
     stranger.force_login(MerchantFactory(user=UserFactory()).user)
     assert stranger.get(f"/transactions/{split.payment_hash}/refund/").status_code == 404
-    assert stranger.post(f"/transactions/{split.payment_hash}/refund/", {"reason": "x"}).status_code == 404
+    assert stranger.post(f"/transactions/{split.payment_hash}/refund/", refund_form({"reason": "x"})).status_code == 404
     assert stranger.get("/refunds/1/").status_code == 404
     assert not Refund.objects.exists()
 
 
 def test_cancel_an_unfunded_refund(fake_blink: FakeBlink, make_sale: MakeSale, owner: Client) -> None:  # noqa: F811
     split = make_sale()
-    owner.post(f"/transactions/{split.payment_hash}/refund/", {"reason": "changed mind"})
+    owner.post(f"/transactions/{split.payment_hash}/refund/", refund_form({"reason": "changed mind"}))
     refund = Refund.objects.get()
     assert refund.amount_sats == 1000  # empty amount: the whole base (the tip stays)
 
@@ -127,7 +129,9 @@ def test_refunds_and_tip_adjustments_appear_in_reports_statements_and_csvs(
 ) -> None:
     # given a sale whose whole amount, tip included, was refunded and paid to the customer
     split = make_sale(tips=(100, 50))
-    owner.post(f"/transactions/{split.payment_hash}/refund/", {"reason": "refund all", "tip_refunded": "on"})
+    owner.post(
+        f"/transactions/{split.payment_hash}/refund/", refund_form({"reason": "refund all", "tip_refunded": "on"})
+    )
     refund = Refund.objects.get()
     fake_blink.pay_invoice_as_customer(refund.funding_payment_hash)
     owner.get(f"/refunds/{refund.pk}/")
