@@ -39,6 +39,11 @@ def _rendered_key(client: Client, url: str) -> str:
     return found[0]
 
 
+def _filled(client: Client, url: str) -> dict[str, str]:
+    """The form as the page rendered it, filled in: 300 sats, a reason."""
+    return {"form_key": _rendered_key(client, url), "amount_sats": "300", "reason": "spilled"}
+
+
 def _creates(fake_blink: FakeBlink, seen: int) -> int:
     return sum(CREATE in r["operations"] for r in fake_blink.requests()[seen:])
 
@@ -58,7 +63,7 @@ def test_the_same_form_sent_twice_makes_one_refund_and_both_show_it(
     owner: Client,
 ) -> None:
     url = f"/transactions/{make_sale().payment_hash}/refund/"
-    data = {"form_key": _rendered_key(owner, url), "amount_sats": "300", "reason": "spilled"}
+    data = _filled(owner, url)
     seen = len(fake_blink.requests())
 
     first, again = owner.post(url, data), owner.post(url, data)
@@ -155,7 +160,7 @@ def test_a_double_click_waits_for_the_first_submit_and_shows_its_refund(
     owner: Client,
 ) -> None:
     url = f"/transactions/{make_sale().payment_hash}/refund/"
-    data = {"form_key": _rendered_key(owner, url), "amount_sats": "300", "reason": "spilled"}
+    data = _filled(owner, url)
     seen = len(fake_blink.requests())
     fake_blink.set_latency(CREATE, 0.8)  # Blink slow to create the funding invoice
 
@@ -176,7 +181,7 @@ def test_a_first_submit_still_running_after_the_wait_is_named_on_the_form(
 ) -> None:
     monkeypatch.setattr(refund_submit, "WAIT_SECONDS", 0.3)
     url = f"/transactions/{make_sale().payment_hash}/refund/"
-    data = {"form_key": _rendered_key(owner, url), "amount_sats": "300", "reason": "spilled"}
+    data = _filled(owner, url)
     seen = len(fake_blink.requests())
     fake_blink.set_latency(CREATE, 1.0)  # under the tests' 1.5 s read timeout
 
@@ -204,7 +209,7 @@ def test_the_cashiers_form_makes_one_refund_per_form_too(
     )
     assert login.status_code == 302
     url = f"/cashier/refund/{sale.payment_hash}/"
-    data = {"form_key": _rendered_key(client, url), "amount_sats": "300", "reason": "spilled"}
+    data = _filled(client, url)
     seen = len(fake_blink.requests())
 
     first, again = client.post(url, data), client.post(url, data)
